@@ -1,0 +1,14 @@
+//! The pure domain of Accrue: no IO, no async, no HTTP types.
+//!
+//! Everything here takes its inputs (including the current time and randomness) as
+//! arguments, so it can be tested exhaustively and reused by every face.
+
+pub mod hold;
+pub mod idempotency;
+pub mod ledger;
+pub mod lots;
+pub mod member;
+pub mod money;
+
+/// Milliseconds since the Unix epoch, UTC. The one time type of the core.
+pub type Millis = i64;
