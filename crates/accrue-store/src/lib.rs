@@ -1,1 +1,261 @@
+//! Persistence for Accrue behind one API, on SQLite (embedded default) or PostgreSQL.
+//!
+//! Every write runs as a closure inside a database transaction ([`Store::write`]).
+//! On PostgreSQL each write is its own transaction on a pooled connection, with row
+//! locks. On SQLite all writes go through one writer task that commits many of them
+//! per transaction (group commit); each sits in its own savepoint, so one failing
+//! write does not undo its neighbours, and none is acknowledged before the commit.
 
+mod admin_keys;
+pub use admin_keys::AdminKey;
+mod cards;
+pub mod check;
+mod error;
+mod idempotency;
+pub mod ledger;
+mod members;
+mod migrate;
+mod programs;
+pub mod testing;
+mod writer;
+
+pub use cards::{Card, CardFilter};
+pub use error::StoreError;
+pub use members::{Member, MemberSearch, MemberUpdate, NewMember};
+pub use programs::{Currency, NewCurrency, NewProgram, Program};
+
+use accrue_core::Millis;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Executor, Transaction};
+use std::future::Future;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// The time source of the ledger: the server's clock, or a hand-set one in tests.
+#[derive(Debug, Clone, Default)]
+pub enum Clock {
+    #[default]
+    System,
+    Manual(Arc<AtomicI64>),
+}
+
+impl Clock {
+    pub fn now(&self) -> Millis {
+        match self {
+            Clock::System => chrono::Utc::now().timestamp_millis(),
+            Clock::Manual(t) => t.load(Ordering::SeqCst),
+        }
+    }
+}
+
+/// An open database transaction and the time it runs at.
+pub struct Tx {
+    conn: Transaction<'static, Any>,
+    pub dialect: Dialect,
+    pub now: Millis,
+}
+
+impl Tx {
+    fn conn(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.conn
+    }
+
+    /// `FOR UPDATE` where the database has row locks; SQLite's single writer needs none.
+    fn for_update(&self) -> &'static str {
+        match self.dialect {
+            Dialect::Postgres => " FOR UPDATE",
+            Dialect::Sqlite => "",
+        }
+    }
+}
+
+/// Counters the server exports as metrics.
+#[derive(Debug, Default)]
+pub struct StoreMetrics {
+    pub postings: AtomicU64,
+    pub write_batches: AtomicU64,
+    pub writes: AtomicU64,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    dialect: Dialect,
+    /// Reads (and, on PostgreSQL, writes).
+    pool: AnyPool,
+    /// SQLite only: the group-commit writer.
+    writer: Option<writer::Writer>,
+    clock: Clock,
+    metrics: Arc<StoreMetrics>,
+}
+
+impl Store {
+    /// Opens `sqlite://PATH` (created if missing) or `postgres://…` and applies
+    /// migrations.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        Store::open_with_clock(url, Clock::System).await
+    }
+
+    pub async fn open_with_clock(url: &str, clock: Clock) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let dialect = if url.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Dialect::Postgres
+        } else {
+            return Err(StoreError::Invalid(format!(
+                "database URL must start with sqlite:// or postgres://, got {url:?}"
+            )));
+        };
+        let store = match dialect {
+            Dialect::Sqlite => {
+                let options = AnyConnectOptions::from_str(&sqlite_url(url))?;
+                let pool = sqlite_pool(8).connect_with(options.clone()).await?;
+                let writer_pool = sqlite_pool(1).connect_with(options).await?;
+                let metrics = Arc::<StoreMetrics>::default();
+                let writer = writer::Writer::start(writer_pool, clock.clone(), metrics.clone());
+                Inner {
+                    dialect,
+                    pool,
+                    writer: Some(writer),
+                    clock,
+                    metrics,
+                }
+            }
+            Dialect::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(32)
+                    .connect(url)
+                    .await?;
+                Inner {
+                    dialect,
+                    pool,
+                    writer: None,
+                    clock,
+                    metrics: Default::default(),
+                }
+            }
+        };
+        let store = Store {
+            inner: Arc::new(store),
+        };
+        migrate::run(&store.inner.pool, dialect).await?;
+        programs::ensure_default(&store).await?;
+        Ok(store)
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.inner.dialect
+    }
+
+    pub fn now(&self) -> Millis {
+        self.inner.clock.now()
+    }
+
+    pub fn metrics(&self) -> &StoreMetrics {
+        &self.inner.metrics
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.inner.pool
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.pool.execute("SELECT 1").await?;
+        Ok(())
+    }
+
+    /// Runs `f` inside a transaction and returns its result once it is committed.
+    /// An error from `f` rolls back everything `f` wrote.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Result<T, StoreError>> + Send + 'static,
+    {
+        self.inner.metrics.writes.fetch_add(1, Ordering::Relaxed);
+        if let Some(writer) = &self.inner.writer {
+            return writer.submit(f).await;
+        }
+        // Spawned so that a client hanging up cannot stop a transaction half-way.
+        let pool = self.inner.pool.clone();
+        let now = self.inner.clock.now();
+        tokio::spawn(async move {
+            let mut tx = Tx {
+                conn: pool.begin().await?,
+                dialect: Dialect::Postgres,
+                now,
+            };
+            let result = f(&mut tx).await;
+            match result {
+                Ok(value) => {
+                    tx.conn.commit().await?;
+                    Ok(value)
+                }
+                Err(e) => {
+                    tx.conn.rollback().await?;
+                    Err(e)
+                }
+            }
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("write task failed: {e}")))?
+    }
+
+    /// Waits for queued writes to finish and closes the database.
+    pub async fn close(&self) {
+        if let Some(writer) = &self.inner.writer {
+            writer.stop().await;
+        }
+        self.inner.pool.close().await;
+    }
+}
+
+fn sqlite_pool(max: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                // WAL lets readers run beside the writer; FULL keeps every commit on disk.
+                conn.execute(
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
+                 PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;",
+                )
+                .await?;
+                Ok(())
+            })
+        })
+}
+
+/// `sqlite://PATH` → a URL that creates the file when it does not exist.
+fn sqlite_url(url: &str) -> String {
+    if url.contains("mode=") {
+        url.to_string()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    }
+}
+
+/// Turns a row-count of zero into a not-found error.
+pub(crate) fn found(rows: u64, what: &'static str) -> Result<(), StoreError> {
+    if rows == 0 {
+        Err(StoreError::NotFound(what))
+    } else {
+        Ok(())
+    }
+}

@@ -1,0 +1,264 @@
+//! Cards: physical ones imported as a pool and attached by number, virtual ones
+//! emitted on demand.
+
+use crate::members::member_in_tx;
+use crate::{found, Store, StoreError, Tx};
+use accrue_core::Millis;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Card {
+    pub id: i64,
+    pub number: String,
+    /// `physical` (from an imported pool) or `virtual` (emitted on demand).
+    pub kind: String,
+    /// `free` (in the pool, no owner), `active` or `blocked`.
+    pub state: String,
+    pub member_id: Option<i64>,
+    pub created_at: Millis,
+    pub assigned_at: Option<Millis>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardFilter {
+    pub member_id: Option<i64>,
+    pub state: Option<String>,
+    pub offset: i64,
+    pub count: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportReport {
+    pub imported: u64,
+    /// Numbers that were already in the program and were left as they are.
+    pub skipped: Vec<String>,
+}
+
+const COLUMNS: &str = "id, number, kind, state, member_id, created_at, assigned_at";
+const MAX_IMPORT: usize = 100_000;
+
+fn card_from(row: &AnyRow) -> Result<Card, sqlx::Error> {
+    Ok(Card {
+        id: row.try_get("id")?,
+        number: row.try_get("number")?,
+        kind: row.try_get("kind")?,
+        state: row.try_get("state")?,
+        member_id: row.try_get("member_id")?,
+        created_at: row.try_get("created_at")?,
+        assigned_at: row.try_get("assigned_at")?,
+    })
+}
+
+pub fn validate_number(number: &str) -> Result<String, StoreError> {
+    let number = number.trim();
+    let ok = !number.is_empty()
+        && number.len() <= 64
+        && number
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if ok {
+        Ok(number.to_string())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "card number {number:?} must be 1 to 64 letters, digits or '-'"
+        )))
+    }
+}
+
+async fn card_by_number(
+    tx: &mut Tx,
+    program_id: i64,
+    number: &str,
+) -> Result<Option<Card>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM cards WHERE program_id = $1 AND number = $2{}",
+        tx.for_update()
+    );
+    let row = sqlx::query(&sql)
+        .bind(program_id)
+        .bind(number)
+        .fetch_optional(tx.conn())
+        .await?;
+    Ok(row.as_ref().map(card_from).transpose()?)
+}
+
+impl Store {
+    /// Adds physical cards to the program's pool.
+    pub async fn import_cards(
+        &self,
+        program_id: i64,
+        numbers: Vec<String>,
+    ) -> Result<ImportReport, StoreError> {
+        if numbers.len() > MAX_IMPORT {
+            return Err(StoreError::Invalid(format!(
+                "at most {MAX_IMPORT} cards per import"
+            )));
+        }
+        let numbers = numbers
+            .iter()
+            .map(|n| validate_number(n))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.write(move |tx| {
+            Box::pin(async move {
+                let mut report = ImportReport { imported: 0, skipped: Vec::new() };
+                for number in numbers {
+                    let done = sqlx::query(
+                        "INSERT INTO cards (program_id, number, kind, state, created_at) \
+                         VALUES ($1, $2, 'physical', 'free', $3) ON CONFLICT (program_id, number) DO NOTHING",
+                    )
+                    .bind(program_id)
+                    .bind(&number)
+                    .bind(tx.now)
+                    .execute(tx.conn())
+                    .await?;
+                    if done.rows_affected() == 1 {
+                        report.imported += 1;
+                    } else {
+                        report.skipped.push(number);
+                    }
+                }
+                Ok(report)
+            })
+        })
+        .await
+    }
+
+    pub async fn cards(
+        &self,
+        program_id: i64,
+        filter: CardFilter,
+    ) -> Result<Vec<Card>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM cards WHERE program_id = $1 AND ($2 = 0 OR member_id = $2) \
+             AND ($3 = '' OR state = $3) ORDER BY id LIMIT $4 OFFSET $5"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(program_id)
+            .bind(filter.member_id.unwrap_or(0))
+            .bind(filter.state.unwrap_or_default())
+            .bind(filter.count)
+            .bind(filter.offset)
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows.iter().map(card_from).collect::<Result<_, _>>()?)
+    }
+
+    /// Gives a free card of the pool to a member.
+    pub async fn assign_card(
+        &self,
+        program_id: i64,
+        number: String,
+        member_id: i64,
+    ) -> Result<Card, StoreError> {
+        let number = validate_number(&number)?;
+        self.write(move |tx| {
+            Box::pin(async move {
+                member_in_tx(tx, program_id, member_id).await?;
+                let card = card_by_number(tx, program_id, &number).await?.ok_or(StoreError::NotFound("card"))?;
+                match (card.state.as_str(), card.member_id) {
+                    ("blocked", _) => return Err(StoreError::Conflict(format!("card {number} is blocked"))),
+                    (_, Some(owner)) if owner == member_id => return Ok(card),
+                    (_, Some(_)) => return Err(StoreError::Conflict(format!("card {number} belongs to another member"))),
+                    _ => {}
+                }
+                let rows = sqlx::query(
+                    "UPDATE cards SET state = 'active', member_id = $1, assigned_at = $2 WHERE id = $3 AND member_id IS NULL",
+                )
+                .bind(member_id)
+                .bind(tx.now)
+                .bind(card.id)
+                .execute(tx.conn())
+                .await?;
+                found(rows.rows_affected(), "card")?;
+                card_by_number(tx, program_id, &number).await?.ok_or(StoreError::NotFound("card"))
+            })
+        })
+        .await
+    }
+
+    /// Creates a virtual card for a member.
+    pub async fn emit_virtual_card(
+        &self,
+        program_id: i64,
+        member_id: i64,
+    ) -> Result<Card, StoreError> {
+        self.write(move |tx| {
+            Box::pin(async move {
+                member_in_tx(tx, program_id, member_id).await?;
+                let number = loop {
+                    let candidate = format!("99{:014}", rand::thread_rng().gen_range(0..100_000_000_000_000_u64));
+                    if card_by_number(tx, program_id, &candidate).await?.is_none() {
+                        break candidate;
+                    }
+                };
+                let row = sqlx::query(&format!(
+                    "INSERT INTO cards (program_id, number, kind, state, member_id, created_at, assigned_at) \
+                     VALUES ($1, $2, 'virtual', 'active', $3, $4, $4) RETURNING {COLUMNS}"
+                ))
+                .bind(program_id)
+                .bind(&number)
+                .bind(member_id)
+                .bind(tx.now)
+                .fetch_one(tx.conn())
+                .await?;
+                Ok(card_from(&row)?)
+            })
+        })
+        .await
+    }
+
+    /// Blocks a card or makes a blocked one usable again.
+    pub async fn set_card_blocked(
+        &self,
+        program_id: i64,
+        number: String,
+        blocked: bool,
+    ) -> Result<Card, StoreError> {
+        self.write(move |tx| {
+            Box::pin(async move {
+                let card = card_by_number(tx, program_id, &number)
+                    .await?
+                    .ok_or(StoreError::NotFound("card"))?;
+                let state = match (blocked, card.member_id) {
+                    (true, _) => "blocked",
+                    (false, Some(_)) => "active",
+                    (false, None) => "free",
+                };
+                sqlx::query("UPDATE cards SET state = $1 WHERE id = $2")
+                    .bind(state)
+                    .bind(card.id)
+                    .execute(tx.conn())
+                    .await?;
+                Ok(Card {
+                    state: state.into(),
+                    ..card
+                })
+            })
+        })
+        .await
+    }
+}
+
+/// The id of an active card of the member, checked inside a transaction.
+pub(crate) async fn member_card(
+    tx: &mut Tx,
+    program_id: i64,
+    member_id: i64,
+    number: &str,
+) -> Result<i64, StoreError> {
+    let card = card_by_number(tx, program_id, number)
+        .await?
+        .ok_or(StoreError::NotFound("card"))?;
+    if card.member_id != Some(member_id) {
+        return Err(StoreError::Invalid(format!(
+            "card {number} does not belong to this member"
+        )));
+    }
+    if card.state == "blocked" {
+        return Err(StoreError::Conflict(format!("card {number} is blocked")));
+    }
+    Ok(card.id)
+}

@@ -1,0 +1,43 @@
+use accrue_core::hold::HoldError;
+use accrue_core::ledger::PostingError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("insufficient balance: {available} available")]
+    InsufficientBalance { available: i64 },
+    #[error("idempotency key was already used with a different request")]
+    IdempotencyMismatch,
+    #[error("member is {0}")]
+    MemberInactive(&'static str),
+    #[error(transparent)]
+    Hold(#[from] HoldError),
+    #[error(transparent)]
+    Posting(#[from] PostingError),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl StoreError {
+    /// Maps a unique-constraint violation to a conflict with `message`.
+    pub(crate) fn unique(message: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreError {
+        let message = message.into();
+        move |e| match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(message),
+            _ => StoreError::Database(e),
+        }
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::Internal(format!("stored JSON is unreadable: {e}"))
+    }
+}

@@ -1,0 +1,1026 @@
+//! The points ledger on the database: postings of balanced entries, cached balances
+//! updated in the same transaction, lots consumed oldest first, holds resolved once.
+
+use crate::cards::member_card;
+use crate::members::member_in_tx;
+use crate::programs::currency_by_id;
+use crate::{idempotency, Store, StoreError, Tx};
+use accrue_core::hold::{Hold, HoldState, Resolution};
+use accrue_core::ledger::{AccountKind, Entry, Posting, PostingKind};
+use accrue_core::lots::{self, Lot};
+use accrue_core::Millis;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use std::sync::atomic::Ordering;
+
+pub use crate::idempotency::IdempotencyKey;
+
+/// Points moving into or out of one member's wallet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Movement {
+    pub member_id: i64,
+    pub currency_id: i64,
+    /// Minor units, greater than zero.
+    pub amount: i64,
+    /// A card of the member the operation was made with.
+    pub card: Option<String>,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lifetime {
+    /// When the points become usable; now when absent.
+    pub activates_at: Option<Millis>,
+    /// When unspent points expire; never when absent.
+    pub expires_at: Option<Millis>,
+}
+
+/// The result of a ledger operation; a repeat with the same idempotency key returns
+/// the stored one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    pub posting_id: i64,
+    pub kind: PostingKind,
+    pub member_id: i64,
+    pub currency_id: i64,
+    pub amount: i64,
+    pub hold_id: Option<i64>,
+    /// The wallet's balance right after the operation.
+    pub balance: i64,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldInfo {
+    pub id: i64,
+    pub member_id: i64,
+    pub currency_id: i64,
+    pub amount: i64,
+    pub captured: i64,
+    pub state: HoldState,
+    pub expires_at: Millis,
+    pub created_at: Millis,
+    pub resolved_at: Option<Millis>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Balance {
+    pub currency_id: i64,
+    /// Everything in the wallet.
+    pub balance: i64,
+    /// What can be spent now.
+    pub available: i64,
+    /// Accrued but not yet active.
+    pub not_activated: i64,
+    /// Reserved by open holds (not part of `balance`).
+    pub held: i64,
+    /// Unspent points by the time they expire, soonest first.
+    pub expirations: Vec<Expiration>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Expiration {
+    pub expires_at: Millis,
+    pub amount: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HistoryQuery {
+    pub member_id: i64,
+    pub currency_id: Option<i64>,
+    pub card: Option<String>,
+    pub from: Option<Millis>,
+    pub to: Option<Millis>,
+    pub kinds: Vec<PostingKind>,
+    pub offset: i64,
+    pub count: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryItem {
+    pub entry_id: i64,
+    pub posting_id: i64,
+    pub kind: PostingKind,
+    pub currency_id: i64,
+    /// Signed: positive into the wallet, negative out of it.
+    pub amount: i64,
+    pub card: Option<String>,
+    pub hold_id: Option<i64>,
+    pub description: String,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryPage {
+    pub total: i64,
+    pub items: Vec<HistoryItem>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpiryReport {
+    pub lots: u64,
+    pub holds: u64,
+}
+
+/// One side of a posting: an account and the signed amount it receives.
+#[derive(Debug, Clone, Copy)]
+struct Leg {
+    account: i64,
+    kind: AccountKind,
+    amount: i64,
+}
+
+struct NewPosting<'a> {
+    program_id: i64,
+    kind: PostingKind,
+    member_id: i64,
+    currency_id: i64,
+    amount: i64,
+    card_id: Option<i64>,
+    hold_id: Option<i64>,
+    description: &'a str,
+}
+
+async fn account(
+    tx: &mut Tx,
+    program_id: i64,
+    currency_id: i64,
+    kind: AccountKind,
+    member_id: i64,
+) -> Result<Option<i64>, StoreError> {
+    let row = sqlx::query("SELECT id FROM accounts WHERE currency_id = $1 AND kind = $2 AND member_id = $3 AND program_id = $4")
+        .bind(currency_id)
+        .bind(kind.as_str())
+        .bind(member_id)
+        .bind(program_id)
+        .fetch_optional(tx.conn())
+        .await?;
+    Ok(row.map(|r| r.try_get(0)).transpose()?)
+}
+
+async fn system_account(
+    tx: &mut Tx,
+    program_id: i64,
+    currency_id: i64,
+    kind: AccountKind,
+) -> Result<i64, StoreError> {
+    account(tx, program_id, currency_id, kind, 0)
+        .await?
+        .ok_or_else(|| {
+            StoreError::Internal(format!(
+                "currency {currency_id} has no {} account",
+                kind.as_str()
+            ))
+        })
+}
+
+/// The member's wallet in a currency, opened on first use.
+async fn wallet(
+    tx: &mut Tx,
+    program_id: i64,
+    currency_id: i64,
+    member_id: i64,
+) -> Result<i64, StoreError> {
+    if let Some(id) = account(tx, program_id, currency_id, AccountKind::Wallet, member_id).await? {
+        return Ok(id);
+    }
+    sqlx::query(
+        "INSERT INTO accounts (program_id, currency_id, kind, member_id) VALUES ($1, $2, 'wallet', $3) \
+         ON CONFLICT (currency_id, kind, member_id) DO NOTHING",
+    )
+    .bind(program_id)
+    .bind(currency_id)
+    .bind(member_id)
+    .execute(tx.conn())
+    .await?;
+    let id = account(tx, program_id, currency_id, AccountKind::Wallet, member_id)
+        .await?
+        .ok_or_else(|| StoreError::Internal("wallet was not created".into()))?;
+    sqlx::query("INSERT INTO balances (account_id, shard, balance) VALUES ($1, 0, 0) ON CONFLICT (account_id, shard) DO NOTHING")
+        .bind(id)
+        .execute(tx.conn())
+        .await?;
+    Ok(id)
+}
+
+async fn wallet_balance(tx: &mut Tx, wallet: i64) -> Result<i64, StoreError> {
+    let row = sqlx::query("SELECT balance FROM balances WHERE account_id = $1 AND shard = 0")
+        .bind(wallet)
+        .fetch_optional(tx.conn())
+        .await?;
+    Ok(row.map(|r| r.try_get(0)).transpose()?.unwrap_or(0))
+}
+
+/// Writes a posting: validates the legs balance, stores the entries, and moves the
+/// cached balances. A wallet is never taken below zero: the check is part of the
+/// update itself, not a read before it.
+async fn post(tx: &mut Tx, new: &NewPosting<'_>, legs: &[Leg]) -> Result<i64, StoreError> {
+    let legs: Vec<Leg> = legs.iter().copied().filter(|l| l.amount != 0).collect();
+    let entries = legs.iter().map(|l| Entry {
+        account: l.account,
+        currency: new.currency_id,
+        amount: l.amount,
+    });
+    let posting = Posting::new(entries.collect())?;
+    let row = sqlx::query(
+        "INSERT INTO postings (program_id, kind, member_id, currency_id, amount, card_id, hold_id, description, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+    )
+    .bind(new.program_id)
+    .bind(new.kind.as_str())
+    .bind(new.member_id)
+    .bind(new.currency_id)
+    .bind(new.amount)
+    .bind(new.card_id)
+    .bind(new.hold_id)
+    .bind(new.description)
+    .bind(tx.now)
+    .fetch_one(tx.conn())
+    .await?;
+    let posting_id: i64 = row.try_get(0)?;
+    // Entries come sorted by account: every transaction locks balance rows in one order.
+    for entry in posting.entries() {
+        let kind = legs
+            .iter()
+            .find(|l| l.account == entry.account)
+            .map(|l| l.kind)
+            .unwrap_or(AccountKind::Wallet);
+        sqlx::query("INSERT INTO entries (posting_id, account_id, currency_id, amount, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(posting_id)
+            .bind(entry.account)
+            .bind(entry.currency)
+            .bind(entry.amount)
+            .bind(tx.now)
+            .execute(tx.conn())
+            .await?;
+        move_balance(tx, entry.account, kind, entry.amount).await?;
+    }
+    Ok(posting_id)
+}
+
+async fn move_balance(
+    tx: &mut Tx,
+    account: i64,
+    kind: AccountKind,
+    amount: i64,
+) -> Result<(), StoreError> {
+    if kind == AccountKind::Wallet {
+        let moved = sqlx::query(
+            "UPDATE balances SET balance = balance + $1 WHERE account_id = $2 AND shard = 0 AND balance + $1 >= 0",
+        )
+        .bind(amount)
+        .bind(account)
+        .execute(tx.conn())
+        .await?;
+        if moved.rows_affected() == 0 {
+            return Err(StoreError::InsufficientBalance {
+                available: wallet_balance(tx, account).await?,
+            });
+        }
+        return Ok(());
+    }
+    let shard = rand::thread_rng().gen_range(0..kind.balance_shards());
+    sqlx::query(
+        "INSERT INTO balances (account_id, shard, balance) VALUES ($1, $2, $3) \
+         ON CONFLICT (account_id, shard) DO UPDATE SET balance = balances.balance + excluded.balance",
+    )
+    .bind(account)
+    .bind(shard)
+    .bind(amount)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+async fn open_lots(tx: &mut Tx, wallet: i64) -> Result<Vec<Lot>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, remaining, activates_at, expires_at FROM lots WHERE account_id = $1 AND remaining > 0 \
+         ORDER BY activates_at, id",
+    )
+    .bind(wallet)
+    .fetch_all(tx.conn())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Lot {
+                id: r.try_get("id")?,
+                remaining: r.try_get("remaining")?,
+                activates_at: r.try_get("activates_at")?,
+                expires_at: r.try_get("expires_at")?,
+            })
+        })
+        .collect()
+}
+
+/// Moves points of lots: negative amounts take, positive ones give back.
+async fn move_lots(tx: &mut Tx, posting_id: i64, moves: &[(i64, i64)]) -> Result<(), StoreError> {
+    for &(lot, amount) in moves {
+        sqlx::query("UPDATE lots SET remaining = remaining + $1 WHERE id = $2")
+            .bind(amount)
+            .bind(lot)
+            .execute(tx.conn())
+            .await?;
+        sqlx::query("INSERT INTO lot_moves (posting_id, lot_id, amount) VALUES ($1, $2, $3)")
+            .bind(posting_id)
+            .bind(lot)
+            .bind(amount)
+            .execute(tx.conn())
+            .await?;
+    }
+    Ok(())
+}
+
+/// Takes `amount` from the wallet's usable lots, oldest first.
+async fn spend_lots(
+    tx: &mut Tx,
+    wallet: i64,
+    posting_id: i64,
+    amount: i64,
+) -> Result<(), StoreError> {
+    let lots = open_lots(tx, wallet).await?;
+    let taken =
+        lots::allocate(&lots, amount, tx.now).map_err(|e| StoreError::InsufficientBalance {
+            available: e.usable,
+        })?;
+    let moves: Vec<(i64, i64)> = taken.into_iter().map(|(lot, n)| (lot, -n)).collect();
+    move_lots(tx, posting_id, &moves).await
+}
+
+/// Gives `amount` back to the lots that `from_posting` took it from.
+async fn restore_lots(
+    tx: &mut Tx,
+    from_posting: i64,
+    to_posting: i64,
+    amount: i64,
+) -> Result<(), StoreError> {
+    let rows =
+        sqlx::query("SELECT lot_id, amount FROM lot_moves WHERE posting_id = $1 ORDER BY lot_id")
+            .bind(from_posting)
+            .fetch_all(tx.conn())
+            .await?;
+    let taken = rows
+        .iter()
+        .map(|r| {
+            Ok((
+                r.try_get::<i64, _>("lot_id")?,
+                -r.try_get::<i64, _>("amount")?,
+            ))
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    move_lots(tx, to_posting, &lots::release(&taken, amount)).await
+}
+
+/// Checks what every wallet operation needs: an active member, a currency of the
+/// program, a positive amount, and the card (when given) belongs to the member.
+async fn prepare(tx: &mut Tx, program_id: i64, m: &Movement) -> Result<Option<i64>, StoreError> {
+    if m.amount <= 0 {
+        return Err(StoreError::Invalid(
+            "amount must be greater than zero".into(),
+        ));
+    }
+    let member = member_in_tx(tx, program_id, m.member_id).await?;
+    if !member.state.may_transact() {
+        return Err(StoreError::MemberInactive(member.state.as_str()));
+    }
+    let currency = currency_by_id(tx, m.currency_id).await?;
+    if currency.program_id != program_id {
+        return Err(StoreError::NotFound("currency"));
+    }
+    match &m.card {
+        Some(number) => Ok(Some(
+            member_card(tx, program_id, m.member_id, number).await?,
+        )),
+        None => Ok(None),
+    }
+}
+
+fn new_posting(
+    program_id: i64,
+    kind: PostingKind,
+    m: &Movement,
+    card_id: Option<i64>,
+) -> NewPosting<'_> {
+    NewPosting {
+        program_id,
+        kind,
+        member_id: m.member_id,
+        currency_id: m.currency_id,
+        amount: m.amount,
+        card_id,
+        hold_id: None,
+        description: &m.description,
+    }
+}
+
+async fn receipt(
+    tx: &mut Tx,
+    posting_id: i64,
+    new: &NewPosting<'_>,
+    wallet: i64,
+) -> Result<Receipt, StoreError> {
+    Ok(Receipt {
+        posting_id,
+        kind: new.kind,
+        member_id: new.member_id,
+        currency_id: new.currency_id,
+        amount: new.amount,
+        hold_id: new.hold_id,
+        balance: wallet_balance(tx, wallet).await?,
+        created_at: tx.now,
+    })
+}
+
+async fn accrue_in(
+    tx: &mut Tx,
+    program_id: i64,
+    m: Movement,
+    life: Lifetime,
+) -> Result<Receipt, StoreError> {
+    let card_id = prepare(tx, program_id, &m).await?;
+    let activates_at = life.activates_at.unwrap_or(tx.now);
+    if let Some(expires_at) = life.expires_at {
+        if expires_at <= activates_at.max(tx.now) {
+            return Err(StoreError::Invalid(
+                "points must expire after they activate and after now".into(),
+            ));
+        }
+    }
+    let wallet = wallet(tx, program_id, m.currency_id, m.member_id).await?;
+    let issuance = system_account(tx, program_id, m.currency_id, AccountKind::Issuance).await?;
+    let new = new_posting(program_id, PostingKind::Accrual, &m, card_id);
+    let legs = [
+        Leg {
+            account: issuance,
+            kind: AccountKind::Issuance,
+            amount: -m.amount,
+        },
+        Leg {
+            account: wallet,
+            kind: AccountKind::Wallet,
+            amount: m.amount,
+        },
+    ];
+    let posting_id = post(tx, &new, &legs).await?;
+    sqlx::query(
+        "INSERT INTO lots (account_id, posting_id, amount, remaining, activates_at, expires_at, created_at) \
+         VALUES ($1, $2, $3, $3, $4, $5, $6)",
+    )
+    .bind(wallet)
+    .bind(posting_id)
+    .bind(m.amount)
+    .bind(activates_at)
+    .bind(life.expires_at)
+    .bind(tx.now)
+    .execute(tx.conn())
+    .await?;
+    receipt(tx, posting_id, &new, wallet).await
+}
+
+/// Takes points out of the wallet into `to` (redemption or holding).
+async fn debit_in(
+    tx: &mut Tx,
+    program_id: i64,
+    m: &Movement,
+    new: NewPosting<'_>,
+    to: AccountKind,
+) -> Result<Receipt, StoreError> {
+    let wallet = account(
+        tx,
+        program_id,
+        m.currency_id,
+        AccountKind::Wallet,
+        m.member_id,
+    )
+    .await?
+    .ok_or(StoreError::InsufficientBalance { available: 0 })?;
+    let target = system_account(tx, program_id, m.currency_id, to).await?;
+    let legs = [
+        Leg {
+            account: wallet,
+            kind: AccountKind::Wallet,
+            amount: -m.amount,
+        },
+        Leg {
+            account: target,
+            kind: to,
+            amount: m.amount,
+        },
+    ];
+    let posting_id = post(tx, &new, &legs).await?;
+    spend_lots(tx, wallet, posting_id, m.amount).await?;
+    receipt(tx, posting_id, &new, wallet).await
+}
+
+async fn hold_row(
+    tx: &mut Tx,
+    program_id: i64,
+    hold_id: i64,
+) -> Result<(HoldInfo, i64), StoreError> {
+    let sql = format!(
+        "SELECT id, member_id, currency_id, amount, captured, state, expires_at, created_at, resolved_at, \
+         reserve_posting_id FROM holds WHERE program_id = $1 AND id = $2{}",
+        tx.for_update()
+    );
+    let row = sqlx::query(&sql)
+        .bind(program_id)
+        .bind(hold_id)
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or(StoreError::NotFound("hold"))?;
+    Ok((hold_from(&row)?, row.try_get("reserve_posting_id")?))
+}
+
+fn hold_from(row: &sqlx::any::AnyRow) -> Result<HoldInfo, StoreError> {
+    let state: String = row.try_get("state")?;
+    Ok(HoldInfo {
+        id: row.try_get("id")?,
+        member_id: row.try_get("member_id")?,
+        currency_id: row.try_get("currency_id")?,
+        amount: row.try_get("amount")?,
+        captured: row.try_get("captured")?,
+        state: HoldState::parse(&state)
+            .ok_or_else(|| StoreError::Internal(format!("bad hold state {state}")))?,
+        expires_at: row.try_get("expires_at")?,
+        created_at: row.try_get("created_at")?,
+        resolved_at: row.try_get("resolved_at")?,
+    })
+}
+
+/// Captures, voids or expires a hold: captured points go to redemption, the rest back
+/// to the member's lots. The state change is conditional, so a hold resolves once.
+async fn resolve_in(
+    tx: &mut Tx,
+    program_id: i64,
+    hold_id: i64,
+    decide: impl FnOnce(&Hold, Millis) -> Result<Resolution, StoreError>,
+) -> Result<Receipt, StoreError> {
+    let (peek, _) = hold_row(tx, program_id, hold_id).await?;
+    // The member is locked first, as in every other wallet operation.
+    member_in_tx(tx, program_id, peek.member_id).await?;
+    let (info, reserve_posting) = hold_row(tx, program_id, hold_id).await?;
+    let hold = Hold {
+        amount: info.amount,
+        state: info.state,
+        expires_at: info.expires_at,
+    };
+    let resolution = decide(&hold, tx.now)?;
+    let wallet = wallet(tx, program_id, info.currency_id, info.member_id).await?;
+    let holding = system_account(tx, program_id, info.currency_id, AccountKind::Holding).await?;
+    let redemption =
+        system_account(tx, program_id, info.currency_id, AccountKind::Redemption).await?;
+    let kind = if resolution.state == HoldState::Captured {
+        PostingKind::HoldCapture
+    } else {
+        PostingKind::HoldVoid
+    };
+    let new = NewPosting {
+        program_id,
+        kind,
+        member_id: info.member_id,
+        currency_id: info.currency_id,
+        amount: info.amount,
+        card_id: None,
+        hold_id: Some(hold_id),
+        description: resolution.state.as_str(),
+    };
+    let legs = [
+        Leg {
+            account: holding,
+            kind: AccountKind::Holding,
+            amount: -info.amount,
+        },
+        Leg {
+            account: redemption,
+            kind: AccountKind::Redemption,
+            amount: resolution.captured,
+        },
+        Leg {
+            account: wallet,
+            kind: AccountKind::Wallet,
+            amount: resolution.released,
+        },
+    ];
+    let posting_id = post(tx, &new, &legs).await?;
+    let changed = sqlx::query(
+        "UPDATE holds SET state = $1, captured = $2, resolve_posting_id = $3, resolved_at = $4 \
+         WHERE id = $5 AND state = 'active'",
+    )
+    .bind(resolution.state.as_str())
+    .bind(resolution.captured)
+    .bind(posting_id)
+    .bind(tx.now)
+    .bind(hold_id)
+    .execute(tx.conn())
+    .await?;
+    if changed.rows_affected() != 1 {
+        return Err(StoreError::Conflict(
+            "hold was resolved concurrently".into(),
+        ));
+    }
+    restore_lots(tx, reserve_posting, posting_id, resolution.released).await?;
+    receipt(tx, posting_id, &new, wallet).await
+}
+
+impl Store {
+    /// Runs a ledger operation once per idempotency key. Returns the receipt and
+    /// whether it is the stored result of an earlier call.
+    async fn ledger_write<F>(
+        &self,
+        program_id: i64,
+        key: IdempotencyKey,
+        op: F,
+    ) -> Result<(Receipt, bool), StoreError>
+    where
+        F: for<'t> FnOnce(&'t mut Tx) -> crate::BoxFuture<'t, Result<Receipt, StoreError>>
+            + Send
+            + 'static,
+    {
+        let result = self
+            .write(move |tx| {
+                Box::pin(async move {
+                    if let Some(stored) = idempotency::claim(tx, program_id, &key).await? {
+                        return Ok((serde_json::from_value(stored)?, true));
+                    }
+                    let receipt = op(tx).await?;
+                    idempotency::record(tx, program_id, &key, &receipt).await?;
+                    Ok((receipt, false))
+                })
+            })
+            .await?;
+        if !result.1 {
+            self.metrics().postings.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(result)
+    }
+
+    pub async fn accrue(
+        &self,
+        program_id: i64,
+        key: IdempotencyKey,
+        m: Movement,
+        life: Lifetime,
+    ) -> Result<(Receipt, bool), StoreError> {
+        self.ledger_write(program_id, key, move |tx| {
+            Box::pin(accrue_in(tx, program_id, m, life))
+        })
+        .await
+    }
+
+    pub async fn withdraw(
+        &self,
+        program_id: i64,
+        key: IdempotencyKey,
+        m: Movement,
+    ) -> Result<(Receipt, bool), StoreError> {
+        self.ledger_write(program_id, key, move |tx| {
+            Box::pin(async move {
+                let card_id = prepare(tx, program_id, &m).await?;
+                let new = new_posting(program_id, PostingKind::Withdrawal, &m, card_id);
+                debit_in(tx, program_id, &m, new, AccountKind::Redemption).await
+            })
+        })
+        .await
+    }
+
+    /// Reserves points until `expires_at`; capture or void resolves the hold.
+    pub async fn hold(
+        &self,
+        program_id: i64,
+        key: IdempotencyKey,
+        m: Movement,
+        expires_at: Millis,
+    ) -> Result<(Receipt, bool), StoreError> {
+        self.ledger_write(program_id, key, move |tx| {
+            Box::pin(async move {
+                let card_id = prepare(tx, program_id, &m).await?;
+                if expires_at <= tx.now {
+                    return Err(StoreError::Invalid("a hold must expire in the future".into()));
+                }
+                let row = sqlx::query(
+                    "INSERT INTO holds (program_id, member_id, currency_id, amount, captured, state, expires_at, \
+                     reserve_posting_id, created_at) VALUES ($1, $2, $3, $4, 0, 'active', $5, 0, $6) RETURNING id",
+                )
+                .bind(program_id)
+                .bind(m.member_id)
+                .bind(m.currency_id)
+                .bind(m.amount)
+                .bind(expires_at)
+                .bind(tx.now)
+                .fetch_one(tx.conn())
+                .await?;
+                let hold_id: i64 = row.try_get(0)?;
+                let new = NewPosting { hold_id: Some(hold_id), ..new_posting(program_id, PostingKind::HoldReserve, &m, card_id) };
+                let mut receipt = debit_in(tx, program_id, &m, new, AccountKind::Holding).await?;
+                sqlx::query("UPDATE holds SET reserve_posting_id = $1 WHERE id = $2")
+                    .bind(receipt.posting_id)
+                    .bind(hold_id)
+                    .execute(tx.conn())
+                    .await?;
+                receipt.hold_id = Some(hold_id);
+                Ok(receipt)
+            })
+        })
+        .await
+    }
+
+    /// Captures `amount` of a hold (all of it when `None`) and releases the rest.
+    pub async fn capture(
+        &self,
+        program_id: i64,
+        key: IdempotencyKey,
+        hold_id: i64,
+        amount: Option<i64>,
+    ) -> Result<(Receipt, bool), StoreError> {
+        self.ledger_write(program_id, key, move |tx| {
+            Box::pin(resolve_in(tx, program_id, hold_id, move |h, now| {
+                Ok(h.capture(amount, now)?)
+            }))
+        })
+        .await
+    }
+
+    pub async fn void(
+        &self,
+        program_id: i64,
+        key: IdempotencyKey,
+        hold_id: i64,
+    ) -> Result<(Receipt, bool), StoreError> {
+        self.ledger_write(program_id, key, move |tx| {
+            Box::pin(resolve_in(tx, program_id, hold_id, |h, now| {
+                Ok(h.void(now)?)
+            }))
+        })
+        .await
+    }
+
+    pub async fn hold_info(&self, program_id: i64, hold_id: i64) -> Result<HoldInfo, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, member_id, currency_id, amount, captured, state, expires_at, created_at, resolved_at \
+             FROM holds WHERE program_id = $1 AND id = $2",
+        )
+        .bind(program_id)
+        .bind(hold_id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(StoreError::NotFound("hold"))?;
+        hold_from(&row)
+    }
+
+    /// Posts expiry for lots past their date and voids holds past theirs, at most
+    /// `limit` of each. Run by the server's scheduled job.
+    pub async fn expire_due(&self, limit: i64) -> Result<ExpiryReport, StoreError> {
+        let now = self.now();
+        let mut report = ExpiryReport::default();
+        let lots = sqlx::query(
+            "SELECT l.id, a.program_id FROM lots l JOIN accounts a ON a.id = l.account_id \
+             WHERE l.remaining > 0 AND l.expires_at IS NOT NULL AND l.expires_at <= $1 ORDER BY l.expires_at LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        for row in lots {
+            let (lot, program_id): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+            if self
+                .write(move |tx| Box::pin(expire_lot(tx, program_id, lot)))
+                .await?
+            {
+                report.lots += 1;
+                self.metrics().postings.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let holds = sqlx::query("SELECT id, program_id FROM holds WHERE state = 'active' AND expires_at <= $1 ORDER BY expires_at LIMIT $2")
+            .bind(now)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        for row in holds {
+            let (hold_id, program_id): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+            let expired = self
+                .write(move |tx| {
+                    Box::pin(resolve_in(tx, program_id, hold_id, |h, now| {
+                        h.expire(now)
+                            .ok_or(StoreError::Conflict("hold is not due".into()))
+                    }))
+                })
+                .await;
+            match expired {
+                Ok(_) => {
+                    report.holds += 1;
+                    self.metrics().postings.fetch_add(1, Ordering::Relaxed);
+                }
+                // Resolved by its owner meanwhile: nothing to expire.
+                Err(StoreError::Conflict(_)) | Err(StoreError::Hold(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(report)
+    }
+
+    pub async fn balances(
+        &self,
+        program_id: i64,
+        member_id: i64,
+    ) -> Result<Vec<Balance>, StoreError> {
+        self.member(program_id, member_id).await?;
+        let now = self.now();
+        let currencies = self.currencies(program_id).await?;
+        let mut balances = Vec::with_capacity(currencies.len());
+        for currency in currencies {
+            let wallet = sqlx::query(
+                "SELECT a.id, b.balance FROM accounts a JOIN balances b ON b.account_id = a.id AND b.shard = 0 \
+                 WHERE a.currency_id = $1 AND a.kind = 'wallet' AND a.member_id = $2",
+            )
+            .bind(currency.id)
+            .bind(member_id)
+            .fetch_optional(self.pool())
+            .await?;
+            let (wallet, balance): (i64, i64) = match wallet {
+                Some(r) => (r.try_get(0)?, r.try_get(1)?),
+                None => (0, 0),
+            };
+            let lots = sqlx::query(
+                "SELECT id, remaining, activates_at, expires_at FROM lots WHERE account_id = $1 AND remaining > 0",
+            )
+            .bind(wallet)
+            .fetch_all(self.pool())
+            .await?;
+            let lots = lots
+                .iter()
+                .map(|r| {
+                    Ok(Lot {
+                        id: r.try_get(0)?,
+                        remaining: r.try_get(1)?,
+                        activates_at: r.try_get(2)?,
+                        expires_at: r.try_get(3)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()?;
+            let held = sqlx::query(
+                "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM holds \
+                 WHERE member_id = $1 AND currency_id = $2 AND state = 'active'",
+            )
+            .bind(member_id)
+            .bind(currency.id)
+            .fetch_one(self.pool())
+            .await?
+            .try_get(0)?;
+            balances.push(Balance {
+                currency_id: currency.id,
+                balance,
+                available: lots::usable(&lots, now),
+                not_activated: lots
+                    .iter()
+                    .filter(|l| l.activates_at > now)
+                    .map(|l| l.remaining)
+                    .sum(),
+                held,
+                expirations: expirations(&lots, now),
+            });
+        }
+        Ok(balances)
+    }
+
+    pub async fn history(
+        &self,
+        program_id: i64,
+        q: HistoryQuery,
+    ) -> Result<HistoryPage, StoreError> {
+        let card_id = match &q.card {
+            Some(number) => {
+                let row = sqlx::query("SELECT id FROM cards WHERE program_id = $1 AND number = $2")
+                    .bind(program_id)
+                    .bind(number)
+                    .fetch_optional(self.pool())
+                    .await?
+                    .ok_or(StoreError::NotFound("card"))?;
+                row.try_get(0)?
+            }
+            None => 0_i64,
+        };
+        let kinds: Vec<String> = q
+            .kinds
+            .iter()
+            .map(|k| format!("'{}'", k.as_str()))
+            .collect();
+        let kind_filter = if kinds.is_empty() {
+            String::new()
+        } else {
+            format!(" AND p.kind IN ({})", kinds.join(", "))
+        };
+        let from_where = format!(
+            "FROM entries e JOIN accounts a ON a.id = e.account_id JOIN postings p ON p.id = e.posting_id \
+             LEFT JOIN cards c ON c.id = p.card_id WHERE a.program_id = $1 AND a.kind = 'wallet' AND a.member_id = $2 AND ($3 = 0 OR e.currency_id = $3) \
+             AND ($4 = 0 OR p.card_id = $4) AND e.created_at >= $5 AND e.created_at < $6{kind_filter}"
+        );
+        let count_sql = format!("SELECT COUNT(*) {from_where}");
+        let rows_sql = format!(
+            "SELECT e.id, e.posting_id, p.kind, e.currency_id, e.amount, c.number, p.hold_id, p.description, e.created_at \
+             {from_where} ORDER BY e.id DESC LIMIT $7 OFFSET $8"
+        );
+        let (from, to) = (q.from.unwrap_or(i64::MIN), q.to.unwrap_or(i64::MAX));
+        let total: i64 = sqlx::query(&count_sql)
+            .bind(program_id)
+            .bind(q.member_id)
+            .bind(q.currency_id.unwrap_or(0))
+            .bind(card_id)
+            .bind(from)
+            .bind(to)
+            .fetch_one(self.pool())
+            .await?
+            .try_get(0)?;
+        let rows = sqlx::query(&rows_sql)
+            .bind(program_id)
+            .bind(q.member_id)
+            .bind(q.currency_id.unwrap_or(0))
+            .bind(card_id)
+            .bind(from)
+            .bind(to)
+            .bind(q.count)
+            .bind(q.offset)
+            .fetch_all(self.pool())
+            .await?;
+        let items = rows
+            .iter()
+            .map(|r| {
+                let kind: String = r.try_get(2)?;
+                Ok(HistoryItem {
+                    entry_id: r.try_get(0)?,
+                    posting_id: r.try_get(1)?,
+                    kind: PostingKind::parse(&kind)
+                        .ok_or_else(|| StoreError::Internal(format!("bad posting kind {kind}")))?,
+                    currency_id: r.try_get(3)?,
+                    amount: r.try_get(4)?,
+                    card: r.try_get(5)?,
+                    hold_id: r.try_get(6)?,
+                    description: r.try_get(7)?,
+                    created_at: r.try_get(8)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(HistoryPage { total, items })
+    }
+}
+
+fn expirations(lots: &[Lot], now: Millis) -> Vec<Expiration> {
+    let mut by_date = std::collections::BTreeMap::<Millis, i64>::new();
+    for lot in lots
+        .iter()
+        .filter(|l| l.expires_at.is_some_and(|e| e > now))
+    {
+        *by_date
+            .entry(lot.expires_at.expect("filtered"))
+            .or_default() += lot.remaining;
+    }
+    by_date
+        .into_iter()
+        .map(|(expires_at, amount)| Expiration { expires_at, amount })
+        .collect()
+}
+
+/// Expires what is left of one lot. Returns false when there was nothing to expire.
+async fn expire_lot(tx: &mut Tx, program_id: i64, lot_id: i64) -> Result<bool, StoreError> {
+    let row = sqlx::query("SELECT a.member_id, a.currency_id, a.id FROM lots l JOIN accounts a ON a.id = l.account_id WHERE l.id = $1")
+        .bind(lot_id)
+        .fetch_one(tx.conn())
+        .await?;
+    let (member_id, currency_id, wallet): (i64, i64, i64) =
+        (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+    member_in_tx(tx, program_id, member_id).await?;
+    let sql = format!(
+        "SELECT remaining, expires_at FROM lots WHERE id = $1{}",
+        tx.for_update()
+    );
+    let row = sqlx::query(&sql).bind(lot_id).fetch_one(tx.conn()).await?;
+    let (remaining, expires_at): (i64, Option<Millis>) = (row.try_get(0)?, row.try_get(1)?);
+    if remaining == 0 || expires_at.is_none_or(|e| e > tx.now) {
+        return Ok(false);
+    }
+    let expiry = system_account(tx, program_id, currency_id, AccountKind::Expiry).await?;
+    let new = NewPosting {
+        program_id,
+        kind: PostingKind::Expiry,
+        member_id,
+        currency_id,
+        amount: remaining,
+        card_id: None,
+        hold_id: None,
+        description: "points expired",
+    };
+    let legs = [
+        Leg {
+            account: wallet,
+            kind: AccountKind::Wallet,
+            amount: -remaining,
+        },
+        Leg {
+            account: expiry,
+            kind: AccountKind::Expiry,
+            amount: remaining,
+        },
+    ];
+    let posting_id = post(tx, &new, &legs).await?;
+    move_lots(tx, posting_id, &[(lot_id, -remaining)]).await?;
+    Ok(true)
+}

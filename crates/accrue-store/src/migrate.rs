@@ -1,0 +1,73 @@
+//! Embedded migrations, one folder per backend, applied in order once each.
+
+use crate::{Dialect, StoreError};
+use sqlx::Executor;
+use sqlx::{AnyPool, Row};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "init",
+    sqlite: include_str!("../migrations/sqlite/0001_init.sql"),
+    postgres: include_str!("../migrations/postgres/0001_init.sql"),
+}];
+
+/// Serialises migrating servers that share one PostgreSQL database.
+const PG_LOCK: i64 = 0x6163_6372_7565; // "accrue"
+
+pub(crate) async fn run(pool: &AnyPool, dialect: Dialect) -> Result<(), StoreError> {
+    let mut conn = pool.acquire().await?;
+    if dialect == Dialect::Postgres {
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(PG_LOCK)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let result = apply_pending(&mut conn, dialect).await;
+    if dialect == Dialect::Postgres {
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(PG_LOCK)
+            .execute(&mut *conn)
+            .await?;
+    }
+    result
+}
+
+async fn apply_pending(conn: &mut sqlx::AnyConnection, dialect: Dialect) -> Result<(), StoreError> {
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS accrue_migrations \
+         (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+    )
+    .await?;
+    let applied: Vec<i64> = sqlx::query("SELECT version FROM accrue_migrations")
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+    for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+        let sql = match dialect {
+            Dialect::Sqlite => m.sqlite,
+            Dialect::Postgres => m.postgres,
+        };
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        tx.execute(sql).await?;
+        sqlx::query(
+            "INSERT INTO accrue_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+        )
+        .bind(m.version)
+        .bind(m.name)
+        .bind(chrono::Utc::now().timestamp_millis())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        tracing::info!(version = m.version, name = m.name, "applied migration");
+    }
+    Ok(())
+}

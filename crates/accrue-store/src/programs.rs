@@ -1,0 +1,298 @@
+//! Programs (tenants) and their currencies.
+
+use crate::{Store, StoreError, Tx};
+use accrue_core::ledger::AccountKind;
+use accrue_core::member::normalize_text;
+use accrue_core::money::MAX_SCALE;
+use accrue_core::Millis;
+use serde::{Deserialize, Serialize};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+pub const DEFAULT_PROGRAM: &str = "default";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Program {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    /// Region for phone numbers written without a country code (ISO 3166, e.g. `RU`).
+    pub phone_region: String,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewProgram {
+    pub code: String,
+    pub name: String,
+    pub phone_region: String,
+    /// The program's default bonus currency.
+    pub currency: NewCurrency,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Currency {
+    pub id: i64,
+    pub program_id: i64,
+    pub code: String,
+    /// Decimal places: amounts are stored as integers of 10^-scale.
+    pub scale: u32,
+    pub description: String,
+    pub name_nominative: String,
+    pub name_genitive: String,
+    pub name_plural: String,
+    pub abbreviation: String,
+    pub is_default: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewCurrency {
+    pub code: String,
+    pub scale: u32,
+    pub description: String,
+    pub name_nominative: String,
+    pub name_genitive: String,
+    pub name_plural: String,
+    pub abbreviation: String,
+}
+
+impl NewCurrency {
+    /// The bonus points every new program starts with.
+    pub fn bonus() -> NewCurrency {
+        NewCurrency {
+            code: "BONUS".into(),
+            scale: 2,
+            description: "Bonus points".into(),
+            name_nominative: "бонус".into(),
+            name_genitive: "бонуса".into(),
+            name_plural: "бонусов".into(),
+            abbreviation: "Б".into(),
+        }
+    }
+
+    fn validate(&self) -> Result<(), StoreError> {
+        let code_ok = !self.code.is_empty()
+            && self.code.len() <= 32
+            && self
+                .code
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !code_ok {
+            return Err(StoreError::Invalid(
+                "currency code must be 1 to 32 letters, digits, '_' or '-'".into(),
+            ));
+        }
+        if self.scale > MAX_SCALE {
+            return Err(StoreError::Invalid(format!(
+                "currency scale must be 0 to {MAX_SCALE}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn validate_program_code(code: &str) -> Result<(), StoreError> {
+    let ok = !code.is_empty()
+        && code.len() <= 64
+        && code
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(
+            "program code must be 1 to 64 lowercase letters, digits, '-' or '_'".into(),
+        ))
+    }
+}
+
+const PROGRAM_COLUMNS: &str = "id, code, name, phone_region, created_at";
+const CURRENCY_COLUMNS: &str = "id, program_id, code, scale, description, name_nominative, \
+     name_genitive, name_plural, abbreviation, is_default";
+
+fn program_from(row: &AnyRow) -> Result<Program, sqlx::Error> {
+    Ok(Program {
+        id: row.try_get("id")?,
+        code: row.try_get("code")?,
+        name: row.try_get("name")?,
+        phone_region: row.try_get("phone_region")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn currency_from(row: &AnyRow) -> Result<Currency, sqlx::Error> {
+    Ok(Currency {
+        id: row.try_get("id")?,
+        program_id: row.try_get("program_id")?,
+        code: row.try_get("code")?,
+        scale: row.try_get::<i64, _>("scale")? as u32,
+        description: row.try_get("description")?,
+        name_nominative: row.try_get("name_nominative")?,
+        name_genitive: row.try_get("name_genitive")?,
+        name_plural: row.try_get("name_plural")?,
+        abbreviation: row.try_get("abbreviation")?,
+        is_default: row.try_get::<i64, _>("is_default")? != 0,
+    })
+}
+
+pub(crate) async fn ensure_default(store: &Store) -> Result<(), StoreError> {
+    match store.program(DEFAULT_PROGRAM).await {
+        Ok(_) => Ok(()),
+        Err(StoreError::NotFound(_)) => {
+            let new = NewProgram {
+                code: DEFAULT_PROGRAM.into(),
+                name: "Default program".into(),
+                phone_region: "RU".into(),
+                currency: NewCurrency::bonus(),
+            };
+            match store.create_program(new).await {
+                Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn insert_currency(
+    tx: &mut Tx,
+    program_id: i64,
+    c: &NewCurrency,
+    is_default: bool,
+) -> Result<Currency, StoreError> {
+    c.validate()?;
+    let row = sqlx::query(&format!(
+        "INSERT INTO currencies (program_id, code, scale, description, name_nominative, name_genitive, \
+         name_plural, abbreviation, is_default, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         RETURNING {CURRENCY_COLUMNS}"
+    ))
+    .bind(program_id)
+    .bind(&c.code)
+    .bind(c.scale as i64)
+    .bind(&c.description)
+    .bind(&c.name_nominative)
+    .bind(&c.name_genitive)
+    .bind(&c.name_plural)
+    .bind(&c.abbreviation)
+    .bind(is_default as i64)
+    .bind(tx.now)
+    .fetch_one(tx.conn())
+    .await
+    .map_err(StoreError::unique(format!("currency {} already exists in this program", c.code)))?;
+    let currency = currency_from(&row)?;
+    for kind in AccountKind::SYSTEM {
+        sqlx::query("INSERT INTO accounts (program_id, currency_id, kind, member_id) VALUES ($1, $2, $3, 0)")
+            .bind(program_id)
+            .bind(currency.id)
+            .bind(kind.as_str())
+            .execute(tx.conn())
+            .await?;
+    }
+    Ok(currency)
+}
+
+impl Store {
+    pub async fn create_program(&self, new: NewProgram) -> Result<Program, StoreError> {
+        validate_program_code(&new.code)?;
+        let name = normalize_text("program name", &new.name, 200)
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        accrue_core::member::normalize_phone("+79161234567", &new.phone_region)
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        self.write(move |tx| {
+            Box::pin(async move {
+                let row = sqlx::query(&format!(
+                    "INSERT INTO programs (code, name, phone_region, created_at) VALUES ($1, $2, $3, $4) \
+                     RETURNING {PROGRAM_COLUMNS}"
+                ))
+                .bind(&new.code)
+                .bind(&name)
+                .bind(&new.phone_region)
+                .bind(tx.now)
+                .fetch_one(tx.conn())
+                .await
+                .map_err(StoreError::unique(format!("program {} already exists", new.code)))?;
+                let program = program_from(&row)?;
+                insert_currency(tx, program.id, &new.currency, true).await?;
+                Ok(program)
+            })
+        })
+        .await
+    }
+
+    pub async fn programs(&self) -> Result<Vec<Program>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PROGRAM_COLUMNS} FROM programs ORDER BY id"
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(program_from).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn program(&self, code: &str) -> Result<Program, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {PROGRAM_COLUMNS} FROM programs WHERE code = $1"
+        ))
+        .bind(code)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(StoreError::NotFound("program"))?;
+        Ok(program_from(&row)?)
+    }
+
+    pub async fn create_currency(
+        &self,
+        program_id: i64,
+        new: NewCurrency,
+    ) -> Result<Currency, StoreError> {
+        self.write(move |tx| {
+            Box::pin(async move { insert_currency(tx, program_id, &new, false).await })
+        })
+        .await
+    }
+
+    pub async fn currencies(&self, program_id: i64) -> Result<Vec<Currency>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CURRENCY_COLUMNS} FROM currencies WHERE program_id = $1 ORDER BY id"
+        ))
+        .bind(program_id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(currency_from).collect::<Result<_, _>>()?)
+    }
+
+    /// The currency with `code`, or the program's default one.
+    pub async fn currency(
+        &self,
+        program_id: i64,
+        code: Option<&str>,
+    ) -> Result<Currency, StoreError> {
+        let condition = if code.is_some() {
+            "code = $2"
+        } else {
+            "is_default = 1"
+        };
+        let sql = format!(
+            "SELECT {CURRENCY_COLUMNS} FROM currencies WHERE program_id = $1 AND {condition}"
+        );
+        let mut query = sqlx::query(&sql).bind(program_id);
+        if let Some(code) = code {
+            query = query.bind(code);
+        }
+        let row = query
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(StoreError::NotFound("currency"))?;
+        Ok(currency_from(&row)?)
+    }
+}
+
+pub(crate) async fn currency_by_id(tx: &mut Tx, id: i64) -> Result<Currency, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {CURRENCY_COLUMNS} FROM currencies WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?
+    .ok_or(StoreError::NotFound("currency"))?;
+    Ok(currency_from(&row)?)
+}

@@ -1,0 +1,118 @@
+//! Fresh databases for tests: an SQLite file in a temporary directory, or a new
+//! PostgreSQL database on the server named by `ACCRUE_TEST_POSTGRES_URL`.
+
+use crate::Dialect;
+use rand::Rng;
+use sqlx::Connection;
+use sqlx::Executor;
+
+pub const POSTGRES_ENV: &str = "ACCRUE_TEST_POSTGRES_URL";
+
+/// A database that exists as long as this value does.
+pub struct TestDb {
+    pub url: String,
+    pub dialect: Dialect,
+    _dir: Option<tempfile::TempDir>,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = format!("sqlite://{}", dir.path().join("accrue.db").display());
+        TestDb {
+            url,
+            dialect: Dialect::Sqlite,
+            _dir: Some(dir),
+            postgres: None,
+        }
+    }
+
+    /// A new database, or `None` (and a note on stderr) when no server is configured.
+    pub async fn postgres() -> Option<TestDb> {
+        let Ok(base) = std::env::var(POSTGRES_ENV) else {
+            eprintln!("skipped: {POSTGRES_ENV} is not set, so the PostgreSQL variant of this test did not run");
+            return None;
+        };
+        let name = format!("accrue_test_{:016x}", rand::thread_rng().gen::<u64>());
+        sqlx::any::install_default_drivers();
+        let mut admin = sqlx::AnyConnection::connect(&base)
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {base}: {e}"));
+        admin
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .expect("create test database");
+        let _ = admin.close().await;
+        let url = with_database(&base, &name);
+        Some(TestDb {
+            url,
+            dialect: Dialect::Postgres,
+            _dir: None,
+            postgres: Some((base, name)),
+        })
+    }
+
+    /// Both backends: SQLite always, PostgreSQL when configured.
+    pub async fn all() -> Vec<TestDb> {
+        let mut dbs = vec![TestDb::sqlite()];
+        dbs.extend(TestDb::postgres().await);
+        dbs
+    }
+}
+
+fn with_database(base: &str, name: &str) -> String {
+    let (head, query) = base
+        .split_once('?')
+        .map_or((base, None), |(h, q)| (h, Some(q)));
+    let root = match head.rfind('/') {
+        Some(i) if i > "postgres://".len() => &head[..i],
+        _ => head,
+    };
+    match query {
+        Some(q) => format!("{root}/{name}?{q}"),
+        None => format!("{root}/{name}"),
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((base, name)) = self.postgres.take() else {
+            return;
+        };
+        // Drop runs outside async code; a small runtime of its own removes the database.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let mut admin = sqlx::AnyConnection::connect(&base).await.ok()?;
+                admin
+                    .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_names_replace_the_path() {
+        assert_eq!(
+            super::with_database("postgres://u@h:5432/postgres", "t1"),
+            "postgres://u@h:5432/t1"
+        );
+        assert_eq!(
+            super::with_database("postgres://u@h/db?sslmode=disable", "t1"),
+            "postgres://u@h/t1?sslmode=disable"
+        );
+        assert_eq!(
+            super::with_database("postgres://u@h:5432", "t1"),
+            "postgres://u@h:5432/t1"
+        );
+    }
+}

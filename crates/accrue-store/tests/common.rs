@@ -1,0 +1,132 @@
+//! Helpers shared by the store's behaviour suites.
+#![allow(dead_code)]
+
+use accrue_store::ledger::{IdempotencyKey, Lifetime, Movement, Receipt};
+use accrue_store::testing::TestDb;
+use accrue_store::{Clock, NewMember, Store, StoreError};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+/// Runs one async test body against SQLite and, when configured, PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                super::$name(accrue_store::testing::TestDb::sqlite()).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                if let Some(db) = accrue_store::testing::TestDb::postgres().await {
+                    super::$name(db).await;
+                }
+            }
+        }
+    )*};
+}
+
+pub const T0: i64 = 1_700_000_000_000;
+pub const DAY: i64 = 86_400_000;
+
+/// A store on `db` whose clock the test sets.
+pub struct Fixture {
+    pub store: Store,
+    pub clock: Arc<AtomicI64>,
+    pub program: i64,
+    pub currency: i64,
+    _db: TestDb,
+}
+
+impl Fixture {
+    pub async fn new(db: TestDb) -> Fixture {
+        let clock = Arc::new(AtomicI64::new(T0));
+        let store = Store::open_with_clock(&db.url, Clock::Manual(clock.clone()))
+            .await
+            .expect("open store");
+        let program = store.program("default").await.unwrap().id;
+        let currency = store.currency(program, None).await.unwrap().id;
+        Fixture {
+            store,
+            clock,
+            program,
+            currency,
+            _db: db,
+        }
+    }
+
+    pub fn set_time(&self, t: i64) {
+        self.clock.store(t, Ordering::SeqCst);
+    }
+
+    pub async fn member(&self) -> i64 {
+        self.store
+            .create_member(self.program, NewMember::default())
+            .await
+            .unwrap()
+            .id
+    }
+
+    pub fn movement(&self, member_id: i64, amount: i64) -> Movement {
+        Movement {
+            member_id,
+            currency_id: self.currency,
+            amount,
+            card: None,
+            description: String::new(),
+        }
+    }
+
+    pub async fn accrue(&self, member: i64, amount: i64, key: &str) -> Result<Receipt, StoreError> {
+        self.accrue_with(member, amount, key, Lifetime::default())
+            .await
+    }
+
+    pub async fn accrue_with(
+        &self,
+        member: i64,
+        amount: i64,
+        key: &str,
+        life: Lifetime,
+    ) -> Result<Receipt, StoreError> {
+        let m = self.movement(member, amount);
+        let key = key_for(key, &m);
+        self.store
+            .accrue(self.program, key, m, life)
+            .await
+            .map(|r| r.0)
+    }
+
+    pub async fn withdraw(
+        &self,
+        member: i64,
+        amount: i64,
+        key: &str,
+    ) -> Result<Receipt, StoreError> {
+        let m = self.movement(member, amount);
+        self.store
+            .withdraw(self.program, key_for(key, &m), m)
+            .await
+            .map(|r| r.0)
+    }
+
+    pub async fn balance(&self, member: i64) -> accrue_store::ledger::Balance {
+        self.store
+            .balances(self.program, member)
+            .await
+            .unwrap()
+            .remove(0)
+    }
+
+    pub async fn assert_sound(&self) {
+        let violations = self.store.check().await.unwrap();
+        assert!(
+            violations.is_empty(),
+            "ledger invariants broken: {violations:?}"
+        );
+    }
+}
+
+pub fn key_for(key: &str, m: &Movement) -> IdempotencyKey {
+    IdempotencyKey::new(key, &serde_json::to_value(m).unwrap()).unwrap()
+}

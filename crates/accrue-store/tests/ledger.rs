@@ -1,0 +1,391 @@
+//! Ledger behaviour, the same on SQLite and PostgreSQL.
+
+mod common;
+
+use accrue_core::hold::{HoldError, HoldState};
+use accrue_core::ledger::PostingKind;
+use accrue_store::ledger::{HistoryQuery, Lifetime};
+use accrue_store::testing::TestDb;
+use accrue_store::StoreError;
+use common::*;
+
+on_both_backends!(
+    accrual_and_withdrawal_move_the_balance,
+    withdrawal_beyond_the_balance_changes_nothing,
+    sixty_four_concurrent_withdrawals_of_one_from_ten,
+    idempotency_replays_and_rejects_conflicts,
+    concurrent_repeats_of_one_key_post_once,
+    holds_capture_in_part_void_and_resolve_once,
+    holds_expire_by_the_server_clock,
+    lots_activate_late_expire_and_are_spent_oldest_first,
+    history_pages_newest_first_with_filters,
+    check_finds_a_corrupted_database,
+);
+
+async fn accrual_and_withdrawal_move_the_balance(db: TestDb) {
+    let f = Fixture::new(db).await;
+    let m = f.member().await;
+    let r = f.accrue(m, 10_000, "a1").await.unwrap();
+    assert_eq!(
+        (r.kind, r.amount, r.balance),
+        (PostingKind::Accrual, 10_000, 10_000)
+    );
+    let r = f.withdraw(m, 2_550, "w1").await.unwrap();
+    assert_eq!((r.kind, r.balance), (PostingKind::Withdrawal, 7_450));
+    let b = f.balance(m).await;
+    assert_eq!(
+        (b.balance, b.available, b.held, b.not_activated),
+        (7_450, 7_450, 0, 0)
+    );
+    f.assert_sound().await;
+}
+
+async fn withdrawal_beyond_the_balance_changes_nothing(db: TestDb) {
+    let f = Fixture::new(db).await;
+    let m = f.member().await;
+    assert!(matches!(
+        f.withdraw(m, 1, "w0").await,
+        Err(StoreError::InsufficientBalance { available: 0 })
+    ));
+    f.accrue(m, 500, "a1").await.unwrap();
+    assert!(matches!(
+        f.withdraw(m, 501, "w1").await,
+        Err(StoreError::InsufficientBalance { available: 500 })
+    ));
+    // The failed key was not consumed: the same key may be used again.
+    assert_eq!(f.withdraw(m, 500, "w1").await.unwrap().balance, 0);
+    let unknown = f.movement(999_999, 1);
+    let err = f
+        .store
+        .withdraw(f.program, key_for("w2", &unknown), unknown)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound("member")), "{err:?}");
+    f.assert_sound().await;
+}
+
+async fn sixty_four_concurrent_withdrawals_of_one_from_ten(db: TestDb) {
+    let f = std::sync::Arc::new(Fixture::new(db).await);
+    let m = f.member().await;
+    f.accrue(m, 10, "seed").await.unwrap();
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let f = f.clone();
+            tokio::spawn(async move { f.withdraw(m, 1, &format!("w{i}")).await })
+        })
+        .collect();
+    let (mut ok, mut insufficient) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(StoreError::InsufficientBalance { .. }) => insufficient += 1,
+            Err(e) => panic!("unexpected error: {e:?}"),
+        }
+    }
+    assert_eq!((ok, insufficient), (10, 54));
+    assert_eq!(f.balance(m).await.balance, 0);
+    f.assert_sound().await;
+}
+
+async fn idempotency_replays_and_rejects_conflicts(db: TestDb) {
+    let f = Fixture::new(db).await;
+    let m = f.member().await;
+    let first = f
+        .store
+        .accrue(
+            f.program,
+            key_for("k", &f.movement(m, 100)),
+            f.movement(m, 100),
+            Lifetime::default(),
+        )
+        .await
+        .unwrap();
+    f.accrue(m, 5, "other").await.unwrap();
+    let again = f
+        .store
+        .accrue(
+            f.program,
+            key_for("k", &f.movement(m, 100)),
+            f.movement(m, 100),
+            Lifetime::default(),
+        )
+        .await
+        .unwrap();
+    assert!(!first.1 && again.1, "the repeat is marked as a replay");
+    assert_eq!(
+        first.0, again.0,
+        "the repeat returns the original receipt, balance included"
+    );
+    let err = f
+        .store
+        .accrue(
+            f.program,
+            key_for("k", &f.movement(m, 101)),
+            f.movement(m, 101),
+            Lifetime::default(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::IdempotencyMismatch));
+    assert_eq!(f.balance(m).await.balance, 105);
+    f.assert_sound().await;
+}
+
+async fn concurrent_repeats_of_one_key_post_once(db: TestDb) {
+    let f = std::sync::Arc::new(Fixture::new(db).await);
+    let m = f.member().await;
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let f = f.clone();
+            tokio::spawn(async move { f.accrue(m, 7, "same").await })
+        })
+        .collect();
+    let mut postings = std::collections::BTreeSet::new();
+    for t in tasks {
+        postings.insert(t.await.unwrap().unwrap().posting_id);
+    }
+    assert_eq!(postings.len(), 1);
+    assert_eq!(f.balance(m).await.balance, 7);
+    f.assert_sound().await;
+}
+
+async fn holds_capture_in_part_void_and_resolve_once(db: TestDb) {
+    let f = Fixture::new(db).await;
+    let m = f.member().await;
+    f.accrue(m, 1_000, "a").await.unwrap();
+    let hold = |key: &'static str, amount| {
+        let mv = f.movement(m, amount);
+        f.store.hold(f.program, key_for(key, &mv), mv, T0 + DAY)
+    };
+    let h1 = hold("h1", 400).await.unwrap().0;
+    let h1_id = h1.hold_id.unwrap();
+    assert_eq!(h1.balance, 600);
+    let b = f.balance(m).await;
+    assert_eq!((b.balance, b.held), (600, 400));
+    assert!(matches!(
+        hold("h-too-much", 601).await,
+        Err(StoreError::InsufficientBalance { available: 600 })
+    ));
+
+    let json = |v: serde_json::Value| accrue_store::ledger::IdempotencyKey::new("x", &v).unwrap();
+    let capture = |key: &str, amount| {
+        let k = accrue_store::ledger::IdempotencyKey {
+            key: key.into(),
+            ..json(serde_json::json!([h1_id, amount]))
+        };
+        f.store.capture(f.program, k, h1_id, amount)
+    };
+    assert!(matches!(
+        capture("c0", Some(401)).await,
+        Err(StoreError::Hold(HoldError::CaptureExceedsHold { .. }))
+    ));
+    let c = capture("c1", Some(150)).await.unwrap().0;
+    assert_eq!(c.balance, 850, "the uncaptured 250 went back");
+    assert!(matches!(
+        capture("c2", None).await,
+        Err(StoreError::Hold(HoldError::AlreadyResolved("captured")))
+    ));
+    let info = f.store.hold_info(f.program, h1_id).await.unwrap();
+    assert_eq!((info.state, info.captured), (HoldState::Captured, 150));
+
+    let h2 = hold("h2", 50).await.unwrap().0.hold_id.unwrap();
+    let void_key = |k: &str| accrue_store::ledger::IdempotencyKey {
+        key: k.into(),
+        ..json(serde_json::json!(h2))
+    };
+    assert_eq!(
+        f.store
+            .void(f.program, void_key("v1"), h2)
+            .await
+            .unwrap()
+            .0
+            .balance,
+        850
+    );
+    assert!(matches!(
+        f.store.void(f.program, void_key("v2"), h2).await,
+        Err(StoreError::Hold(HoldError::AlreadyResolved("voided")))
+    ));
+    let b = f.balance(m).await;
+    assert_eq!((b.balance, b.available, b.held), (850, 850, 0));
+    f.assert_sound().await;
+}
+
+async fn holds_expire_by_the_server_clock(db: TestDb) {
+    let f = Fixture::new(db).await;
+    let m = f.member().await;
+    f.accrue(m, 100, "a").await.unwrap();
+    let mv = f.movement(m, 60);
+    let h = f
+        .store
+        .hold(f.program, key_for("h", &mv), mv, T0 + 1_000)
+        .await
+        .unwrap()
+        .0
+        .hold_id
+        .unwrap();
+    assert_eq!(
+        f.store.expire_due(100).await.unwrap().holds,
+        0,
+        "not due yet"
+    );
+    f.set_time(T0 + 1_000);
+    let key = key_for("c", &f.movement(m, 1));
+    assert!(matches!(
+        f.store.capture(f.program, key, h, None).await,
+        Err(StoreError::Hold(HoldError::Expired))
+    ));
+    assert_eq!(f.store.expire_due(100).await.unwrap().holds, 1);
+    assert_eq!(
+        f.store.expire_due(100).await.unwrap().holds,
+        0,
+        "resolved once"
+    );
+    assert_eq!(
+        f.store.hold_info(f.program, h).await.unwrap().state,
+        HoldState::Expired
+    );
+    assert_eq!(f.balance(m).await.balance, 100);
+    f.assert_sound().await;
+}
+
+async fn lots_activate_late_expire_and_are_spent_oldest_first(db: TestDb) {
+    let f = Fixture::new(db).await;
+    let m = f.member().await;
+    let life = |activates_at, expires_at| Lifetime {
+        activates_at,
+        expires_at,
+    };
+    f.accrue_with(m, 100, "old", life(None, Some(T0 + 10 * DAY)))
+        .await
+        .unwrap();
+    f.accrue_with(
+        m,
+        50,
+        "late",
+        life(Some(T0 + 14 * DAY), Some(T0 + 40 * DAY)),
+    )
+    .await
+    .unwrap();
+    f.accrue_with(m, 30, "forever", life(None, None))
+        .await
+        .unwrap();
+    let b = f.balance(m).await;
+    assert_eq!((b.balance, b.available, b.not_activated), (180, 130, 50));
+    assert_eq!(b.expirations.len(), 2);
+    assert!(matches!(
+        f.withdraw(m, 131, "too-much").await,
+        Err(StoreError::InsufficientBalance { available: 130 })
+    ));
+    // The oldest lot pays first: 40 of the 100 that expire on day 10 are left.
+    f.withdraw(m, 60, "spend").await.unwrap();
+    f.set_time(T0 + 10 * DAY);
+    assert_eq!(f.store.expire_due(100).await.unwrap().lots, 1);
+    let b = f.balance(m).await;
+    assert_eq!((b.balance, b.available, b.not_activated), (80, 30, 50));
+    f.set_time(T0 + 14 * DAY);
+    assert_eq!(f.balance(m).await.available, 80);
+    let history = f
+        .store
+        .history(
+            f.program,
+            HistoryQuery {
+                member_id: m,
+                kinds: vec![PostingKind::Expiry],
+                count: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((history.total, history.items[0].amount), (1, -40));
+    assert!(matches!(
+        f.accrue_with(m, 1, "bad", life(None, Some(T0))).await,
+        Err(StoreError::Invalid(_))
+    ));
+    f.assert_sound().await;
+}
+
+async fn history_pages_newest_first_with_filters(db: TestDb) {
+    let f = Fixture::new(db).await;
+    let m = f.member().await;
+    for i in 0..5 {
+        f.set_time(T0 + i * DAY);
+        f.accrue(m, 10 + i, &format!("a{i}")).await.unwrap();
+    }
+    f.withdraw(m, 3, "w").await.unwrap();
+    let q = |offset, count| HistoryQuery {
+        member_id: m,
+        offset,
+        count,
+        ..Default::default()
+    };
+    let page = f.store.history(f.program, q(0, 2)).await.unwrap();
+    assert_eq!(page.total, 6);
+    assert_eq!(
+        page.items.iter().map(|i| i.amount).collect::<Vec<_>>(),
+        vec![-3, 14]
+    );
+    let page = f.store.history(f.program, q(2, 10)).await.unwrap();
+    assert_eq!(
+        page.items.iter().map(|i| i.amount).collect::<Vec<_>>(),
+        vec![13, 12, 11, 10]
+    );
+    let ranged = HistoryQuery {
+        from: Some(T0 + DAY),
+        to: Some(T0 + 3 * DAY),
+        kinds: vec![PostingKind::Accrual],
+        ..q(0, 10)
+    };
+    let page = f.store.history(f.program, ranged).await.unwrap();
+    assert_eq!(
+        page.items.iter().map(|i| i.amount).collect::<Vec<_>>(),
+        vec![12, 11]
+    );
+    let other = f.member().await;
+    assert_eq!(
+        f.store
+            .history(
+                f.program,
+                HistoryQuery {
+                    member_id: other,
+                    ..q(0, 10)
+                }
+            )
+            .await
+            .unwrap()
+            .total,
+        0
+    );
+}
+
+async fn check_finds_a_corrupted_database(db: TestDb) {
+    let f = Fixture::new(db).await;
+    let m = f.member().await;
+    f.accrue(m, 100, "a").await.unwrap();
+    f.assert_sound().await;
+    f.store
+        .execute_unchecked("UPDATE balances SET balance = balance + 1 WHERE shard = 0")
+        .await
+        .unwrap();
+    f.store
+        .execute_unchecked(
+            "UPDATE entries SET amount = amount + 5 WHERE id = (SELECT MIN(id) FROM entries)",
+        )
+        .await
+        .unwrap();
+    let violations = f.store.check().await.unwrap();
+    let names: Vec<&str> = violations.iter().map(|v| v.invariant).collect();
+    assert!(
+        names.contains(&"every posting's entries sum to zero per currency"),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"every cached balance equals the sum of its account's entries"),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"every wallet's balance equals what its lots hold"),
+        "{names:?}"
+    );
+}
