@@ -1,1 +1,117 @@
+//! The HTTP server of Accrue: the admin API, health and metrics, scheduled jobs.
+//! Faces live in their own modules and call the store; none of them writes SQL.
 
+pub mod admin;
+mod error;
+mod extract;
+mod jobs;
+mod metrics;
+pub mod testing;
+
+pub use error::ApiError;
+
+use accrue_store::Store;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderName, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tower_http::compression::CompressionLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+/// What the server needs besides the database.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+    /// Requests running longer are answered 408.
+    pub request_timeout: Duration,
+    /// How often expired points and holds are processed.
+    pub expiry_interval: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            body_limit: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            expiry_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub(crate) metrics: Arc<metrics::HttpMetrics>,
+}
+
+pub fn router(store: Store, options: &ServerOptions) -> Router {
+    let state = AppState {
+        store,
+        metrics: Default::default(),
+    };
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::render))
+        .nest("/admin/v1", admin::router(state.clone()))
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .layer(DefaultBodyLimit::max(options.body_limit))
+        .layer(CompressionLayer::new())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            options.request_timeout,
+        ))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http())
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready"),
+        Err(e) => {
+            tracing::warn!(error = %e, "database is not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+        }
+    }
+}
+
+/// Serves until `shutdown` resolves, then lets in-flight requests finish, stops the
+/// jobs and closes the store (queued writes are committed first).
+pub async fn serve(
+    store: Store,
+    listener: tokio::net::TcpListener,
+    options: ServerOptions,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
+    let jobs = tokio::spawn(jobs::run(
+        store.clone(),
+        options.expiry_interval,
+        jobs_stopped,
+    ));
+    let app = router(store.clone(), &options);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
+    let _ = stop_jobs.send(true);
+    let _ = jobs.await;
+    store.close().await;
+    Ok(())
+}

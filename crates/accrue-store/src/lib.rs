@@ -8,7 +8,7 @@
 
 mod admin_keys;
 pub use admin_keys::AdminKey;
-mod cards;
+pub mod cards;
 pub mod check;
 mod error;
 mod idempotency;

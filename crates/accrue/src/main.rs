@@ -1,1 +1,157 @@
-fn main() {}
+//! `accrue`: serve, migrate, manage admin keys, check the ledger.
+
+mod config;
+
+use accrue_server::ServerOptions;
+use accrue_store::Store;
+use clap::{Parser, Subcommand};
+use config::{Config, Flags};
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "accrue",
+    version,
+    about = "Self-hosted bonus points, loyalty, referral and affiliate tracking server"
+)]
+struct Cli {
+    #[command(flatten)]
+    flags: Flags,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server (applies migrations first).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Check the ledger's invariants; exits non-zero when one is broken.
+    Check,
+    /// Admin API keys.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Create an admin API key and print it (it is stored hashed and cannot be shown again).
+    CreateKey {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ACCRUE_LOG")
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = Config::load(&cli.flags)?;
+    let store = Store::open(&config.database_url).await?;
+    let code = match cli.command {
+        Command::Serve => serve(store.clone(), &config).await?,
+        Command::Migrate => {
+            println!("migrations applied to {}", redact(&config.database_url));
+            ExitCode::SUCCESS
+        }
+        Command::Check => check(&store).await?,
+        Command::Admin {
+            command: AdminCommand::CreateKey { name },
+        } => {
+            let (key, secret) = store.create_admin_key(&name).await?;
+            eprintln!(
+                "created admin key {} ({}); it is shown only now:",
+                key.name, key.prefix
+            );
+            println!("{secret}");
+            ExitCode::SUCCESS
+        }
+    };
+    store.close().await;
+    Ok(code)
+}
+
+async fn serve(store: Store, config: &Config) -> anyhow::Result<ExitCode> {
+    if let Some(secret) = store.bootstrap_admin_key().await? {
+        println!("No admin key existed, so one was created. It is shown only this once:");
+        println!("  {secret}");
+        println!("Use it as: Authorization: Bearer {secret}");
+    }
+    let listener = tokio::net::TcpListener::bind(&config.listen).await?;
+    tracing::info!(address = %listener.local_addr()?, database = %redact(&config.database_url), "accrue is serving");
+    let options = ServerOptions {
+        body_limit: config.body_limit,
+        request_timeout: config.request_timeout,
+        expiry_interval: config.expiry_interval,
+    };
+    accrue_server::serve(store, listener, options, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn check(store: &Store) -> anyhow::Result<ExitCode> {
+    let violations = store.check().await?;
+    if violations.is_empty() {
+        println!("ledger OK: every invariant holds");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "ledger BROKEN: {} invariant(s) do not hold",
+        violations.len()
+    );
+    for v in violations {
+        println!("- {}", v.invariant);
+        for example in v.examples {
+            println!("    {example}");
+        }
+    }
+    Ok(ExitCode::from(2))
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// The URL without its password, for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let user_end = url[scheme + 3..at].find(':').map_or(at, |i| scheme + 3 + i);
+            format!("{}:***{}", &url[..user_end], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}

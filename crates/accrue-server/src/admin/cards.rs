@@ -1,0 +1,214 @@
+//! Cards: pool import (JSON or CSV), listing, assignment, virtual emission, blocking.
+
+use super::views::{time, Items};
+use super::{Paging, ProgramParam};
+use crate::extract::{Json, Path, Query};
+use crate::{ApiError, AppState};
+use accrue_store::cards::ImportReport;
+use accrue_store::{Card, CardFilter};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, StatusCode};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CardView {
+    pub number: String,
+    /// `physical` or `virtual`.
+    pub kind: String,
+    /// `free`, `active` or `blocked`.
+    pub state: String,
+    pub member_id: Option<i64>,
+    pub created_at: String,
+    pub assigned_at: Option<String>,
+}
+
+impl From<Card> for CardView {
+    fn from(c: Card) -> Self {
+        CardView {
+            number: c.number,
+            kind: c.kind,
+            state: c.state,
+            member_id: c.member_id,
+            created_at: time(c.created_at),
+            assigned_at: c.assigned_at.map(time),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportCards {
+    pub numbers: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportView {
+    pub imported: u64,
+    /// Numbers already in the program, left unchanged.
+    pub skipped: Vec<String>,
+}
+
+/// Card numbers from a CSV body: the first column of each line; a header line whose
+/// first cell is `number` is skipped.
+fn csv_numbers(body: &str) -> Vec<String> {
+    body.lines()
+        .map(|line| {
+            line.split([',', ';'])
+                .next()
+                .unwrap_or("")
+                .trim()
+                .trim_matches('"')
+                .to_string()
+        })
+        .filter(|n| !n.is_empty() && !n.eq_ignore_ascii_case("number"))
+        .collect()
+}
+
+#[utoipa::path(post, path = "/admin/v1/cards/import", params(ProgramParam),
+    request_body(content((ImportCards = "application/json"), (String = "text/csv"))),
+    responses((status = 200, body = ImportView), (status = 400)), tag = "cards")]
+pub async fn import(
+    State(state): State<AppState>,
+    Query(p): Query<ProgramParam>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<axum::Json<ImportView>, ApiError> {
+    let program = p.resolve(&state.store).await?;
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let numbers = if content_type.starts_with("text/csv") {
+        csv_numbers(std::str::from_utf8(&body).map_err(|_| ApiError::invalid("CSV must be UTF-8"))?)
+    } else if content_type.starts_with("application/json") {
+        serde_json::from_slice::<ImportCards>(&body)
+            .map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?
+            .numbers
+    } else {
+        return Err(ApiError::invalid(
+            "send application/json {\"numbers\": [...]} or text/csv",
+        ));
+    };
+    let ImportReport { imported, skipped } = state.store.import_cards(program.id, numbers).await?;
+    Ok(axum::Json(ImportView { imported, skipped }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CardQuery {
+    pub program: Option<String>,
+    pub member_id: Option<i64>,
+    /// `free`, `active` or `blocked`.
+    pub state: Option<String>,
+    pub offset: Option<i64>,
+    pub count: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/admin/v1/cards", params(CardQuery), responses((status = 200, body = Items<CardView>)), tag = "cards")]
+pub async fn list(
+    State(state): State<AppState>,
+    Query(q): Query<CardQuery>,
+) -> Result<axum::Json<Items<CardView>>, ApiError> {
+    let program = ProgramParam {
+        program: q.program.clone(),
+    }
+    .resolve(&state.store)
+    .await?;
+    let (offset, count) = Paging {
+        offset: q.offset,
+        count: q.count,
+    }
+    .bounds()?;
+    let filter = CardFilter {
+        member_id: q.member_id,
+        state: q.state,
+        offset,
+        count,
+    };
+    let items = state
+        .store
+        .cards(program.id, filter)
+        .await?
+        .into_iter()
+        .map(CardView::from)
+        .collect();
+    Ok(axum::Json(Items { items }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignCard {
+    pub number: String,
+}
+
+#[utoipa::path(post, path = "/admin/v1/members/{id}/cards", params(ProgramParam), request_body = AssignCard,
+    responses((status = 201, body = CardView), (status = 404, description = "unknown card"), (status = 409, description = "card blocked or taken")),
+    tag = "cards")]
+pub async fn assign_to_member(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Query(p): Query<ProgramParam>,
+    Json(body): Json<AssignCard>,
+) -> Result<(StatusCode, axum::Json<CardView>), ApiError> {
+    let program = p.resolve(&state.store).await?;
+    let card = state.store.assign_card(program.id, body.number, id).await?;
+    Ok((StatusCode::CREATED, axum::Json(card.into())))
+}
+
+#[utoipa::path(post, path = "/admin/v1/members/{id}/cards/virtual", params(ProgramParam),
+    responses((status = 201, body = CardView), (status = 404)), tag = "cards")]
+pub async fn emit_virtual(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Query(p): Query<ProgramParam>,
+) -> Result<(StatusCode, axum::Json<CardView>), ApiError> {
+    let program = p.resolve(&state.store).await?;
+    let card = state.store.emit_virtual_card(program.id, id).await?;
+    Ok((StatusCode::CREATED, axum::Json(card.into())))
+}
+
+async fn set_blocked(
+    state: &AppState,
+    p: ProgramParam,
+    number: String,
+    blocked: bool,
+) -> Result<axum::Json<CardView>, ApiError> {
+    let program = p.resolve(&state.store).await?;
+    Ok(axum::Json(
+        state
+            .store
+            .set_card_blocked(program.id, number, blocked)
+            .await?
+            .into(),
+    ))
+}
+
+#[utoipa::path(post, path = "/admin/v1/cards/{number}/block", params(ProgramParam), responses((status = 200, body = CardView)), tag = "cards")]
+pub async fn block(
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+    Query(p): Query<ProgramParam>,
+) -> Result<axum::Json<CardView>, ApiError> {
+    set_blocked(&state, p, number, true).await
+}
+
+#[utoipa::path(post, path = "/admin/v1/cards/{number}/unblock", params(ProgramParam), responses((status = 200, body = CardView)), tag = "cards")]
+pub async fn unblock(
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+    Query(p): Query<ProgramParam>,
+) -> Result<axum::Json<CardView>, ApiError> {
+    set_blocked(&state, p, number, false).await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn csv_takes_the_first_column_and_skips_the_header() {
+        let body = "number,batch\n1001,a\n\"1002\";b\n\n 1003 \n";
+        assert_eq!(super::csv_numbers(body), vec!["1001", "1002", "1003"]);
+    }
+}

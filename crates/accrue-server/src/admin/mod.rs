@@ -1,0 +1,121 @@
+//! The admin API under `/admin/v1`: programs, currencies, members, cards, ledger
+//! operations, balances and history. Authenticated by `Authorization: Bearer <key>`.
+//! Program-scoped calls name their program with `?program=CODE` (default `default`).
+
+mod cards;
+mod members;
+mod openapi;
+mod operations;
+mod programs;
+mod views;
+
+use crate::{ApiError, AppState};
+use accrue_store::{Program, Store};
+use axum::extract::{Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+pub fn router(state: AppState) -> Router<AppState> {
+    let authenticated = Router::new()
+        .route("/programs", post(programs::create).get(programs::list))
+        .route("/programs/{code}", get(programs::get))
+        .route(
+            "/programs/{code}/currencies",
+            post(programs::create_currency).get(programs::currencies),
+        )
+        .route("/members", post(members::create).get(members::list))
+        .route("/members/{id}", get(members::get).patch(members::update))
+        .route("/members/{id}/block", post(members::block))
+        .route("/members/{id}/archive", post(members::archive))
+        .route("/members/{id}/balances", get(members::balances))
+        .route("/members/{id}/history", get(members::history))
+        .route("/members/{id}/cards", post(cards::assign_to_member))
+        .route("/members/{id}/cards/virtual", post(cards::emit_virtual))
+        .route("/cards", get(cards::list))
+        .route(
+            "/cards/import",
+            post(cards::import).layer(axum::extract::DefaultBodyLimit::max(16 * 1024 * 1024)),
+        )
+        .route("/cards/{number}/block", post(cards::block))
+        .route("/cards/{number}/unblock", post(cards::unblock))
+        .route("/operations/accrue", post(operations::accrue))
+        .route("/operations/withdraw", post(operations::withdraw))
+        .route("/holds", post(operations::hold))
+        .route("/holds/{id}", get(operations::get_hold))
+        .route("/holds/{id}/capture", post(operations::capture))
+        .route("/holds/{id}/void", post(operations::void))
+        .route_layer(axum::middleware::from_fn_with_state(state, authenticate));
+    Router::new()
+        .route("/openapi.json", get(openapi::document))
+        .merge(authenticated)
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed on this route",
+            )
+        })
+}
+
+async fn authenticate(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m);
+    let header = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|h| h.to_str().ok());
+    let secret = header
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .ok_or_else(|| unauthorized("send an admin key as Authorization: Bearer <key>"))?;
+    match state.store.verify_admin_key(secret.trim()).await? {
+        Some(_) => Ok(next.run(req).await),
+        None => Err(unauthorized("unknown or revoked admin key")),
+    }
+}
+
+/// Selects the program a call works on.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ProgramParam {
+    /// Program code; `default` when absent.
+    pub program: Option<String>,
+}
+
+impl ProgramParam {
+    pub async fn resolve(&self, store: &Store) -> Result<Program, ApiError> {
+        let code = self.program.as_deref().unwrap_or("default");
+        store
+            .program(code)
+            .await
+            .map_err(|_| ApiError::not_found(format!("program {code} not found")))
+    }
+}
+
+/// `offset`/`count` paging; `count` defaults to 20 and is at most 1000.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Paging {
+    pub offset: Option<i64>,
+    pub count: Option<i64>,
+}
+
+impl Paging {
+    pub fn bounds(&self) -> Result<(i64, i64), ApiError> {
+        let (offset, count) = (self.offset.unwrap_or(0), self.count.unwrap_or(20));
+        if offset < 0 || !(1..=1000).contains(&count) {
+            return Err(ApiError::invalid(
+                "offset must be 0 or more and count 1 to 1000",
+            ));
+        }
+        Ok((offset, count))
+    }
+}

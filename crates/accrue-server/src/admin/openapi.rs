@@ -1,0 +1,37 @@
+//! The OpenAPI 3.1 document of the admin API, generated from the handlers.
+
+use super::{cards, members, operations, programs};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Accrue admin API", description = "Programs, members, cards and the points ledger."),
+    paths(
+        programs::create, programs::list, programs::get, programs::create_currency, programs::currencies,
+        members::create, members::list, members::get, members::update, members::block, members::archive,
+        members::balances, members::history,
+        cards::import, cards::list, cards::assign_to_member, cards::emit_virtual, cards::block, cards::unblock,
+        operations::accrue, operations::withdraw, operations::hold, operations::get_hold,
+        operations::capture, operations::void,
+    ),
+    modifiers(&BearerAuth),
+    security(("admin_key" = [])),
+)]
+struct AdminApi;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        let components = api.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "admin_key",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+pub async fn document() -> axum::Json<utoipa::openapi::OpenApi> {
+    axum::Json(AdminApi::openapi())
+}

@@ -1,0 +1,142 @@
+//! Programs (tenants) and their currencies.
+
+use super::views::{CurrencyView, Items, NameCases};
+use crate::extract::{Json, Path};
+use crate::{ApiError, AppState};
+use accrue_store::{NewCurrency, NewProgram, Program};
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProgram {
+    /// Lowercase letters, digits, `-` and `_`; used as `?program=` in other calls.
+    pub code: String,
+    pub name: String,
+    /// Region for phone numbers without a country code; `RU` when absent.
+    pub phone_region: Option<String>,
+    /// The default bonus currency; `BONUS` with 2 decimals when absent.
+    pub currency: Option<CreateCurrency>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCurrency {
+    pub code: String,
+    /// Decimal places, 0 to 6.
+    pub scale: u32,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub name_cases: NameCases,
+}
+
+impl From<CreateCurrency> for NewCurrency {
+    fn from(c: CreateCurrency) -> Self {
+        NewCurrency {
+            code: c.code,
+            scale: c.scale,
+            description: c.description,
+            name_nominative: c.name_cases.nominative,
+            name_genitive: c.name_cases.genitive,
+            name_plural: c.name_cases.plural,
+            abbreviation: c.name_cases.abbreviation,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProgramView {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub phone_region: String,
+    pub created_at: String,
+    pub currencies: Vec<CurrencyView>,
+}
+
+async fn view(state: &AppState, p: Program) -> Result<ProgramView, ApiError> {
+    let currencies = state.store.currencies(p.id).await?;
+    Ok(ProgramView {
+        id: p.id,
+        code: p.code,
+        name: p.name,
+        phone_region: p.phone_region,
+        created_at: super::views::time(p.created_at),
+        currencies: currencies.iter().map(CurrencyView::from).collect(),
+    })
+}
+
+#[utoipa::path(post, path = "/admin/v1/programs", request_body = CreateProgram,
+    responses((status = 201, body = ProgramView), (status = 409, description = "code taken")), tag = "programs")]
+pub async fn create(
+    State(state): State<AppState>,
+    Json(body): Json<CreateProgram>,
+) -> Result<(StatusCode, axum::Json<ProgramView>), ApiError> {
+    let new = NewProgram {
+        code: body.code,
+        name: body.name,
+        phone_region: body.phone_region.unwrap_or_else(|| "RU".into()),
+        currency: body
+            .currency
+            .map_or_else(NewCurrency::bonus, NewCurrency::from),
+    };
+    let program = state.store.create_program(new).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(view(&state, program).await?),
+    ))
+}
+
+#[utoipa::path(get, path = "/admin/v1/programs", responses((status = 200, body = Items<ProgramView>)), tag = "programs")]
+pub async fn list(
+    State(state): State<AppState>,
+) -> Result<axum::Json<Items<ProgramView>>, ApiError> {
+    let mut items = Vec::new();
+    for p in state.store.programs().await? {
+        items.push(view(&state, p).await?);
+    }
+    Ok(axum::Json(Items { items }))
+}
+
+#[utoipa::path(get, path = "/admin/v1/programs/{code}", responses((status = 200, body = ProgramView), (status = 404)), tag = "programs")]
+pub async fn get(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+) -> Result<axum::Json<ProgramView>, ApiError> {
+    let program = state.store.program(&code).await?;
+    Ok(axum::Json(view(&state, program).await?))
+}
+
+#[utoipa::path(post, path = "/admin/v1/programs/{code}/currencies", request_body = CreateCurrency,
+    responses((status = 201, body = CurrencyView), (status = 409)), tag = "programs")]
+pub async fn create_currency(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    Json(body): Json<CreateCurrency>,
+) -> Result<(StatusCode, axum::Json<CurrencyView>), ApiError> {
+    let program = state.store.program(&code).await?;
+    let currency = state.store.create_currency(program.id, body.into()).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(CurrencyView::from(&currency)),
+    ))
+}
+
+#[utoipa::path(get, path = "/admin/v1/programs/{code}/currencies", responses((status = 200, body = Items<CurrencyView>)), tag = "programs")]
+pub async fn currencies(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+) -> Result<axum::Json<Items<CurrencyView>>, ApiError> {
+    let program = state.store.program(&code).await?;
+    let items = state
+        .store
+        .currencies(program.id)
+        .await?
+        .iter()
+        .map(CurrencyView::from)
+        .collect();
+    Ok(axum::Json(Items { items }))
+}

@@ -1,0 +1,92 @@
+//! The admin API's one error shape: `{"error": {"code", "message", "details"}}`.
+
+use accrue_core::hold::HoldError;
+use accrue_store::StoreError;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub details: Value,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: Value::Null,
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn with_details(mut self, details: Value) -> ApiError {
+        self.details = details;
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body =
+            json!({"error": {"code": self.code, "message": self.message, "details": self.details}});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        use StatusCode as S;
+        let message = e.to_string();
+        match e {
+            StoreError::NotFound(what) => ApiError::not_found(format!("{what} not found")),
+            StoreError::Invalid(m) => ApiError::invalid(m),
+            StoreError::Conflict(m) => ApiError::new(S::CONFLICT, "conflict", m),
+            StoreError::InsufficientBalance { available } => {
+                ApiError::new(S::UNPROCESSABLE_ENTITY, "insufficient_balance", message)
+                    .with_details(json!({ "available_minor": available }))
+            }
+            StoreError::IdempotencyMismatch => {
+                ApiError::new(S::UNPROCESSABLE_ENTITY, "idempotency_key_reused", message)
+            }
+            StoreError::MemberInactive(_) => ApiError::new(S::CONFLICT, "member_inactive", message),
+            StoreError::Hold(h) => {
+                let code = match h {
+                    HoldError::AlreadyResolved(_) => "hold_resolved",
+                    HoldError::Expired => "hold_expired",
+                    HoldError::CaptureExceedsHold { .. } | HoldError::NotPositive => {
+                        "invalid_capture"
+                    }
+                };
+                ApiError::new(S::CONFLICT, code, message)
+            }
+            StoreError::Posting(p) => ApiError::invalid(p.to_string()),
+            StoreError::Database(_) | StoreError::Internal(_) => internal(&message),
+        }
+    }
+}
+
+/// A failure the caller cannot fix: logged with an id that the response carries.
+pub fn internal(detail: &str) -> ApiError {
+    let id = format!("{:016x}", rand::random::<u64>());
+    tracing::error!(error_id = %id, error = %detail, "internal error");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        format!("internal error, id {id}"),
+    )
+    .with_details(json!({ "error_id": id }))
+}

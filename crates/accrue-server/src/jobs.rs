@@ -1,0 +1,36 @@
+//! Scheduled work inside `accrue serve`.
+
+use accrue_store::Store;
+use std::time::Duration;
+use tokio::sync::watch;
+
+const EXPIRY_BATCH: i64 = 500;
+
+/// Expires due points and holds every `interval` until told to stop.
+pub(crate) async fn run(store: Store, interval: Duration, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(interval);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => expire(&store).await,
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+async fn expire(store: &Store) {
+    loop {
+        match store.expire_due(EXPIRY_BATCH).await {
+            Ok(r) if r.lots as i64 == EXPIRY_BATCH || r.holds as i64 == EXPIRY_BATCH => continue,
+            Ok(r) => {
+                if r.lots + r.holds > 0 {
+                    tracing::info!(lots = r.lots, holds = r.holds, "expired points and holds");
+                }
+                return;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "expiry job failed");
+                return;
+            }
+        }
+    }
+}

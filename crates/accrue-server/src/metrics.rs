@@ -1,0 +1,115 @@
+//! Prometheus metrics in the text exposition format: requests and latencies per
+//! route, and the store's counters.
+
+use crate::AppState;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+use std::sync::Mutex;
+use std::time::Instant;
+
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+#[derive(Default)]
+struct Series {
+    count: u64,
+    sum: f64,
+    buckets: [u64; BUCKETS.len()],
+}
+
+#[derive(Default)]
+pub(crate) struct HttpMetrics {
+    /// (method, route, status) → latencies.
+    series: Mutex<BTreeMap<(String, String, u16), Series>>,
+}
+
+pub(crate) async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = req.method().to_string();
+    let started = Instant::now();
+    let response = next.run(req).await;
+    let seconds = started.elapsed().as_secs_f64();
+    let mut series = state.metrics.series.lock().expect("metrics lock");
+    let s = series
+        .entry((method, route, response.status().as_u16()))
+        .or_default();
+    s.count += 1;
+    s.sum += seconds;
+    for (i, le) in BUCKETS.iter().enumerate() {
+        if seconds <= *le {
+            s.buckets[i] += 1;
+        }
+    }
+    response
+}
+
+pub(crate) async fn render(State(state): State<AppState>) -> impl IntoResponse {
+    let mut out = String::new();
+    out.push_str("# HELP accrue_http_requests_total HTTP requests by route and status.\n");
+    out.push_str("# TYPE accrue_http_requests_total counter\n");
+    let series = state.metrics.series.lock().expect("metrics lock");
+    for ((method, route, status), s) in series.iter() {
+        let _ = writeln!(out, "accrue_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {}", s.count);
+    }
+    out.push_str("# HELP accrue_http_request_duration_seconds HTTP request latency by route.\n");
+    out.push_str("# TYPE accrue_http_request_duration_seconds histogram\n");
+    for ((method, route, status), s) in series.iter() {
+        let labels = format!("method=\"{method}\",route=\"{route}\",status=\"{status}\"");
+        for (le, n) in BUCKETS.iter().zip(s.buckets) {
+            let _ = writeln!(
+                out,
+                "accrue_http_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "accrue_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+            s.count
+        );
+        let _ = writeln!(
+            out,
+            "accrue_http_request_duration_seconds_sum{{{labels}}} {}",
+            s.sum
+        );
+        let _ = writeln!(
+            out,
+            "accrue_http_request_duration_seconds_count{{{labels}}} {}",
+            s.count
+        );
+    }
+    drop(series);
+    let store = state.store.metrics();
+    let counters = [
+        (
+            "accrue_ledger_postings_total",
+            "Ledger postings written.",
+            store.postings.load(Ordering::Relaxed),
+        ),
+        (
+            "accrue_store_writes_total",
+            "Write transactions requested.",
+            store.writes.load(Ordering::Relaxed),
+        ),
+        (
+            "accrue_store_write_batches_total",
+            "SQLite group commits.",
+            store.write_batches.load(Ordering::Relaxed),
+        ),
+    ];
+    for (name, help, value) in counters {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+        );
+    }
+    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
