@@ -53,6 +53,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     match runtime.block_on(run(cli)) {
@@ -145,13 +146,16 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
-/// The URL without its password, for logs.
+/// The URL without its password, for logs: `postgres://u:***@host/db`.
 fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let user_end = url[scheme + 3..at].find(':').map_or(at, |i| scheme + 3 + i);
-            format!("{}:***{}", &url[..user_end], &url[at..])
-        }
-        _ => url.to_string(),
+    let (Some(scheme), Some(at)) = (url.find("://"), url.rfind('@')) else {
+        return url.to_string();
+    };
+    match url
+        .get(scheme + 3..at)
+        .and_then(|userinfo| userinfo.find(':'))
+    {
+        Some(colon) => format!("{}:***{}", &url[..scheme + 3 + colon], &url[at..]),
+        None => url.to_string(),
     }
 }

@@ -67,7 +67,7 @@ fn csv_numbers(body: &str) -> Vec<String> {
         .collect()
 }
 
-#[utoipa::path(post, path = "/admin/v1/cards/import", params(ProgramParam),
+#[utoipa::path(operation_id = "cards_import", post, path = "/admin/v1/cards/import", params(ProgramParam),
     request_body(content((ImportCards = "application/json"), (String = "text/csv"))),
     responses((status = 200, body = ImportView), (status = 400)), tag = "cards")]
 pub async fn import(
@@ -107,7 +107,7 @@ pub struct CardQuery {
     pub count: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/admin/v1/cards", params(CardQuery), responses((status = 200, body = Items<CardView>)), tag = "cards")]
+#[utoipa::path(operation_id = "cards_list", get, path = "/admin/v1/cards", params(CardQuery), responses((status = 200, body = Items<CardView>)), tag = "cards")]
 pub async fn list(
     State(state): State<AppState>,
     Query(q): Query<CardQuery>,
@@ -144,7 +144,7 @@ pub struct AssignCard {
     pub number: String,
 }
 
-#[utoipa::path(post, path = "/admin/v1/members/{id}/cards", params(ProgramParam), request_body = AssignCard,
+#[utoipa::path(operation_id = "cards_assign_to_member", post, path = "/admin/v1/members/{id}/cards", params(ProgramParam), request_body = AssignCard,
     responses((status = 201, body = CardView), (status = 404, description = "unknown card"), (status = 409, description = "card blocked or taken")),
     tag = "cards")]
 pub async fn assign_to_member(
@@ -158,7 +158,7 @@ pub async fn assign_to_member(
     Ok((StatusCode::CREATED, axum::Json(card.into())))
 }
 
-#[utoipa::path(post, path = "/admin/v1/members/{id}/cards/virtual", params(ProgramParam),
+#[utoipa::path(operation_id = "cards_emit_virtual", post, path = "/admin/v1/members/{id}/cards/virtual", params(ProgramParam),
     responses((status = 201, body = CardView), (status = 404)), tag = "cards")]
 pub async fn emit_virtual(
     State(state): State<AppState>,
@@ -186,7 +186,7 @@ async fn set_blocked(
     ))
 }
 
-#[utoipa::path(post, path = "/admin/v1/cards/{number}/block", params(ProgramParam), responses((status = 200, body = CardView)), tag = "cards")]
+#[utoipa::path(operation_id = "cards_block", post, path = "/admin/v1/cards/{number}/block", params(ProgramParam), responses((status = 200, body = CardView)), tag = "cards")]
 pub async fn block(
     State(state): State<AppState>,
     Path(number): Path<String>,
@@ -195,7 +195,7 @@ pub async fn block(
     set_blocked(&state, p, number, true).await
 }
 
-#[utoipa::path(post, path = "/admin/v1/cards/{number}/unblock", params(ProgramParam), responses((status = 200, body = CardView)), tag = "cards")]
+#[utoipa::path(operation_id = "cards_unblock", post, path = "/admin/v1/cards/{number}/unblock", params(ProgramParam), responses((status = 200, body = CardView)), tag = "cards")]
 pub async fn unblock(
     State(state): State<AppState>,
     Path(number): Path<String>,

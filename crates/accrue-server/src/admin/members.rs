@@ -71,7 +71,7 @@ impl From<Member> for MemberView {
     }
 }
 
-#[utoipa::path(post, path = "/admin/v1/members", params(ProgramParam), request_body = MemberInput,
+#[utoipa::path(operation_id = "members_create", post, path = "/admin/v1/members", params(ProgramParam), request_body = MemberInput,
     responses((status = 201, body = MemberView), (status = 400), (status = 409, description = "an identifier belongs to another member")),
     tag = "members")]
 pub async fn create(
@@ -144,7 +144,7 @@ impl MemberQuery {
     }
 }
 
-#[utoipa::path(get, path = "/admin/v1/members", params(MemberQuery),
+#[utoipa::path(operation_id = "members_list", get, path = "/admin/v1/members", params(MemberQuery),
     responses((status = 200, body = Items<MemberView>, description = "the match of a search (zero or one), or a page of members")),
     tag = "members")]
 pub async fn list(
@@ -180,7 +180,7 @@ pub async fn list(
     Ok(axum::Json(Items { items }))
 }
 
-#[utoipa::path(get, path = "/admin/v1/members/{id}", params(ProgramParam), responses((status = 200, body = MemberView), (status = 404)), tag = "members")]
+#[utoipa::path(operation_id = "members_get", get, path = "/admin/v1/members/{id}", params(ProgramParam), responses((status = 200, body = MemberView), (status = 404)), tag = "members")]
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<i64>,
@@ -190,7 +190,7 @@ pub async fn get(
     Ok(axum::Json(state.store.member(program.id, id).await?.into()))
 }
 
-#[utoipa::path(patch, path = "/admin/v1/members/{id}", params(ProgramParam), request_body = MemberInput,
+#[utoipa::path(operation_id = "members_update", patch, path = "/admin/v1/members/{id}", params(ProgramParam), request_body = MemberInput,
     responses((status = 200, body = MemberView), (status = 404), (status = 409)), tag = "members")]
 pub async fn update(
     State(state): State<AppState>,
@@ -238,7 +238,7 @@ async fn set_state(
     ))
 }
 
-#[utoipa::path(post, path = "/admin/v1/members/{id}/block", params(ProgramParam), responses((status = 200, body = MemberView)), tag = "members")]
+#[utoipa::path(operation_id = "members_block", post, path = "/admin/v1/members/{id}/block", params(ProgramParam), responses((status = 200, body = MemberView)), tag = "members")]
 pub async fn block(
     State(state): State<AppState>,
     Path(id): Path<i64>,
@@ -247,7 +247,7 @@ pub async fn block(
     set_state(&state, p, id, MemberState::Blocked).await
 }
 
-#[utoipa::path(post, path = "/admin/v1/members/{id}/archive", params(ProgramParam), responses((status = 200, body = MemberView)), tag = "members")]
+#[utoipa::path(operation_id = "members_archive", post, path = "/admin/v1/members/{id}/archive", params(ProgramParam), responses((status = 200, body = MemberView)), tag = "members")]
 pub async fn archive(
     State(state): State<AppState>,
     Path(id): Path<i64>,
@@ -275,7 +275,7 @@ pub struct ExpirationView {
     pub amount: String,
 }
 
-#[utoipa::path(get, path = "/admin/v1/members/{id}/balances", params(ProgramParam),
+#[utoipa::path(operation_id = "members_balances", get, path = "/admin/v1/members/{id}/balances", params(ProgramParam),
     responses((status = 200, body = Items<BalanceView>), (status = 404)), tag = "members")]
 pub async fn balances(
     State(state): State<AppState>,
@@ -351,7 +351,7 @@ pub struct HistoryView {
     pub items: Vec<HistoryItemView>,
 }
 
-#[utoipa::path(get, path = "/admin/v1/members/{id}/history", params(HistoryParams),
+#[utoipa::path(operation_id = "members_history", get, path = "/admin/v1/members/{id}/history", params(HistoryParams),
     responses((status = 200, body = HistoryView), (status = 400), (status = 404)), tag = "members")]
 pub async fn history(
     State(state): State<AppState>,

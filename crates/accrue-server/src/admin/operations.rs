@@ -7,7 +7,7 @@ use super::ProgramParam;
 use crate::extract::{Json, Path, Query};
 use crate::{ApiError, AppState};
 use accrue_store::ledger::{HoldInfo, IdempotencyKey, Lifetime, Movement, Receipt};
-use accrue_store::{Currency, Program};
+use accrue_store::{Currency, Program, StoreError};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -91,9 +91,26 @@ fn keyed<T: DeserializeOwned>(
         .map_err(|_| ApiError::invalid("Idempotency-Key must be visible ASCII"))?;
     let fingerprint_of = serde_json::json!({ "operation": scope, "body": body });
     let key = IdempotencyKey::new(key, &fingerprint_of)?;
-    let input = serde_json::from_value(body)
-        .map_err(|e| ApiError::invalid(format!("invalid body: {e}")))?;
+    let input = serde_path_to_error::deserialize(body)
+        .map_err(|e| ApiError::invalid(format!("invalid body: {}: {}", e.path(), e.inner())))?;
     Ok((key, input))
+}
+
+/// Ledger errors, with amounts in the currency's decimals.
+fn ledger_error(e: StoreError, currency: &Currency) -> ApiError {
+    match e {
+        StoreError::InsufficientBalance { available } => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "insufficient_balance",
+            format!(
+                "insufficient balance: {} {} available",
+                decimal(available, currency),
+                currency.code
+            ),
+        )
+        .with_details(serde_json::json!({ "available": decimal(available, currency) })),
+        e => e.into(),
+    }
 }
 
 fn render(receipt: Receipt, replayed: bool, currency: &Currency, status: StatusCode) -> Response {
@@ -153,7 +170,7 @@ fn refuse_lifetime(input: &OperationInput) -> Result<(), ApiError> {
     Ok(())
 }
 
-#[utoipa::path(post, path = "/admin/v1/operations/accrue", params(ProgramParam, ("Idempotency-Key" = String, Header)),
+#[utoipa::path(operation_id = "operations_accrue", post, path = "/admin/v1/operations/accrue", params(ProgramParam, ("Idempotency-Key" = String, Header)),
     request_body = OperationInput,
     responses((status = 201, body = ReceiptView), (status = 400), (status = 404), (status = 409, description = "member blocked or archived"),
         (status = 422, description = "idempotency key reused with another body")),
@@ -173,11 +190,12 @@ pub async fn accrue(
     let (receipt, replayed) = state
         .store
         .accrue(op.program.id, key, op.movement, life)
-        .await?;
+        .await
+        .map_err(|e| ledger_error(e, &op.currency))?;
     Ok(render(receipt, replayed, &op.currency, StatusCode::CREATED))
 }
 
-#[utoipa::path(post, path = "/admin/v1/operations/withdraw", params(ProgramParam, ("Idempotency-Key" = String, Header)),
+#[utoipa::path(operation_id = "operations_withdraw", post, path = "/admin/v1/operations/withdraw", params(ProgramParam, ("Idempotency-Key" = String, Header)),
     request_body = OperationInput,
     responses((status = 201, body = ReceiptView), (status = 400), (status = 404), (status = 422, description = "insufficient balance")),
     tag = "operations")]
@@ -193,11 +211,12 @@ pub async fn withdraw(
     let (receipt, replayed) = state
         .store
         .withdraw(op.program.id, key, op.movement)
-        .await?;
+        .await
+        .map_err(|e| ledger_error(e, &op.currency))?;
     Ok(render(receipt, replayed, &op.currency, StatusCode::CREATED))
 }
 
-#[utoipa::path(post, path = "/admin/v1/holds", params(ProgramParam, ("Idempotency-Key" = String, Header)),
+#[utoipa::path(operation_id = "operations_hold", post, path = "/admin/v1/holds", params(ProgramParam, ("Idempotency-Key" = String, Header)),
     request_body = OperationInput,
     responses((status = 201, body = ReceiptView), (status = 400), (status = 404), (status = 422, description = "insufficient balance")),
     tag = "operations")]
@@ -219,7 +238,8 @@ pub async fn hold(
     let (receipt, replayed) = state
         .store
         .hold(op.program.id, key, op.movement, expires_at)
-        .await?;
+        .await
+        .map_err(|e| ledger_error(e, &op.currency))?;
     Ok(render(receipt, replayed, &op.currency, StatusCode::CREATED))
 }
 
@@ -237,7 +257,7 @@ async fn hold_currency(
     Ok((hold, currency))
 }
 
-#[utoipa::path(get, path = "/admin/v1/holds/{id}", params(ProgramParam), responses((status = 200, body = HoldView), (status = 404)), tag = "operations")]
+#[utoipa::path(operation_id = "operations_get_hold", get, path = "/admin/v1/holds/{id}", params(ProgramParam), responses((status = 200, body = HoldView), (status = 404)), tag = "operations")]
 pub async fn get_hold(
     State(state): State<AppState>,
     Path(id): Path<i64>,
@@ -258,7 +278,7 @@ pub async fn get_hold(
     }))
 }
 
-#[utoipa::path(post, path = "/admin/v1/holds/{id}/capture", params(ProgramParam, ("Idempotency-Key" = String, Header)),
+#[utoipa::path(operation_id = "operations_capture", post, path = "/admin/v1/holds/{id}/capture", params(ProgramParam, ("Idempotency-Key" = String, Header)),
     request_body = CaptureInput,
     responses((status = 200, body = ReceiptView), (status = 404), (status = 409, description = "hold already resolved, expired, or amount above the hold")),
     tag = "operations")]
@@ -274,11 +294,15 @@ pub async fn capture(
     let program = p.resolve(&state.store).await?;
     let (_, currency) = hold_currency(&state, &program, id).await?;
     let amount = input.amount.map(|a| a.to_minor(&currency)).transpose()?;
-    let (receipt, replayed) = state.store.capture(program.id, key, id, amount).await?;
+    let (receipt, replayed) = state
+        .store
+        .capture(program.id, key, id, amount)
+        .await
+        .map_err(|e| ledger_error(e, &currency))?;
     Ok(render(receipt, replayed, &currency, StatusCode::OK))
 }
 
-#[utoipa::path(post, path = "/admin/v1/holds/{id}/void", params(ProgramParam, ("Idempotency-Key" = String, Header)),
+#[utoipa::path(operation_id = "operations_void", post, path = "/admin/v1/holds/{id}/void", params(ProgramParam, ("Idempotency-Key" = String, Header)),
     responses((status = 200, body = ReceiptView), (status = 404), (status = 409, description = "hold already resolved or expired")),
     tag = "operations")]
 pub async fn void(
@@ -291,6 +315,10 @@ pub async fn void(
         keyed(&headers, &format!("void {id}"), serde_json::json!({}))?;
     let program = p.resolve(&state.store).await?;
     let (_, currency) = hold_currency(&state, &program, id).await?;
-    let (receipt, replayed) = state.store.void(program.id, key, id).await?;
+    let (receipt, replayed) = state
+        .store
+        .void(program.id, key, id)
+        .await
+        .map_err(|e| ledger_error(e, &currency))?;
     Ok(render(receipt, replayed, &currency, StatusCode::OK))
 }

@@ -69,7 +69,7 @@ async fn view(state: &AppState, p: Program) -> Result<ProgramView, ApiError> {
     })
 }
 
-#[utoipa::path(post, path = "/admin/v1/programs", request_body = CreateProgram,
+#[utoipa::path(operation_id = "programs_create", post, path = "/admin/v1/programs", request_body = CreateProgram,
     responses((status = 201, body = ProgramView), (status = 409, description = "code taken")), tag = "programs")]
 pub async fn create(
     State(state): State<AppState>,
@@ -90,7 +90,7 @@ pub async fn create(
     ))
 }
 
-#[utoipa::path(get, path = "/admin/v1/programs", responses((status = 200, body = Items<ProgramView>)), tag = "programs")]
+#[utoipa::path(operation_id = "programs_list", get, path = "/admin/v1/programs", responses((status = 200, body = Items<ProgramView>)), tag = "programs")]
 pub async fn list(
     State(state): State<AppState>,
 ) -> Result<axum::Json<Items<ProgramView>>, ApiError> {
@@ -101,7 +101,7 @@ pub async fn list(
     Ok(axum::Json(Items { items }))
 }
 
-#[utoipa::path(get, path = "/admin/v1/programs/{code}", responses((status = 200, body = ProgramView), (status = 404)), tag = "programs")]
+#[utoipa::path(operation_id = "programs_get", get, path = "/admin/v1/programs/{code}", responses((status = 200, body = ProgramView), (status = 404)), tag = "programs")]
 pub async fn get(
     State(state): State<AppState>,
     Path(code): Path<String>,
@@ -110,7 +110,7 @@ pub async fn get(
     Ok(axum::Json(view(&state, program).await?))
 }
 
-#[utoipa::path(post, path = "/admin/v1/programs/{code}/currencies", request_body = CreateCurrency,
+#[utoipa::path(operation_id = "programs_create_currency", post, path = "/admin/v1/programs/{code}/currencies", request_body = CreateCurrency,
     responses((status = 201, body = CurrencyView), (status = 409)), tag = "programs")]
 pub async fn create_currency(
     State(state): State<AppState>,
@@ -125,7 +125,7 @@ pub async fn create_currency(
     ))
 }
 
-#[utoipa::path(get, path = "/admin/v1/programs/{code}/currencies", responses((status = 200, body = Items<CurrencyView>)), tag = "programs")]
+#[utoipa::path(operation_id = "programs_currencies", get, path = "/admin/v1/programs/{code}/currencies", responses((status = 200, body = Items<CurrencyView>)), tag = "programs")]
 pub async fn currencies(
     State(state): State<AppState>,
     Path(code): Path<String>,
