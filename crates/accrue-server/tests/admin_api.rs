@@ -160,6 +160,7 @@ async fn holds_reserve_capture_and_void(s: TestServer) {
         (StatusCode::OK, Some("45.00"), Some("hold_capture")),
         "{c}"
     );
+    assert_eq!(c["amount"], "5.00", "a capture receipt shows what was captured");
     let (status, again) = op(&s, &format!("/admin/v1/holds/{hold}/void"), "v1", json!({})).await;
     assert_eq!(
         (status, again["error"]["code"].as_str()),

@@ -569,17 +569,17 @@ async fn resolve_in(
     let holding = system_account(tx, program_id, info.currency_id, AccountKind::Holding).await?;
     let redemption =
         system_account(tx, program_id, info.currency_id, AccountKind::Redemption).await?;
-    let kind = if resolution.state == HoldState::Captured {
-        PostingKind::HoldCapture
-    } else {
-        PostingKind::HoldVoid
+    // A capture posting is as large as what it captured; a void as what it released.
+    let (kind, amount) = match resolution.state {
+        HoldState::Captured => (PostingKind::HoldCapture, resolution.captured),
+        _ => (PostingKind::HoldVoid, resolution.released),
     };
     let new = NewPosting {
         program_id,
         kind,
         member_id: info.member_id,
         currency_id: info.currency_id,
-        amount: info.amount,
+        amount,
         card_id: None,
         hold_id: Some(hold_id),
         description: resolution.state.as_str(),
