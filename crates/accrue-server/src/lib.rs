@@ -5,13 +5,14 @@ pub mod admin;
 mod error;
 mod extract;
 mod jobs;
+mod limits;
 mod metrics;
 pub mod testing;
 
 pub use error::ApiError;
 
 use accrue_store::Store;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::{HeaderName, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -61,13 +62,15 @@ pub fn router(store: Store, options: &ServerOptions) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::render))
-        .nest("/admin/v1", admin::router(state.clone()))
+        .nest(
+            "/admin/v1",
+            admin::router(state.clone(), options.body_limit),
+        )
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
         ))
-        .layer(DefaultBodyLimit::max(options.body_limit))
         .layer(CompressionLayer::new())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

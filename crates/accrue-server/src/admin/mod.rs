@@ -9,6 +9,7 @@ mod operations;
 mod programs;
 mod views;
 
+use crate::limits::with_body_limit;
 use crate::{ApiError, AppState};
 use accrue_store::{Program, Store};
 use axum::extract::{Request, State};
@@ -21,8 +22,12 @@ use axum::Router;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-pub fn router(state: AppState) -> Router<AppState> {
-    let authenticated = Router::new()
+/// Card pools arrive as large lists.
+const IMPORT_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+pub fn router(state: AppState, body_limit: usize) -> Router<AppState> {
+    let import = Router::new().route("/cards/import", post(cards::import));
+    let resources = Router::new()
         .route("/programs", post(programs::create).get(programs::list))
         .route("/programs/{code}", get(programs::get))
         .route(
@@ -38,10 +43,6 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/members/{id}/cards", post(cards::assign_to_member))
         .route("/members/{id}/cards/virtual", post(cards::emit_virtual))
         .route("/cards", get(cards::list))
-        .route(
-            "/cards/import",
-            post(cards::import).layer(axum::extract::DefaultBodyLimit::max(16 * 1024 * 1024)),
-        )
         .route("/cards/{number}/block", post(cards::block))
         .route("/cards/{number}/unblock", post(cards::unblock))
         .route("/operations/accrue", post(operations::accrue))
@@ -49,7 +50,9 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/holds", post(operations::hold))
         .route("/holds/{id}", get(operations::get_hold))
         .route("/holds/{id}/capture", post(operations::capture))
-        .route("/holds/{id}/void", post(operations::void))
+        .route("/holds/{id}/void", post(operations::void));
+    let authenticated = with_body_limit(resources, body_limit)
+        .merge(with_body_limit(import, IMPORT_BODY_LIMIT))
         .route_layer(axum::middleware::from_fn_with_state(state, authenticate));
     Router::new()
         .route("/openapi.json", get(openapi::document))
