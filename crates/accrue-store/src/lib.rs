@@ -21,7 +21,7 @@ mod writer;
 
 pub use cards::{Card, CardFilter};
 pub use error::StoreError;
-pub use members::{Member, MemberSearch, MemberUpdate, NewMember};
+pub use members::{Member, MemberFields, MemberSearch};
 pub use programs::{Currency, NewCurrency, NewProgram, Program};
 
 use accrue_core::Millis;

@@ -30,8 +30,12 @@ pub struct Member {
     pub updated_at: Millis,
 }
 
+/// The fields of a member. Creating takes them as the new member; updating changes
+/// only the fields given (`None` leaves one as it is) and merges the attributes and
+/// external ids given into the existing ones.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct NewMember {
+pub struct MemberFields {
+    /// `active` when a new member has none.
     pub state: Option<MemberState>,
     pub phone: Option<String>,
     pub email: Option<String>,
@@ -39,20 +43,7 @@ pub struct NewMember {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub attributes: serde_json::Map<String, serde_json::Value>,
-    pub external_ids: BTreeMap<String, String>,
-}
-
-/// Fields to change; `None` leaves a field as it is. Attributes and external ids given
-/// here are added to (or replace) the member's existing ones.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct MemberUpdate {
-    pub state: Option<MemberState>,
-    pub phone: Option<String>,
-    pub email: Option<String>,
-    pub login: Option<String>,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub attributes: serde_json::Map<String, serde_json::Value>,
+    /// External ids by source, e.g. `{"imshop": "u-42"}`.
     pub external_ids: BTreeMap<String, String>,
 }
 
@@ -85,35 +76,33 @@ struct Identifiers {
 }
 
 impl Identifiers {
-    #[allow(clippy::too_many_arguments)]
-    fn normalize(
-        region: &str,
-        phone: Option<&str>,
-        email: Option<&str>,
-        login: Option<&str>,
-        first_name: Option<&str>,
-        last_name: Option<&str>,
-        external_ids: &BTreeMap<String, String>,
-    ) -> Result<Identifiers, StoreError> {
+    fn normalize(region: &str, f: &MemberFields) -> Result<Identifiers, StoreError> {
         let text = |field, value: Option<&str>, max| {
             value.map(|v| normalize_text(field, v, max)).transpose()
         };
         let mut ids = BTreeMap::new();
-        for (source, id) in external_ids {
+        for (source, id) in &f.external_ids {
             ids.insert(
                 normalize_text("external id source", source, 64).map_err(invalid)?,
                 normalize_text("external id", id, 255).map_err(invalid)?,
             );
         }
         Ok(Identifiers {
-            phone: phone
+            phone: f
+                .phone
+                .as_deref()
                 .map(|p| normalize_phone(p, region))
                 .transpose()
                 .map_err(invalid)?,
-            email: email.map(normalize_email).transpose().map_err(invalid)?,
-            login: text("login", login, 255).map_err(invalid)?,
-            first_name: text("first name", first_name, 200).map_err(invalid)?,
-            last_name: text("last name", last_name, 200).map_err(invalid)?,
+            email: f
+                .email
+                .as_deref()
+                .map(normalize_email)
+                .transpose()
+                .map_err(invalid)?,
+            login: text("login", f.login.as_deref(), 255).map_err(invalid)?,
+            first_name: text("first name", f.first_name.as_deref(), 200).map_err(invalid)?,
+            last_name: text("last name", f.last_name.as_deref(), 200).map_err(invalid)?,
             external_ids: ids,
         })
     }
@@ -239,10 +228,14 @@ async fn unused_referral_code(tx: &mut Tx, program_id: i64) -> Result<String, St
     }
 }
 
-async fn phone_region(tx: &mut Tx, program_id: i64) -> Result<String, StoreError> {
+/// How the program reads phone numbers without a country code.
+async fn phone_region<'e>(
+    db: impl sqlx::AnyExecutor<'e>,
+    program_id: i64,
+) -> Result<String, StoreError> {
     let row = sqlx::query("SELECT phone_region FROM programs WHERE id = $1")
         .bind(program_id)
-        .fetch_optional(tx.conn())
+        .fetch_optional(db)
         .await?
         .ok_or(StoreError::NotFound("program"))?;
     Ok(row.try_get(0)?)
@@ -271,20 +264,12 @@ impl Store {
     pub async fn create_member(
         &self,
         program_id: i64,
-        new: NewMember,
+        new: MemberFields,
     ) -> Result<Member, StoreError> {
         self.write(move |tx| {
             Box::pin(async move {
-                let region = phone_region(tx, program_id).await?;
-                let ids = Identifiers::normalize(
-                    &region,
-                    new.phone.as_deref(),
-                    new.email.as_deref(),
-                    new.login.as_deref(),
-                    new.first_name.as_deref(),
-                    new.last_name.as_deref(),
-                    &new.external_ids,
-                )?;
+                let region = phone_region(tx.conn(), program_id).await?;
+                let ids = Identifiers::normalize(&region, &new)?;
                 ensure_free(tx, program_id, 0, &ids).await?;
                 let code = unused_referral_code(tx, program_id).await?;
                 let state = new.state.unwrap_or(MemberState::Active);
@@ -331,7 +316,7 @@ impl Store {
         program_id: i64,
         search: MemberSearch,
     ) -> Result<Member, StoreError> {
-        let region = self.program_region(program_id).await?;
+        let region = phone_region(self.pool(), program_id).await?;
         let (sql, values) = match search {
             MemberSearch::Phone(p) => ("phone = $2", vec![normalize_phone(&p, &region).map_err(invalid)?]),
             MemberSearch::Email(e) => ("email = $2", vec![normalize_email(&e).map_err(invalid)?]),
@@ -384,21 +369,13 @@ impl Store {
         &self,
         program_id: i64,
         id: i64,
-        update: MemberUpdate,
+        update: MemberFields,
     ) -> Result<Member, StoreError> {
         self.write(move |tx| {
             Box::pin(async move {
                 let member = member_in_tx(tx, program_id, id).await?;
-                let region = phone_region(tx, program_id).await?;
-                let ids = Identifiers::normalize(
-                    &region,
-                    update.phone.as_deref(),
-                    update.email.as_deref(),
-                    update.login.as_deref(),
-                    update.first_name.as_deref(),
-                    update.last_name.as_deref(),
-                    &update.external_ids,
-                )?;
+                let region = phone_region(tx.conn(), program_id).await?;
+                let ids = Identifiers::normalize(&region, &update)?;
                 ensure_free(tx, program_id, id, &ids).await?;
                 let mut attributes = member.attributes;
                 attributes.extend(update.attributes);
@@ -424,14 +401,5 @@ impl Store {
             })
         })
         .await
-    }
-
-    async fn program_region(&self, program_id: i64) -> Result<String, StoreError> {
-        let row = sqlx::query("SELECT phone_region FROM programs WHERE id = $1")
-            .bind(program_id)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or(StoreError::NotFound("program"))?;
-        Ok(row.try_get(0)?)
     }
 }

@@ -3,7 +3,7 @@
 
 use accrue_store::ledger::{IdempotencyKey, Lifetime, Movement, Receipt};
 use accrue_store::testing::TestDb;
-use accrue_store::{Clock, NewMember, Store, StoreError};
+use accrue_store::{Clock, MemberFields, Store, StoreError};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
@@ -61,7 +61,7 @@ impl Fixture {
 
     pub async fn member(&self) -> i64 {
         self.store
-            .create_member(self.program, NewMember::default())
+            .create_member(self.program, MemberFields::default())
             .await
             .unwrap()
             .id

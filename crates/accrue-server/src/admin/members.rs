@@ -7,7 +7,7 @@ use crate::{ApiError, AppState};
 use accrue_core::ledger::PostingKind;
 use accrue_core::member::MemberState;
 use accrue_store::ledger::HistoryQuery;
-use accrue_store::{Member, MemberSearch, MemberUpdate, NewMember};
+use accrue_store::{Member, MemberFields, MemberSearch};
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, FixedOffset};
@@ -33,6 +33,21 @@ pub struct MemberInput {
     /// `registering`, `active` (default), `blocked` or `archived`.
     #[schema(value_type = Option<String>)]
     pub state: Option<MemberState>,
+}
+
+impl From<MemberInput> for MemberFields {
+    fn from(m: MemberInput) -> Self {
+        MemberFields {
+            state: m.state,
+            phone: m.phone,
+            email: m.email,
+            login: m.login,
+            first_name: m.first_name,
+            last_name: m.last_name,
+            attributes: m.attributes.unwrap_or_default(),
+            external_ids: m.external_ids.unwrap_or_default(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -80,17 +95,7 @@ pub async fn create(
     Json(body): Json<MemberInput>,
 ) -> Result<(StatusCode, axum::Json<MemberView>), ApiError> {
     let program = program.resolve(&state.store).await?;
-    let new = NewMember {
-        state: body.state,
-        phone: body.phone,
-        email: body.email,
-        login: body.login,
-        first_name: body.first_name,
-        last_name: body.last_name,
-        attributes: body.attributes.unwrap_or_default(),
-        external_ids: body.external_ids.unwrap_or_default(),
-    };
-    let member = state.store.create_member(program.id, new).await?;
+    let member = state.store.create_member(program.id, body.into()).await?;
     Ok((StatusCode::CREATED, axum::Json(member.into())))
 }
 
@@ -199,20 +204,10 @@ pub async fn update(
     Json(body): Json<MemberInput>,
 ) -> Result<axum::Json<MemberView>, ApiError> {
     let program = program.resolve(&state.store).await?;
-    let update = MemberUpdate {
-        state: body.state,
-        phone: body.phone,
-        email: body.email,
-        login: body.login,
-        first_name: body.first_name,
-        last_name: body.last_name,
-        attributes: body.attributes.unwrap_or_default(),
-        external_ids: body.external_ids.unwrap_or_default(),
-    };
     Ok(axum::Json(
         state
             .store
-            .update_member(program.id, id, update)
+            .update_member(program.id, id, body.into())
             .await?
             .into(),
     ))
@@ -225,7 +220,7 @@ async fn set_state(
     to: MemberState,
 ) -> Result<axum::Json<MemberView>, ApiError> {
     let program = program.resolve(&state.store).await?;
-    let update = MemberUpdate {
+    let update = MemberFields {
         state: Some(to),
         ..Default::default()
     };
