@@ -6,6 +6,7 @@ mod error;
 mod extract;
 mod jobs;
 mod limits;
+pub mod outbound;
 mod metrics;
 pub mod testing;
 
