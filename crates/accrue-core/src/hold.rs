@@ -151,10 +151,7 @@ mod tests {
             state: HoldState::Voided,
             ..HOLD
         };
-        assert_eq!(
-            voided.capture(None, 10),
-            Err(HoldError::AlreadyResolved("voided"))
-        );
+        assert_eq!(voided.capture(None, 10), Err(HoldError::AlreadyResolved("voided")));
         assert_eq!(voided.void(10), Err(HoldError::AlreadyResolved("voided")));
         assert_eq!(voided.expire(2000), None);
         assert_eq!(HOLD.capture(None, 1000), Err(HoldError::Expired));

@@ -135,12 +135,7 @@ impl Posting {
     }
 
     /// Moves `amount` from one account to another.
-    pub fn transfer(
-        currency: i64,
-        from: i64,
-        to: i64,
-        amount: i64,
-    ) -> Result<Posting, PostingError> {
+    pub fn transfer(currency: i64, from: i64, to: i64, amount: i64) -> Result<Posting, PostingError> {
         let negated = amount.checked_neg().ok_or(PostingError::Overflow)?;
         Posting::new(vec![
             Entry {
@@ -194,20 +189,11 @@ mod tests {
             currency,
             amount,
         };
-        assert_eq!(
-            Posting::new(vec![e(1, 1, 5)]),
-            Err(PostingError::TooFewEntries)
-        );
-        assert_eq!(
-            Posting::new(vec![e(1, 1, 0), e(2, 1, 0)]),
-            Err(PostingError::ZeroEntry)
-        );
+        assert_eq!(Posting::new(vec![e(1, 1, 5)]), Err(PostingError::TooFewEntries));
+        assert_eq!(Posting::new(vec![e(1, 1, 0), e(2, 1, 0)]), Err(PostingError::ZeroEntry));
         assert_eq!(
             Posting::new(vec![e(1, 1, 5), e(2, 2, -5)]),
-            Err(PostingError::Unbalanced {
-                currency: 1,
-                sum: 5
-            })
+            Err(PostingError::Unbalanced { currency: 1, sum: 5 })
         );
         assert_eq!(
             Posting::new(vec![e(1, 1, i64::MAX), e(2, 1, 1), e(3, 1, -1)]),

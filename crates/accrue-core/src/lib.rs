@@ -9,6 +9,9 @@ pub mod ledger;
 pub mod lots;
 pub mod member;
 pub mod money;
+pub mod outbox;
+pub mod signature;
+pub mod template;
 
 /// Milliseconds since the Unix epoch, UTC. The one time type of the core.
 pub type Millis = i64;

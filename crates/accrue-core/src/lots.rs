@@ -50,10 +50,7 @@ pub fn allocate(lots: &[Lot], amount: i64, now: Millis) -> Result<Allocation, No
 }
 
 pub fn usable(lots: &[Lot], now: Millis) -> i64 {
-    lots.iter()
-        .filter(|l| l.is_usable(now))
-        .map(|l| l.remaining)
-        .sum()
+    lots.iter().filter(|l| l.is_usable(now)).map(|l| l.remaining).sum()
 }
 
 /// Gives `amount` back to the lots of an earlier allocation, the last taken first, so

@@ -56,8 +56,7 @@ pub fn normalize_phone(input: &str, region: &str) -> Result<String, IdentifierEr
     let country = region
         .parse::<phonenumber::country::Id>()
         .map_err(|_| IdentifierError::Region(region.into()))?;
-    let number = phonenumber::parse(Some(country), input.trim())
-        .map_err(|_| IdentifierError::Phone(input.into()))?;
+    let number = phonenumber::parse(Some(country), input.trim()).map_err(|_| IdentifierError::Phone(input.into()))?;
     if !phonenumber::is_valid(&number) {
         return Err(IdentifierError::Phone(input.into()));
     }
@@ -80,11 +79,7 @@ pub fn normalize_email(input: &str) -> Result<String, IdentifierError> {
 }
 
 /// Free-text identifiers (logins, external ids): trimmed, bounded, printable.
-pub fn normalize_text(
-    field: &'static str,
-    input: &str,
-    max: usize,
-) -> Result<String, IdentifierError> {
+pub fn normalize_text(field: &'static str, input: &str, max: usize) -> Result<String, IdentifierError> {
     let text = input.trim();
     if text.is_empty() || text.chars().count() > max || text.chars().any(char::is_control) {
         return Err(IdentifierError::Text(field, max));
@@ -117,22 +112,10 @@ mod tests {
 
     #[test]
     fn phones_are_normalised_to_e164() {
-        assert_eq!(
-            normalize_phone("8 (916) 123-45-67", "RU").unwrap(),
-            "+79161234567"
-        );
-        assert_eq!(
-            normalize_phone("+7 916 123 45 67", "RU").unwrap(),
-            "+79161234567"
-        );
-        assert_eq!(
-            normalize_phone("79161234567", "RU").unwrap(),
-            "+79161234567"
-        );
-        assert_eq!(
-            normalize_phone("+1 650-253-0000", "RU").unwrap(),
-            "+16502530000"
-        );
+        assert_eq!(normalize_phone("8 (916) 123-45-67", "RU").unwrap(), "+79161234567");
+        assert_eq!(normalize_phone("+7 916 123 45 67", "RU").unwrap(), "+79161234567");
+        assert_eq!(normalize_phone("79161234567", "RU").unwrap(), "+79161234567");
+        assert_eq!(normalize_phone("+1 650-253-0000", "RU").unwrap(), "+16502530000");
         assert!(normalize_phone("12", "RU").is_err());
         assert!(normalize_phone("not a phone", "RU").is_err());
         assert!(matches!(
@@ -143,10 +126,7 @@ mod tests {
 
     #[test]
     fn emails_are_checked_and_lowercased() {
-        assert_eq!(
-            normalize_email(" Ivan@Example.COM ").unwrap(),
-            "ivan@example.com"
-        );
+        assert_eq!(normalize_email(" Ivan@Example.COM ").unwrap(), "ivan@example.com");
         for bad in [
             "",
             "ivan",

@@ -30,16 +30,13 @@ pub fn to_minor(amount: Decimal, scale: u32) -> Result<i64, AmountError> {
         return Err(AmountError::TooPrecise { scale });
     }
     let factor = Decimal::from(10_i64.pow(scale));
-    let minor = normalized
-        .checked_mul(factor)
-        .ok_or(AmountError::TooLarge)?;
+    let minor = normalized.checked_mul(factor).ok_or(AmountError::TooLarge)?;
     i64::try_from(minor.mantissa() / 10_i128.pow(minor.scale())).map_err(|_| AmountError::TooLarge)
 }
 
 /// Parses text such as `"76.5"` or `"100.00"` into minor units.
 pub fn parse_minor(text: &str, scale: u32) -> Result<i64, AmountError> {
-    let amount =
-        Decimal::from_str(text.trim()).map_err(|_| AmountError::NotANumber(text.into()))?;
+    let amount = Decimal::from_str(text.trim()).map_err(|_| AmountError::NotANumber(text.into()))?;
     to_minor(amount, scale)
 }
 
@@ -69,22 +66,10 @@ mod tests {
     fn rejects_bad_amounts() {
         assert_eq!(parse_minor("0", 2), Err(AmountError::NotPositive));
         assert_eq!(parse_minor("-1", 2), Err(AmountError::NotPositive));
-        assert_eq!(
-            parse_minor("1.001", 2),
-            Err(AmountError::TooPrecise { scale: 2 })
-        );
-        assert_eq!(
-            parse_minor("0.5", 0),
-            Err(AmountError::TooPrecise { scale: 0 })
-        );
-        assert!(matches!(
-            parse_minor("ten", 2),
-            Err(AmountError::NotANumber(_))
-        ));
-        assert_eq!(
-            parse_minor("100000000000000000000", 2),
-            Err(AmountError::TooLarge)
-        );
+        assert_eq!(parse_minor("1.001", 2), Err(AmountError::TooPrecise { scale: 2 }));
+        assert_eq!(parse_minor("0.5", 0), Err(AmountError::TooPrecise { scale: 0 }));
+        assert!(matches!(parse_minor("ten", 2), Err(AmountError::NotANumber(_))));
+        assert_eq!(parse_minor("100000000000000000000", 2), Err(AmountError::TooLarge));
     }
 
     #[test]

@@ -41,8 +41,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body =
-            json!({"error": {"code": self.code, "message": self.message, "details": self.details}});
+        let body = json!({"error": {"code": self.code, "message": self.message, "details": self.details}});
         (self.status, Json(body)).into_response()
     }
 }
@@ -67,9 +66,7 @@ impl From<StoreError> for ApiError {
                 let code = match h {
                     HoldError::AlreadyResolved(_) => "hold_resolved",
                     HoldError::Expired => "hold_expired",
-                    HoldError::CaptureExceedsHold { .. } | HoldError::NotPositive => {
-                        "invalid_capture"
-                    }
+                    HoldError::CaptureExceedsHold { .. } | HoldError::NotPositive => "invalid_capture",
                 };
                 ApiError::new(S::CONFLICT, code, message)
             }

@@ -2,15 +2,19 @@
 //! Faces live in their own modules and call the store; none of them writes SQL.
 
 pub mod admin;
-mod error;
+pub(crate) mod error;
 mod extract;
 mod jobs;
 mod limits;
-pub mod outbound;
 mod metrics;
+pub mod outbound;
 pub mod testing;
 
 pub use error::ApiError;
+
+use outbound::guard::Allowlist;
+use outbound::sealing::Sealer;
+use outbound::worker::{Deliverer, DeliveryMetrics, DeliveryOptions};
 
 use accrue_store::Store;
 use axum::extract::State;
@@ -29,6 +33,10 @@ use tower_http::trace::TraceLayer;
 /// What the server needs besides the database.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
+    /// Seals secrets stored in the database (webhook signing keys).
+    pub sealer: Sealer,
+    /// The outbox worker and its channels.
+    pub delivery: DeliveryOptions,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
     /// Requests running longer are answered 408.
@@ -39,7 +47,12 @@ pub struct ServerOptions {
 
 impl Default for ServerOptions {
     fn default() -> Self {
+        // A key of its own for each default: fine for tests, not for data that must outlive the process.
+        let mut key = [0_u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut key);
         ServerOptions {
+            sealer: Sealer::new(key),
+            delivery: DeliveryOptions::default(),
             body_limit: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             expiry_interval: Duration::from_secs(60),
@@ -51,27 +64,28 @@ impl Default for ServerOptions {
 pub struct AppState {
     pub store: Store,
     pub(crate) metrics: Arc<metrics::HttpMetrics>,
+    pub(crate) deliveries: Arc<DeliveryMetrics>,
+    pub(crate) sealer: Sealer,
+    /// Internal addresses outbound URLs may use.
+    pub(crate) allow: Allowlist,
 }
 
-pub fn router(store: Store, options: &ServerOptions) -> Router {
+pub fn router(store: Store, options: &ServerOptions, deliveries: Arc<DeliveryMetrics>) -> Router {
     let state = AppState {
         store,
         metrics: Default::default(),
+        deliveries,
+        sealer: options.sealer.clone(),
+        allow: options.delivery.allow.clone(),
     };
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::render))
-        .nest(
-            "/admin/v1",
-            admin::router(state.clone(), options.body_limit),
-        )
+        .nest("/admin/v1", admin::router(state.clone(), options.body_limit))
         .fallback(|| async { ApiError::not_found("no such route") })
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            metrics::track,
-        ))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(CompressionLayer::new())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -102,20 +116,24 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
-    let jobs = tokio::spawn(jobs::run(
-        store.clone(),
-        options.expiry_interval,
-        jobs_stopped,
-    ));
-    let app = router(store.clone(), &options);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
+    let mut jobs = tokio::task::JoinSet::new();
+    jobs.spawn(jobs::run(store.clone(), options.expiry_interval, jobs_stopped.clone()));
+    let deliveries = Arc::<DeliveryMetrics>::default();
+    if options.delivery.enabled {
+        let deliverer = Deliverer::new(
+            store.clone(),
+            options.sealer.clone(),
+            options.delivery.clone(),
+            deliveries.clone(),
+        );
+        jobs.spawn(deliverer.run(jobs_stopped));
+    }
+    let app = router(store.clone(), &options, deliveries);
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await?;
     let _ = stop_jobs.send(true);
-    let _ = jobs.await;
+    while jobs.join_next().await.is_some() {}
     store.close().await;
     Ok(())
 }

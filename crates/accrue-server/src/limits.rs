@@ -18,10 +18,7 @@ pub fn payload_too_large(limit: usize) -> ApiError {
 }
 
 /// Applies a body limit of `limit` bytes to every route of `router`.
-pub fn with_body_limit<S: Clone + Send + Sync + 'static>(
-    router: Router<S>,
-    limit: usize,
-) -> Router<S> {
+pub fn with_body_limit<S: Clone + Send + Sync + 'static>(router: Router<S>, limit: usize) -> Router<S> {
     router
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             refuse_declared(limit, req, next)

@@ -39,9 +39,7 @@ pub(crate) async fn track(State(state): State<AppState>, req: Request, next: Nex
     let response = next.run(req).await;
     let seconds = started.elapsed().as_secs_f64();
     let mut series = state.metrics.series.lock().expect("metrics lock");
-    let s = series
-        .entry((method, route, response.status().as_u16()))
-        .or_default();
+    let s = series.entry((method, route, response.status().as_u16())).or_default();
     s.count += 1;
     s.sum += seconds;
     for (i, le) in BUCKETS.iter().enumerate() {
@@ -54,39 +52,7 @@ pub(crate) async fn track(State(state): State<AppState>, req: Request, next: Nex
 
 pub(crate) async fn render(State(state): State<AppState>) -> impl IntoResponse {
     let mut out = String::new();
-    out.push_str("# HELP accrue_http_requests_total HTTP requests by route and status.\n");
-    out.push_str("# TYPE accrue_http_requests_total counter\n");
-    let series = state.metrics.series.lock().expect("metrics lock");
-    for ((method, route, status), s) in series.iter() {
-        let _ = writeln!(out, "accrue_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {}", s.count);
-    }
-    out.push_str("# HELP accrue_http_request_duration_seconds HTTP request latency by route.\n");
-    out.push_str("# TYPE accrue_http_request_duration_seconds histogram\n");
-    for ((method, route, status), s) in series.iter() {
-        let labels = format!("method=\"{method}\",route=\"{route}\",status=\"{status}\"");
-        for (le, n) in BUCKETS.iter().zip(s.buckets) {
-            let _ = writeln!(
-                out,
-                "accrue_http_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {n}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "accrue_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-            s.count
-        );
-        let _ = writeln!(
-            out,
-            "accrue_http_request_duration_seconds_sum{{{labels}}} {}",
-            s.sum
-        );
-        let _ = writeln!(
-            out,
-            "accrue_http_request_duration_seconds_count{{{labels}}} {}",
-            s.count
-        );
-    }
-    drop(series);
+    render_http(&state.metrics, &mut out);
     let store = state.store.metrics();
     let counters = [
         (
@@ -106,10 +72,76 @@ pub(crate) async fn render(State(state): State<AppState>) -> impl IntoResponse {
         ),
     ];
     for (name, help, value) in counters {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+    }
+    render_deliveries(&state, &mut out).await;
+    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
+
+async fn render_deliveries(state: &AppState, out: &mut String) {
+    let d = &state.deliveries;
+    out.push_str("# HELP accrue_outbox_deliveries_total Delivery attempts by outcome.\n");
+    out.push_str("# TYPE accrue_outbox_deliveries_total counter\n");
+    for (outcome, n) in [
+        ("delivered", &d.delivered),
+        ("retried", &d.retried),
+        ("failed", &d.failed),
+    ] {
         let _ = writeln!(
             out,
-            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            "accrue_outbox_deliveries_total{{outcome=\"{outcome}\"}} {}",
+            n.load(Ordering::Relaxed)
         );
     }
-    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+    let (count, sum) = d.latency();
+    out.push_str("# HELP accrue_outbox_delivery_seconds Time delivery attempts took.\n");
+    out.push_str("# TYPE accrue_outbox_delivery_seconds summary\n");
+    let _ = writeln!(
+        out,
+        "accrue_outbox_delivery_seconds_sum {sum}\naccrue_outbox_delivery_seconds_count {count}"
+    );
+    match state.store.outbox_depth().await {
+        Ok(depth) => {
+            out.push_str(
+                "# HELP accrue_outbox_depth Messages waiting for delivery.\n# TYPE accrue_outbox_depth gauge\n",
+            );
+            let _ = writeln!(out, "accrue_outbox_depth {depth}");
+        }
+        Err(e) => tracing::warn!(error = %e, "reading the outbox depth failed"),
+    }
+}
+
+fn render_http(metrics: &HttpMetrics, out: &mut String) {
+    out.push_str("# HELP accrue_http_requests_total HTTP requests by route and status.\n");
+    out.push_str("# TYPE accrue_http_requests_total counter\n");
+    let series = metrics.series.lock().expect("metrics lock");
+    for ((method, route, status), s) in series.iter() {
+        let _ = writeln!(
+            out,
+            "accrue_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {}",
+            s.count
+        );
+    }
+    out.push_str("# HELP accrue_http_request_duration_seconds HTTP request latency by route.\n");
+    out.push_str("# TYPE accrue_http_request_duration_seconds histogram\n");
+    for ((method, route, status), s) in series.iter() {
+        let labels = format!("method=\"{method}\",route=\"{route}\",status=\"{status}\"");
+        for (le, n) in BUCKETS.iter().zip(s.buckets) {
+            let _ = writeln!(
+                out,
+                "accrue_http_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "accrue_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+            s.count
+        );
+        let _ = writeln!(out, "accrue_http_request_duration_seconds_sum{{{labels}}} {}", s.sum);
+        let _ = writeln!(
+            out,
+            "accrue_http_request_duration_seconds_count{{{labels}}} {}",
+            s.count
+        );
+    }
 }

@@ -1,10 +1,13 @@
 //! The real server on port 0 against a fresh database, for end-to-end tests.
 
+use crate::outbound::guard::Allowlist;
 use crate::{serve, ServerOptions};
 use accrue_store::testing::TestDb;
 use accrue_store::Store;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::oneshot;
 
 pub struct TestServer {
@@ -15,16 +18,37 @@ pub struct TestServer {
     pub store: Store,
     stop: Option<oneshot::Sender<()>>,
     done: Option<tokio::task::JoinHandle<()>>,
-    _db: TestDb,
+    _db: Option<TestDb>,
+}
+
+/// Options for tests that deliver to a local receiver: 127.0.0.1 allowed, a short
+/// retry schedule, quick polling and a short claim.
+pub fn delivering_options(schedule: Vec<i64>) -> ServerOptions {
+    let mut options = ServerOptions::default();
+    options.delivery.allow = Allowlist::parse(&["127.0.0.1".to_string()]).expect("allowlist");
+    options.delivery.schedule = schedule;
+    options.delivery.poll_interval = Duration::from_millis(50);
+    options.delivery.lease = Duration::from_secs(2);
+    options.delivery.timeout = Duration::from_secs(2);
+    options
 }
 
 impl TestServer {
     pub async fn start(db: TestDb) -> TestServer {
-        let store = Store::open(&db.url).await.expect("open store");
+        TestServer::start_with(db, ServerOptions::default()).await
+    }
+
+    pub async fn start_with(db: TestDb, options: ServerOptions) -> TestServer {
+        let mut server = TestServer::start_on(&db.url, options).await;
+        server._db = Some(db);
+        server
+    }
+
+    /// Another server on a database that someone else owns (several servers, one database).
+    pub async fn start_on(url: &str, options: ServerOptions) -> TestServer {
+        let store = Store::open(url).await.expect("open store");
         let admin_key = store.create_admin_key("tests").await.expect("admin key").1;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("address"));
         let (stop, stopped) = oneshot::channel::<()>();
         let server_store = store.clone();
@@ -32,9 +56,7 @@ impl TestServer {
             let shutdown = async move {
                 let _ = stopped.await;
             };
-            serve(server_store, listener, ServerOptions::default(), shutdown)
-                .await
-                .expect("server");
+            serve(server_store, listener, options, shutdown).await.expect("server");
         });
         TestServer {
             base,
@@ -43,7 +65,7 @@ impl TestServer {
             store,
             stop: Some(stop),
             done: Some(done),
-            _db: db,
+            _db: None,
         }
     }
 
@@ -57,12 +79,7 @@ impl TestServer {
     }
 
     /// An authenticated admin call; returns the status and the JSON body (`Null` when empty).
-    pub async fn admin(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
+    pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
         self.admin_with(method, path, body, &[]).await
     }
 
@@ -96,6 +113,119 @@ impl TestServer {
         }
         if let Some(done) = self.done.take() {
             done.await.expect("server task");
+        }
+    }
+}
+
+/// An HTTP receiver for outbound deliveries: records every request and answers by a
+/// plan (then 200 once the plan is used up).
+#[derive(Clone)]
+pub struct Receiver {
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    state: Arc<Mutex<ReceiverState>>,
+}
+
+#[derive(Default)]
+struct ReceiverState {
+    plan: std::collections::VecDeque<Reply>,
+    received: Vec<Received>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Reply {
+    pub status: u16,
+    pub retry_after: Option<u64>,
+    /// Waits this long before answering.
+    pub delay: Duration,
+}
+
+impl Reply {
+    pub fn status(status: u16) -> Reply {
+        Reply {
+            status,
+            ..Reply::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: String,
+    /// Path and query.
+    pub uri: String,
+    pub headers: std::collections::BTreeMap<String, String>,
+    pub body: String,
+    pub at: std::time::Instant,
+}
+
+impl Receiver {
+    pub async fn start() -> Receiver {
+        let state = Arc::new(Mutex::new(ReceiverState::default()));
+        let shared = state.clone();
+        let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
+            let state = shared.clone();
+            async move { Receiver::answer(state, request).await }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind receiver");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Receiver { base, state }
+    }
+
+    async fn answer(state: Arc<Mutex<ReceiverState>>, request: axum::extract::Request) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        let (parts, body) = request.into_parts();
+        let body = axum::body::to_bytes(body, 10 << 20).await.unwrap_or_default();
+        let reply = {
+            let mut state = state.lock().expect("receiver lock");
+            state.received.push(Received {
+                method: parts.method.to_string(),
+                uri: parts.uri.to_string(),
+                headers: parts
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string()))
+                    .collect(),
+                body: String::from_utf8_lossy(&body).into_owned(),
+                at: std::time::Instant::now(),
+            });
+            state.plan.pop_front().unwrap_or(Reply::status(200))
+        };
+        tokio::time::sleep(reply.delay).await;
+        let status = axum::http::StatusCode::from_u16(reply.status).expect("status");
+        let mut response = (status, format!("answer {}", reply.status)).into_response();
+        if let Some(seconds) = reply.retry_after {
+            response.headers_mut().insert("retry-after", seconds.into());
+        }
+        response
+    }
+
+    /// Answers the next requests with these replies, in order.
+    pub fn plan(&self, replies: Vec<Reply>) {
+        self.state.lock().expect("receiver lock").plan.extend(replies);
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.state.lock().expect("receiver lock").received.clone()
+    }
+
+    /// Waits until at least `n` requests have arrived (panics after `within`).
+    pub async fn wait_for(&self, n: usize, within: Duration) -> Vec<Received> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let received = self.received();
+            if received.len() >= n {
+                return received;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "only {} of {n} requests arrived",
+                received.len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 }

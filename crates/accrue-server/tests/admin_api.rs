@@ -76,11 +76,7 @@ async fn assert_ledger_sound(s: &TestServer) {
 }
 
 async fn a_member_earns_spends_and_reads_history(s: TestServer) {
-    let m = new_member(
-        &s,
-        json!({"phone": "+7 916 123-45-67", "first_name": "Ivan"}),
-    )
-    .await;
+    let m = new_member(&s, json!({"phone": "+7 916 123-45-67", "first_name": "Ivan"})).await;
     let (status, r) = op(
         &s,
         "/admin/v1/operations/accrue",
@@ -90,11 +86,7 @@ async fn a_member_earns_spends_and_reads_history(s: TestServer) {
     .await;
     assert_eq!(status, StatusCode::CREATED, "{r}");
     assert_eq!(
-        (
-            r["type"].as_str(),
-            r["amount"].as_str(),
-            r["balance"].as_str()
-        ),
+        (r["type"].as_str(), r["amount"].as_str(), r["balance"].as_str()),
         (Some("accrual"), Some("100.50"), Some("100.50"))
     );
     let (status, r) = op(
@@ -104,20 +96,13 @@ async fn a_member_earns_spends_and_reads_history(s: TestServer) {
         json!({"member_id": m, "amount": 30}),
     )
     .await;
-    assert_eq!(
-        (status, r["balance"].as_str()),
-        (StatusCode::CREATED, Some("70.50"))
-    );
+    assert_eq!((status, r["balance"].as_str()), (StatusCode::CREATED, Some("70.50")));
     let (status, history) = get(&s, &format!("/admin/v1/members/{m}/history")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(history["total"], 2);
     assert_eq!(history["items"][0]["amount"], "-30.00", "newest first");
     assert_eq!(history["items"][1]["description"], "welcome");
-    let (_, only_accruals) = get(
-        &s,
-        &format!("/admin/v1/members/{m}/history?type=accrual&count=1"),
-    )
-    .await;
+    let (_, only_accruals) = get(&s, &format!("/admin/v1/members/{m}/history?type=accrual&count=1")).await;
     assert_eq!(
         (
             only_accruals["total"].as_i64(),
@@ -142,13 +127,7 @@ async fn holds_reserve_capture_and_void(s: TestServer) {
         json!({"member_id": m, "amount": "50"}),
     )
     .await;
-    let (status, h) = op(
-        &s,
-        "/admin/v1/holds",
-        "h1",
-        json!({"member_id": m, "amount": "20"}),
-    )
-    .await;
+    let (status, h) = op(&s, "/admin/v1/holds", "h1", json!({"member_id": m, "amount": "20"})).await;
     assert_eq!(
         (status, h["balance"].as_str()),
         (StatusCode::CREATED, Some("30.00")),
@@ -172,34 +151,16 @@ async fn holds_reserve_capture_and_void(s: TestServer) {
         (StatusCode::OK, Some("45.00"), Some("hold_capture")),
         "{c}"
     );
-    assert_eq!(
-        c["amount"], "5.00",
-        "a capture receipt shows what was captured"
-    );
+    assert_eq!(c["amount"], "5.00", "a capture receipt shows what was captured");
     let (status, again) = op(&s, &format!("/admin/v1/holds/{hold}/void"), "v1", json!({})).await;
     assert_eq!(
         (status, again["error"]["code"].as_str()),
         (StatusCode::CONFLICT, Some("hold_resolved"))
     );
-    let (_, h2) = op(
-        &s,
-        "/admin/v1/holds",
-        "h2",
-        json!({"member_id": m, "amount": "45"}),
-    )
-    .await;
+    let (_, h2) = op(&s, "/admin/v1/holds", "h2", json!({"member_id": m, "amount": "45"})).await;
     let hold2 = h2["hold_id"].as_i64().unwrap();
-    let (status, v) = op(
-        &s,
-        &format!("/admin/v1/holds/{hold2}/void"),
-        "v2",
-        json!({}),
-    )
-    .await;
-    assert_eq!(
-        (status, v["balance"].as_str()),
-        (StatusCode::OK, Some("45.00"))
-    );
+    let (status, v) = op(&s, &format!("/admin/v1/holds/{hold2}/void"), "v2", json!({})).await;
+    assert_eq!((status, v["balance"].as_str()), (StatusCode::OK, Some("45.00")));
     assert_ledger_sound(&s).await;
 }
 
@@ -240,11 +201,7 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing(s: TestServer) {
             "member not found",
         ),
         (
-            accrue(
-                "b6",
-                json!({"member_id": m, "amount": "1", "currency": "XXX"}),
-            )
-            .await,
+            accrue("b6", json!({"member_id": m, "amount": "1", "currency": "XXX"})).await,
             StatusCode::NOT_FOUND,
             "currency XXX",
         ),
@@ -294,11 +251,7 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing(s: TestServer) {
             StatusCode::BAD_REQUEST,
             "gift",
         ),
-        (
-            get(&s, "/admin/v1/members/abc").await,
-            StatusCode::BAD_REQUEST,
-            "parse",
-        ),
+        (get(&s, "/admin/v1/members/abc").await, StatusCode::BAD_REQUEST, "parse"),
         (
             get(&s, "/admin/v1/members?program=nope").await,
             StatusCode::NOT_FOUND,
@@ -369,20 +322,10 @@ async fn programs_never_see_each_others_data(s: TestServer) {
     .await;
     assert_eq!(status, StatusCode::CREATED, "{p}");
     assert_eq!(p["currencies"][0]["code"], "PTS");
-    let (status, _) = post(
-        &s,
-        "/admin/v1/programs",
-        json!({"code": "shop2", "name": "again"}),
-    )
-    .await;
+    let (status, _) = post(&s, "/admin/v1/programs", json!({"code": "shop2", "name": "again"})).await;
     assert_eq!(status, StatusCode::CONFLICT);
     let a = new_member(&s, json!({"phone": "+79160000001"})).await;
-    let (status, b) = post(
-        &s,
-        "/admin/v1/members?program=shop2",
-        json!({"phone": "+79160000001"}),
-    )
-    .await;
+    let (status, b) = post(&s, "/admin/v1/members?program=shop2", json!({"phone": "+79160000001"})).await;
     assert_eq!(
         status,
         StatusCode::CREATED,
@@ -404,16 +347,10 @@ async fn programs_never_see_each_others_data(s: TestServer) {
         json!({"member_id": b, "amount": "7"}),
     )
     .await;
-    assert_eq!(
-        (status, r["balance"].as_str()),
-        (StatusCode::CREATED, Some("7")),
-        "{r}"
-    );
+    assert_eq!((status, r["balance"].as_str()), (StatusCode::CREATED, Some("7")), "{r}");
     // Members, their history and search stay inside their program.
     assert_eq!(
-        get(&s, &format!("/admin/v1/members/{a}?program=shop2"))
-            .await
-            .0,
+        get(&s, &format!("/admin/v1/members/{a}?program=shop2")).await.0,
         StatusCode::NOT_FOUND
     );
     assert_eq!(
@@ -430,19 +367,9 @@ async fn programs_never_see_each_others_data(s: TestServer) {
     assert_eq!(status, StatusCode::NOT_FOUND, "{r}");
     let (_, found) = get(&s, "/admin/v1/members?program=shop2&phone=%2B79160000001").await;
     assert_eq!(found["items"][0]["id"].as_i64(), Some(b));
-    let (_, cards) = post(
-        &s,
-        "/admin/v1/cards/import?program=shop2",
-        json!({"numbers": ["5000"]}),
-    )
-    .await;
+    let (_, cards) = post(&s, "/admin/v1/cards/import?program=shop2", json!({"numbers": ["5000"]})).await;
     assert_eq!(cards["imported"], 1);
-    let (status, _) = post(
-        &s,
-        &format!("/admin/v1/members/{a}/cards"),
-        json!({"number": "5000"}),
-    )
-    .await;
+    let (status, _) = post(&s, &format!("/admin/v1/members/{a}/cards"), json!({"number": "5000"})).await;
     assert_eq!(
         status,
         StatusCode::NOT_FOUND,
@@ -531,10 +458,7 @@ async fn repeated_requests_post_once(s: TestServer) {
     .await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
-        (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some("idempotency_key_reused")
-        )
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("idempotency_key_reused"))
     );
     let replay = s
         .client
@@ -551,7 +475,11 @@ async fn repeated_requests_post_once(s: TestServer) {
 }
 
 async fn members_are_found_updated_and_blocked(s: TestServer) {
-    let m = new_member(&s, json!({"phone": "8 (916) 555-00-11", "email": "Ivan@Example.com", "external_ids": {"imshop": "u-42"}})).await;
+    let m = new_member(
+        &s,
+        json!({"phone": "8 (916) 555-00-11", "email": "Ivan@Example.com", "external_ids": {"imshop": "u-42"}}),
+    )
+    .await;
     let (status, dup) = post(&s, "/admin/v1/members", json!({"phone": "+79165550011"})).await;
     assert_eq!(
         (status, dup["error"]["code"].as_str()),
@@ -580,21 +508,12 @@ async fn members_are_found_updated_and_blocked(s: TestServer) {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
-        (
-            updated["first_name"].as_str(),
-            updated["attributes"]["tier"].as_str()
-        ),
+        (updated["first_name"].as_str(), updated["attributes"]["tier"].as_str()),
         (Some("Ivan"), Some("gold"))
     );
-    assert_eq!(
-        updated["email"], "ivan@example.com",
-        "untouched fields stay"
-    );
+    assert_eq!(updated["email"], "ivan@example.com", "untouched fields stay");
     let (status, blocked) = post(&s, &format!("/admin/v1/members/{m}/block"), json!({})).await;
-    assert_eq!(
-        (status, blocked["state"].as_str()),
-        (StatusCode::OK, Some("blocked"))
-    );
+    assert_eq!((status, blocked["state"].as_str()), (StatusCode::OK, Some("blocked")));
     let (status, r) = op(
         &s,
         "/admin/v1/operations/accrue",
@@ -611,12 +530,7 @@ async fn members_are_found_updated_and_blocked(s: TestServer) {
 }
 
 async fn cards_are_imported_assigned_and_emitted(s: TestServer) {
-    let (_, r) = post(
-        &s,
-        "/admin/v1/cards/import",
-        json!({"numbers": ["1001", "1002"]}),
-    )
-    .await;
+    let (_, r) = post(&s, "/admin/v1/cards/import", json!({"numbers": ["1001", "1002"]})).await;
     assert_eq!(r, json!({"imported": 2, "skipped": []}));
     let csv = s
         .client
@@ -631,56 +545,22 @@ async fn cards_are_imported_assigned_and_emitted(s: TestServer) {
         csv.json::<Value>().await.unwrap(),
         json!({"imported": 1, "skipped": ["1002"]})
     );
-    let (a, b) = (
-        new_member(&s, json!({})).await,
-        new_member(&s, json!({})).await,
-    );
-    let (status, card) = post(
-        &s,
-        &format!("/admin/v1/members/{a}/cards"),
-        json!({"number": "1001"}),
-    )
-    .await;
+    let (a, b) = (new_member(&s, json!({})).await, new_member(&s, json!({})).await);
+    let (status, card) = post(&s, &format!("/admin/v1/members/{a}/cards"), json!({"number": "1001"})).await;
     assert_eq!(
         (status, card["state"].as_str(), card["member_id"].as_i64()),
         (StatusCode::CREATED, Some("active"), Some(a))
     );
-    let (status, _) = post(
-        &s,
-        &format!("/admin/v1/members/{b}/cards"),
-        json!({"number": "1001"}),
-    )
-    .await;
+    let (status, _) = post(&s, &format!("/admin/v1/members/{b}/cards"), json!({"number": "1001"})).await;
     assert_eq!(status, StatusCode::CONFLICT, "taken");
-    let (status, _) = post(
-        &s,
-        &format!("/admin/v1/members/{b}/cards"),
-        json!({"number": "9999"}),
-    )
-    .await;
+    let (status, _) = post(&s, &format!("/admin/v1/members/{b}/cards"), json!({"number": "9999"})).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "unknown");
     post(&s, "/admin/v1/cards/1002/block", json!({})).await;
-    let (status, body) = post(
-        &s,
-        &format!("/admin/v1/members/{b}/cards"),
-        json!({"number": "1002"}),
-    )
-    .await;
+    let (status, body) = post(&s, &format!("/admin/v1/members/{b}/cards"), json!({"number": "1002"})).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert!(body["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("blocked"));
-    let (status, virt) = post(
-        &s,
-        &format!("/admin/v1/members/{b}/cards/virtual"),
-        json!({}),
-    )
-    .await;
-    assert_eq!(
-        (status, virt["kind"].as_str()),
-        (StatusCode::CREATED, Some("virtual"))
-    );
+    assert!(body["error"]["message"].as_str().unwrap().contains("blocked"));
+    let (status, virt) = post(&s, &format!("/admin/v1/members/{b}/cards/virtual"), json!({})).await;
+    assert_eq!((status, virt["kind"].as_str()), (StatusCode::CREATED, Some("virtual")));
     let (_, found) = get(&s, "/admin/v1/members?card=1001").await;
     assert_eq!(found["items"][0]["id"].as_i64(), Some(a));
     let (_, owned) = get(&s, &format!("/admin/v1/cards?member_id={b}")).await;
@@ -711,13 +591,7 @@ async fn cards_are_imported_assigned_and_emitted(s: TestServer) {
 async fn service_endpoints_answer(s: TestServer) {
     let text = |path: &'static str| {
         let s = &s;
-        async move {
-            s.client
-                .get(format!("{}{path}", s.base))
-                .send()
-                .await
-                .unwrap()
-        }
+        async move { s.client.get(format!("{}{path}", s.base)).send().await.unwrap() }
     };
     assert_eq!(text("/healthz").await.status(), StatusCode::OK);
     assert_eq!(text("/readyz").await.status(), StatusCode::OK);
@@ -736,7 +610,10 @@ async fn service_endpoints_answer(s: TestServer) {
     }
     new_member(&s, json!({})).await;
     let metrics = text("/metrics").await.text().await.unwrap();
-    assert!(metrics.contains("accrue_http_requests_total{method=\"POST\",route=\"/admin/v1/members\",status=\"201\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("accrue_http_requests_total{method=\"POST\",route=\"/admin/v1/members\",status=\"201\"} 1"),
+        "{metrics}"
+    );
     assert!(metrics.contains("accrue_http_request_duration_seconds_bucket"));
     assert!(metrics.contains("accrue_ledger_postings_total"));
     let (status, body) = get(&s, "/admin/v1/nothing-here").await;

@@ -26,8 +26,7 @@ impl Store {
     /// Creates a key and returns it with its secret, which is not stored and cannot be
     /// shown again.
     pub async fn create_admin_key(&self, name: &str) -> Result<(AdminKey, String), StoreError> {
-        let name = normalize_text("key name", name, 200)
-            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let name = normalize_text("key name", name, 200).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let mut random = [0_u8; 20];
         rand::thread_rng().fill_bytes(&mut random);
         let secret = format!("acr_{}", hex::encode(random));

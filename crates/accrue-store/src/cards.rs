@@ -54,11 +54,7 @@ fn card_from(row: &AnyRow) -> Result<Card, sqlx::Error> {
 
 pub fn validate_number(number: &str) -> Result<String, StoreError> {
     let number = number.trim();
-    let ok = !number.is_empty()
-        && number.len() <= 64
-        && number
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-');
+    let ok = !number.is_empty() && number.len() <= 64 && number.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
     if ok {
         Ok(number.to_string())
     } else {
@@ -68,11 +64,7 @@ pub fn validate_number(number: &str) -> Result<String, StoreError> {
     }
 }
 
-async fn card_by_number(
-    tx: &mut Tx,
-    program_id: i64,
-    number: &str,
-) -> Result<Option<Card>, StoreError> {
+async fn card_by_number(tx: &mut Tx, program_id: i64, number: &str) -> Result<Option<Card>, StoreError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM cards WHERE program_id = $1 AND number = $2{}",
         tx.for_update()
@@ -87,15 +79,9 @@ async fn card_by_number(
 
 impl Store {
     /// Adds physical cards to the program's pool.
-    pub async fn import_cards(
-        &self,
-        program_id: i64,
-        numbers: Vec<String>,
-    ) -> Result<ImportReport, StoreError> {
+    pub async fn import_cards(&self, program_id: i64, numbers: Vec<String>) -> Result<ImportReport, StoreError> {
         if numbers.len() > MAX_IMPORT {
-            return Err(StoreError::Invalid(format!(
-                "at most {MAX_IMPORT} cards per import"
-            )));
+            return Err(StoreError::Invalid(format!("at most {MAX_IMPORT} cards per import")));
         }
         let numbers = numbers
             .iter()
@@ -103,7 +89,10 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         self.write(move |tx| {
             Box::pin(async move {
-                let mut report = ImportReport { imported: 0, skipped: Vec::new() };
+                let mut report = ImportReport {
+                    imported: 0,
+                    skipped: Vec::new(),
+                };
                 for number in numbers {
                     let done = sqlx::query(
                         "INSERT INTO cards (program_id, number, kind, state, created_at) \
@@ -126,11 +115,7 @@ impl Store {
         .await
     }
 
-    pub async fn cards(
-        &self,
-        program_id: i64,
-        filter: CardFilter,
-    ) -> Result<Vec<Card>, StoreError> {
+    pub async fn cards(&self, program_id: i64, filter: CardFilter) -> Result<Vec<Card>, StoreError> {
         let sql = format!(
             "SELECT {COLUMNS} FROM cards WHERE program_id = $1 AND ($2 = 0 OR member_id = $2) \
              AND ($3 = '' OR state = $3) ORDER BY id LIMIT $4 OFFSET $5"
@@ -147,12 +132,7 @@ impl Store {
     }
 
     /// Gives a free card of the pool to a member.
-    pub async fn assign_card(
-        &self,
-        program_id: i64,
-        number: String,
-        member_id: i64,
-    ) -> Result<Card, StoreError> {
+    pub async fn assign_card(&self, program_id: i64, number: String, member_id: i64) -> Result<Card, StoreError> {
         let number = validate_number(&number)?;
         self.write(move |tx| {
             Box::pin(async move {
@@ -180,11 +160,7 @@ impl Store {
     }
 
     /// Creates a virtual card for a member.
-    pub async fn emit_virtual_card(
-        &self,
-        program_id: i64,
-        member_id: i64,
-    ) -> Result<Card, StoreError> {
+    pub async fn emit_virtual_card(&self, program_id: i64, member_id: i64) -> Result<Card, StoreError> {
         self.write(move |tx| {
             Box::pin(async move {
                 member_in_tx(tx, program_id, member_id).await?;
@@ -211,12 +187,7 @@ impl Store {
     }
 
     /// Blocks a card or makes a blocked one usable again.
-    pub async fn set_card_blocked(
-        &self,
-        program_id: i64,
-        number: String,
-        blocked: bool,
-    ) -> Result<Card, StoreError> {
+    pub async fn set_card_blocked(&self, program_id: i64, number: String, blocked: bool) -> Result<Card, StoreError> {
         self.write(move |tx| {
             Box::pin(async move {
                 let card = card_by_number(tx, program_id, &number)
@@ -243,12 +214,7 @@ impl Store {
 }
 
 /// The id of an active card of the member, checked inside a transaction.
-pub(crate) async fn member_card(
-    tx: &mut Tx,
-    program_id: i64,
-    member_id: i64,
-    number: &str,
-) -> Result<i64, StoreError> {
+pub(crate) async fn member_card(tx: &mut Tx, program_id: i64, member_id: i64, number: &str) -> Result<i64, StoreError> {
     let card = card_by_number(tx, program_id, number)
         .await?
         .ok_or(StoreError::NotFound("card"))?;

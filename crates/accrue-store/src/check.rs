@@ -69,18 +69,10 @@ impl Store {
     pub async fn check(&self) -> Result<Vec<Violation>, StoreError> {
         let mut violations = Vec::new();
         for (invariant, sql) in CHECKS {
-            let rows = sqlx::query(&format!("{sql} LIMIT 10"))
-                .fetch_all(self.pool())
-                .await?;
+            let rows = sqlx::query(&format!("{sql} LIMIT 10")).fetch_all(self.pool()).await?;
             if !rows.is_empty() {
-                let examples = rows
-                    .iter()
-                    .map(|r| r.try_get(0))
-                    .collect::<Result<_, _>>()?;
-                violations.push(Violation {
-                    invariant,
-                    examples,
-                });
+                let examples = rows.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?;
+                violations.push(Violation { invariant, examples });
             }
         }
         Ok(violations)

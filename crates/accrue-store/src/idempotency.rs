@@ -41,20 +41,17 @@ pub(crate) async fn claim(
     if inserted.rows_affected() == 1 {
         return Ok(None);
     }
-    let row = sqlx::query(
-        "SELECT fingerprint, response FROM idempotency_keys WHERE program_id = $1 AND key = $2",
-    )
-    .bind(program_id)
-    .bind(&key.key)
-    .fetch_one(tx.conn())
-    .await?;
+    let row = sqlx::query("SELECT fingerprint, response FROM idempotency_keys WHERE program_id = $1 AND key = $2")
+        .bind(program_id)
+        .bind(&key.key)
+        .fetch_one(tx.conn())
+        .await?;
     let fingerprint: String = row.try_get("fingerprint")?;
     if fingerprint != key.fingerprint {
         return Err(StoreError::IdempotencyMismatch);
     }
     let response: Option<String> = row.try_get("response")?;
-    let response = response
-        .ok_or_else(|| StoreError::Internal("idempotency key without a response".into()))?;
+    let response = response.ok_or_else(|| StoreError::Internal("idempotency key without a response".into()))?;
     Ok(Some(serde_json::from_str(&response)?))
 }
 

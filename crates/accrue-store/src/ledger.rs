@@ -4,10 +4,12 @@
 use crate::cards::member_card;
 use crate::members::member_in_tx;
 use crate::programs::currency_by_id;
-use crate::{idempotency, Store, StoreError, Tx};
+use crate::{idempotency, outbox, Store, StoreError, Tx};
 use accrue_core::hold::{Hold, HoldState, Resolution};
 use accrue_core::ledger::{AccountKind, Entry, Posting, PostingKind};
 use accrue_core::lots::{self, Lot};
+use accrue_core::money::format_minor;
+use accrue_core::outbox::EventType;
 use accrue_core::Millis;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -149,39 +151,26 @@ async fn account(
     kind: AccountKind,
     member_id: i64,
 ) -> Result<Option<i64>, StoreError> {
-    let row = sqlx::query("SELECT id FROM accounts WHERE currency_id = $1 AND kind = $2 AND member_id = $3 AND program_id = $4")
-        .bind(currency_id)
-        .bind(kind.as_str())
-        .bind(member_id)
-        .bind(program_id)
-        .fetch_optional(tx.conn())
-        .await?;
+    let row = sqlx::query(
+        "SELECT id FROM accounts WHERE currency_id = $1 AND kind = $2 AND member_id = $3 AND program_id = $4",
+    )
+    .bind(currency_id)
+    .bind(kind.as_str())
+    .bind(member_id)
+    .bind(program_id)
+    .fetch_optional(tx.conn())
+    .await?;
     Ok(row.map(|r| r.try_get(0)).transpose()?)
 }
 
-async fn system_account(
-    tx: &mut Tx,
-    program_id: i64,
-    currency_id: i64,
-    kind: AccountKind,
-) -> Result<i64, StoreError> {
+async fn system_account(tx: &mut Tx, program_id: i64, currency_id: i64, kind: AccountKind) -> Result<i64, StoreError> {
     account(tx, program_id, currency_id, kind, 0)
         .await?
-        .ok_or_else(|| {
-            StoreError::Internal(format!(
-                "currency {currency_id} has no {} account",
-                kind.as_str()
-            ))
-        })
+        .ok_or_else(|| StoreError::Internal(format!("currency {currency_id} has no {} account", kind.as_str())))
 }
 
 /// The member's wallet in a currency, opened on first use.
-async fn wallet(
-    tx: &mut Tx,
-    program_id: i64,
-    currency_id: i64,
-    member_id: i64,
-) -> Result<i64, StoreError> {
+async fn wallet(tx: &mut Tx, program_id: i64, currency_id: i64, member_id: i64) -> Result<i64, StoreError> {
     if let Some(id) = account(tx, program_id, currency_id, AccountKind::Wallet, member_id).await? {
         return Ok(id);
     }
@@ -246,25 +235,22 @@ async fn post(tx: &mut Tx, new: &NewPosting<'_>, legs: &[Leg]) -> Result<i64, St
             .find(|l| l.account == entry.account)
             .map(|l| l.kind)
             .unwrap_or(AccountKind::Wallet);
-        sqlx::query("INSERT INTO entries (posting_id, account_id, currency_id, amount, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(posting_id)
-            .bind(entry.account)
-            .bind(entry.currency)
-            .bind(entry.amount)
-            .bind(tx.now)
-            .execute(tx.conn())
-            .await?;
+        sqlx::query(
+            "INSERT INTO entries (posting_id, account_id, currency_id, amount, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(posting_id)
+        .bind(entry.account)
+        .bind(entry.currency)
+        .bind(entry.amount)
+        .bind(tx.now)
+        .execute(tx.conn())
+        .await?;
         move_balance(tx, entry.account, kind, entry.amount).await?;
     }
     Ok(posting_id)
 }
 
-async fn move_balance(
-    tx: &mut Tx,
-    account: i64,
-    kind: AccountKind,
-    amount: i64,
-) -> Result<(), StoreError> {
+async fn move_balance(tx: &mut Tx, account: i64, kind: AccountKind, amount: i64) -> Result<(), StoreError> {
     if kind == AccountKind::Wallet {
         let moved = sqlx::query(
             "UPDATE balances SET balance = balance + $1 WHERE account_id = $2 AND shard = 0 AND balance + $1 >= 0",
@@ -332,41 +318,23 @@ async fn move_lots(tx: &mut Tx, posting_id: i64, moves: &[(i64, i64)]) -> Result
 }
 
 /// Takes `amount` from the wallet's usable lots, oldest first.
-async fn spend_lots(
-    tx: &mut Tx,
-    wallet: i64,
-    posting_id: i64,
-    amount: i64,
-) -> Result<(), StoreError> {
+async fn spend_lots(tx: &mut Tx, wallet: i64, posting_id: i64, amount: i64) -> Result<(), StoreError> {
     let lots = open_lots(tx, wallet).await?;
     let taken =
-        lots::allocate(&lots, amount, tx.now).map_err(|e| StoreError::InsufficientBalance {
-            available: e.usable,
-        })?;
+        lots::allocate(&lots, amount, tx.now).map_err(|e| StoreError::InsufficientBalance { available: e.usable })?;
     let moves: Vec<(i64, i64)> = taken.into_iter().map(|(lot, n)| (lot, -n)).collect();
     move_lots(tx, posting_id, &moves).await
 }
 
 /// Gives `amount` back to the lots that `from_posting` took it from.
-async fn restore_lots(
-    tx: &mut Tx,
-    from_posting: i64,
-    to_posting: i64,
-    amount: i64,
-) -> Result<(), StoreError> {
-    let rows =
-        sqlx::query("SELECT lot_id, amount FROM lot_moves WHERE posting_id = $1 ORDER BY lot_id")
-            .bind(from_posting)
-            .fetch_all(tx.conn())
-            .await?;
+async fn restore_lots(tx: &mut Tx, from_posting: i64, to_posting: i64, amount: i64) -> Result<(), StoreError> {
+    let rows = sqlx::query("SELECT lot_id, amount FROM lot_moves WHERE posting_id = $1 ORDER BY lot_id")
+        .bind(from_posting)
+        .fetch_all(tx.conn())
+        .await?;
     let taken = rows
         .iter()
-        .map(|r| {
-            Ok((
-                r.try_get::<i64, _>("lot_id")?,
-                -r.try_get::<i64, _>("amount")?,
-            ))
-        })
+        .map(|r| Ok((r.try_get::<i64, _>("lot_id")?, -r.try_get::<i64, _>("amount")?)))
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
     move_lots(tx, to_posting, &lots::release(&taken, amount)).await
 }
@@ -375,9 +343,7 @@ async fn restore_lots(
 /// program, a positive amount, and the card (when given) belongs to the member.
 async fn prepare(tx: &mut Tx, program_id: i64, m: &Movement) -> Result<Option<i64>, StoreError> {
     if m.amount <= 0 {
-        return Err(StoreError::Invalid(
-            "amount must be greater than zero".into(),
-        ));
+        return Err(StoreError::Invalid("amount must be greater than zero".into()));
     }
     let member = member_in_tx(tx, program_id, m.member_id).await?;
     if !member.state.may_transact() {
@@ -388,19 +354,12 @@ async fn prepare(tx: &mut Tx, program_id: i64, m: &Movement) -> Result<Option<i6
         return Err(StoreError::NotFound("currency"));
     }
     match &m.card {
-        Some(number) => Ok(Some(
-            member_card(tx, program_id, m.member_id, number).await?,
-        )),
+        Some(number) => Ok(Some(member_card(tx, program_id, m.member_id, number).await?)),
         None => Ok(None),
     }
 }
 
-fn new_posting(
-    program_id: i64,
-    kind: PostingKind,
-    m: &Movement,
-    card_id: Option<i64>,
-) -> NewPosting<'_> {
+fn new_posting(program_id: i64, kind: PostingKind, m: &Movement, card_id: Option<i64>) -> NewPosting<'_> {
     NewPosting {
         program_id,
         kind,
@@ -413,12 +372,7 @@ fn new_posting(
     }
 }
 
-async fn receipt(
-    tx: &mut Tx,
-    posting_id: i64,
-    new: &NewPosting<'_>,
-    wallet: i64,
-) -> Result<Receipt, StoreError> {
+async fn receipt(tx: &mut Tx, posting_id: i64, new: &NewPosting<'_>, wallet: i64) -> Result<Receipt, StoreError> {
     Ok(Receipt {
         posting_id,
         kind: new.kind,
@@ -431,12 +385,7 @@ async fn receipt(
     })
 }
 
-async fn accrue_in(
-    tx: &mut Tx,
-    program_id: i64,
-    m: Movement,
-    life: Lifetime,
-) -> Result<Receipt, StoreError> {
+async fn accrue_in(tx: &mut Tx, program_id: i64, m: Movement, life: Lifetime) -> Result<Receipt, StoreError> {
     let card_id = prepare(tx, program_id, &m).await?;
     let activates_at = life.activates_at.unwrap_or(tx.now);
     if let Some(expires_at) = life.expires_at {
@@ -485,15 +434,9 @@ async fn debit_in(
     new: NewPosting<'_>,
     to: AccountKind,
 ) -> Result<Receipt, StoreError> {
-    let wallet = account(
-        tx,
-        program_id,
-        m.currency_id,
-        AccountKind::Wallet,
-        m.member_id,
-    )
-    .await?
-    .ok_or(StoreError::InsufficientBalance { available: 0 })?;
+    let wallet = account(tx, program_id, m.currency_id, AccountKind::Wallet, m.member_id)
+        .await?
+        .ok_or(StoreError::InsufficientBalance { available: 0 })?;
     let target = system_account(tx, program_id, m.currency_id, to).await?;
     let legs = [
         Leg {
@@ -512,11 +455,7 @@ async fn debit_in(
     receipt(tx, posting_id, &new, wallet).await
 }
 
-async fn hold_row(
-    tx: &mut Tx,
-    program_id: i64,
-    hold_id: i64,
-) -> Result<(HoldInfo, i64), StoreError> {
+async fn hold_row(tx: &mut Tx, program_id: i64, hold_id: i64) -> Result<(HoldInfo, i64), StoreError> {
     let sql = format!(
         "SELECT id, member_id, currency_id, amount, captured, state, expires_at, created_at, resolved_at, \
          reserve_posting_id FROM holds WHERE program_id = $1 AND id = $2{}",
@@ -539,8 +478,7 @@ fn hold_from(row: &sqlx::any::AnyRow) -> Result<HoldInfo, StoreError> {
         currency_id: row.try_get("currency_id")?,
         amount: row.try_get("amount")?,
         captured: row.try_get("captured")?,
-        state: HoldState::parse(&state)
-            .ok_or_else(|| StoreError::Internal(format!("bad hold state {state}")))?,
+        state: HoldState::parse(&state).ok_or_else(|| StoreError::Internal(format!("bad hold state {state}")))?,
         expires_at: row.try_get("expires_at")?,
         created_at: row.try_get("created_at")?,
         resolved_at: row.try_get("resolved_at")?,
@@ -567,8 +505,7 @@ async fn resolve_in(
     let resolution = decide(&hold, tx.now)?;
     let wallet = wallet(tx, program_id, info.currency_id, info.member_id).await?;
     let holding = system_account(tx, program_id, info.currency_id, AccountKind::Holding).await?;
-    let redemption =
-        system_account(tx, program_id, info.currency_id, AccountKind::Redemption).await?;
+    let redemption = system_account(tx, program_id, info.currency_id, AccountKind::Redemption).await?;
     // A capture posting is as large as what it captured; a void as what it released.
     let (kind, amount) = match resolution.state {
         HoldState::Captured => (PostingKind::HoldCapture, resolution.captured),
@@ -614,27 +551,35 @@ async fn resolve_in(
     .execute(tx.conn())
     .await?;
     if changed.rows_affected() != 1 {
-        return Err(StoreError::Conflict(
-            "hold was resolved concurrently".into(),
-        ));
+        return Err(StoreError::Conflict("hold was resolved concurrently".into()));
     }
     restore_lots(tx, reserve_posting, posting_id, resolution.released).await?;
     receipt(tx, posting_id, &new, wallet).await
 }
 
+/// Tells subscribed webhook endpoints about a wallet movement.
+async fn announce(tx: &mut Tx, program_id: i64, event: EventType, r: &Receipt) -> Result<(), StoreError> {
+    let endpoints = outbox::subscribers(tx, program_id, event, None).await?;
+    if endpoints.is_empty() {
+        return Ok(());
+    }
+    let currency = currency_by_id(tx, r.currency_id).await?;
+    let data = serde_json::json!({
+        "member_id": r.member_id,
+        "posting_id": r.posting_id,
+        "currency": currency.code,
+        "amount": format_minor(r.amount, currency.scale),
+        "balance": format_minor(r.balance, currency.scale),
+    });
+    outbox::emit_to(tx, program_id, &endpoints, event, data).await
+}
+
 impl Store {
     /// Runs a ledger operation once per idempotency key. Returns the receipt and
     /// whether it is the stored result of an earlier call.
-    async fn ledger_write<F>(
-        &self,
-        program_id: i64,
-        key: IdempotencyKey,
-        op: F,
-    ) -> Result<(Receipt, bool), StoreError>
+    async fn ledger_write<F>(&self, program_id: i64, key: IdempotencyKey, op: F) -> Result<(Receipt, bool), StoreError>
     where
-        F: for<'t> FnOnce(&'t mut Tx) -> crate::BoxFuture<'t, Result<Receipt, StoreError>>
-            + Send
-            + 'static,
+        F: for<'t> FnOnce(&'t mut Tx) -> crate::BoxFuture<'t, Result<Receipt, StoreError>> + Send + 'static,
     {
         let result = self
             .write(move |tx| {
@@ -662,7 +607,11 @@ impl Store {
         life: Lifetime,
     ) -> Result<(Receipt, bool), StoreError> {
         self.ledger_write(program_id, key, move |tx| {
-            Box::pin(accrue_in(tx, program_id, m, life))
+            Box::pin(async move {
+                let receipt = accrue_in(tx, program_id, m, life).await?;
+                announce(tx, program_id, EventType::PointsAccrued, &receipt).await?;
+                Ok(receipt)
+            })
         })
         .await
     }
@@ -677,7 +626,9 @@ impl Store {
             Box::pin(async move {
                 let card_id = prepare(tx, program_id, &m).await?;
                 let new = new_posting(program_id, PostingKind::Withdrawal, &m, card_id);
-                debit_in(tx, program_id, &m, new, AccountKind::Redemption).await
+                let receipt = debit_in(tx, program_id, &m, new, AccountKind::Redemption).await?;
+                announce(tx, program_id, EventType::PointsWithdrawn, &receipt).await?;
+                Ok(receipt)
             })
         })
         .await
@@ -710,7 +661,10 @@ impl Store {
                 .fetch_one(tx.conn())
                 .await?;
                 let hold_id: i64 = row.try_get(0)?;
-                let new = NewPosting { hold_id: Some(hold_id), ..new_posting(program_id, PostingKind::HoldReserve, &m, card_id) };
+                let new = NewPosting {
+                    hold_id: Some(hold_id),
+                    ..new_posting(program_id, PostingKind::HoldReserve, &m, card_id)
+                };
                 let mut receipt = debit_in(tx, program_id, &m, new, AccountKind::Holding).await?;
                 sqlx::query("UPDATE holds SET reserve_posting_id = $1 WHERE id = $2")
                     .bind(receipt.posting_id)
@@ -747,9 +701,7 @@ impl Store {
         hold_id: i64,
     ) -> Result<(Receipt, bool), StoreError> {
         self.ledger_write(program_id, key, move |tx| {
-            Box::pin(resolve_in(tx, program_id, hold_id, |h, now| {
-                Ok(h.void(now)?)
-            }))
+            Box::pin(resolve_in(tx, program_id, hold_id, |h, now| Ok(h.void(now)?)))
         })
         .await
     }
@@ -782,26 +734,24 @@ impl Store {
         .await?;
         for row in lots {
             let (lot, program_id): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
-            if self
-                .write(move |tx| Box::pin(expire_lot(tx, program_id, lot)))
-                .await?
-            {
+            if self.write(move |tx| Box::pin(expire_lot(tx, program_id, lot))).await? {
                 report.lots += 1;
                 self.metrics().postings.fetch_add(1, Ordering::Relaxed);
             }
         }
-        let holds = sqlx::query("SELECT id, program_id FROM holds WHERE state = 'active' AND expires_at <= $1 ORDER BY expires_at LIMIT $2")
-            .bind(now)
-            .bind(limit)
-            .fetch_all(self.pool())
-            .await?;
+        let holds = sqlx::query(
+            "SELECT id, program_id FROM holds WHERE state = 'active' AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
         for row in holds {
             let (hold_id, program_id): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
             let expired = self
                 .write(move |tx| {
                     Box::pin(resolve_in(tx, program_id, hold_id, |h, now| {
-                        h.expire(now)
-                            .ok_or(StoreError::Conflict("hold is not due".into()))
+                        h.expire(now).ok_or(StoreError::Conflict("hold is not due".into()))
                     }))
                 })
                 .await;
@@ -818,11 +768,7 @@ impl Store {
         Ok(report)
     }
 
-    pub async fn balances(
-        &self,
-        program_id: i64,
-        member_id: i64,
-    ) -> Result<Vec<Balance>, StoreError> {
+    pub async fn balances(&self, program_id: i64, member_id: i64) -> Result<Vec<Balance>, StoreError> {
         self.member(program_id, member_id).await?;
         let now = self.now();
         let currencies = self.currencies(program_id).await?;
@@ -870,11 +816,7 @@ impl Store {
                 currency_id: currency.id,
                 balance,
                 available: lots::usable(&lots, now),
-                not_activated: lots
-                    .iter()
-                    .filter(|l| l.activates_at > now)
-                    .map(|l| l.remaining)
-                    .sum(),
+                not_activated: lots.iter().filter(|l| l.activates_at > now).map(|l| l.remaining).sum(),
                 held,
                 expirations: expirations(&lots, now),
             });
@@ -882,11 +824,7 @@ impl Store {
         Ok(balances)
     }
 
-    pub async fn history(
-        &self,
-        program_id: i64,
-        q: HistoryQuery,
-    ) -> Result<HistoryPage, StoreError> {
+    pub async fn history(&self, program_id: i64, q: HistoryQuery) -> Result<HistoryPage, StoreError> {
         let card_id = match &q.card {
             Some(number) => {
                 let row = sqlx::query("SELECT id FROM cards WHERE program_id = $1 AND number = $2")
@@ -899,11 +837,7 @@ impl Store {
             }
             None => 0_i64,
         };
-        let kinds: Vec<String> = q
-            .kinds
-            .iter()
-            .map(|k| format!("'{}'", k.as_str()))
-            .collect();
+        let kinds: Vec<String> = q.kinds.iter().map(|k| format!("'{}'", k.as_str())).collect();
         let kind_filter = if kinds.is_empty() {
             String::new()
         } else {
@@ -965,13 +899,8 @@ impl Store {
 
 fn expirations(lots: &[Lot], now: Millis) -> Vec<Expiration> {
     let mut by_date = std::collections::BTreeMap::<Millis, i64>::new();
-    for lot in lots
-        .iter()
-        .filter(|l| l.expires_at.is_some_and(|e| e > now))
-    {
-        *by_date
-            .entry(lot.expires_at.expect("filtered"))
-            .or_default() += lot.remaining;
+    for lot in lots.iter().filter(|l| l.expires_at.is_some_and(|e| e > now)) {
+        *by_date.entry(lot.expires_at.expect("filtered")).or_default() += lot.remaining;
     }
     by_date
         .into_iter()
@@ -981,12 +910,13 @@ fn expirations(lots: &[Lot], now: Millis) -> Vec<Expiration> {
 
 /// Expires what is left of one lot. Returns false when there was nothing to expire.
 async fn expire_lot(tx: &mut Tx, program_id: i64, lot_id: i64) -> Result<bool, StoreError> {
-    let row = sqlx::query("SELECT a.member_id, a.currency_id, a.id FROM lots l JOIN accounts a ON a.id = l.account_id WHERE l.id = $1")
-        .bind(lot_id)
-        .fetch_one(tx.conn())
-        .await?;
-    let (member_id, currency_id, wallet): (i64, i64, i64) =
-        (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+    let row = sqlx::query(
+        "SELECT a.member_id, a.currency_id, a.id FROM lots l JOIN accounts a ON a.id = l.account_id WHERE l.id = $1",
+    )
+    .bind(lot_id)
+    .fetch_one(tx.conn())
+    .await?;
+    let (member_id, currency_id, wallet): (i64, i64, i64) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
     member_in_tx(tx, program_id, member_id).await?;
     let sql = format!(
         "SELECT remaining, expires_at FROM lots WHERE id = $1{}",
@@ -1022,5 +952,7 @@ async fn expire_lot(tx: &mut Tx, program_id: i64, lot_id: i64) -> Result<bool, S
     ];
     let posting_id = post(tx, &new, &legs).await?;
     move_lots(tx, posting_id, &[(lot_id, -remaining)]).await?;
+    let receipt = receipt(tx, posting_id, &new, wallet).await?;
+    announce(tx, program_id, EventType::PointsExpired, &receipt).await?;
     Ok(true)
 }

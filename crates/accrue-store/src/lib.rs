@@ -15,6 +15,7 @@ mod idempotency;
 pub mod ledger;
 mod members;
 mod migrate;
+pub mod outbox;
 mod programs;
 pub mod testing;
 mod writer;
@@ -136,10 +137,7 @@ impl Store {
                 }
             }
             Dialect::Postgres => {
-                let pool = AnyPoolOptions::new()
-                    .max_connections(32)
-                    .connect(url)
-                    .await?;
+                let pool = AnyPoolOptions::new().max_connections(32).connect(url).await?;
                 Inner {
                     dialect,
                     pool,
@@ -149,9 +147,7 @@ impl Store {
                 }
             }
         };
-        let store = Store {
-            inner: Arc::new(store),
-        };
+        let store = Store { inner: Arc::new(store) };
         migrate::run(&store.inner.pool, dialect).await?;
         programs::ensure_default(&store).await?;
         Ok(store)
@@ -225,19 +221,17 @@ impl Store {
 }
 
 fn sqlite_pool(max: u32) -> AnyPoolOptions {
-    AnyPoolOptions::new()
-        .max_connections(max)
-        .after_connect(|conn, _| {
-            Box::pin(async move {
-                // WAL lets readers run beside the writer; FULL keeps every commit on disk.
-                conn.execute(
-                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
+    AnyPoolOptions::new().max_connections(max).after_connect(|conn, _| {
+        Box::pin(async move {
+            // WAL lets readers run beside the writer; FULL keeps every commit on disk.
+            conn.execute(
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
                  PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;",
-                )
-                .await?;
-                Ok(())
-            })
+            )
+            .await?;
+            Ok(())
         })
+    })
 }
 
 /// `sqlite://PATH` → a URL that creates the file when it does not exist.

@@ -1,10 +1,10 @@
 //! Members and their identifiers.
 
-use crate::{found, Store, StoreError, Tx};
+use crate::{found, outbox, Store, StoreError, Tx};
 use accrue_core::member::{
-    normalize_email, normalize_phone, normalize_text, referral_code, IdentifierError, MemberState,
-    REFERRAL_CODE_LEN,
+    normalize_email, normalize_phone, normalize_text, referral_code, IdentifierError, MemberState, REFERRAL_CODE_LEN,
 };
+use accrue_core::outbox::EventType;
 use accrue_core::Millis;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -77,9 +77,7 @@ struct Identifiers {
 
 impl Identifiers {
     fn normalize(region: &str, f: &MemberFields) -> Result<Identifiers, StoreError> {
-        let text = |field, value: Option<&str>, max| {
-            value.map(|v| normalize_text(field, v, max)).transpose()
-        };
+        let text = |field, value: Option<&str>, max| value.map(|v| normalize_text(field, v, max)).transpose();
         let mut ids = BTreeMap::new();
         for (source, id) in &f.external_ids {
             ids.insert(
@@ -94,12 +92,7 @@ impl Identifiers {
                 .map(|p| normalize_phone(p, region))
                 .transpose()
                 .map_err(invalid)?,
-            email: f
-                .email
-                .as_deref()
-                .map(normalize_email)
-                .transpose()
-                .map_err(invalid)?,
+            email: f.email.as_deref().map(normalize_email).transpose().map_err(invalid)?,
             login: text("login", f.login.as_deref(), 255).map_err(invalid)?,
             first_name: text("first name", f.first_name.as_deref(), 200).map_err(invalid)?,
             last_name: text("last name", f.last_name.as_deref(), 200).map_err(invalid)?,
@@ -108,23 +101,18 @@ impl Identifiers {
     }
 }
 
-async fn member_from(
-    tx_or_pool: impl sqlx::AnyExecutor<'_>,
-    row: &AnyRow,
-) -> Result<Member, StoreError> {
+async fn member_from(tx_or_pool: impl sqlx::AnyExecutor<'_>, row: &AnyRow) -> Result<Member, StoreError> {
     let id: i64 = row.try_get("id")?;
-    let ids =
-        sqlx::query("SELECT source, external_id FROM member_external_ids WHERE member_id = $1")
-            .bind(id)
-            .fetch_all(tx_or_pool)
-            .await?;
+    let ids = sqlx::query("SELECT source, external_id FROM member_external_ids WHERE member_id = $1")
+        .bind(id)
+        .fetch_all(tx_or_pool)
+        .await?;
     let state: String = row.try_get("state")?;
     let attributes: String = row.try_get("attributes")?;
     Ok(Member {
         id,
         program_id: row.try_get("program_id")?,
-        state: MemberState::parse(&state)
-            .ok_or_else(|| StoreError::Internal(format!("bad member state {state}")))?,
+        state: MemberState::parse(&state).ok_or_else(|| StoreError::Internal(format!("bad member state {state}")))?,
         phone: row.try_get("phone")?,
         email: row.try_get("email")?,
         login: row.try_get("login")?,
@@ -142,17 +130,8 @@ async fn member_from(
 }
 
 /// Refuses identifiers that another member of the program already has.
-async fn ensure_free(
-    tx: &mut Tx,
-    program_id: i64,
-    member_id: i64,
-    ids: &Identifiers,
-) -> Result<(), StoreError> {
-    for (column, value) in [
-        ("phone", &ids.phone),
-        ("email", &ids.email),
-        ("login", &ids.login),
-    ] {
+async fn ensure_free(tx: &mut Tx, program_id: i64, member_id: i64, ids: &Identifiers) -> Result<(), StoreError> {
+    for (column, value) in [("phone", &ids.phone), ("email", &ids.email), ("login", &ids.login)] {
         let Some(value) = value else { continue };
         let taken = sqlx::query(&format!(
             "SELECT id FROM members WHERE program_id = $1 AND {column} = $2 AND id <> $3"
@@ -199,14 +178,18 @@ async fn save_external_ids(
             .bind(source)
             .execute(tx.conn())
             .await?;
-        sqlx::query("INSERT INTO member_external_ids (program_id, source, external_id, member_id) VALUES ($1, $2, $3, $4)")
-            .bind(program_id)
-            .bind(source)
-            .bind(id)
-            .bind(member_id)
-            .execute(tx.conn())
-            .await
-            .map_err(StoreError::unique(format!("external id {source}:{id} belongs to another member")))?;
+        sqlx::query(
+            "INSERT INTO member_external_ids (program_id, source, external_id, member_id) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(program_id)
+        .bind(source)
+        .bind(id)
+        .bind(member_id)
+        .execute(tx.conn())
+        .await
+        .map_err(StoreError::unique(format!(
+            "external id {source}:{id} belongs to another member"
+        )))?;
     }
     Ok(())
 }
@@ -216,12 +199,11 @@ async fn unused_referral_code(tx: &mut Tx, program_id: i64) -> Result<String, St
         let mut random = [0_u8; REFERRAL_CODE_LEN];
         rand::thread_rng().fill_bytes(&mut random);
         let code = referral_code(random);
-        let taken =
-            sqlx::query("SELECT id FROM members WHERE program_id = $1 AND referral_code = $2")
-                .bind(program_id)
-                .bind(&code)
-                .fetch_optional(tx.conn())
-                .await?;
+        let taken = sqlx::query("SELECT id FROM members WHERE program_id = $1 AND referral_code = $2")
+            .bind(program_id)
+            .bind(&code)
+            .fetch_optional(tx.conn())
+            .await?;
         if taken.is_none() {
             return Ok(code);
         }
@@ -229,10 +211,7 @@ async fn unused_referral_code(tx: &mut Tx, program_id: i64) -> Result<String, St
 }
 
 /// How the program reads phone numbers without a country code.
-async fn phone_region<'e>(
-    db: impl sqlx::AnyExecutor<'e>,
-    program_id: i64,
-) -> Result<String, StoreError> {
+async fn phone_region<'e>(db: impl sqlx::AnyExecutor<'e>, program_id: i64) -> Result<String, StoreError> {
     let row = sqlx::query("SELECT phone_region FROM programs WHERE id = $1")
         .bind(program_id)
         .fetch_optional(db)
@@ -242,11 +221,7 @@ async fn phone_region<'e>(
 }
 
 /// The member, locked for the rest of the transaction where the database has locks.
-pub(crate) async fn member_in_tx(
-    tx: &mut Tx,
-    program_id: i64,
-    id: i64,
-) -> Result<Member, StoreError> {
+pub(crate) async fn member_in_tx(tx: &mut Tx, program_id: i64, id: i64) -> Result<Member, StoreError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM members WHERE program_id = $1 AND id = $2{}",
         tx.for_update()
@@ -260,12 +235,18 @@ pub(crate) async fn member_in_tx(
     member_from(tx.conn(), &row).await
 }
 
+/// Tells subscribed webhook endpoints about a member.
+async fn announce(tx: &mut Tx, member: &Member, event: EventType) -> Result<(), StoreError> {
+    let endpoints = outbox::subscribers(tx, member.program_id, event, None).await?;
+    if endpoints.is_empty() {
+        return Ok(());
+    }
+    let data = serde_json::json!({ "member": member });
+    outbox::emit_to(tx, member.program_id, &endpoints, event, data).await
+}
+
 impl Store {
-    pub async fn create_member(
-        &self,
-        program_id: i64,
-        new: MemberFields,
-    ) -> Result<Member, StoreError> {
+    pub async fn create_member(&self, program_id: i64, new: MemberFields) -> Result<Member, StoreError> {
         self.write(move |tx| {
             Box::pin(async move {
                 let region = phone_region(tx.conn(), program_id).await?;
@@ -290,10 +271,14 @@ impl Store {
                 .bind(tx.now)
                 .fetch_one(tx.conn())
                 .await
-                .map_err(StoreError::unique("an identifier of this member belongs to another member"))?;
+                .map_err(StoreError::unique(
+                    "an identifier of this member belongs to another member",
+                ))?;
                 let id: i64 = row.try_get(0)?;
                 save_external_ids(tx, program_id, id, &ids.external_ids).await?;
-                member_in_tx(tx, program_id, id).await
+                let member = member_in_tx(tx, program_id, id).await?;
+                announce(tx, &member, EventType::MemberRegistered).await?;
+                Ok(member)
             })
         })
         .await
@@ -311,11 +296,7 @@ impl Store {
         member_from(self.pool(), &row).await
     }
 
-    pub async fn find_member(
-        &self,
-        program_id: i64,
-        search: MemberSearch,
-    ) -> Result<Member, StoreError> {
+    pub async fn find_member(&self, program_id: i64, search: MemberSearch) -> Result<Member, StoreError> {
         let region = phone_region(self.pool(), program_id).await?;
         let (sql, values) = match search {
             MemberSearch::Phone(p) => ("phone = $2", vec![normalize_phone(&p, &region).map_err(invalid)?]),
@@ -344,12 +325,7 @@ impl Store {
     }
 
     /// Members of a program, newest first.
-    pub async fn members(
-        &self,
-        program_id: i64,
-        offset: i64,
-        count: i64,
-    ) -> Result<Vec<Member>, StoreError> {
+    pub async fn members(&self, program_id: i64, offset: i64, count: i64) -> Result<Vec<Member>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM members WHERE program_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3"
         ))
@@ -365,12 +341,7 @@ impl Store {
         Ok(members)
     }
 
-    pub async fn update_member(
-        &self,
-        program_id: i64,
-        id: i64,
-        update: MemberFields,
-    ) -> Result<Member, StoreError> {
+    pub async fn update_member(&self, program_id: i64, id: i64, update: MemberFields) -> Result<Member, StoreError> {
         self.write(move |tx| {
             Box::pin(async move {
                 let member = member_in_tx(tx, program_id, id).await?;
@@ -394,10 +365,14 @@ impl Store {
                 .bind(id)
                 .execute(tx.conn())
                 .await
-                .map_err(StoreError::unique("an identifier of this member belongs to another member"))?;
+                .map_err(StoreError::unique(
+                    "an identifier of this member belongs to another member",
+                ))?;
                 found(rows.rows_affected(), "member")?;
                 save_external_ids(tx, program_id, id, &ids.external_ids).await?;
-                member_in_tx(tx, program_id, id).await
+                let member = member_in_tx(tx, program_id, id).await?;
+                announce(tx, &member, EventType::MemberUpdated).await?;
+                Ok(member)
             })
         })
         .await

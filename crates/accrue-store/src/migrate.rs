@@ -11,12 +11,18 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sqlite: include_str!("../migrations/sqlite/0001_init.sql"),
-    postgres: include_str!("../migrations/postgres/0001_init.sql"),
-}];
+macro_rules! migration {
+    ($version:expr, $name:literal) => {
+        Migration {
+            version: $version,
+            name: $name,
+            sqlite: include_str!(concat!("../migrations/sqlite/", $name, ".sql")),
+            postgres: include_str!(concat!("../migrations/postgres/", $name, ".sql")),
+        }
+    };
+}
+
+const MIGRATIONS: &[Migration] = &[migration!(1, "0001_init"), migration!(2, "0002_outbox")];
 
 /// Serialises migrating servers that share one PostgreSQL database.
 const PG_LOCK: i64 = 0x6163_6372_7565; // "accrue"
@@ -58,14 +64,12 @@ async fn apply_pending(conn: &mut sqlx::AnyConnection, dialect: Dialect) -> Resu
         };
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         tx.execute(sql).await?;
-        sqlx::query(
-            "INSERT INTO accrue_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-        )
-        .bind(m.version)
-        .bind(m.name)
-        .bind(chrono::Utc::now().timestamp_millis())
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("INSERT INTO accrue_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+            .bind(m.version)
+            .bind(m.name)
+            .bind(chrono::Utc::now().timestamp_millis())
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         tracing::info!(version = m.version, name = m.name, "applied migration");
     }

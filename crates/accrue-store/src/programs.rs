@@ -83,9 +83,7 @@ impl NewCurrency {
             ));
         }
         if self.scale > MAX_SCALE {
-            return Err(StoreError::Invalid(format!(
-                "currency scale must be 0 to {MAX_SCALE}"
-            )));
+            return Err(StoreError::Invalid(format!("currency scale must be 0 to {MAX_SCALE}")));
         }
         Ok(())
     }
@@ -178,7 +176,10 @@ async fn insert_currency(
     .bind(tx.now)
     .fetch_one(tx.conn())
     .await
-    .map_err(StoreError::unique(format!("currency {} already exists in this program", c.code)))?;
+    .map_err(StoreError::unique(format!(
+        "currency {} already exists in this program",
+        c.code
+    )))?;
     let currency = currency_from(&row)?;
     for kind in AccountKind::SYSTEM {
         sqlx::query("INSERT INTO accounts (program_id, currency_id, kind, member_id) VALUES ($1, $2, $3, 0)")
@@ -194,8 +195,7 @@ async fn insert_currency(
 impl Store {
     pub async fn create_program(&self, new: NewProgram) -> Result<Program, StoreError> {
         validate_program_code(&new.code)?;
-        let name = normalize_text("program name", &new.name, 200)
-            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let name = normalize_text("program name", &new.name, 200).map_err(|e| StoreError::Invalid(e.to_string()))?;
         accrue_core::member::normalize_phone("+79161234567", &new.phone_region)
             .map_err(|e| StoreError::Invalid(e.to_string()))?;
         self.write(move |tx| {
@@ -220,34 +220,24 @@ impl Store {
     }
 
     pub async fn programs(&self) -> Result<Vec<Program>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {PROGRAM_COLUMNS} FROM programs ORDER BY id"
-        ))
-        .fetch_all(self.pool())
-        .await?;
+        let rows = sqlx::query(&format!("SELECT {PROGRAM_COLUMNS} FROM programs ORDER BY id"))
+            .fetch_all(self.pool())
+            .await?;
         Ok(rows.iter().map(program_from).collect::<Result<_, _>>()?)
     }
 
     pub async fn program(&self, code: &str) -> Result<Program, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {PROGRAM_COLUMNS} FROM programs WHERE code = $1"
-        ))
-        .bind(code)
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or(StoreError::NotFound("program"))?;
+        let row = sqlx::query(&format!("SELECT {PROGRAM_COLUMNS} FROM programs WHERE code = $1"))
+            .bind(code)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(StoreError::NotFound("program"))?;
         Ok(program_from(&row)?)
     }
 
-    pub async fn create_currency(
-        &self,
-        program_id: i64,
-        new: NewCurrency,
-    ) -> Result<Currency, StoreError> {
-        self.write(move |tx| {
-            Box::pin(async move { insert_currency(tx, program_id, &new, false).await })
-        })
-        .await
+    pub async fn create_currency(&self, program_id: i64, new: NewCurrency) -> Result<Currency, StoreError> {
+        self.write(move |tx| Box::pin(async move { insert_currency(tx, program_id, &new, false).await }))
+            .await
     }
 
     pub async fn currencies(&self, program_id: i64) -> Result<Vec<Currency>, StoreError> {
@@ -261,19 +251,9 @@ impl Store {
     }
 
     /// The currency with `code`, or the program's default one.
-    pub async fn currency(
-        &self,
-        program_id: i64,
-        code: Option<&str>,
-    ) -> Result<Currency, StoreError> {
-        let condition = if code.is_some() {
-            "code = $2"
-        } else {
-            "is_default = 1"
-        };
-        let sql = format!(
-            "SELECT {CURRENCY_COLUMNS} FROM currencies WHERE program_id = $1 AND {condition}"
-        );
+    pub async fn currency(&self, program_id: i64, code: Option<&str>) -> Result<Currency, StoreError> {
+        let condition = if code.is_some() { "code = $2" } else { "is_default = 1" };
+        let sql = format!("SELECT {CURRENCY_COLUMNS} FROM currencies WHERE program_id = $1 AND {condition}");
         let mut query = sqlx::query(&sql).bind(program_id);
         if let Some(code) = code {
             query = query.bind(code);
@@ -287,12 +267,10 @@ impl Store {
 }
 
 pub(crate) async fn currency_by_id(tx: &mut Tx, id: i64) -> Result<Currency, StoreError> {
-    let row = sqlx::query(&format!(
-        "SELECT {CURRENCY_COLUMNS} FROM currencies WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(tx.conn())
-    .await?
-    .ok_or(StoreError::NotFound("currency"))?;
+    let row = sqlx::query(&format!("SELECT {CURRENCY_COLUMNS} FROM currencies WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or(StoreError::NotFound("currency"))?;
     Ok(currency_from(&row)?)
 }

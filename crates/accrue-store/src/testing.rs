@@ -62,9 +62,7 @@ impl TestDb {
 }
 
 fn with_database(base: &str, name: &str) -> String {
-    let (head, query) = base
-        .split_once('?')
-        .map_or((base, None), |(h, q)| (h, Some(q)));
+    let (head, query) = base.split_once('?').map_or((base, None), |(h, q)| (h, Some(q)));
     let root = match head.rfind('/') {
         Some(i) if i > "postgres://".len() => &head[..i],
         _ => head,

@@ -67,12 +67,7 @@ impl Writer {
     }
 }
 
-async fn run(
-    pool: AnyPool,
-    clock: Clock,
-    metrics: Arc<StoreMetrics>,
-    mut receiver: mpsc::Receiver<Job>,
-) {
+async fn run(pool: AnyPool, clock: Clock, metrics: Arc<StoreMetrics>, mut receiver: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
         metrics.write_batches.fetch_add(1, Ordering::Relaxed);
@@ -113,11 +108,7 @@ async fn commit_batch(pool: &AnyPool, now: accrue_core::Millis, jobs: Vec<Job>) 
         }
         let (ok, completion) = job(&mut tx).await;
         completions.push(completion);
-        let end = if ok {
-            "RELEASE w"
-        } else {
-            "ROLLBACK TO w; RELEASE w"
-        };
+        let end = if ok { "RELEASE w" } else { "ROLLBACK TO w; RELEASE w" };
         if let Err(e) = savepoint(&mut tx, end).await {
             return Err((completions, e.to_string()));
         }

@@ -78,8 +78,7 @@ impl Fixture {
     }
 
     pub async fn accrue(&self, member: i64, amount: i64, key: &str) -> Result<Receipt, StoreError> {
-        self.accrue_with(member, amount, key, Lifetime::default())
-            .await
+        self.accrue_with(member, amount, key, Lifetime::default()).await
     }
 
     pub async fn accrue_with(
@@ -91,18 +90,10 @@ impl Fixture {
     ) -> Result<Receipt, StoreError> {
         let m = self.movement(member, amount);
         let key = key_for(key, &m);
-        self.store
-            .accrue(self.program, key, m, life)
-            .await
-            .map(|r| r.0)
+        self.store.accrue(self.program, key, m, life).await.map(|r| r.0)
     }
 
-    pub async fn withdraw(
-        &self,
-        member: i64,
-        amount: i64,
-        key: &str,
-    ) -> Result<Receipt, StoreError> {
+    pub async fn withdraw(&self, member: i64, amount: i64, key: &str) -> Result<Receipt, StoreError> {
         let m = self.movement(member, amount);
         self.store
             .withdraw(self.program, key_for(key, &m), m)
@@ -111,19 +102,12 @@ impl Fixture {
     }
 
     pub async fn balance(&self, member: i64) -> accrue_store::ledger::Balance {
-        self.store
-            .balances(self.program, member)
-            .await
-            .unwrap()
-            .remove(0)
+        self.store.balances(self.program, member).await.unwrap().remove(0)
     }
 
     pub async fn assert_sound(&self) {
         let violations = self.store.check().await.unwrap();
-        assert!(
-            violations.is_empty(),
-            "ledger invariants broken: {violations:?}"
-        );
+        assert!(violations.is_empty(), "ledger invariants broken: {violations:?}");
     }
 }
 

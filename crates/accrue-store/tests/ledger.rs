@@ -26,17 +26,11 @@ async fn accrual_and_withdrawal_move_the_balance(db: TestDb) {
     let f = Fixture::new(db).await;
     let m = f.member().await;
     let r = f.accrue(m, 10_000, "a1").await.unwrap();
-    assert_eq!(
-        (r.kind, r.amount, r.balance),
-        (PostingKind::Accrual, 10_000, 10_000)
-    );
+    assert_eq!((r.kind, r.amount, r.balance), (PostingKind::Accrual, 10_000, 10_000));
     let r = f.withdraw(m, 2_550, "w1").await.unwrap();
     assert_eq!((r.kind, r.balance), (PostingKind::Withdrawal, 7_450));
     let b = f.balance(m).await;
-    assert_eq!(
-        (b.balance, b.available, b.held, b.not_activated),
-        (7_450, 7_450, 0, 0)
-    );
+    assert_eq!((b.balance, b.available, b.held, b.not_activated), (7_450, 7_450, 0, 0));
     f.assert_sound().await;
 }
 
@@ -194,12 +188,7 @@ async fn holds_capture_in_part_void_and_resolve_once(db: TestDb) {
         ..json(serde_json::json!(h2))
     };
     assert_eq!(
-        f.store
-            .void(f.program, void_key("v1"), h2)
-            .await
-            .unwrap()
-            .0
-            .balance,
+        f.store.void(f.program, void_key("v1"), h2).await.unwrap().0.balance,
         850
     );
     assert!(matches!(
@@ -224,11 +213,7 @@ async fn holds_expire_by_the_server_clock(db: TestDb) {
         .0
         .hold_id
         .unwrap();
-    assert_eq!(
-        f.store.expire_due(100).await.unwrap().holds,
-        0,
-        "not due yet"
-    );
+    assert_eq!(f.store.expire_due(100).await.unwrap().holds, 0, "not due yet");
     f.set_time(T0 + 1_000);
     let key = key_for("c", &f.movement(m, 1));
     assert!(matches!(
@@ -236,15 +221,8 @@ async fn holds_expire_by_the_server_clock(db: TestDb) {
         Err(StoreError::Hold(HoldError::Expired))
     ));
     assert_eq!(f.store.expire_due(100).await.unwrap().holds, 1);
-    assert_eq!(
-        f.store.expire_due(100).await.unwrap().holds,
-        0,
-        "resolved once"
-    );
-    assert_eq!(
-        f.store.hold_info(f.program, h).await.unwrap().state,
-        HoldState::Expired
-    );
+    assert_eq!(f.store.expire_due(100).await.unwrap().holds, 0, "resolved once");
+    assert_eq!(f.store.hold_info(f.program, h).await.unwrap().state, HoldState::Expired);
     assert_eq!(f.balance(m).await.balance, 100);
     f.assert_sound().await;
 }
@@ -259,17 +237,10 @@ async fn lots_activate_late_expire_and_are_spent_oldest_first(db: TestDb) {
     f.accrue_with(m, 100, "old", life(None, Some(T0 + 10 * DAY)))
         .await
         .unwrap();
-    f.accrue_with(
-        m,
-        50,
-        "late",
-        life(Some(T0 + 14 * DAY), Some(T0 + 40 * DAY)),
-    )
-    .await
-    .unwrap();
-    f.accrue_with(m, 30, "forever", life(None, None))
+    f.accrue_with(m, 50, "late", life(Some(T0 + 14 * DAY), Some(T0 + 40 * DAY)))
         .await
         .unwrap();
+    f.accrue_with(m, 30, "forever", life(None, None)).await.unwrap();
     let b = f.balance(m).await;
     assert_eq!((b.balance, b.available, b.not_activated), (180, 130, 50));
     assert_eq!(b.expirations.len(), 2);
@@ -322,10 +293,7 @@ async fn history_pages_newest_first_with_filters(db: TestDb) {
     };
     let page = f.store.history(f.program, q(0, 2)).await.unwrap();
     assert_eq!(page.total, 6);
-    assert_eq!(
-        page.items.iter().map(|i| i.amount).collect::<Vec<_>>(),
-        vec![-3, 14]
-    );
+    assert_eq!(page.items.iter().map(|i| i.amount).collect::<Vec<_>>(), vec![-3, 14]);
     let page = f.store.history(f.program, q(2, 10)).await.unwrap();
     assert_eq!(
         page.items.iter().map(|i| i.amount).collect::<Vec<_>>(),
@@ -338,10 +306,7 @@ async fn history_pages_newest_first_with_filters(db: TestDb) {
         ..q(0, 10)
     };
     let page = f.store.history(f.program, ranged).await.unwrap();
-    assert_eq!(
-        page.items.iter().map(|i| i.amount).collect::<Vec<_>>(),
-        vec![12, 11]
-    );
+    assert_eq!(page.items.iter().map(|i| i.amount).collect::<Vec<_>>(), vec![12, 11]);
     let other = f.member().await;
     assert_eq!(
         f.store
@@ -369,9 +334,7 @@ async fn check_finds_a_corrupted_database(db: TestDb) {
         .await
         .unwrap();
     f.store
-        .execute_unchecked(
-            "UPDATE entries SET amount = amount + 5 WHERE id = (SELECT MIN(id) FROM entries)",
-        )
+        .execute_unchecked("UPDATE entries SET amount = amount + 5 WHERE id = (SELECT MIN(id) FROM entries)")
         .await
         .unwrap();
     let violations = f.store.check().await.unwrap();

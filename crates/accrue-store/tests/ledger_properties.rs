@@ -62,9 +62,7 @@ fn expected(e: &StoreError) -> bool {
         e,
         StoreError::InsufficientBalance { .. }
             | StoreError::Hold(
-                HoldError::AlreadyResolved(_)
-                    | HoldError::Expired
-                    | HoldError::CaptureExceedsHold { .. }
+                HoldError::AlreadyResolved(_) | HoldError::Expired | HoldError::CaptureExceedsHold { .. }
             )
     )
 }
@@ -75,8 +73,7 @@ async fn run(db: TestDb, ops: Vec<Op>) {
     let mut holds: Vec<i64> = Vec::new();
     let mut now = T0;
     for (i, op) in ops.into_iter().enumerate() {
-        let key =
-            |payload: serde_json::Value| IdempotencyKey::new(&format!("op{i}"), &payload).unwrap();
+        let key = |payload: serde_json::Value| IdempotencyKey::new(&format!("op{i}"), &payload).unwrap();
         let result: Result<(), StoreError> = match op {
             Op::Accrue {
                 member,
@@ -98,15 +95,8 @@ async fn run(db: TestDb, ops: Vec<Op>) {
                 .await
                 .map(drop)
             }
-            Op::Withdraw { member, amount } => f
-                .withdraw(members[member], amount, &format!("op{i}"))
-                .await
-                .map(drop),
-            Op::Hold {
-                member,
-                amount,
-                ttl,
-            } => {
+            Op::Withdraw { member, amount } => f.withdraw(members[member], amount, &format!("op{i}")).await.map(drop),
+            Op::Hold { member, amount, ttl } => {
                 let m = f.movement(members[member], amount);
                 let r = f
                     .store
@@ -123,11 +113,7 @@ async fn run(db: TestDb, ops: Vec<Op>) {
                 None => Ok(()),
             },
             Op::Void { hold } => match holds.get(hold) {
-                Some(&h) => f
-                    .store
-                    .void(f.program, key(serde_json::json!(i)), h)
-                    .await
-                    .map(drop),
+                Some(&h) => f.store.void(f.program, key(serde_json::json!(i)), h).await.map(drop),
                 None => Ok(()),
             },
             Op::Advance { by } => {
@@ -144,10 +130,7 @@ async fn run(db: TestDb, ops: Vec<Op>) {
     f.assert_sound().await;
     for m in members {
         let b = f.balance(m).await;
-        assert!(
-            b.balance >= 0 && b.available >= 0 && b.available <= b.balance,
-            "{b:?}"
-        );
+        assert!(b.balance >= 0 && b.available >= 0 && b.available <= b.balance, "{b:?}");
         let history = f
             .store
             .history(

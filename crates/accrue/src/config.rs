@@ -1,6 +1,8 @@
 //! One configuration from three sources, strongest first: command-line flags,
 //! `ACCRUE_*` environment variables, the optional TOML file, then defaults.
 
+use accrue_core::outbox::DEFAULT_SCHEDULE;
+use accrue_server::outbound::email::SmtpConfig;
 use anyhow::Context;
 use clap::Args;
 use serde::Deserialize;
@@ -27,6 +29,25 @@ pub struct Flags {
     /// Seconds between runs of the expiry job [default: 60]
     #[arg(long, env = "ACCRUE_EXPIRY_INTERVAL", global = true)]
     pub expiry_interval: Option<u64>,
+    /// Whether this server delivers the outbox (`false` leaves it to others) [default: true]
+    #[arg(long, env = "ACCRUE_DELIVERY", global = true)]
+    pub delivery: Option<bool>,
+    /// Internal addresses outbound requests may reach, comma-separated (`127.0.0.1,10.0.0.0/8`) [default: none]
+    #[arg(long, env = "ACCRUE_OUTBOUND_ALLOW", global = true, value_delimiter = ',')]
+    pub outbound_allow: Option<Vec<String>>,
+    /// Seconds between delivery attempts, comma-separated [default: 5,300,1800,7200,18000,36000,36000]
+    #[arg(long, env = "ACCRUE_RETRY_SCHEDULE", global = true, value_delimiter = ',')]
+    pub retry_schedule: Option<Vec<i64>>,
+    /// Seconds a delivery claim lasts; a server that dies frees its messages after it [default: 120]
+    #[arg(long, env = "ACCRUE_DELIVERY_LEASE", global = true)]
+    pub delivery_lease: Option<u64>,
+    /// File with the key that seals stored secrets; created when missing [default: accrue.key].
+    /// `ACCRUE_SECRET_KEY` (base64 of 32 bytes) takes its place when set.
+    #[arg(long, env = "ACCRUE_SECRET_KEY_FILE", global = true)]
+    pub secret_key_file: Option<PathBuf>,
+    /// SMS gateway URL template with `{phone}` and `{text}`; without it SMS are only stored (log channel)
+    #[arg(long, env = "ACCRUE_SMS_GATEWAY", global = true)]
+    pub sms_gateway: Option<String>,
 }
 
 /// The TOML file: the same settings, snake_case.
@@ -38,6 +59,15 @@ struct File {
     body_limit: Option<usize>,
     request_timeout: Option<u64>,
     expiry_interval: Option<u64>,
+    delivery: Option<bool>,
+    outbound_allow: Option<Vec<String>>,
+    retry_schedule: Option<Vec<i64>>,
+    delivery_lease: Option<u64>,
+    secret_key_file: Option<PathBuf>,
+    sms_gateway: Option<String>,
+    /// Without it e-mail is only stored (log channel). The password may come from
+    /// `ACCRUE_SMTP_PASSWORD` instead of the file.
+    smtp: Option<SmtpConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,14 +77,20 @@ pub struct Config {
     pub body_limit: usize,
     pub request_timeout: Duration,
     pub expiry_interval: Duration,
+    pub delivery: bool,
+    pub outbound_allow: Vec<String>,
+    pub retry_schedule: Vec<i64>,
+    pub delivery_lease: Duration,
+    pub secret_key_file: PathBuf,
+    pub sms_gateway: Option<String>,
+    pub smtp: Option<SmtpConfig>,
 }
 
 impl Config {
     pub fn load(flags: &Flags) -> anyhow::Result<Config> {
         let file: File = match &flags.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?;
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
                 toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
             }
             None => File::default(),
@@ -71,13 +107,37 @@ impl Config {
                 .or(file.listen)
                 .unwrap_or_else(|| "127.0.0.1:8080".into()),
             body_limit: flags.body_limit.or(file.body_limit).unwrap_or(1024 * 1024),
-            request_timeout: Duration::from_secs(
-                flags.request_timeout.or(file.request_timeout).unwrap_or(30),
-            ),
-            expiry_interval: Duration::from_secs(
-                flags.expiry_interval.or(file.expiry_interval).unwrap_or(60),
-            ),
+            request_timeout: Duration::from_secs(flags.request_timeout.or(file.request_timeout).unwrap_or(30)),
+            expiry_interval: Duration::from_secs(flags.expiry_interval.or(file.expiry_interval).unwrap_or(60)),
+            delivery: flags.delivery.or(file.delivery).unwrap_or(true),
+            outbound_allow: flags.outbound_allow.clone().or(file.outbound_allow).unwrap_or_default(),
+            retry_schedule: flags
+                .retry_schedule
+                .clone()
+                .or(file.retry_schedule)
+                .unwrap_or_else(|| DEFAULT_SCHEDULE.to_vec()),
+            delivery_lease: Duration::from_secs(flags.delivery_lease.or(file.delivery_lease).unwrap_or(120)),
+            secret_key_file: flags
+                .secret_key_file
+                .clone()
+                .or(file.secret_key_file)
+                .unwrap_or_else(|| "accrue.key".into()),
+            sms_gateway: flags.sms_gateway.clone().or(file.sms_gateway),
+            smtp: file.smtp.map(|mut smtp| {
+                if let Ok(password) = std::env::var("ACCRUE_SMTP_PASSWORD") {
+                    smtp.password = Some(password);
+                }
+                smtp
+            }),
         };
+        anyhow::ensure!(
+            !config.retry_schedule.is_empty() && config.retry_schedule.iter().all(|s| *s > 0),
+            "retry_schedule must list at least one delay of 1 second or more"
+        );
+        anyhow::ensure!(
+            config.delivery_lease.as_secs() >= 1,
+            "delivery_lease must be at least 1 second"
+        );
         anyhow::ensure!(
             !config.expiry_interval.is_zero(),
             "expiry_interval must be at least 1 second"
@@ -98,6 +158,12 @@ mod tests {
             body_limit: None,
             request_timeout: None,
             expiry_interval: None,
+            delivery: None,
+            outbound_allow: None,
+            retry_schedule: None,
+            delivery_lease: None,
+            secret_key_file: None,
+            sms_gateway: None,
         }
     }
 

@@ -2,11 +2,18 @@
 
 mod config;
 
+use accrue_core::template::UrlTemplate;
+use accrue_server::outbound::email::Mailer;
+use accrue_server::outbound::guard::Allowlist;
+use accrue_server::outbound::sealing::Sealer;
+use accrue_server::outbound::worker::{DeliveryOptions, EmailChannel, SmsChannel, SMS_PLACEHOLDERS};
 use accrue_server::ServerOptions;
 use accrue_store::Store;
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use config::{Config, Flags};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -49,8 +56,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ACCRUE_LOG")
-                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("ACCRUE_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -81,10 +87,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command: AdminCommand::CreateKey { name },
         } => {
             let (key, secret) = store.create_admin_key(&name).await?;
-            eprintln!(
-                "created admin key {} ({}); it is shown only now:",
-                key.name, key.prefix
-            );
+            eprintln!("created admin key {} ({}); it is shown only now:", key.name, key.prefix);
             println!("{secret}");
             ExitCode::SUCCESS
         }
@@ -102,6 +105,8 @@ async fn serve(store: Store, config: &Config) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(&config.listen).await?;
     tracing::info!(address = %listener.local_addr()?, database = %redact(&config.database_url), "accrue is serving");
     let options = ServerOptions {
+        sealer: sealer(config)?,
+        delivery: delivery(config)?,
         body_limit: config.body_limit,
         request_timeout: config.request_timeout,
         expiry_interval: config.expiry_interval,
@@ -111,16 +116,42 @@ async fn serve(store: Store, config: &Config) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The key that seals stored secrets: `ACCRUE_SECRET_KEY`, or the key file.
+fn sealer(config: &Config) -> anyhow::Result<Sealer> {
+    let sealer = match std::env::var("ACCRUE_SECRET_KEY") {
+        Ok(key) => Sealer::from_base64(&key),
+        Err(_) => Sealer::load_or_create(&config.secret_key_file),
+    };
+    sealer.map_err(|e| anyhow::anyhow!(e))
+}
+
+fn delivery(config: &Config) -> anyhow::Result<DeliveryOptions> {
+    let email = match &config.smtp {
+        Some(smtp) => EmailChannel::Smtp(Arc::new(Mailer::new(smtp).map_err(|e| anyhow::anyhow!("smtp: {e}"))?)),
+        None => EmailChannel::Log,
+    };
+    let sms = match &config.sms_gateway {
+        Some(template) => SmsChannel::Gateway(UrlTemplate::parse(template, SMS_PLACEHOLDERS).context("sms_gateway")?),
+        None => SmsChannel::Log,
+    };
+    Ok(DeliveryOptions {
+        enabled: config.delivery,
+        schedule: config.retry_schedule.clone(),
+        allow: Allowlist::parse(&config.outbound_allow).context("outbound_allow")?,
+        lease: config.delivery_lease,
+        email,
+        sms,
+        ..DeliveryOptions::default()
+    })
+}
+
 async fn check(store: &Store) -> anyhow::Result<ExitCode> {
     let violations = store.check().await?;
     if violations.is_empty() {
         println!("ledger OK: every invariant holds");
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
-        "ledger BROKEN: {} invariant(s) do not hold",
-        violations.len()
-    );
+    println!("ledger BROKEN: {} invariant(s) do not hold", violations.len());
     for v in violations {
         println!("- {}", v.invariant);
         for example in v.examples {
@@ -136,8 +167,7 @@ async fn shutdown_signal() {
     #[cfg(unix)]
     {
         let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("SIGTERM handler");
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
             _ = interrupt => {}
             _ = terminate.recv() => {}
@@ -153,10 +183,7 @@ fn redact(url: &str) -> String {
     let (Some(scheme), Some(at)) = (url.find("://"), url.rfind('@')) else {
         return url.to_string();
     };
-    match url
-        .get(scheme + 3..at)
-        .and_then(|userinfo| userinfo.find(':'))
-    {
+    match url.get(scheme + 3..at).and_then(|userinfo| userinfo.find(':')) {
         Some(colon) => format!("{}:***{}", &url[..scheme + 3 + colon], &url[at..]),
         None => url.to_string(),
     }

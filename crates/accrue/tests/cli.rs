@@ -44,11 +44,7 @@ fn serve(dir: &Path, extra: &[&str]) -> Running {
             .recv_timeout(Duration::from_secs(60))
             .expect("server announced its address");
         if let Some(rest) = line.split("address=").nth(1) {
-            break rest
-                .split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .to_string();
+            break rest.split_whitespace().next().unwrap_or_default().to_string();
         }
     };
     // A bootstrap key is printed before the server listens, so it has arrived by now.
@@ -140,9 +136,7 @@ async fn serve_starts_with_zero_configuration_and_stops_gracefully() {
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(20)).await;
-    tokio::task::spawn_blocking(move || terminate(first))
-        .await
-        .unwrap();
+    tokio::task::spawn_blocking(move || terminate(first)).await.unwrap();
     let mut answered = 0;
     for r in requests {
         match r.await.unwrap() {
@@ -178,9 +172,7 @@ async fn serve_starts_with_zero_configuration_and_stops_gracefully() {
         .await
         .unwrap();
     assert_eq!(answer.status(), 200, "the bootstrap key still works");
-    tokio::task::spawn_blocking(move || terminate(second))
-        .await
-        .unwrap();
+    tokio::task::spawn_blocking(move || terminate(second)).await.unwrap();
 }
 
 #[tokio::test]
@@ -191,11 +183,7 @@ async fn migrate_and_create_key_use_the_configured_database() {
         .args(["--database-url", &db, "migrate"])
         .output()
         .unwrap();
-    assert!(
-        migrate.status.success(),
-        "{}",
-        String::from_utf8_lossy(&migrate.stderr)
-    );
+    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
     let config = dir.path().join("accrue.toml");
     std::fs::write(&config, format!("database_url = \"{db}\"\n")).unwrap();
     let created = accrue(dir.path())
@@ -209,15 +197,8 @@ async fn migrate_and_create_key_use_the_configured_database() {
         ])
         .output()
         .unwrap();
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
-    );
-    let key = String::from_utf8(created.stdout)
-        .unwrap()
-        .trim()
-        .to_string();
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let key = String::from_utf8(created.stdout).unwrap().trim().to_string();
     let store = Store::open(&db).await.unwrap();
     assert_eq!(
         store.verify_admin_key(&key).await.unwrap().map(|k| k.name),
@@ -241,10 +222,7 @@ async fn check_on(db: TestDb) {
         description: String::new(),
     };
     let key = accrue_store::ledger::IdempotencyKey::new("a", &json!(1)).unwrap();
-    store
-        .accrue(1, key, movement, Default::default())
-        .await
-        .unwrap();
+    store.accrue(1, key, movement, Default::default()).await.unwrap();
     let check = || {
         accrue(dir.path())
             .args(["--database-url", &db.url, "check"])
@@ -278,4 +256,122 @@ async fn check_fails_on_a_corrupted_postgres_database() {
     if let Some(db) = TestDb::postgres().await {
         check_on(db).await;
     }
+}
+
+/// Kills the server outright, as a crash would.
+fn kill(mut running: Running) {
+    Command::new("kill")
+        .args(["-KILL", &running.child.id().to_string()])
+        .status()
+        .unwrap();
+    running.child.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_survive_a_killed_server_and_are_delivered_after_restart() {
+    use accrue_server::testing::{Receiver, Reply};
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start().await;
+    // The first deliveries hang, so the server dies with them in flight.
+    receiver.plan(
+        (0..10)
+            .map(|_| Reply {
+                status: 200,
+                delay: Duration::from_secs(30),
+                ..Reply::default()
+            })
+            .collect(),
+    );
+    let flags = [
+        "--outbound-allow",
+        "127.0.0.1",
+        "--delivery-lease",
+        "2",
+        "--retry-schedule",
+        "1,1,1",
+    ];
+    let start = |dir: std::path::PathBuf| tokio::task::spawn_blocking(move || serve(&dir, &flags));
+    let first = start(dir.path().to_path_buf()).await.unwrap();
+    let key = bootstrap_key(&first.stdout).unwrap();
+    let client = reqwest::Client::new();
+    let hooks = json!({"url": format!("{}/hooks", receiver.base), "event_types": ["points.accrued"]});
+    let endpoint = client
+        .post(format!("{}/admin/v1/webhook-endpoints", first.base))
+        .bearer_auth(&key)
+        .json(&hooks)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(endpoint.status(), 201);
+    let member: Value = client
+        .post(format!("{}/admin/v1/members", first.base))
+        .bearer_auth(&key)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for i in 0..10 {
+        let accrued = client
+            .post(format!("{}/admin/v1/operations/accrue", first.base))
+            .bearer_auth(&key)
+            .header("Idempotency-Key", format!("k{i}"))
+            .json(&json!({"member_id": member["id"], "amount": "1"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(accrued.status(), 201);
+    }
+    receiver.wait_for(1, Duration::from_secs(20)).await;
+    tokio::task::spawn_blocking(move || kill(first)).await.unwrap();
+
+    let second = start(dir.path().to_path_buf()).await.unwrap();
+    let pending = || {
+        let (client, base, key) = (client.clone(), second.base.clone(), key.clone());
+        async move {
+            let list: Value = client
+                .get(format!("{base}/admin/v1/outbox/messages?count=100"))
+                .bearer_auth(&key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            list["items"].as_array().unwrap().clone()
+        }
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    let messages = loop {
+        let messages = pending().await;
+        if messages.len() == 10 && messages.iter().all(|m| m["state"] == "delivered") {
+            break messages;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not all delivered after the restart: {messages:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    for m in messages {
+        let id = m["id"].as_str().unwrap();
+        let detail: Value = client
+            .get(format!("{}/admin/v1/outbox/messages/{id}", second.base))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let last = detail["attempt_log"].as_array().unwrap().last().cloned().unwrap();
+        assert_eq!(last["status_code"], 200, "delivered only on a 2xx: {detail}");
+        assert!(
+            receiver.received().iter().any(|r| r.headers["webhook-id"] == id),
+            "{id} reached the receiver"
+        );
+    }
+    tokio::task::spawn_blocking(move || terminate(second)).await.unwrap();
 }

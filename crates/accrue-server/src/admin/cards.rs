@@ -77,10 +77,7 @@ pub async fn import(
     body: Bytes,
 ) -> Result<axum::Json<ImportView>, ApiError> {
     let program = p.resolve(&state.store).await?;
-    let content_type = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let numbers = if content_type.starts_with("text/csv") {
         csv_numbers(std::str::from_utf8(&body).map_err(|_| ApiError::invalid("CSV must be UTF-8"))?)
     } else if content_type.starts_with("application/json") {
@@ -178,11 +175,7 @@ async fn set_blocked(
 ) -> Result<axum::Json<CardView>, ApiError> {
     let program = p.resolve(&state.store).await?;
     Ok(axum::Json(
-        state
-            .store
-            .set_card_blocked(program.id, number, blocked)
-            .await?
-            .into(),
+        state.store.set_card_blocked(program.id, number, blocked).await?.into(),
     ))
 }
 

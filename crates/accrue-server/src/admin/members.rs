@@ -136,11 +136,7 @@ impl MemberQuery {
                 id: id.clone(),
             }),
             (None, None) => {}
-            _ => {
-                return Err(ApiError::invalid(
-                    "external_source and external_id go together",
-                ))
-            }
+            _ => return Err(ApiError::invalid("external_source and external_id go together")),
         }
         if found.len() > 1 {
             return Err(ApiError::invalid("search by one identifier at a time"));
@@ -205,11 +201,7 @@ pub async fn update(
 ) -> Result<axum::Json<MemberView>, ApiError> {
     let program = program.resolve(&state.store).await?;
     Ok(axum::Json(
-        state
-            .store
-            .update_member(program.id, id, body.into())
-            .await?
-            .into(),
+        state.store.update_member(program.id, id, body.into()).await?.into(),
     ))
 }
 
@@ -225,11 +217,7 @@ async fn set_state(
         ..Default::default()
     };
     Ok(axum::Json(
-        state
-            .store
-            .update_member(program.id, id, update)
-            .await?
-            .into(),
+        state.store.update_member(program.id, id, update).await?.into(),
     ))
 }
 
@@ -368,10 +356,7 @@ pub async fn history(
         .kind
         .iter()
         .flat_map(|k| k.split(','))
-        .map(|k| {
-            PostingKind::parse(k.trim())
-                .ok_or_else(|| ApiError::invalid(format!("unknown history type {k:?}")))
-        })
+        .map(|k| PostingKind::parse(k.trim()).ok_or_else(|| ApiError::invalid(format!("unknown history type {k:?}"))))
         .collect::<Result<Vec<_>, _>>()?;
     let (offset, count) = Paging {
         offset: q.offset,

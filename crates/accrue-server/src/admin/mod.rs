@@ -6,8 +6,10 @@ mod cards;
 mod members;
 mod openapi;
 mod operations;
+mod outbox;
 mod programs;
 mod views;
+mod webhooks;
 
 use crate::limits::with_body_limit;
 use crate::{ApiError, AppState};
@@ -50,7 +52,18 @@ pub fn router(state: AppState, body_limit: usize) -> Router<AppState> {
         .route("/holds", post(operations::hold))
         .route("/holds/{id}", get(operations::get_hold))
         .route("/holds/{id}/capture", post(operations::capture))
-        .route("/holds/{id}/void", post(operations::void));
+        .route("/holds/{id}/void", post(operations::void))
+        .route("/webhook-endpoints", post(webhooks::create).get(webhooks::list))
+        .route(
+            "/webhook-endpoints/{id}",
+            get(webhooks::get).patch(webhooks::update).delete(webhooks::delete),
+        )
+        .route("/webhook-endpoints/{id}/secret", get(webhooks::secret))
+        .route("/webhook-endpoints/{id}/rotate-secret", post(webhooks::rotate_secret))
+        .route("/webhook-endpoints/{id}/test", post(webhooks::test))
+        .route("/outbox/messages", get(outbox::list).post(outbox::queue))
+        .route("/outbox/messages/{id}", get(outbox::get))
+        .route("/outbox/messages/{id}/retry", post(outbox::retry));
     let authenticated = with_body_limit(resources, body_limit)
         .merge(with_body_limit(import, IMPORT_BODY_LIMIT))
         .route_layer(axum::middleware::from_fn_with_state(state, authenticate));
@@ -66,16 +79,9 @@ pub fn router(state: AppState, body_limit: usize) -> Router<AppState> {
         })
 }
 
-async fn authenticate(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
+async fn authenticate(State(state): State<AppState>, req: Request, next: Next) -> Result<Response, ApiError> {
     let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m);
-    let header = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|h| h.to_str().ok());
+    let header = req.headers().get(AUTHORIZATION).and_then(|h| h.to_str().ok());
     let secret = header
         .and_then(|h| h.strip_prefix("Bearer "))
         .ok_or_else(|| unauthorized("send an admin key as Authorization: Bearer <key>"))?;
@@ -115,9 +121,7 @@ impl Paging {
     pub fn bounds(&self) -> Result<(i64, i64), ApiError> {
         let (offset, count) = (self.offset.unwrap_or(0), self.count.unwrap_or(20));
         if offset < 0 || !(1..=1000).contains(&count) {
-            return Err(ApiError::invalid(
-                "offset must be 0 or more and count 1 to 1000",
-            ));
+            return Err(ApiError::invalid("offset must be 0 or more and count 1 to 1000"));
         }
         Ok((offset, count))
     }

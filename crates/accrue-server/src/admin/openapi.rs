@@ -1,6 +1,6 @@
 //! The OpenAPI 3.1 document of the admin API, generated from the handlers.
 
-use super::{cards, members, operations, programs};
+use super::{cards, members, operations, outbox, programs, webhooks};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -14,6 +14,9 @@ use utoipa::{Modify, OpenApi};
         cards::import, cards::list, cards::assign_to_member, cards::emit_virtual, cards::block, cards::unblock,
         operations::accrue, operations::withdraw, operations::hold, operations::get_hold,
         operations::capture, operations::void,
+        webhooks::create, webhooks::list, webhooks::get, webhooks::secret, webhooks::update,
+        webhooks::delete, webhooks::rotate_secret, webhooks::test,
+        outbox::list, outbox::get, outbox::retry, outbox::queue,
     ),
     modifiers(&BearerAuth),
     security(("admin_key" = [])),

@@ -139,11 +139,7 @@ struct Prepared {
     movement: Movement,
 }
 
-async fn prepare(
-    state: &AppState,
-    p: &ProgramParam,
-    input: &OperationInput,
-) -> Result<Prepared, ApiError> {
+async fn prepare(state: &AppState, p: &ProgramParam, input: &OperationInput) -> Result<Prepared, ApiError> {
     let program = p.resolve(&state.store).await?;
     let currencies = state.store.currencies(program.id).await?;
     let currency = pick_currency(&currencies, input.currency.as_deref())?.clone();
@@ -163,9 +159,7 @@ async fn prepare(
 
 fn refuse_lifetime(input: &OperationInput) -> Result<(), ApiError> {
     if input.activates_at.is_some() || input.expires_at.is_some() {
-        return Err(ApiError::invalid(
-            "activates_at and expires_at apply to accruals only",
-        ));
+        return Err(ApiError::invalid("activates_at and expires_at apply to accruals only"));
     }
     Ok(())
 }
@@ -243,11 +237,7 @@ pub async fn hold(
     Ok(render(receipt, replayed, &op.currency, StatusCode::CREATED))
 }
 
-async fn hold_currency(
-    state: &AppState,
-    program: &Program,
-    hold_id: i64,
-) -> Result<(HoldInfo, Currency), ApiError> {
+async fn hold_currency(state: &AppState, program: &Program, hold_id: i64) -> Result<(HoldInfo, Currency), ApiError> {
     let hold = state.store.hold_info(program.id, hold_id).await?;
     let currencies = state.store.currencies(program.id).await?;
     let currency = currencies
@@ -311,8 +301,7 @@ pub async fn void(
     Query(p): Query<ProgramParam>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (key, _): (_, serde_json::Value) =
-        keyed(&headers, &format!("void {id}"), serde_json::json!({}))?;
+    let (key, _): (_, serde_json::Value) = keyed(&headers, &format!("void {id}"), serde_json::json!({}))?;
     let program = p.resolve(&state.store).await?;
     let (_, currency) = hold_currency(&state, &program, id).await?;
     let (receipt, replayed) = state

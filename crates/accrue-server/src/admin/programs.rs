@@ -79,21 +79,14 @@ pub async fn create(
         code: body.code,
         name: body.name,
         phone_region: body.phone_region.unwrap_or_else(|| "RU".into()),
-        currency: body
-            .currency
-            .map_or_else(NewCurrency::bonus, NewCurrency::from),
+        currency: body.currency.map_or_else(NewCurrency::bonus, NewCurrency::from),
     };
     let program = state.store.create_program(new).await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(view(&state, program).await?),
-    ))
+    Ok((StatusCode::CREATED, axum::Json(view(&state, program).await?)))
 }
 
 #[utoipa::path(operation_id = "programs_list", get, path = "/admin/v1/programs", responses((status = 200, body = Items<ProgramView>)), tag = "programs")]
-pub async fn list(
-    State(state): State<AppState>,
-) -> Result<axum::Json<Items<ProgramView>>, ApiError> {
+pub async fn list(State(state): State<AppState>) -> Result<axum::Json<Items<ProgramView>>, ApiError> {
     let mut items = Vec::new();
     for p in state.store.programs().await? {
         items.push(view(&state, p).await?);
@@ -102,10 +95,7 @@ pub async fn list(
 }
 
 #[utoipa::path(operation_id = "programs_get", get, path = "/admin/v1/programs/{code}", responses((status = 200, body = ProgramView), (status = 404)), tag = "programs")]
-pub async fn get(
-    State(state): State<AppState>,
-    Path(code): Path<String>,
-) -> Result<axum::Json<ProgramView>, ApiError> {
+pub async fn get(State(state): State<AppState>, Path(code): Path<String>) -> Result<axum::Json<ProgramView>, ApiError> {
     let program = state.store.program(&code).await?;
     Ok(axum::Json(view(&state, program).await?))
 }
@@ -119,10 +109,7 @@ pub async fn create_currency(
 ) -> Result<(StatusCode, axum::Json<CurrencyView>), ApiError> {
     let program = state.store.program(&code).await?;
     let currency = state.store.create_currency(program.id, body.into()).await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(CurrencyView::from(&currency)),
-    ))
+    Ok((StatusCode::CREATED, axum::Json(CurrencyView::from(&currency))))
 }
 
 #[utoipa::path(operation_id = "programs_currencies", get, path = "/admin/v1/programs/{code}/currencies", responses((status = 200, body = Items<CurrencyView>)), tag = "programs")]

@@ -23,10 +23,8 @@ impl Amount {
             Amount::Text(t) => t.clone(),
             Amount::Number(n) => n.to_string(),
         };
-        money::parse_minor(&text, currency.scale).map_err(|e| {
-            ApiError::invalid(format!("amount: {e}"))
-                .with_details(serde_json::json!({"field": "amount"}))
-        })
+        money::parse_minor(&text, currency.scale)
+            .map_err(|e| ApiError::invalid(format!("amount: {e}")).with_details(serde_json::json!({"field": "amount"})))
     }
 }
 
@@ -37,9 +35,7 @@ pub fn decimal(minor: i64, currency: &Currency) -> String {
 pub fn time(ms: Millis) -> String {
     Utc.timestamp_millis_opt(ms)
         .single()
-        .map_or_else(String::new, |t| {
-            t.to_rfc3339_opts(SecondsFormat::Millis, true)
-        })
+        .map_or_else(String::new, |t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
 }
 
 pub fn millis(t: &DateTime<FixedOffset>) -> Millis {
@@ -95,18 +91,10 @@ pub struct Items<T> {
 }
 
 /// Finds the currency a call names (the default one when it names none).
-pub fn pick_currency<'a>(
-    currencies: &'a [Currency],
-    code: Option<&str>,
-) -> Result<&'a Currency, ApiError> {
+pub fn pick_currency<'a>(currencies: &'a [Currency], code: Option<&str>) -> Result<&'a Currency, ApiError> {
     match code {
         Some(code) => currencies.iter().find(|c| c.code == code),
         None => currencies.iter().find(|c| c.is_default),
     }
-    .ok_or_else(|| {
-        ApiError::not_found(format!(
-            "currency {} not found",
-            code.unwrap_or("(default)")
-        ))
-    })
+    .ok_or_else(|| ApiError::not_found(format!("currency {} not found", code.unwrap_or("(default)"))))
 }

@@ -3,3 +3,5 @@
 
 pub mod email;
 pub mod guard;
+pub mod sealing;
+pub mod worker;
