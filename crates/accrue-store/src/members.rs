@@ -241,7 +241,20 @@ async fn announce(tx: &mut Tx, member: &Member, event: EventType) -> Result<(), 
     if endpoints.is_empty() {
         return Ok(());
     }
-    let data = serde_json::json!({ "member": member });
+    let data = serde_json::json!({ "member": {
+        "id": member.id,
+        "state": member.state,
+        "phone": member.phone,
+        "email": member.email,
+        "login": member.login,
+        "referral_code": member.referral_code,
+        "first_name": member.first_name,
+        "last_name": member.last_name,
+        "attributes": member.attributes,
+        "external_ids": member.external_ids,
+        "created_at": outbox::rfc3339(member.created_at),
+        "updated_at": outbox::rfc3339(member.updated_at),
+    }});
     outbox::emit_to(tx, member.program_id, &endpoints, event, data).await
 }
 

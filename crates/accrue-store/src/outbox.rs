@@ -227,7 +227,7 @@ pub(crate) async fn emit(
     emit_to(tx, program_id, &endpoints, event, data).await
 }
 
-fn rfc3339(ms: Millis) -> String {
+pub(crate) fn rfc3339(ms: Millis) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
         .unwrap_or_default()
