@@ -201,4 +201,34 @@ mod tests {
         .unwrap_err();
         assert!(format!("{err:#}").contains("lissten"), "{err:#}");
     }
+
+    #[test]
+    fn delivery_settings_come_from_the_file_and_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("accrue.toml");
+        let toml = "outbound_allow = [\"127.0.0.1\"]\nretry_schedule = [1, 2]\nsms_gateway = \"https://sms.example/?to={phone}\"\n\n\
+                    [smtp]\nhost = \"smtp.example.com\"\ntls = \"tls\"\nusername = \"u\"\nfrom = \"A <a@example.com>\"\n";
+        std::fs::write(&path, toml).unwrap();
+        let c = Config::load(&Flags {
+            config: Some(path.clone()),
+            delivery: Some(false),
+            ..flags()
+        })
+        .unwrap();
+        assert_eq!((c.delivery, c.retry_schedule.as_slice()), (false, &[1_i64, 2][..]));
+        assert_eq!(c.outbound_allow, vec!["127.0.0.1".to_string()]);
+        assert_eq!(c.smtp.as_ref().map(|s| s.host.as_str()), Some("smtp.example.com"));
+        assert!(c.sms_gateway.is_some());
+        let zero = Flags {
+            config: Some(path),
+            retry_schedule: Some(vec![0]),
+            ..flags()
+        };
+        assert!(Config::load(&zero).is_err(), "a zero delay is refused");
+        let defaults = Config::load(&flags()).unwrap();
+        assert_eq!(
+            (defaults.delivery, defaults.retry_schedule.len(), defaults.smtp),
+            (true, 7, None)
+        );
+    }
 }
