@@ -1,26 +1,11 @@
 //! The admin API over real HTTP, on SQLite and (when configured) PostgreSQL.
 
 use accrue_server::testing::TestServer;
+use accrue_store::on_both_backends;
+use accrue_store::testing::TestDb;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::sync::Arc;
-
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn sqlite() {
-                super::$name(accrue_server::testing::TestServer::sqlite().await).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn postgres() {
-                if let Some(server) = accrue_server::testing::TestServer::postgres().await {
-                    super::$name(server).await;
-                }
-            }
-        }
-    )*};
-}
 
 on_both_backends!(
     a_member_earns_spends_and_reads_history,
@@ -75,7 +60,8 @@ async fn assert_ledger_sound(s: &TestServer) {
     assert!(violations.is_empty(), "{violations:?}");
 }
 
-async fn a_member_earns_spends_and_reads_history(s: TestServer) {
+async fn a_member_earns_spends_and_reads_history(db: TestDb) {
+    let s = TestServer::start(db).await;
     let m = new_member(&s, json!({"phone": "+7 916 123-45-67", "first_name": "Ivan"})).await;
     let (status, r) = op(
         &s,
@@ -118,7 +104,8 @@ async fn a_member_earns_spends_and_reads_history(s: TestServer) {
     assert_ledger_sound(&s).await;
 }
 
-async fn holds_reserve_capture_and_void(s: TestServer) {
+async fn holds_reserve_capture_and_void(db: TestDb) {
+    let s = TestServer::start(db).await;
     let m = new_member(&s, json!({})).await;
     op(
         &s,
@@ -164,7 +151,8 @@ async fn holds_reserve_capture_and_void(s: TestServer) {
     assert_ledger_sound(&s).await;
 }
 
-async fn bad_input_gets_a_clear_error_and_changes_nothing(s: TestServer) {
+async fn bad_input_gets_a_clear_error_and_changes_nothing(db: TestDb) {
+    let s = TestServer::start(db).await;
     let m = new_member(&s, json!({})).await;
     op(
         &s,
@@ -313,7 +301,8 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing(s: TestServer) {
     assert_ledger_sound(&s).await;
 }
 
-async fn programs_never_see_each_others_data(s: TestServer) {
+async fn programs_never_see_each_others_data(db: TestDb) {
+    let s = TestServer::start(db).await;
     let (status, p) = post(
         &s,
         "/admin/v1/programs",
@@ -379,7 +368,8 @@ async fn programs_never_see_each_others_data(s: TestServer) {
     assert_ledger_sound(&s).await;
 }
 
-async fn concurrent_withdrawals_never_overdraw(s: TestServer) {
+async fn concurrent_withdrawals_never_overdraw(db: TestDb) {
+    let s = TestServer::start(db).await;
     let s = Arc::new(s);
     let m = new_member(&s, json!({})).await;
     op(
@@ -416,7 +406,8 @@ async fn concurrent_withdrawals_never_overdraw(s: TestServer) {
     assert_ledger_sound(&s).await;
 }
 
-async fn repeated_requests_post_once(s: TestServer) {
+async fn repeated_requests_post_once(db: TestDb) {
+    let s = TestServer::start(db).await;
     let s = Arc::new(s);
     let m = new_member(&s, json!({})).await;
     let tasks: Vec<_> = (0..16)
@@ -474,7 +465,8 @@ async fn repeated_requests_post_once(s: TestServer) {
     assert_ledger_sound(&s).await;
 }
 
-async fn members_are_found_updated_and_blocked(s: TestServer) {
+async fn members_are_found_updated_and_blocked(db: TestDb) {
+    let s = TestServer::start(db).await;
     let m = new_member(
         &s,
         json!({"phone": "8 (916) 555-00-11", "email": "Ivan@Example.com", "external_ids": {"imshop": "u-42"}}),
@@ -529,7 +521,8 @@ async fn members_are_found_updated_and_blocked(s: TestServer) {
     assert_eq!(archived["state"], "archived");
 }
 
-async fn cards_are_imported_assigned_and_emitted(s: TestServer) {
+async fn cards_are_imported_assigned_and_emitted(db: TestDb) {
+    let s = TestServer::start(db).await;
     let (_, r) = post(&s, "/admin/v1/cards/import", json!({"numbers": ["1001", "1002"]})).await;
     assert_eq!(r, json!({"imported": 2, "skipped": []}));
     let csv = s
@@ -588,7 +581,8 @@ async fn cards_are_imported_assigned_and_emitted(s: TestServer) {
     assert_eq!(history["items"][0]["card"], "1001");
 }
 
-async fn service_endpoints_answer(s: TestServer) {
+async fn service_endpoints_answer(db: TestDb) {
+    let s = TestServer::start(db).await;
     let text = |path: &'static str| {
         let s = &s;
         async move { s.client.get(format!("{}{path}", s.base)).send().await.unwrap() }

@@ -1,6 +1,7 @@
 //! The outbox end to end: a real server delivering to a real local receiver.
 
 use accrue_server::testing::{delivering_options, Receiver, Reply, TestServer};
+use accrue_store::on_both_backends;
 use accrue_store::testing::TestDb;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -8,23 +9,6 @@ use hmac::{Hmac, Mac};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::time::Duration;
-
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn sqlite() {
-                super::$name(accrue_store::testing::TestDb::sqlite()).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn postgres() {
-                if let Some(db) = accrue_store::testing::TestDb::postgres().await {
-                    super::$name(db).await;
-                }
-            }
-        }
-    )*};
-}
 
 on_both_backends!(
     events_are_signed_and_delivered,

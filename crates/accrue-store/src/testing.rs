@@ -8,6 +8,26 @@ use sqlx::Executor;
 
 pub const POSTGRES_ENV: &str = "ACCRUE_TEST_POSTGRES_URL";
 
+/// Runs each named `async fn(TestDb)` as two tests: on SQLite, and on PostgreSQL when
+/// `ACCRUE_TEST_POSTGRES_URL` is set (otherwise that one says it skipped).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                super::$name($crate::testing::TestDb::sqlite()).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                if let Some(db) = $crate::testing::TestDb::postgres().await {
+                    super::$name(db).await;
+                }
+            }
+        }
+    )*};
+}
+
 /// A database that exists as long as this value does.
 pub struct TestDb {
     pub url: String,

@@ -7,25 +7,6 @@ use accrue_store::{Clock, MemberFields, Store, StoreError};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-/// Runs one async test body against SQLite and, when configured, PostgreSQL.
-#[macro_export]
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn sqlite() {
-                super::$name(accrue_store::testing::TestDb::sqlite()).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn postgres() {
-                if let Some(db) = accrue_store::testing::TestDb::postgres().await {
-                    super::$name(db).await;
-                }
-            }
-        }
-    )*};
-}
-
 pub const T0: i64 = 1_700_000_000_000;
 pub const DAY: i64 = 86_400_000;
 

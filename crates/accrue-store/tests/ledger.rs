@@ -5,6 +5,7 @@ mod common;
 use accrue_core::hold::{HoldError, HoldState};
 use accrue_core::ledger::PostingKind;
 use accrue_store::ledger::{HistoryQuery, Lifetime};
+use accrue_store::on_both_backends;
 use accrue_store::testing::TestDb;
 use accrue_store::StoreError;
 use common::*;

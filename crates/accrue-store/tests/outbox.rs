@@ -4,6 +4,7 @@
 mod common;
 
 use accrue_core::outbox::{MessageKind, MessageState};
+use accrue_store::on_both_backends;
 use accrue_store::outbox::{Attempt, AttemptOutcome, MessageFilter, NewEndpoint, NewMessage};
 use accrue_store::testing::TestDb;
 use accrue_store::StoreError;
