@@ -414,3 +414,43 @@ async fn two_workers_on_one_postgres_database_deliver_each_message_once() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sms_go_through_the_gateway_template() {
+    use accrue_core::template::UrlTemplate;
+    use accrue_server::outbound::worker::{SmsChannel, SMS_PLACEHOLDERS};
+    let receiver = Receiver::start().await;
+    let mut options = delivering_options(vec![1]);
+    let template = format!("{}/send?to={{phone}}&msg={{text}}", receiver.base);
+    options.delivery.sms = SmsChannel::Gateway(UrlTemplate::parse(&template, SMS_PLACEHOLDERS).unwrap());
+    let s = TestServer::start_with(TestDb::sqlite(), options).await;
+    let sms = json!({"kind": "sms", "to": "+79161234567", "text": "Код 4821"});
+    call(&s, Method::POST, "/admin/v1/outbox/messages", Some(sms)).await;
+    let hit = receiver.wait_for(1, WAIT).await.remove(0);
+    assert_eq!(hit.uri, "/send?to=%2B79161234567&msg=%D0%9A%D0%BE%D0%B4%204821");
+    assert_eq!(settled(&s, "kind=sms").await["state"], "delivered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_receiver_that_times_out_is_tried_again() {
+    let s = start(TestDb::sqlite(), vec![1]).await;
+    let receiver = Receiver::start().await;
+    // The test options give up on an answer after 2 s.
+    receiver.plan(vec![Reply {
+        status: 200,
+        delay: Duration::from_secs(4),
+        ..Reply::default()
+    }]);
+    subscribe(&s, &receiver, json!(["points.accrued"])).await;
+    accrue(&s, "a1").await;
+    let message = settled(&s, "event_type=points.accrued").await;
+    assert_eq!(
+        (message["state"].as_str(), message["attempts"].as_i64()),
+        (Some("delivered"), Some(2))
+    );
+    let first = &message["attempt_log"][0];
+    assert!(
+        first["status_code"].is_null() && first["error"].as_str().unwrap().contains("timed out"),
+        "{first}"
+    );
+}
