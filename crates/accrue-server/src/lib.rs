@@ -4,10 +4,12 @@
 pub mod admin;
 pub(crate) mod error;
 mod extract;
+pub mod faces;
 mod jobs;
 mod limits;
 mod metrics;
 pub mod outbound;
+mod passwords;
 pub mod testing;
 
 pub use error::ApiError;
@@ -43,6 +45,8 @@ pub struct ServerOptions {
     pub request_timeout: Duration,
     /// How often expired points and holds are processed.
     pub expiry_interval: Duration,
+    /// The program the Loymax face serves.
+    pub loymax_program: String,
 }
 
 impl Default for ServerOptions {
@@ -56,6 +60,7 @@ impl Default for ServerOptions {
             body_limit: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             expiry_interval: Duration::from_secs(60),
+            loymax_program: "default".into(),
         }
     }
 }
@@ -68,6 +73,7 @@ pub struct AppState {
     pub(crate) sealer: Sealer,
     /// Internal addresses outbound URLs may use.
     pub(crate) allow: Allowlist,
+    pub(crate) loymax_program: String,
 }
 
 pub fn router(store: Store, options: &ServerOptions, deliveries: Arc<DeliveryMetrics>) -> Router {
@@ -77,6 +83,7 @@ pub fn router(store: Store, options: &ServerOptions, deliveries: Arc<DeliveryMet
         deliveries,
         sealer: options.sealer.clone(),
         allow: options.delivery.allow.clone(),
+        loymax_program: options.loymax_program.clone(),
     };
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
@@ -84,6 +91,7 @@ pub fn router(store: Store, options: &ServerOptions, deliveries: Arc<DeliveryMet
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::render))
         .nest("/admin/v1", admin::router(state.clone(), options.body_limit))
+        .merge(limits::with_body_limit(faces::loymax::router(), options.body_limit))
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(CompressionLayer::new())
@@ -129,9 +137,12 @@ pub async fn serve(
         jobs.spawn(deliverer.run(jobs_stopped));
     }
     let app = router(store.clone(), &options, deliveries);
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    // Loymax paths are rewritten before routing: several prefixes, any letter case.
+    let app = tower::ServiceBuilder::new()
+        .map_request(faces::loymax::canonical_path)
+        .service(app);
+    let app = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(app);
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
     let _ = stop_jobs.send(true);
     while jobs.join_next().await.is_some() {}
     store.close().await;

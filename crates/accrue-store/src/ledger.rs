@@ -824,6 +824,24 @@ impl Store {
         Ok(balances)
     }
 
+    /// What a member earned (accruals) and spent (withdrawals and captured holds) in
+    /// each currency, over all time: `(currency_id, earned, spent)`.
+    pub async fn wallet_totals(&self, program_id: i64, member_id: i64) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT currency_id, \
+             CAST(COALESCE(SUM(CASE WHEN kind = 'accrual' THEN amount ELSE 0 END), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(CASE WHEN kind IN ('withdrawal', 'hold_capture') THEN amount ELSE 0 END), 0) AS BIGINT) \
+             FROM postings WHERE program_id = $1 AND member_id = $2 GROUP BY currency_id",
+        )
+        .bind(program_id)
+        .bind(member_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect()
+    }
+
     pub async fn history(&self, program_id: i64, q: HistoryQuery) -> Result<HistoryPage, StoreError> {
         let card_id = match &q.card {
             Some(number) => {

@@ -13,6 +13,7 @@ pub mod check;
 mod error;
 mod idempotency;
 pub mod ledger;
+pub mod member_auth;
 mod members;
 mod migrate;
 pub mod outbox;

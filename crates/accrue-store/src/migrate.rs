@@ -22,7 +22,11 @@ macro_rules! migration {
     };
 }
 
-const MIGRATIONS: &[Migration] = &[migration!(1, "0001_init"), migration!(2, "0002_outbox")];
+const MIGRATIONS: &[Migration] = &[
+    migration!(1, "0001_init"),
+    migration!(2, "0002_outbox"),
+    migration!(3, "0003_member_auth"),
+];
 
 /// Serialises migrating servers that share one PostgreSQL database.
 const PG_LOCK: i64 = 0x6163_6372_7565; // "accrue"

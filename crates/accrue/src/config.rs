@@ -48,6 +48,9 @@ pub struct Flags {
     /// SMS gateway URL template with `{phone}` and `{text}`; without it SMS are only stored (log channel)
     #[arg(long, env = "ACCRUE_SMS_GATEWAY", global = true)]
     pub sms_gateway: Option<String>,
+    /// The program the Loymax-compatible API serves [default: default]
+    #[arg(long, env = "ACCRUE_LOYMAX_PROGRAM", global = true)]
+    pub loymax_program: Option<String>,
 }
 
 /// The TOML file: the same settings, snake_case.
@@ -65,6 +68,7 @@ struct File {
     delivery_lease: Option<u64>,
     secret_key_file: Option<PathBuf>,
     sms_gateway: Option<String>,
+    loymax_program: Option<String>,
     /// Without it e-mail is only stored (log channel). The password may come from
     /// `ACCRUE_SMTP_PASSWORD` instead of the file.
     smtp: Option<SmtpConfig>,
@@ -84,6 +88,7 @@ pub struct Config {
     pub secret_key_file: PathBuf,
     pub sms_gateway: Option<String>,
     pub smtp: Option<SmtpConfig>,
+    pub loymax_program: String,
 }
 
 impl Config {
@@ -123,6 +128,11 @@ impl Config {
                 .or(file.secret_key_file)
                 .unwrap_or_else(|| "accrue.key".into()),
             sms_gateway: flags.sms_gateway.clone().or(file.sms_gateway),
+            loymax_program: flags
+                .loymax_program
+                .clone()
+                .or(file.loymax_program)
+                .unwrap_or_else(|| "default".into()),
             smtp: file.smtp.map(|mut smtp| {
                 if let Ok(password) = std::env::var("ACCRUE_SMTP_PASSWORD") {
                     smtp.password = Some(password);
@@ -164,6 +174,7 @@ mod tests {
             delivery_lease: None,
             secret_key_file: None,
             sms_gateway: None,
+            loymax_program: None,
         }
     }
 

@@ -110,6 +110,7 @@ async fn serve(store: Store, config: &Config) -> anyhow::Result<ExitCode> {
         body_limit: config.body_limit,
         request_timeout: config.request_timeout,
         expiry_interval: config.expiry_interval,
+        loymax_program: config.loymax_program.clone(),
     };
     accrue_server::serve(store, listener, options, shutdown_signal()).await?;
     tracing::info!("stopped");

@@ -239,6 +239,30 @@ pub async fn archive(
     set_state(&state, p, id, MemberState::Archived).await
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordInput {
+    /// 6 to 128 characters; stored as an argon2id hash.
+    pub password: String,
+}
+
+/// Sets the password the member signs in with (Loymax token endpoint).
+#[utoipa::path(operation_id = "members_set_password", post, path = "/admin/v1/members/{id}/password", params(ProgramParam),
+    request_body = PasswordInput, responses((status = 204), (status = 400), (status = 404)), tag = "members")]
+pub async fn set_password(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Query(p): Query<ProgramParam>,
+    Json(body): Json<PasswordInput>,
+) -> Result<StatusCode, ApiError> {
+    let program = p.resolve(&state.store).await?;
+    crate::passwords::validate(&body.password).map_err(ApiError::invalid)?;
+    state.store.member(program.id, id).await?;
+    let hash = crate::passwords::hash(body.password).await?;
+    state.store.set_password_hash(program.id, id, hash).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BalanceView {
     pub currency: String,

@@ -40,6 +40,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router<AppState> {
         .route("/members/{id}", get(members::get).patch(members::update))
         .route("/members/{id}/block", post(members::block))
         .route("/members/{id}/archive", post(members::archive))
+        .route("/members/{id}/password", post(members::set_password))
         .route("/members/{id}/balances", get(members::balances))
         .route("/members/{id}/history", get(members::history))
         .route("/members/{id}/cards", post(cards::assign_to_member))

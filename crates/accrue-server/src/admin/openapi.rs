@@ -9,7 +9,7 @@ use utoipa::{Modify, OpenApi};
     info(title = "Accrue admin API", description = "Programs, members, cards and the points ledger."),
     paths(
         programs::create, programs::list, programs::get, programs::create_currency, programs::currencies,
-        members::create, members::list, members::get, members::update, members::block, members::archive,
+        members::create, members::list, members::get, members::update, members::block, members::archive, members::set_password,
         members::balances, members::history,
         cards::import, cards::list, cards::assign_to_member, cards::emit_virtual, cards::block, cards::unblock,
         operations::accrue, operations::withdraw, operations::hold, operations::get_hold,

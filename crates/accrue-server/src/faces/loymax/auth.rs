@@ -1,0 +1,36 @@
+//! The member behind a request: `Authorization: Bearer <access token>`.
+
+use super::envelope::{unauthorized, Version};
+use crate::AppState;
+use accrue_store::member_auth::{TokenKind, TokenOwner};
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use axum::response::Response;
+
+/// An authenticated member and the protocol version the request used.
+pub struct Member {
+    pub owner: TokenOwner,
+    pub version: Version,
+}
+
+impl FromRequestParts<AppState> for Member {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let version = parts.extensions.get::<Version>().copied().unwrap_or(Version::V1_2);
+        let token = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .ok_or_else(unauthorized)?;
+        match state.store.token_owner(token.trim(), TokenKind::Access).await {
+            Ok(Some(owner)) => Ok(Member { owner, version }),
+            Ok(None) => Err(unauthorized()),
+            Err(e) => Err(axum::response::IntoResponse::into_response(
+                super::envelope::Answer::fail(version, &e.to_string()),
+            )),
+        }
+    }
+}

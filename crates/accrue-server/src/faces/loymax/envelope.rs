@@ -1,0 +1,116 @@
+//! Loymax's answer envelope: `{"data": …, "result": {"state", "message", …}}`.
+//! v1.2 clients also read `httpCode`, `messageCode` and `exception`; older versions get
+//! the three documented fields only. Unexpected failures travel as HTTP 500 with
+//! `state: "Fail"` and an id that is in the log.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    V1,
+    V1_1,
+    V1_2,
+}
+
+/// What the handler's work came to.
+#[derive(Debug)]
+pub enum Outcome {
+    Success(Value),
+    /// Something broke on our side.
+    Fail(String),
+}
+
+pub struct Answer {
+    pub version: Version,
+    pub outcome: Outcome,
+}
+
+impl Answer {
+    pub fn success(version: Version, data: Value) -> Answer {
+        Answer {
+            version,
+            outcome: Outcome::Success(data),
+        }
+    }
+
+    pub fn fail(version: Version, detail: &str) -> Answer {
+        Answer {
+            version,
+            outcome: Outcome::Fail(detail.to_string()),
+        }
+    }
+}
+
+fn result(version: Version, state: &str, http_code: u16, message: Value) -> Value {
+    match version {
+        Version::V1_2 => json!({
+            "state": state, "httpCode": http_code, "message": message, "messageCode": null,
+            "exception": null, "validationErrors": null,
+        }),
+        _ => json!({"state": state, "message": message, "validationErrors": null}),
+    }
+}
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        let v = self.version;
+        let (status, body) = match self.outcome {
+            Outcome::Success(data) => (
+                StatusCode::OK,
+                json!({"data": data, "result": result(v, "Success", 200, Value::Null)}),
+            ),
+            Outcome::Fail(detail) => {
+                let id = format!("{:016x}", rand::random::<u64>());
+                tracing::error!(error_id = %id, error = %detail, "loymax face failed");
+                let message = json!(format!("Идентификатор ошибки: {id}"));
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({"result": result(v, "Fail", 500, message)}),
+                )
+            }
+        };
+        (status, axum::Json(body)).into_response()
+    }
+}
+
+/// HTTP 401 as Loymax (ASP.NET) sends it.
+pub fn unauthorized() -> Response {
+    let body = json!({"message": "Authorization has been denied for this request."});
+    (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body(answer: Answer) -> (StatusCode, Value) {
+        let response = answer.into_response();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn the_documented_envelope() {
+        let (status, v1) = body(Answer::success(Version::V1, json!({"x": 1}))).await;
+        assert_eq!(status, StatusCode::OK);
+        let documented =
+            json!({"data": {"x": 1}, "result": {"state": "Success", "message": null, "validationErrors": null}});
+        assert_eq!(v1, documented);
+        let (_, v12) = body(Answer::success(Version::V1_2, json!([]))).await;
+        assert_eq!(
+            (v12["result"]["httpCode"].as_u64(), v12["result"]["exception"].is_null()),
+            (Some(200), true)
+        );
+        let (status, fail) = body(Answer::fail(Version::V1, "boom")).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(fail.get("data").is_none());
+        assert_eq!(fail["result"]["state"], "Fail");
+        assert!(fail["result"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Идентификатор ошибки: "));
+    }
+}

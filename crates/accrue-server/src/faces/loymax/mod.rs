@@ -1,0 +1,112 @@
+//! The Loymax-compatible member API. Real clients call it under several prefixes
+//! (`/api/v1`, `/api/v1.1`, `/publicapi/v1`, `/publicapi/v1.2`) and in any letter case;
+//! [`canonical_path`] maps them all onto one set of routes and remembers the version,
+//! because some answer shapes differ between versions.
+
+mod auth;
+mod envelope;
+mod token;
+mod user;
+
+use crate::AppState;
+use axum::extract::Request;
+use axum::routing::{get, post};
+use axum::Router;
+
+pub use envelope::Version;
+
+/// Where the canonical routes live.
+const BASE: &str = "/loymax";
+
+/// Path prefixes real clients use, and the version each stands for.
+const PREFIXES: [(&str, Version); 4] = [
+    ("/publicapi/v1.2/", Version::V1_2),
+    ("/publicapi/v1/", Version::V1),
+    ("/api/v1.1/", Version::V1_1),
+    ("/api/v1/", Version::V1),
+];
+
+/// Words of the protocol's paths. They are matched in any case; other segments
+/// (ids, numbers) keep theirs.
+const WORDS: &[&str] = &["user", "balance", "authorizationservice", "token"];
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/loymax/token", post(token::issue))
+        .route("/loymax/user/balance", get(user::balance))
+}
+
+/// Rewrites a Loymax path to its canonical route and notes the version asked for.
+/// Paths of other faces pass unchanged.
+pub fn canonical_path(mut request: Request) -> Request {
+    let path = request.uri().path();
+    let lower = path.to_ascii_lowercase();
+    let found = if lower == "/authorizationservice/token" {
+        Some((Version::V1_2, "token".to_string()))
+    } else {
+        PREFIXES
+            .iter()
+            .find(|(p, _)| lower.starts_with(p))
+            .map(|(p, v)| (*v, path[p.len()..].to_string()))
+    };
+    let Some((version, rest)) = found else { return request };
+    let segments: Vec<String> = rest
+        .trim_end_matches('/')
+        .split('/')
+        .map(|s| {
+            if WORDS.contains(&s.to_ascii_lowercase().as_str()) {
+                s.to_ascii_lowercase()
+            } else {
+                s.to_string()
+            }
+        })
+        .collect();
+    let mut canonical = format!("{BASE}/{}", segments.join("/"));
+    if let Some(query) = request.uri().query() {
+        canonical = format!("{canonical}?{query}");
+    }
+    if let Ok(uri) = canonical.parse() {
+        *request.uri_mut() = uri;
+        request.extensions_mut().insert(version);
+    }
+    request
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rewrite(path: &str) -> (String, Option<Version>) {
+        let request = canonical_path(Request::builder().uri(path).body(axum::body::Body::empty()).unwrap());
+        (
+            request.uri().to_string(),
+            request.extensions().get::<Version>().copied(),
+        )
+    }
+
+    #[test]
+    fn every_prefix_and_case_reaches_one_route() {
+        for (path, version) in [
+            ("/publicapi/v1.2/User/Balance", Version::V1_2),
+            ("/publicapi/v1/user/balance/", Version::V1),
+            ("/API/V1/USER/BALANCE", Version::V1),
+            ("/api/v1.1/User/Balance?x=1", Version::V1_1),
+        ] {
+            let (uri, v) = rewrite(path);
+            assert_eq!(uri.split('?').next(), Some("/loymax/user/balance"), "{path}");
+            assert_eq!(v, Some(version));
+        }
+        assert_eq!(rewrite("/api/v1.1/User/Balance?x=1").0, "/loymax/user/balance?x=1");
+        assert_eq!(rewrite("/authorizationService/token").0, "/loymax/token");
+        assert_eq!(
+            rewrite("/admin/v1/members").0,
+            "/admin/v1/members",
+            "other faces untouched"
+        );
+        assert_eq!(
+            rewrite("/api/v1/Cards/AbC-42").0,
+            "/loymax/Cards/AbC-42",
+            "ids keep their case"
+        );
+    }
+}

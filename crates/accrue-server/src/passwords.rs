@@ -1,0 +1,51 @@
+//! Member passwords: argon2id hashes, computed off the async threads.
+
+use crate::ApiError;
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+
+pub const MIN_LENGTH: usize = 6;
+pub const MAX_LENGTH: usize = 128;
+
+pub fn validate(password: &str) -> Result<(), String> {
+    let length = password.chars().count();
+    if !(MIN_LENGTH..=MAX_LENGTH).contains(&length) {
+        return Err(format!("password must be {MIN_LENGTH} to {MAX_LENGTH} characters"));
+    }
+    Ok(())
+}
+
+pub async fn hash(password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+    })
+    .await
+    .map_err(|e| crate::error::internal(&e.to_string()))?
+    .map_err(|e| crate::error::internal(&e.to_string()))
+}
+
+/// Whether `password` matches the stored hash; a malformed hash never matches.
+pub async fn verify(password: String, stored: String) -> bool {
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&stored).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+    })
+    .await
+    .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn hashes_verify_only_their_password() {
+        let stored = super::hash("s3cret-pass".into()).await.unwrap();
+        assert!(stored.starts_with("$argon2id$") && !stored.contains("s3cret"));
+        assert!(super::verify("s3cret-pass".into(), stored.clone()).await);
+        assert!(!super::verify("s3cret-Pass".into(), stored).await);
+        assert!(!super::verify("x".into(), "not a hash".into()).await);
+        assert!(super::validate("12345").is_err() && super::validate("123456").is_ok());
+    }
+}

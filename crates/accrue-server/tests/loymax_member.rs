@@ -1,0 +1,255 @@
+//! The Loymax member API over real HTTP: sign-in and balance, on both backends.
+
+use accrue_server::testing::TestServer;
+use accrue_store::on_both_backends;
+use accrue_store::testing::TestDb;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+on_both_backends!(
+    a_member_signs_in_and_reads_the_balance,
+    wrong_credentials_and_grants_get_oauth_errors,
+    refresh_tokens_rotate,
+    requests_without_a_valid_token_are_refused,
+    a_token_reads_only_its_own_member,
+);
+
+/// A member with a phone, e-mail, card and password; returns its id.
+async fn member(s: &TestServer, phone: &str, email: &str, card: &str) -> i64 {
+    let (_, m) = s
+        .admin(
+            Method::POST,
+            "/admin/v1/members",
+            Some(json!({"phone": phone, "email": email})),
+        )
+        .await;
+    let id = m["id"].as_i64().unwrap();
+    s.admin(Method::POST, "/admin/v1/cards/import", Some(json!({"numbers": [card]})))
+        .await;
+    s.admin(
+        Method::POST,
+        &format!("/admin/v1/members/{id}/cards"),
+        Some(json!({"number": card})),
+    )
+    .await;
+    let (status, _) = s
+        .admin(
+            Method::POST,
+            &format!("/admin/v1/members/{id}/password"),
+            Some(json!({"password": "111111"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    id
+}
+
+async fn token(s: &TestServer, form: &[(&str, &str)]) -> (StatusCode, Value) {
+    let response = s
+        .client
+        .post(format!("{}/authorizationService/token", s.base))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.json().await.unwrap())
+}
+
+async fn sign_in(s: &TestServer, login: &str) -> String {
+    let (status, body) = token(
+        s,
+        &[("grant_type", "password"), ("username", login), ("password", "111111")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["access_token"].as_str().unwrap().to_string()
+}
+
+async fn get(s: &TestServer, path: &str, token: &str) -> (StatusCode, Value) {
+    let response = s
+        .client
+        .get(format!("{}{path}", s.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.json().await.unwrap_or(Value::Null))
+}
+
+async fn move_points(s: &TestServer, path: &str, key: &str, member: i64, amount: &str) {
+    let body = json!({"member_id": member, "amount": amount});
+    let (status, r) = s
+        .admin_with(Method::POST, path, Some(body), &[("Idempotency-Key", key)])
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{r}");
+}
+
+async fn a_member_signs_in_and_reads_the_balance(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let id = member(&s, "+79161234567", "ivan@example.com", "2000000000017").await;
+    let (status, tokens) = token(
+        &s,
+        &[
+            ("grant_type", "password"),
+            ("username", "89161234567"),
+            ("password", "111111"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (tokens["token_type"].as_str(), tokens["expires_in"].as_i64()),
+        (Some("Bearer"), Some(3600))
+    );
+    assert!(tokens["refresh_token"].is_string());
+    let access = tokens["access_token"].as_str().unwrap();
+    move_points(&s, "/admin/v1/operations/accrue", "a", id, "100").await;
+    move_points(&s, "/admin/v1/operations/withdraw", "w", id, "30.5").await;
+    let (status, v12) = get(&s, "/publicapi/v1.2/User/Balance", access).await;
+    assert_eq!(status, StatusCode::OK, "{v12}");
+    assert_eq!(v12["result"]["state"], "Success");
+    assert_eq!(v12["result"]["httpCode"], 200);
+    let row = &v12["data"][0];
+    assert_eq!(
+        (row["balance"].as_f64(), row["notActivated"].as_f64()),
+        (Some(69.5), Some(0.0))
+    );
+    assert_eq!(
+        (row["accumulated"].as_f64(), row["paid"].as_f64()),
+        (Some(100.0), Some(30.5))
+    );
+    let currency = &row["currency"];
+    assert_eq!(
+        (currency["code"].as_str(), currency["isDeleted"].as_bool()),
+        (Some("BONUS"), Some(false))
+    );
+    for key in ["nominative", "genitive", "plural", "abbreviation"] {
+        assert!(currency["nameCases"][key].is_string(), "nameCases.{key}");
+    }
+    // The v1 prefixes, in any case, answer the same data in the documented v1 envelope.
+    for path in [
+        "/api/v1/User/Balance",
+        "/publicapi/v1/user/balance",
+        "/API/V1/USER/BALANCE/",
+    ] {
+        let (status, v1) = get(&s, path, access).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert_eq!(
+            v1["result"],
+            json!({"state": "Success", "message": null, "validationErrors": null}),
+            "{path}"
+        );
+        assert_eq!(v1["data"], v12["data"], "{path}");
+    }
+    // E-mail and card number sign in too.
+    sign_in(&s, "IVAN@example.com").await;
+    sign_in(&s, "2000000000017").await;
+}
+
+async fn wrong_credentials_and_grants_get_oauth_errors(db: TestDb) {
+    let s = TestServer::start(db).await;
+    member(&s, "+79161234567", "ivan@example.com", "1001").await;
+    let cases = [
+        (
+            vec![
+                ("grant_type", "password"),
+                ("username", "79161234567"),
+                ("password", "222222"),
+            ],
+            "IncorrectLoginOrPassword",
+        ),
+        (
+            vec![
+                ("grant_type", "password"),
+                ("username", "79990000000"),
+                ("password", "111111"),
+            ],
+            "IncorrectLoginOrPassword",
+        ),
+        (
+            vec![("grant_type", "password"), ("username", "79161234567")],
+            "invalid_request",
+        ),
+        (vec![("grant_type", "client_credentials")], "unsupported_grant_type"),
+        (
+            vec![("grant_type", "refresh_token"), ("refresh_token", "nope")],
+            "invalid_grant",
+        ),
+    ];
+    for (form, error) in cases {
+        let (status, body) = token(&s, &form).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(error)),
+            "{form:?}"
+        );
+        assert!(body["error_description"].is_string());
+    }
+}
+
+async fn refresh_tokens_rotate(db: TestDb) {
+    let s = TestServer::start(db).await;
+    member(&s, "+79161234567", "ivan@example.com", "1001").await;
+    let (_, first) = token(
+        &s,
+        &[
+            ("grant_type", "password"),
+            ("username", "79161234567"),
+            ("password", "111111"),
+        ],
+    )
+    .await;
+    let refresh = first["refresh_token"].as_str().unwrap();
+    let (status, second) = token(&s, &[("grant_type", "refresh_token"), ("refresh_token", refresh)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_ne!(second["access_token"], first["access_token"]);
+    assert_eq!(
+        get(
+            &s,
+            "/publicapi/v1.2/User/Balance",
+            second["access_token"].as_str().unwrap()
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    let (status, again) = token(&s, &[("grant_type", "refresh_token"), ("refresh_token", refresh)]).await;
+    assert_eq!(
+        (status, again["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "a refresh token works once"
+    );
+}
+
+async fn requests_without_a_valid_token_are_refused(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let anonymous = s
+        .client
+        .get(format!("{}/publicapi/v1.2/User/Balance", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        anonymous.json::<Value>().await.unwrap(),
+        json!({"message": "Authorization has been denied for this request."})
+    );
+    let (status, _) = get(&s, "/publicapi/v1.2/User/Balance", "not-a-token").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // An admin key is not a member token.
+    let (status, _) = get(&s, "/publicapi/v1.2/User/Balance", &s.admin_key).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+async fn a_token_reads_only_its_own_member(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let a = member(&s, "+79161234567", "a@example.com", "1001").await;
+    let b = member(&s, "+79167654321", "b@example.com", "1002").await;
+    move_points(&s, "/admin/v1/operations/accrue", "a", a, "10").await;
+    move_points(&s, "/admin/v1/operations/accrue", "b", b, "20").await;
+    let (_, of_a) = get(&s, "/publicapi/v1.2/User/Balance", &sign_in(&s, "79161234567").await).await;
+    let (_, of_b) = get(&s, "/publicapi/v1.2/User/Balance", &sign_in(&s, "79167654321").await).await;
+    assert_eq!(
+        (of_a["data"][0]["balance"].as_f64(), of_b["data"][0]["balance"].as_f64()),
+        (Some(10.0), Some(20.0))
+    );
+}

@@ -1,0 +1,182 @@
+//! Members' own sign-in: a password hash (made by the caller; the store never sees a
+//! password) and bearer tokens, stored as SHA-256 hashes with their expiry.
+
+use crate::members::member_in_tx;
+use crate::{Store, StoreError};
+use accrue_core::Millis;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TokenKind {
+    Access,
+    Refresh,
+}
+
+impl TokenKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Access => "access",
+            TokenKind::Refresh => "refresh",
+        }
+    }
+}
+
+/// A freshly issued token pair; the only time the tokens exist in clear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenPair {
+    pub access: String,
+    pub refresh: String,
+    /// Seconds the access token lives.
+    pub expires_in: i64,
+}
+
+/// Who a token belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenOwner {
+    pub program_id: i64,
+    pub member_id: i64,
+}
+
+fn hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn new_token() -> String {
+    let mut bytes = [0_u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+async fn insert_token(
+    tx: &mut crate::Tx,
+    owner: TokenOwner,
+    kind: TokenKind,
+    ttl_ms: Millis,
+) -> Result<String, StoreError> {
+    let token = new_token();
+    sqlx::query(
+        "INSERT INTO member_tokens (token_hash, member_id, program_id, kind, expires_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(hash(&token))
+    .bind(owner.member_id)
+    .bind(owner.program_id)
+    .bind(kind.as_str())
+    .bind(tx.now + ttl_ms)
+    .bind(tx.now)
+    .execute(tx.conn())
+    .await?;
+    Ok(token)
+}
+
+impl Store {
+    /// Stores the member's password hash (an argon2 PHC string).
+    pub async fn set_password_hash(
+        &self,
+        program_id: i64,
+        member_id: i64,
+        password_hash: String,
+    ) -> Result<(), StoreError> {
+        self.write(move |tx| {
+            Box::pin(async move {
+                member_in_tx(tx, program_id, member_id).await?;
+                sqlx::query(
+                    "INSERT INTO member_credentials (member_id, password_hash, updated_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (member_id) DO UPDATE SET password_hash = excluded.password_hash, updated_at = excluded.updated_at",
+                )
+                .bind(member_id)
+                .bind(&password_hash)
+                .bind(tx.now)
+                .execute(tx.conn())
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    pub async fn password_hash(&self, member_id: i64) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT password_hash FROM member_credentials WHERE member_id = $1")
+            .bind(member_id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    /// Issues an access and a refresh token for a member.
+    pub async fn issue_tokens(
+        &self,
+        owner: TokenOwner,
+        access_ttl: Millis,
+        refresh_ttl: Millis,
+    ) -> Result<TokenPair, StoreError> {
+        self.write(move |tx| {
+            Box::pin(async move {
+                member_in_tx(tx, owner.program_id, owner.member_id).await?;
+                Ok(TokenPair {
+                    access: insert_token(tx, owner, TokenKind::Access, access_ttl).await?,
+                    refresh: insert_token(tx, owner, TokenKind::Refresh, refresh_ttl).await?,
+                    expires_in: access_ttl / 1000,
+                })
+            })
+        })
+        .await
+    }
+
+    /// The owner of a live (unexpired, unrevoked) token of this kind.
+    pub async fn token_owner(&self, token: &str, kind: TokenKind) -> Result<Option<TokenOwner>, StoreError> {
+        let row = sqlx::query(
+            "SELECT program_id, member_id FROM member_tokens \
+             WHERE token_hash = $1 AND kind = $2 AND revoked_at IS NULL AND expires_at > $3",
+        )
+        .bind(hash(token))
+        .bind(kind.as_str())
+        .bind(self.now())
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            Ok(TokenOwner {
+                program_id: r.try_get(0)?,
+                member_id: r.try_get(1)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Trades a refresh token for a new pair; the old refresh token stops working.
+    /// `None` when the token is unknown, expired or already used.
+    pub async fn refresh_tokens(
+        &self,
+        refresh: &str,
+        access_ttl: Millis,
+        refresh_ttl: Millis,
+    ) -> Result<Option<TokenPair>, StoreError> {
+        let hashed = hash(refresh);
+        self.write(move |tx| {
+            Box::pin(async move {
+                let row = sqlx::query(
+                    "UPDATE member_tokens SET revoked_at = $1 WHERE token_hash = $2 AND kind = 'refresh' \
+                     AND revoked_at IS NULL AND expires_at > $1 RETURNING program_id, member_id",
+                )
+                .bind(tx.now)
+                .bind(&hashed)
+                .fetch_optional(tx.conn())
+                .await?;
+                let Some(row) = row else { return Ok(None) };
+                let owner = TokenOwner {
+                    program_id: row.try_get(0)?,
+                    member_id: row.try_get(1)?,
+                };
+                Ok(Some(TokenPair {
+                    access: insert_token(tx, owner, TokenKind::Access, access_ttl).await?,
+                    refresh: insert_token(tx, owner, TokenKind::Refresh, refresh_ttl).await?,
+                    expires_in: access_ttl / 1000,
+                }))
+            })
+        })
+        .await
+    }
+}
