@@ -12,6 +12,8 @@ on_both_backends!(
     refresh_tokens_rotate,
     requests_without_a_valid_token_are_refused,
     a_token_reads_only_its_own_member,
+    history_follows_the_documented_rules,
+    history_pages_and_filters_hundreds_of_operations,
 );
 
 /// A member with a phone, e-mail, card and password; returns its id.
@@ -251,5 +253,171 @@ async fn a_token_reads_only_its_own_member(db: TestDb) {
     assert_eq!(
         (of_a["data"][0]["balance"].as_f64(), of_b["data"][0]["balance"].as_f64()),
         (Some(10.0), Some(20.0))
+    );
+}
+
+/// A member with `accruals` accruals of 1..n points and one withdrawal of 5 (newest).
+async fn member_with_history(s: &TestServer, accruals: i64) -> (i64, String) {
+    use accrue_store::ledger::{IdempotencyKey, Movement};
+    let id = member(s, "+79161234567", "ivan@example.com", "2000000000017").await;
+    let currency = s.store.currency(1, None).await.unwrap().id;
+    let movement = |amount| Movement {
+        member_id: id,
+        currency_id: currency,
+        amount,
+        card: None,
+        description: "за покупку".into(),
+    };
+    for i in 1..=accruals {
+        let key = IdempotencyKey::new(&format!("a{i}"), &json!(i)).unwrap();
+        s.store
+            .accrue(1, key, movement(i * 100), Default::default())
+            .await
+            .unwrap();
+    }
+    let key = IdempotencyKey::new("w", &json!("w")).unwrap();
+    s.store.withdraw(1, key, movement(500)).await.unwrap();
+    (id, sign_in(s, "79161234567").await)
+}
+
+async fn history_follows_the_documented_rules(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let (id, token) = member_with_history(&s, 3).await;
+    let (status, full) = get(&s, "/api/v1.1/History?filter.toDate=2100-01-01&filter.count=10", &token).await;
+    assert_eq!(status, StatusCode::OK, "{full}");
+    assert_eq!(
+        full["result"],
+        json!({"state": "Success", "message": null, "validationErrors": null})
+    );
+    assert_eq!(full["data"]["allCount"], 4);
+    let rows = full["data"]["rows"].as_array().unwrap();
+    let (withdraw, reward) = (&rows[0], &rows[1]);
+    let mut keys: Vec<&str> = reward.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort();
+    let documented = [
+        "brand",
+        "brandId",
+        "data",
+        "dateTime",
+        "description",
+        "id",
+        "identity",
+        "location",
+        "partnerId",
+        "type",
+        "userId",
+    ];
+    assert_eq!(keys, documented);
+    assert_eq!(
+        (withdraw["type"].as_str(), reward["type"].as_str()),
+        (Some("WithdrawData"), Some("RewardData")),
+        "newest first"
+    );
+    assert_eq!(reward["userId"].as_i64(), Some(id));
+    assert_eq!(reward["description"], "за покупку");
+    assert_eq!(reward["data"]["rewardType"], "Bonus");
+    assert_eq!(reward["data"]["amount"]["amount"].as_f64(), Some(3.0));
+    assert_eq!(
+        reward["data"]["amount"]["currencyInfo"]["nameCases"]["genitive"],
+        "бонуса"
+    );
+    assert_eq!(
+        (
+            withdraw["data"]["withdrawType"].as_str(),
+            withdraw["data"]["amount"]["amount"].as_f64()
+        ),
+        (Some("Withdraw"), Some(-5.0))
+    );
+    assert!(reward["id"].as_str().unwrap().len() == 36 && reward["dateTime"].as_str().unwrap().ends_with('Z'));
+    // toDate alone: the count without rows; count alone or nothing: zero rows.
+    let (_, count_only) = get(&s, "/api/v1.1/History?filter.toDate=2100-01-01", &token).await;
+    assert_eq!(count_only["data"], json!({"allCount": 4, "rows": []}));
+    for query in ["?filter.count=10", ""] {
+        let (_, nothing) = get(&s, &format!("/api/v1.1/History{query}"), &token).await;
+        assert_eq!(nothing["data"], json!({"allCount": 0, "rows": []}), "{query}");
+    }
+    let (_, before) = get(&s, "/api/v1.1/History?filter.toDate=2000-01-01&filter.count=10", &token).await;
+    assert_eq!(before["data"]["allCount"], 0);
+    let (status, bad) = get(&s, "/api/v1.1/History?filter.toDate=tomorrow&filter.count=10", &token).await;
+    assert_eq!(
+        (status, bad["result"]["state"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("ValidationError"))
+    );
+    assert_eq!(bad["result"]["validationErrors"][0]["field"], "filter.toDate");
+    // v1.2: the item type filter and its extra fields.
+    let (_, v12) = get(
+        &s,
+        "/publicapi/v1.2/History?filter.toDate=2100-01-01&filter.count=10&filter.historyItemType=WithdrawData",
+        &token,
+    )
+    .await;
+    assert_eq!(v12["data"]["allCount"], 1);
+    let row = &v12["data"]["rows"][0];
+    assert_eq!(
+        row["data"]["$type"],
+        "Loymax.History.UI.Model.HistoryWithdrawDataModel, Loymax.History.UI.Model"
+    );
+    assert_eq!(
+        (row["historyVersion"].as_str(), row["userUid"].is_string()),
+        (Some("V2"), true)
+    );
+    let (_, purchases) = get(
+        &s,
+        "/publicapi/v1.2/History?filter.toDate=2100-01-01&filter.count=10&filter.historyItemType=Purchase",
+        &token,
+    )
+    .await;
+    assert_eq!(purchases["data"]["allCount"], 0);
+    // Another member's token sees none of it.
+    member(&s, "+79167654321", "b@example.com", "1002").await;
+    let (_, other) = get(
+        &s,
+        "/api/v1.1/History?filter.toDate=2100-01-01&filter.count=10",
+        &sign_in(&s, "79167654321").await,
+    )
+    .await;
+    assert_eq!(other["data"]["allCount"], 0);
+}
+
+async fn history_pages_and_filters_hundreds_of_operations(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let (_, token) = member_with_history(&s, 300).await;
+    let page = |from: i64| {
+        let (s, token) = (&s, &token);
+        async move {
+            let (_, body) = get(
+                s,
+                &format!("/api/v1.1/History?filter.toDate=2100-01-01&filter.count=50&filter.from={from}"),
+                token,
+            )
+            .await;
+            assert_eq!(body["data"]["allCount"], 301);
+            body["data"]["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for from in (0..301).step_by(50) {
+        let ids = page(from).await;
+        assert_eq!(ids.len(), (301 - from).min(50) as usize);
+        assert!(ids.into_iter().all(|id| seen.insert(id)), "pages do not overlap");
+    }
+    assert_eq!(seen.len(), 301);
+    let (_, rewards) = get(
+        &s,
+        "/publicapi/v1.2/History?filter.toDate=2100-01-01&filter.count=1&filter.historyItemType=RewardData",
+        &token,
+    )
+    .await;
+    assert_eq!(
+        (
+            rewards["data"]["allCount"].as_i64(),
+            rewards["data"]["rows"][0]["data"]["amount"]["amount"].as_f64()
+        ),
+        (Some(300), Some(300.0))
     );
 }

@@ -18,6 +18,8 @@ pub enum Version {
 #[derive(Debug)]
 pub enum Outcome {
     Success(Value),
+    /// The request itself is wrong: `(field, message)` pairs.
+    Invalid(Vec<(String, String)>),
     /// Something broke on our side.
     Fail(String),
 }
@@ -35,6 +37,13 @@ impl Answer {
         }
     }
 
+    pub fn invalid(version: Version, field: &str, message: impl Into<String>) -> Answer {
+        Answer {
+            version,
+            outcome: Outcome::Invalid(vec![(field.to_string(), message.into())]),
+        }
+    }
+
     pub fn fail(version: Version, detail: &str) -> Answer {
         Answer {
             version,
@@ -43,13 +52,13 @@ impl Answer {
     }
 }
 
-fn result(version: Version, state: &str, http_code: u16, message: Value) -> Value {
+fn result(version: Version, state: &str, http_code: u16, message: Value, validation: Value) -> Value {
     match version {
         Version::V1_2 => json!({
             "state": state, "httpCode": http_code, "message": message, "messageCode": null,
-            "exception": null, "validationErrors": null,
+            "exception": null, "validationErrors": validation,
         }),
-        _ => json!({"state": state, "message": message, "validationErrors": null}),
+        _ => json!({"state": state, "message": message, "validationErrors": validation}),
     }
 }
 
@@ -59,15 +68,24 @@ impl IntoResponse for Answer {
         let (status, body) = match self.outcome {
             Outcome::Success(data) => (
                 StatusCode::OK,
-                json!({"data": data, "result": result(v, "Success", 200, Value::Null)}),
+                json!({"data": data, "result": result(v, "Success", 200, Value::Null, Value::Null)}),
             ),
+            Outcome::Invalid(fields) => {
+                let errors: Vec<Value> = fields
+                    .into_iter()
+                    .map(|(field, message)| json!({"field": field, "errorMessages": [message]}))
+                    .collect();
+                let message = json!("Запрос содержит ошибки.");
+                let result = result(v, "ValidationError", 400, message, json!(errors));
+                (StatusCode::BAD_REQUEST, json!({"data": null, "result": result}))
+            }
             Outcome::Fail(detail) => {
                 let id = format!("{:016x}", rand::random::<u64>());
                 tracing::error!(error_id = %id, error = %detail, "loymax face failed");
                 let message = json!(format!("Идентификатор ошибки: {id}"));
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    json!({"result": result(v, "Fail", 500, message)}),
+                    json!({"result": result(v, "Fail", 500, message, Value::Null)}),
                 )
             }
         };

@@ -5,6 +5,7 @@
 
 mod auth;
 mod envelope;
+mod history;
 mod token;
 mod user;
 
@@ -28,12 +29,13 @@ const PREFIXES: [(&str, Version); 4] = [
 
 /// Words of the protocol's paths. They are matched in any case; other segments
 /// (ids, numbers) keep theirs.
-const WORDS: &[&str] = &["user", "balance", "authorizationservice", "token"];
+const WORDS: &[&str] = &["user", "balance", "history", "authorizationservice", "token"];
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/loymax/token", post(token::issue))
         .route("/loymax/user/balance", get(user::balance))
+        .route("/loymax/history", get(history::history))
 }
 
 /// Rewrites a Loymax path to its canonical route and notes the version asked for.

@@ -10,17 +10,22 @@ use rust_decimal::prelude::ToPrimitive;
 use serde_json::{json, Value};
 
 /// Loymax amounts are JSON numbers.
-fn amount(minor: i64, currency: &Currency) -> Value {
+pub fn amount(minor: i64, currency: &Currency) -> Value {
     json!(to_decimal(minor, currency.scale).to_f64().unwrap_or_default())
 }
 
-/// A currency as Loymax describes it; `uid` is a stable UUID-shaped id made from ours.
+/// A stable UUID-shaped id made from one of ours, where Loymax has GUIDs.
+pub fn guid(id: i64) -> String {
+    format!("00000000-0000-0000-0000-{:012x}", id)
+}
+
+/// A currency as Loymax describes it.
 pub fn currency(c: &Currency) -> Value {
     json!({
         "id": c.id,
         "name": c.name_plural,
         "code": c.code,
-        "uid": format!("00000000-0000-0000-0000-{:012x}", c.id),
+        "uid": guid(c.id),
         "externalId": null,
         "description": c.description,
         "isDeleted": false,

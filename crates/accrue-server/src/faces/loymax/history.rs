@@ -1,0 +1,199 @@
+//! `History`: the member's operations, newest first. As documented, rows come only when
+//! both `filter.toDate` and `filter.count` are given; `toDate` alone answers the count
+//! without rows; anything less answers zero rows. v1.2 adds `historyItemType`, the
+//! `$type` of each row's data, `historyVersion` and `userUid`, and calls purchases
+//! `PurchaseData`.
+
+use super::auth::Member;
+use super::envelope::{Answer, Version};
+use super::user::{amount, currency, guid};
+use crate::AppState;
+use accrue_core::ledger::PostingKind;
+use accrue_core::Millis;
+use accrue_store::ledger::{Operation, OperationQuery};
+use accrue_store::Currency;
+use axum::extract::{Query, State};
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use serde_json::{json, Value};
+
+const MAX_COUNT: i64 = 1000;
+
+/// A Loymax date: RFC 3339, a date and time without zone (UTC), or a plain date.
+/// A plain date as an upper bound means the end of that day.
+fn parse_date(text: &str, end_of_day: bool) -> Option<Millis> {
+    let text = text.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.timestamp_millis());
+    }
+    if let Ok(t) = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f") {
+        return Some(t.and_utc().timestamp_millis());
+    }
+    let day = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+    let day = if end_of_day { day.succ_opt()? } else { day };
+    Some(day.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis())
+}
+
+/// The query with lowercase keys (clients vary the case of `filter.toDate`).
+fn param<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(key))
+        .map(|(_, v)| v.as_str())
+}
+
+fn kinds_of(item_type: &str) -> Option<Vec<PostingKind>> {
+    match item_type.to_ascii_lowercase().as_str() {
+        "all" => Some(Operation::KINDS.to_vec()),
+        // Purchases come with the processing API; none exist yet.
+        "purchase" | "purchasedata" => Some(Vec::new()),
+        "rewarddata" => Some(vec![PostingKind::Accrual]),
+        "withdrawdata" => Some(vec![
+            PostingKind::Withdrawal,
+            PostingKind::HoldCapture,
+            PostingKind::Expiry,
+        ]),
+        _ => None,
+    }
+}
+
+fn row(version: Version, member_id: i64, op: &Operation, c: &Currency) -> Value {
+    let money = json!({"amount": amount(op.amount, c), "currency": c.name_plural, "currencyInfo": currency(c)});
+    let (kind, model, data) = match op.kind {
+        PostingKind::Accrual => (
+            "RewardData",
+            "HistoryRewardDataModel",
+            json!({"offerExternalId": null, "rewardType": "Bonus", "description": null, "amount": money}),
+        ),
+        // Paying with points (a captured hold) is `Bonus`; other write-offs are `Withdraw`.
+        kind => {
+            let withdraw_type = if kind == PostingKind::HoldCapture {
+                "Bonus"
+            } else {
+                "Withdraw"
+            };
+            (
+                "WithdrawData",
+                "HistoryWithdrawDataModel",
+                json!({"withdrawType": withdraw_type, "description": null, "amount": money}),
+            )
+        }
+    };
+    let mut row = json!({
+        "id": guid(op.posting_id),
+        "dateTime": crate::admin::time(op.created_at),
+        "type": kind,
+        "userId": member_id,
+        "identity": op.card,
+        "description": op.description,
+        "location": null,
+        "partnerId": null,
+        "brandId": null,
+        "brand": null,
+        "data": data,
+    });
+    if version == Version::V1_2 {
+        row["data"]["$type"] = json!(format!("Loymax.History.UI.Model.{model}, Loymax.History.UI.Model"));
+        row["historyVersion"] = json!("V2");
+        row["userUid"] = json!(guid(member_id));
+    }
+    row
+}
+
+pub async fn history(
+    State(state): State<AppState>,
+    member: Member,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Answer {
+    let v = member.version;
+    let date = |key: &str, end_of_day| match param(&pairs, key) {
+        None => Ok(None),
+        Some(text) => parse_date(text, end_of_day).map(Some).ok_or(key.to_string()),
+    };
+    let (from, to) = match (date("filter.fromDate", false), date("filter.toDate", true)) {
+        (Ok(from), Ok(to)) => (from, to),
+        (Err(key), _) | (_, Err(key)) => return Answer::invalid(v, &key, "Неверный формат даты."),
+    };
+    let count = match param(&pairs, "filter.count").map(str::parse::<i64>) {
+        None => None,
+        Some(Ok(n)) if (0..=MAX_COUNT).contains(&n) => Some(n),
+        Some(_) => return Answer::invalid(v, "filter.count", format!("Ожидается число от 0 до {MAX_COUNT}.")),
+    };
+    let offset = match param(&pairs, "filter.from").map(str::parse::<i64>) {
+        None => 0,
+        Some(Ok(n)) if n >= 0 => n,
+        Some(_) => return Answer::invalid(v, "filter.from", "Ожидается неотрицательное число."),
+    };
+    let card_id = match param(&pairs, "filter.cardId").map(str::parse::<i64>) {
+        None => None,
+        Some(Ok(id)) => Some(id),
+        Some(Err(_)) => return Answer::invalid(v, "filter.cardId", "Ожидается идентификатор карты."),
+    };
+    let kinds = match param(&pairs, "filter.historyItemType").map(kinds_of) {
+        None => Operation::KINDS.to_vec(),
+        Some(Some(kinds)) => kinds,
+        Some(None) => {
+            return Answer::invalid(
+                v,
+                "filter.historyItemType",
+                "Допустимо: All, Purchase, RewardData, WithdrawData.",
+            )
+        }
+    };
+    // The documented rules: no toDate → nothing; toDate alone → the count only.
+    let Some(to) = to else {
+        return Answer::success(v, json!({"allCount": 0, "rows": []}));
+    };
+    if kinds.is_empty() {
+        return Answer::success(v, json!({"allCount": 0, "rows": []}));
+    }
+    let (program, member_id) = (member.owner.program_id, member.owner.member_id);
+    let query = OperationQuery {
+        member_id,
+        card_id,
+        from,
+        to: Some(to),
+        kinds,
+        offset,
+        count: count.unwrap_or(0),
+    };
+    let result = async {
+        let (total, operations) = state.store.operations(program, &query).await?;
+        let currencies = state.store.currencies(program).await?;
+        let rows: Vec<Value> = operations
+            .iter()
+            .filter_map(|op| {
+                Some(row(
+                    v,
+                    member_id,
+                    op,
+                    currencies.iter().find(|c| c.id == op.currency_id)?,
+                ))
+            })
+            .collect();
+        Ok::<_, accrue_store::StoreError>(json!({"allCount": total, "rows": rows}))
+    };
+    match result.await {
+        Ok(data) => Answer::success(v, data),
+        Err(e) => Answer::fail(v, &e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_date;
+
+    #[test]
+    fn dates_in_the_forms_clients_send() {
+        let day = 1_557_878_400_000; // 2019-05-15T00:00:00Z
+        assert_eq!(parse_date("2019-05-15T00:00:00Z", false), Some(day));
+        assert_eq!(parse_date("2019-05-15T03:00:00+03:00", false), Some(day));
+        assert_eq!(parse_date("2019-05-15T00:00:00.000", false), Some(day));
+        assert_eq!(parse_date("2019-05-15", false), Some(day));
+        assert_eq!(
+            parse_date("2019-05-15", true),
+            Some(day + 86_400_000),
+            "a date as an upper bound includes the day"
+        );
+        assert_eq!(parse_date("15.05.2019", false), None);
+    }
+}
