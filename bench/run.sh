@@ -5,7 +5,7 @@
 #   bench/run.sh [--database-url postgres://...] [load generator options]
 #
 # Load generator options: --duration SECS (default 10), --clients N (default 16),
-# --scenario baseline|accrue|withdraw_hot|history|all (default all).
+# --scenario baseline|accrue|withdraw_hot|history|webhooks|all (default all).
 # Without --database-url a fresh SQLite file in a temp directory is used. With a
 # postgres:// URL a fresh database accrue_bench_<timestamp> is created on that
 # server (and dropped at the end).
@@ -75,7 +75,11 @@ key="$("$accrue" --database-url "$database_url" admin create-key --name bench 2>
 # --- the server ----------------------------------------------------------------
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 base="http://127.0.0.1:$port"
-"$accrue" --database-url "$database_url" --listen "127.0.0.1:$port" serve \
+# --outbound-allow: the webhooks scenario's receiver listens on 127.0.0.1, which the
+# delivery worker refuses otherwise. The key that seals webhook secrets goes into
+# the temp directory, not into the working directory.
+"$accrue" --database-url "$database_url" --listen "127.0.0.1:$port" \
+    --outbound-allow 127.0.0.1 --secret-key-file "$workdir/accrue.key" serve \
     >"$workdir/server.out" 2>"$workdir/server.log" &
 server_pid=$!
 
@@ -95,18 +99,19 @@ curl -sf --noproxy '*' -o /dev/null "$base/healthz" || {
 echo "server: $base (pid $server_pid)" >&2
 
 # --- load ------------------------------------------------------------------------
-# At most four scenarios of $duration seconds each, plus setup; bounded anyway.
+# At most five scenarios of $duration seconds each, plus the webhooks scenario's
+# wait for its last webhook (at most 4 x $duration + 60 s), plus setup; bounded anyway.
 whole_seconds="${duration%.*}"
-limit=$((${whole_seconds:-0} * 4 + 300))
+limit=$(((${whole_seconds:-0} + 1) * 10 + 300))
 status=0
 timeout --kill-after=10 "$limit" \
     "$bench" "${passthrough[@]}" --base "$base" --key "$key" || status=$?
 
 # The server's own counters: writes per commit batch tells how well the SQLite
-# writer groups concurrent writes.
+# writer groups concurrent writes; the outbox lines count webhook deliveries.
 echo
 echo "server counters:"
-curl -sf --noproxy '*' "$base/metrics" | grep -E '^accrue_(store|ledger)_' || true
+curl -sf --noproxy '*' "$base/metrics" | grep -E '^accrue_(store|ledger|outbox)_' || true
 
 # --- stop and check --------------------------------------------------------------
 kill -TERM "$server_pid"

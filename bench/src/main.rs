@@ -1,22 +1,26 @@
 //! Closed-loop load generator for Accrue: each scenario runs a fixed number of
 //! clients for a fixed time; every client sends its next request as soon as the
 //! previous one is answered. Prints a Markdown table; `bench/run.sh` drives it.
+//!
+//! `webhooks` is the exception: its clients accrue like `accrue`, and what it
+//! measures is how fast the server's delivery worker gets the resulting
+//! `points.accrued` webhooks to a receiver inside this process.
 
 use anyhow::{bail, Context, Result};
 use reqwest::{Client, RequestBuilder};
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-const SCENARIOS: [&str; 4] = ["baseline", "accrue", "withdraw_hot", "history"];
+const SCENARIOS: [&str; 5] = ["baseline", "accrue", "withdraw_hot", "history", "webhooks"];
 const SEED_MEMBERS: usize = 1000;
 const HISTORY_POSTINGS: usize = 200;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 const USAGE: &str = "usage: accrue-bench --base URL --key KEY [--duration SECS] \
-[--clients N] [--scenario baseline|accrue|withdraw_hot|history|all]";
+[--clients N] [--scenario baseline|accrue|withdraw_hot|history|webhooks|all]";
 
 struct Args {
     base: String,
@@ -40,9 +44,7 @@ fn parse_args() -> Result<Args> {
             println!("{USAGE}");
             std::process::exit(0);
         }
-        let value = it
-            .next()
-            .with_context(|| format!("{flag} needs a value\n{USAGE}"))?;
+        let value = it.next().with_context(|| format!("{flag} needs a value\n{USAGE}"))?;
         match flag.as_str() {
             "--base" => args.base = value.trim_end_matches('/').to_string(),
             "--key" => args.key = value,
@@ -95,9 +97,11 @@ impl Api {
     }
 
     fn get(&self, path: &str) -> RequestBuilder {
-        self.http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.key)
+        self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.key)
+    }
+
+    fn delete(&self, path: &str) -> RequestBuilder {
+        self.http.delete(format!("{}{path}", self.base)).bearer_auth(&self.key)
     }
 
     fn post(&self, path: &str, body: &Value) -> RequestBuilder {
@@ -130,9 +134,8 @@ impl Api {
         body["id"].as_i64().context("member without an id")
     }
 
-    async fn accrue(&self, member: i64, amount: &str) -> Result<()> {
-        Self::expect_ok(self.operation("accrue", member, amount, self.next())).await?;
-        Ok(())
+    async fn accrue(&self, member: i64, amount: &str) -> Result<Value> {
+        Self::expect_ok(self.operation("accrue", member, amount, self.next())).await
     }
 }
 
@@ -150,11 +153,7 @@ impl Load {
     fn request(&self, api: &Api) -> RequestBuilder {
         match self {
             Load::Get(path) => api.get(path),
-            Load::Operation {
-                kind,
-                members,
-                amount,
-            } => {
+            Load::Operation { kind, members, amount } => {
                 let n = api.next();
                 let member = members[n as usize % members.len()];
                 api.operation(kind, member, amount, n)
@@ -241,8 +240,7 @@ async fn client(api: Api, load: Arc<Load>, deadline: Instant) -> Outcome {
             Err(e) => Some(transport_error(e)),
         };
         let micros = start.elapsed().as_micros();
-        out.latencies_us
-            .push(u32::try_from(micros).unwrap_or(u32::MAX));
+        out.latencies_us.push(u32::try_from(micros).unwrap_or(u32::MAX));
         if let Some(kind) = error {
             *out.errors.entry(kind).or_default() += 1;
         }
@@ -276,6 +274,8 @@ struct Report {
     clients: usize,
     elapsed: Duration,
     outcome: Outcome,
+    /// Printed after the table.
+    notes: Vec<String>,
 }
 
 impl Report {
@@ -332,6 +332,7 @@ async fn run_scenario(scenario: &str, api: &Api, args: &Args) -> Result<Report> 
         clients: args.clients,
         elapsed,
         outcome,
+        notes: Vec::new(),
     })
 }
 
@@ -356,13 +357,18 @@ fn print_table(reports: &[Report]) {
         .iter()
         .flat_map(|r| {
             let errors = &r.outcome.errors;
-            errors
-                .iter()
-                .map(|(kind, n)| format!("- {}: {n} × {kind}", r.scenario))
+            errors.iter().map(|(kind, n)| format!("- {}: {n} × {kind}", r.scenario))
         })
         .collect();
     if !errors.is_empty() {
         println!("\nErrors:\n{}", errors.join("\n"));
+    }
+    let notes: Vec<String> = reports
+        .iter()
+        .flat_map(|r| r.notes.iter().map(|note| format!("- {}: {note}", r.scenario)))
+        .collect();
+    if !notes.is_empty() {
+        println!("\nNotes:\n{}", notes.join("\n"));
     }
 }
 
@@ -387,8 +393,307 @@ async fn run() -> Result<()> {
     };
     let mut reports = Vec::new();
     for scenario in chosen {
-        reports.push(run_scenario(scenario, &api, &args).await?);
+        let report = match scenario {
+            "webhooks" => webhooks::run(&api, &args).await.context("webhooks")?,
+            _ => run_scenario(scenario, &api, &args).await?,
+        };
+        reports.push(report);
     }
     print_table(&reports);
     Ok(())
+}
+
+/// The `webhooks` scenario: event webhooks delivered per second to a local receiver.
+///
+/// Setup starts an HTTP receiver in this process, subscribes it to `points.accrued`,
+/// creates members and checks with one accrual that webhooks get through. Then
+/// `clients` clients accrue for `duration`, as in `accrue`, noting the `posting_id`
+/// of every answer; the scenario then waits (at most 4 × duration + 60 s) until the
+/// receiver has every accrual's webhook. The row counts webhooks, not accruals:
+/// `requests` is the webhooks received, `req/s` divides them by the time from the
+/// first accrual to the last webhook, the percentiles are the time from an
+/// accrual's answer to its webhook's arrival, and `errors` are failed accruals plus
+/// webhooks that never came.
+mod webhooks {
+    use super::*;
+    use axum::body::Bytes;
+    use axum::extract::State;
+    use axum::http::StatusCode;
+    use axum::serve::ListenerExt;
+    use std::collections::hash_map::Entry;
+
+    const AMOUNT: &str = "1.00";
+    /// For the first webhook; the delivery worker polls every 500 ms when idle.
+    const WARM_UP_WAIT: Duration = Duration::from_secs(10);
+    const POLL: Duration = Duration::from_millis(5);
+
+    /// What the receiver saw.
+    #[derive(Default)]
+    struct Inbox {
+        /// The first arrival of each posting's webhook.
+        arrivals: Mutex<HashMap<i64, Instant>>,
+        /// Webhooks of a posting that had arrived already.
+        duplicates: AtomicU64,
+        /// POSTs without a `data.posting_id`.
+        foreign: AtomicU64,
+    }
+
+    impl Inbox {
+        fn arrivals(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Instant>> {
+            self.arrivals.lock().expect("inbox lock")
+        }
+
+        fn clear(&self) {
+            self.arrivals().clear();
+            self.duplicates.store(0, Ordering::Relaxed);
+            self.foreign.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Answers 200 to every webhook and notes when it came.
+    async fn receive(State(inbox): State<Arc<Inbox>>, body: Bytes) -> StatusCode {
+        let now = Instant::now();
+        let posting = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|event| event["data"]["posting_id"].as_i64());
+        match posting {
+            Some(id) => match inbox.arrivals().entry(id) {
+                Entry::Vacant(slot) => {
+                    slot.insert(now);
+                }
+                Entry::Occupied(_) => {
+                    inbox.duplicates.fetch_add(1, Ordering::Relaxed);
+                }
+            },
+            None => {
+                inbox.foreign.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        StatusCode::OK
+    }
+
+    /// Serves `POST /hooks` on a free port of 127.0.0.1 (HTTP/1.1, keep-alive);
+    /// returns its URL.
+    async fn start_receiver(inbox: Arc<Inbox>) -> Result<String> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let app = axum::Router::new()
+            .route("/hooks", axum::routing::post(receive))
+            .with_state(inbox);
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                eprintln!("[webhooks] the receiver stopped: {e}");
+            }
+        });
+        Ok(format!("http://{address}/hooks"))
+    }
+
+    /// What one accruing client saw: the posting and answer time of every
+    /// successful accrual, and its errors by kind.
+    #[derive(Default)]
+    struct Accruals {
+        answered: Vec<(i64, Instant)>,
+        errors: BTreeMap<String, u64>,
+    }
+
+    /// One closed-loop client accruing until the deadline.
+    async fn accrue_client(api: Api, members: Arc<Vec<i64>>, deadline: Instant) -> Accruals {
+        let mut out = Accruals::default();
+        while Instant::now() < deadline {
+            let n = api.next();
+            let member = members[n as usize % members.len()];
+            let error = match api.operation("accrue", member, AMOUNT, n).send().await {
+                Ok(r) if r.status().is_success() => match r.json::<Value>().await {
+                    Ok(body) => match body["posting_id"].as_i64() {
+                        Some(posting) => {
+                            out.answered.push((posting, Instant::now()));
+                            None
+                        }
+                        None => Some("answer without a posting_id".to_string()),
+                    },
+                    Err(e) => Some(transport_error(e)),
+                },
+                Ok(r) => Some(describe_failure(r).await),
+                Err(e) => Some(transport_error(e)),
+            };
+            if let Some(kind) = error {
+                *out.errors.entry(format!("accrual: {kind}")).or_default() += 1;
+            }
+        }
+        out
+    }
+
+    /// The newest outbox message, in words, to explain a webhook that did not come.
+    async fn newest_message(api: &Api) -> String {
+        let answer = Api::expect_ok(api.get("/admin/v1/outbox/messages?count=1")).await;
+        match answer {
+            Ok(body) => match body["items"].get(0) {
+                Some(m) => format!(
+                    "newest outbox message: state {}, {} attempt(s), last error {}",
+                    m["state"], m["attempts"], m["last_error"]
+                ),
+                None => "the outbox is empty".into(),
+            },
+            Err(e) => format!("reading the outbox failed: {e:#}"),
+        }
+    }
+
+    pub async fn run(api: &Api, args: &Args) -> Result<Report> {
+        eprintln!("[webhooks] setup");
+        let setup_start = Instant::now();
+        let inbox = Arc::new(Inbox::default());
+        let url = start_receiver(inbox.clone()).await?;
+        let subscribe = json!({
+            "url": url,
+            "description": "accrue-bench receiver",
+            "event_types": ["points.accrued"],
+        });
+        let endpoint = Api::expect_ok(api.post("/admin/v1/webhook-endpoints", &subscribe))
+            .await
+            .context("subscribing the receiver (the server needs --outbound-allow 127.0.0.1)")?;
+        let endpoint_id = endpoint["id"].as_i64().context("endpoint without an id")?;
+        let result = measure(api, args, &inbox, setup_start).await;
+        // Unsubscribed, the endpoint's pending messages fail instead of retrying for
+        // days, and later accruals on this server queue no webhooks.
+        let path = format!("/admin/v1/webhook-endpoints/{endpoint_id}");
+        match api.delete(&path).send().await {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) => eprintln!("[webhooks] unsubscribing the receiver: HTTP {}", r.status()),
+            Err(e) => eprintln!("[webhooks] unsubscribing the receiver: {}", transport_error(e)),
+        }
+        result
+    }
+
+    async fn measure(api: &Api, args: &Args, inbox: &Inbox, setup_start: Instant) -> Result<Report> {
+        let members = Arc::new(create_members(api, SEED_MEMBERS, args.clients).await?);
+        // One webhook end to end before the clock starts: fails fast when the server
+        // refuses to deliver, and opens the worker's first connection.
+        let first = api.accrue(members[0], AMOUNT).await?;
+        let posting = first["posting_id"].as_i64().context("accrual without a posting_id")?;
+        let asked = Instant::now();
+        while !inbox.arrivals().contains_key(&posting) {
+            if asked.elapsed() > WARM_UP_WAIT {
+                bail!(
+                    "no webhook arrived within {WARM_UP_WAIT:?} of an accrual; {}",
+                    newest_message(api).await
+                );
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        let warm_up = asked.elapsed();
+        inbox.clear();
+        eprintln!(
+            "[webhooks] setup took {:.1?} (first webhook {:.1?} after its accrual); {} clients accrue for {:?}",
+            setup_start.elapsed(),
+            warm_up,
+            args.clients,
+            args.duration
+        );
+
+        let start = Instant::now();
+        let deadline = start + args.duration;
+        let clients: Vec<_> = (0..args.clients)
+            .map(|_| tokio::spawn(accrue_client(api.clone(), members.clone(), deadline)))
+            .collect();
+        let mut accruals = Accruals::default();
+        for c in clients {
+            let done = c.await?;
+            accruals.answered.extend(done.answered);
+            for (kind, n) in done.errors {
+                *accruals.errors.entry(kind).or_default() += n;
+            }
+        }
+        let accrued_at = Instant::now();
+        let accrual_time = accrued_at - start;
+        let expected = accruals.answered.len();
+        let wait_limit = args.duration * 4 + Duration::from_secs(60);
+        eprintln!(
+            "[webhooks] {expected} accruals in {accrual_time:.1?}; {} webhooks so far, waiting for the rest (at most {wait_limit:?})",
+            inbox.arrivals().len()
+        );
+        while inbox.arrivals().len() < expected && accrued_at.elapsed() < wait_limit {
+            tokio::time::sleep(POLL).await;
+        }
+        let waited = accrued_at.elapsed();
+
+        let arrivals = std::mem::take(&mut *inbox.arrivals());
+        let mut outcome = Outcome {
+            latencies_us: Vec::with_capacity(expected),
+            errors: accruals.errors,
+        };
+        let (mut missing, mut early, mut meanwhile) = (0_u64, 0_u64, 0_u64);
+        let (mut first, mut last) = (None::<Instant>, None);
+        for (posting, answered_at) in &accruals.answered {
+            let Some(&at) = arrivals.get(posting) else {
+                missing += 1;
+                continue;
+            };
+            // The webhook can beat the answer: the message is committed with the posting.
+            early += u64::from(at < *answered_at);
+            meanwhile += u64::from(at <= accrued_at);
+            let micros = at.saturating_duration_since(*answered_at).as_micros();
+            outcome.latencies_us.push(u32::try_from(micros).unwrap_or(u32::MAX));
+            first = Some(first.map_or(at, |f| f.min(at)));
+            last = last.max(Some(at));
+        }
+        outcome.latencies_us.sort_unstable();
+        let delivered = outcome.latencies_us.len() as u64;
+        if missing > 0 {
+            let kind = format!("webhook: not received {waited:.0?} after the last accrual");
+            outcome.errors.insert(kind, missing);
+        }
+        let elapsed = last.map_or(accrual_time + waited, |last| last - start);
+
+        let per_second = |n: u64, d: Duration| n as f64 / d.as_secs_f64().max(1e-9);
+        let mut notes = vec![format!(
+            "{expected} accruals in {:.1} s ({:.0}/s); {meanwhile} webhooks arrived meanwhile ({:.0}/s)",
+            accrual_time.as_secs_f64(),
+            per_second(expected as u64, accrual_time),
+            per_second(meanwhile, accrual_time),
+        )];
+        if let Some(first) = first {
+            // The worker sleeps 500 ms when it finds nothing due, so the first
+            // webhooks may wait for it to wake up.
+            notes.push(format!(
+                "the first webhook arrived {:.0} ms after the first accrual was sent",
+                (first - start).as_secs_f64() * 1000.0
+            ));
+        }
+        if let Some(last) = last {
+            let drain = last.saturating_duration_since(accrued_at);
+            notes.push(format!(
+                "the other {} arrived in the {:.2} s after the last accrual ({:.0}/s)",
+                delivered - meanwhile,
+                drain.as_secs_f64(),
+                per_second(delivered - meanwhile, drain),
+            ));
+        }
+        if early > 0 {
+            notes.push(format!(
+                "{early} webhooks arrived before their accrual's answer (latency counted as 0)"
+            ));
+        }
+        let unmatched = (arrivals.len() as u64).saturating_sub(delivered);
+        let duplicates = inbox.duplicates.load(Ordering::Relaxed);
+        let foreign = inbox.foreign.load(Ordering::Relaxed);
+        if unmatched + duplicates + foreign > 0 {
+            notes.push(format!(
+                "the receiver also got {duplicates} repeated webhooks, {unmatched} for postings \
+                 without a successful answer and {foreign} without a posting_id"
+            ));
+        }
+        if missing > 0 {
+            notes.push(newest_message(api).await);
+        }
+        Ok(Report {
+            scenario: "webhooks".into(),
+            clients: args.clients,
+            elapsed,
+            outcome,
+            notes,
+        })
+    }
 }

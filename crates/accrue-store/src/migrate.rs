@@ -26,6 +26,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(1, "0001_init"),
     migration!(2, "0002_outbox"),
     migration!(3, "0003_member_auth"),
+    migration!(4, "0004_registration"),
 ];
 
 /// Serialises migrating servers that share one PostgreSQL database.
