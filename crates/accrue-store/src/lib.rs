@@ -65,6 +65,8 @@ pub struct Tx {
     conn: Transaction<'static, Any>,
     pub dialect: Dialect,
     pub now: Millis,
+    /// Set when the transaction queued outbox messages: the worker is woken after commit.
+    queued_messages: bool,
 }
 
 impl Tx {
@@ -102,6 +104,8 @@ struct Inner {
     writer: Option<writer::Writer>,
     clock: Clock,
     metrics: Arc<StoreMetrics>,
+    /// Wakes the delivery worker when a commit queued messages.
+    outbox_wakeup: Arc<tokio::sync::Notify>,
 }
 
 impl Store {
@@ -128,13 +132,15 @@ impl Store {
                 let pool = sqlite_pool(8).connect_with(options.clone()).await?;
                 let writer_pool = sqlite_pool(1).connect_with(options).await?;
                 let metrics = Arc::<StoreMetrics>::default();
-                let writer = writer::Writer::start(writer_pool, clock.clone(), metrics.clone());
+                let outbox_wakeup = Arc::new(tokio::sync::Notify::new());
+                let writer = writer::Writer::start(writer_pool, clock.clone(), metrics.clone(), outbox_wakeup.clone());
                 Inner {
                     dialect,
                     pool,
                     writer: Some(writer),
                     clock,
                     metrics,
+                    outbox_wakeup,
                 }
             }
             Dialect::Postgres => {
@@ -145,6 +151,7 @@ impl Store {
                     writer: None,
                     clock,
                     metrics: Default::default(),
+                    outbox_wakeup: Default::default(),
                 }
             }
         };
@@ -190,16 +197,21 @@ impl Store {
         // Spawned so that a client hanging up cannot stop a transaction half-way.
         let pool = self.inner.pool.clone();
         let now = self.inner.clock.now();
+        let wakeup = self.inner.outbox_wakeup.clone();
         tokio::spawn(async move {
             let mut tx = Tx {
                 conn: pool.begin().await?,
                 dialect: Dialect::Postgres,
                 now,
+                queued_messages: false,
             };
             let result = f(&mut tx).await;
             match result {
                 Ok(value) => {
                     tx.conn.commit().await?;
+                    if tx.queued_messages {
+                        wakeup.notify_one();
+                    }
                     Ok(value)
                 }
                 Err(e) => {
@@ -210,6 +222,13 @@ impl Store {
         })
         .await
         .map_err(|e| StoreError::Internal(format!("write task failed: {e}")))?
+    }
+
+    /// Signalled after a commit that queued outbox messages, so the delivery worker
+    /// need not wait for its next poll. (Messages queued by other servers sharing the
+    /// database are found by polling.)
+    pub fn outbox_wakeup(&self) -> Arc<tokio::sync::Notify> {
+        self.inner.outbox_wakeup.clone()
     }
 
     /// Waits for queued writes to finish and closes the database.

@@ -145,6 +145,7 @@ async fn insert_message(
     event: Option<(&str, i64)>,
 ) -> Result<String, StoreError> {
     let uid = uid("msg");
+    tx.queued_messages = true;
     sqlx::query(
         "INSERT INTO outbox_messages (uid, program_id, kind, target, event_type, endpoint_id, payload, state, \
          attempts, next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8, $8)",

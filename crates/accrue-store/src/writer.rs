@@ -4,7 +4,7 @@ use crate::{BoxFuture, Clock, Dialect, StoreError, StoreMetrics, Tx};
 use sqlx::{AnyPool, Executor};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, oneshot, Mutex, Notify};
 
 /// The most writes one commit takes.
 const MAX_BATCH: usize = 256;
@@ -19,9 +19,9 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub fn start(pool: AnyPool, clock: Clock, metrics: Arc<StoreMetrics>) -> Writer {
+    pub fn start(pool: AnyPool, clock: Clock, metrics: Arc<StoreMetrics>, wakeup: Arc<Notify>) -> Writer {
         let (sender, receiver) = mpsc::channel(4 * MAX_BATCH);
-        let handle = tokio::spawn(run(pool, clock, metrics, receiver));
+        let handle = tokio::spawn(run(pool, clock, metrics, wakeup, receiver));
         Writer {
             sender: Mutex::new(Some(sender)),
             done: Mutex::new(Some(handle)),
@@ -67,11 +67,17 @@ impl Writer {
     }
 }
 
-async fn run(pool: AnyPool, clock: Clock, metrics: Arc<StoreMetrics>, mut receiver: mpsc::Receiver<Job>) {
+async fn run(
+    pool: AnyPool,
+    clock: Clock,
+    metrics: Arc<StoreMetrics>,
+    wakeup: Arc<Notify>,
+    mut receiver: mpsc::Receiver<Job>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
         metrics.write_batches.fetch_add(1, Ordering::Relaxed);
-        let completions = commit_batch(&pool, clock.now(), std::mem::take(&mut batch)).await;
+        let completions = commit_batch(&pool, clock.now(), std::mem::take(&mut batch), &wakeup).await;
         let (completions, outcome) = match completions {
             Ok(c) => (c, Ok(())),
             Err((c, e)) => {
@@ -87,7 +93,7 @@ async fn run(pool: AnyPool, clock: Clock, metrics: Arc<StoreMetrics>, mut receiv
 
 type BatchResult = Result<Vec<Completion>, (Vec<Completion>, String)>;
 
-async fn commit_batch(pool: &AnyPool, now: accrue_core::Millis, jobs: Vec<Job>) -> BatchResult {
+async fn commit_batch(pool: &AnyPool, now: accrue_core::Millis, jobs: Vec<Job>, wakeup: &Notify) -> BatchResult {
     let mut completions = Vec::new();
     let conn = match pool.begin().await {
         Ok(conn) => conn,
@@ -101,6 +107,7 @@ async fn commit_batch(pool: &AnyPool, now: accrue_core::Millis, jobs: Vec<Job>) 
         conn,
         dialect: Dialect::Sqlite,
         now,
+        queued_messages: false,
     };
     for job in jobs {
         if let Err(e) = savepoint(&mut tx, "SAVEPOINT w").await {
@@ -114,7 +121,12 @@ async fn commit_batch(pool: &AnyPool, now: accrue_core::Millis, jobs: Vec<Job>) 
         }
     }
     match tx.conn.commit().await {
-        Ok(()) => Ok(completions),
+        Ok(()) => {
+            if tx.queued_messages {
+                wakeup.notify_one();
+            }
+            Ok(completions)
+        }
         Err(e) => Err((completions, e.to_string())),
     }
 }

@@ -139,6 +139,8 @@ impl Deliverer {
     /// Delivers until `stop` turns true; deliveries under way are finished first.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         tracing::info!(worker = %self.worker, "delivery worker started");
+        // Woken by our own commits; the poll finds messages other servers queued.
+        let wakeup = self.store.outbox_wakeup();
         loop {
             if *stop.borrow() {
                 return;
@@ -152,6 +154,7 @@ impl Deliverer {
             };
             if delivered == 0 {
                 tokio::select! {
+                    _ = wakeup.notified() => {}
                     _ = tokio::time::sleep(self.options.poll_interval) => {}
                     _ = stop.changed() => return,
                 }
