@@ -71,6 +71,7 @@ impl From<StoreError> for ApiError {
                 ApiError::new(S::CONFLICT, code, message)
             }
             StoreError::Posting(p) => ApiError::invalid(p.to_string()),
+            StoreError::Code(_) => ApiError::new(S::CONFLICT, "confirmation_code", message),
             StoreError::Database(_) | StoreError::Internal(_) => internal(&message),
         }
     }

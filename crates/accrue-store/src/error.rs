@@ -18,6 +18,8 @@ pub enum StoreError {
     #[error(transparent)]
     Hold(#[from] HoldError),
     #[error(transparent)]
+    Code(#[from] crate::confirmations::CodeError),
+    #[error(transparent)]
     Posting(#[from] PostingError),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),

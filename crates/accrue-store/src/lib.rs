@@ -10,6 +10,7 @@ mod admin_keys;
 pub use admin_keys::AdminKey;
 pub mod cards;
 pub mod check;
+pub mod confirmations;
 mod error;
 mod idempotency;
 pub mod ledger;
@@ -18,6 +19,7 @@ mod members;
 mod migrate;
 pub mod outbox;
 mod programs;
+mod registration;
 pub mod testing;
 mod writer;
 

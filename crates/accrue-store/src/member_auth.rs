@@ -146,6 +146,22 @@ impl Store {
         .transpose()
     }
 
+    /// Ends a token before its time (a registration step handed out a new one).
+    pub async fn revoke_token(&self, token: &str) -> Result<(), StoreError> {
+        let hashed = hash(token);
+        self.write(move |tx| {
+            Box::pin(async move {
+                sqlx::query("UPDATE member_tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL")
+                    .bind(tx.now)
+                    .bind(&hashed)
+                    .execute(tx.conn())
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
     /// Trades a refresh token for a new pair; the old refresh token stops working.
     /// `None` when the token is unknown, expired or already used.
     pub async fn refresh_tokens(

@@ -127,3 +127,33 @@ pub async fn currencies(
         .collect();
     Ok(axum::Json(Items { items }))
 }
+
+/// A program's registration settings: `required` and `optional` steps (AcceptTenderOffer,
+/// ChangePhone, ChangeEmail, PasswordRequired, Questions, AssignCard) and `codes`
+/// (`length`, `ttl_seconds`, `max_attempts`, `resend_after_seconds`, `lock_seconds`).
+#[utoipa::path(operation_id = "programs_registration_settings", get, path = "/admin/v1/programs/{code}/registration-settings",
+    responses((status = 200, body = Object), (status = 404)), tag = "programs")]
+pub async fn registration_settings(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let program = state.store.program(&code).await?;
+    let settings = state.store.registration_settings(program.id).await?;
+    Ok(axum::Json(
+        serde_json::to_value(settings).map_err(|e| crate::error::internal(&e.to_string()))?,
+    ))
+}
+
+#[utoipa::path(operation_id = "programs_set_registration_settings", put, path = "/admin/v1/programs/{code}/registration-settings",
+    request_body = Object, responses((status = 200, body = Object), (status = 400), (status = 404)), tag = "programs")]
+pub async fn set_registration_settings(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    Json(body): Json<serde_json::Value>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let program = state.store.program(&code).await?;
+    let settings: accrue_core::registration::RegistrationSettings = serde_path_to_error::deserialize(body)
+        .map_err(|e| ApiError::invalid(format!("invalid settings: {}: {}", e.path(), e.inner())))?;
+    state.store.set_registration_settings(program.id, settings).await?;
+    registration_settings(State(state), Path(code)).await
+}

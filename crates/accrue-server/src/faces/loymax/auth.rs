@@ -12,6 +12,8 @@ use axum::response::Response;
 pub struct Member {
     pub owner: TokenOwner,
     pub version: Version,
+    /// The access token the request came with (rotated by some registration steps).
+    pub token: String,
 }
 
 impl FromRequestParts<AppState> for Member {
@@ -26,7 +28,11 @@ impl FromRequestParts<AppState> for Member {
             .and_then(|h| h.strip_prefix("Bearer "))
             .ok_or_else(unauthorized)?;
         match state.store.token_owner(token.trim(), TokenKind::Access).await {
-            Ok(Some(owner)) => Ok(Member { owner, version }),
+            Ok(Some(owner)) => Ok(Member {
+                owner,
+                version,
+                token: token.trim().to_string(),
+            }),
             Ok(None) => Err(unauthorized()),
             Err(e) => Err(axum::response::IntoResponse::into_response(
                 super::envelope::Answer::fail(version, &e.to_string()),

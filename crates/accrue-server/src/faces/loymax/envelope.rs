@@ -18,6 +18,8 @@ pub enum Version {
 #[derive(Debug)]
 pub enum Outcome {
     Success(Value),
+    /// A business (protocol) error: HTTP 200 with `state: "Error"`; `data` may say more.
+    Error(String, Value),
     /// The request itself is wrong: `(field, message)` pairs.
     Invalid(Vec<(String, String)>),
     /// Something broke on our side.
@@ -34,6 +36,20 @@ impl Answer {
         Answer {
             version,
             outcome: Outcome::Success(data),
+        }
+    }
+
+    pub fn error(version: Version, message: impl Into<String>) -> Answer {
+        Answer {
+            version,
+            outcome: Outcome::Error(message.into(), Value::Null),
+        }
+    }
+
+    pub fn error_with(version: Version, message: impl Into<String>, data: Value) -> Answer {
+        Answer {
+            version,
+            outcome: Outcome::Error(message.into(), data),
         }
     }
 
@@ -70,6 +86,10 @@ impl IntoResponse for Answer {
                 StatusCode::OK,
                 json!({"data": data, "result": result(v, "Success", 200, Value::Null, Value::Null)}),
             ),
+            Outcome::Error(message, data) => {
+                let result = result(v, "Error", 400, json!(message), Value::Null);
+                (StatusCode::OK, json!({"data": data, "result": result}))
+            }
             Outcome::Invalid(fields) => {
                 let errors: Vec<Value> = fields
                     .into_iter()
@@ -97,6 +117,21 @@ impl IntoResponse for Answer {
 pub fn unauthorized() -> Response {
     let body = json!({"message": "Authorization has been denied for this request."});
     (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response()
+}
+
+/// A JSON body whose rejection is a Loymax `ValidationError`.
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for Body<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        let version = req.extensions().get::<Version>().copied().unwrap_or(Version::V1_2);
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Body(value)),
+            Err(e) => Err(Answer::invalid(version, "body", e.body_text()).into_response()),
+        }
+    }
 }
 
 #[cfg(test)]

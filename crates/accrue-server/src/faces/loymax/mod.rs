@@ -6,6 +6,7 @@
 mod auth;
 mod envelope;
 mod history;
+mod registration;
 mod token;
 mod user;
 
@@ -29,13 +30,52 @@ const PREFIXES: [(&str, Version); 4] = [
 
 /// Words of the protocol's paths. They are matched in any case; other segments
 /// (ids, numbers) keep theirs.
-const WORDS: &[&str] = &["user", "balance", "history", "authorizationservice", "token"];
+const WORDS: &[&str] = &[
+    "user",
+    "balance",
+    "history",
+    "authorizationservice",
+    "token",
+    "registration",
+    "beginregistration",
+    "tryfinishregistration",
+    "actions",
+    "registrationactions",
+    "accepttenderoffer",
+    "phonenumber",
+    "email",
+    "sendconfirmcode",
+    "confirm",
+    "password",
+    "set",
+];
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/loymax/token", post(token::issue))
         .route("/loymax/user/balance", get(user::balance))
         .route("/loymax/history", get(history::history))
+        .route("/loymax/registration/beginregistration", post(registration::begin))
+        .route("/loymax/registration/tryfinishregistration", post(registration::finish))
+        .route("/loymax/user/actions", get(registration::actions))
+        .route("/loymax/user/registrationactions", get(registration::actions))
+        .route("/loymax/user/accepttenderoffer", post(registration::accept_offer))
+        .route(
+            "/loymax/user/phonenumber",
+            get(registration::phone).post(registration::change_phone),
+        )
+        .route(
+            "/loymax/user/phonenumber/sendconfirmcode",
+            post(registration::resend_phone),
+        )
+        .route("/loymax/user/phonenumber/confirm", post(registration::confirm_phone))
+        .route(
+            "/loymax/user/email",
+            get(registration::email).post(registration::change_email),
+        )
+        .route("/loymax/user/email/sendconfirmcode", post(registration::resend_email))
+        .route("/loymax/user/email/confirm", post(registration::confirm_email))
+        .route("/loymax/user/password/set", post(registration::set_password))
 }
 
 /// Rewrites a Loymax path to its canonical route and notes the version asked for.

@@ -12,8 +12,8 @@ use axum::Form;
 use serde::Deserialize;
 use serde_json::json;
 
-const ACCESS_TTL_MS: i64 = 3600 * 1000;
-const REFRESH_TTL_MS: i64 = 30 * 24 * 3600 * 1000;
+pub const ACCESS_TTL_MS: i64 = 3600 * 1000;
+pub const REFRESH_TTL_MS: i64 = 30 * 24 * 3600 * 1000;
 
 #[derive(Debug, Deserialize)]
 pub struct TokenRequest {
@@ -31,14 +31,18 @@ fn oauth_error(error: &str, description: &str) -> Response {
         .into_response()
 }
 
-fn tokens(pair: TokenPair) -> Response {
-    let body = json!({
+/// The OAuth token answer, also returned inside `data` by registration steps.
+pub fn token_json(pair: &TokenPair) -> serde_json::Value {
+    json!({
         "token_type": "Bearer",
         "access_token": pair.access,
         "refresh_token": pair.refresh,
         "expires_in": pair.expires_in,
-    });
-    axum::Json(body).into_response()
+    })
+}
+
+fn tokens(pair: TokenPair) -> Response {
+    axum::Json(token_json(&pair)).into_response()
 }
 
 fn failed(e: StoreError) -> Response {

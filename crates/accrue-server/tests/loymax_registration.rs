@@ -1,0 +1,373 @@
+//! Loymax registration by phone over real HTTP: the document's scenario, an interrupted
+//! registration continued, and the errors, reading codes from the log channel.
+
+use accrue_server::testing::TestServer;
+use accrue_store::on_both_backends;
+use accrue_store::testing::TestDb;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+on_both_backends!(
+    registration_by_phone_as_documented,
+    an_interrupted_registration_is_continued_with_the_password,
+    codes_are_checked_throttled_and_locked,
+    program_settings_decide_the_steps,
+);
+
+const PHONE: &str = "79123487979";
+
+async fn call(
+    s: &TestServer,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = s.client.request(method, format!("{}{path}", s.base));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    (response.status(), response.json().await.unwrap_or(Value::Null))
+}
+
+async fn post(s: &TestServer, path: &str, token: &str, body: Value) -> Value {
+    let (status, answer) = call(s, Method::POST, path, Some(token), Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{path}: {answer}");
+    answer
+}
+
+async fn begin(s: &TestServer, login: &str, password: &str) -> Value {
+    let (status, answer) = call(
+        s,
+        Method::POST,
+        "/api/v1/Registration/BeginRegistration",
+        None,
+        Some(json!({"login": login, "password": password})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    answer
+}
+
+/// The latest code sent to a phone or address, from the outbox's log channel.
+async fn code_for(s: &TestServer, kind: &str, target: &str) -> String {
+    let (_, list) = s
+        .admin(
+            Method::GET,
+            &format!("/admin/v1/outbox/messages?kind={kind}&target={target}&count=1"),
+            None,
+        )
+        .await;
+    let message = &list["items"][0]["payload"];
+    let text = message
+        .get("text")
+        .or(message.get("body"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    text.chars().filter(char::is_ascii_digit).collect()
+}
+
+async fn actions(s: &TestServer, token: &str) -> Vec<(String, String, bool)> {
+    let (_, answer) = call(s, Method::GET, "/api/v1/user/actions", Some(token), None).await;
+    answer["data"]["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["userActionType"].as_str().unwrap().into(),
+                a["actionState"].as_str().unwrap().into(),
+                a["isDone"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+async fn registration_by_phone_as_documented(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let started = begin(&s, PHONE, "").await;
+    assert_eq!(
+        started["result"],
+        json!({"state": "Success", "message": null, "validationErrors": null})
+    );
+    assert_eq!(
+        (
+            started["data"]["state"].as_str(),
+            started["data"]["errorMessage"].is_null()
+        ),
+        (Some("Success"), true)
+    );
+    let token = started["data"]["authToken"].as_str().unwrap().to_string();
+    let steps = actions(&s, &token).await;
+    let names: Vec<&str> = steps.iter().map(|a| a.0.as_str()).collect();
+    assert_eq!(
+        names,
+        ["AcceptTenderOffer", "ChangePhone", "PasswordRequired", "ChangeEmail"]
+    );
+    assert!(steps.iter().all(|a| !a.2) && steps[0].1 == "Required" && steps[3].1 == "Optional");
+
+    assert_eq!(
+        post(&s, "/api/v1/User/AcceptTenderOffer", &token, json!({})).await["result"]["state"],
+        "Success"
+    );
+    let again = post(&s, "/api/v1/User/AcceptTenderOffer", &token, json!({})).await;
+    assert_eq!(
+        (again["result"]["state"].as_str(), again["result"]["message"].as_str()),
+        (Some("Error"), Some("Шаг регистрации уже выполнен."))
+    );
+    assert!(actions(&s, &token).await[0].2, "AcceptTenderOffer isDone");
+
+    let (_, phone) = call(&s, Method::GET, "/api/v1/User/PhoneNumber/", Some(&token), None).await;
+    assert_eq!(
+        phone["data"],
+        json!({"currentPhoneNumber": "", "newPhoneNumber": {"phoneNumber": "***7979"}, "confirmCodeLength": 6})
+    );
+    let code = code_for(&s, "sms", PHONE).await;
+    assert_eq!(code.len(), 6);
+
+    let early = post(&s, "/api/v1/Registration/TryFinishRegistration", &token, json!({})).await;
+    assert_eq!(
+        (
+            early["result"]["state"].as_str(),
+            early["data"]["registrationCompleted"].as_bool()
+        ),
+        (Some("Error"), Some(false))
+    );
+    let open: Vec<&str> = early["data"]["uncompletedActions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["userActionType"].as_str().unwrap())
+        .collect();
+    assert_eq!(open, ["ChangePhone", "PasswordRequired"]);
+
+    let confirmed = post(
+        &s,
+        "/api/v1/User/PhoneNumber/Confirm",
+        &token,
+        json!({"confirmCode": code}),
+    )
+    .await;
+    assert_eq!(confirmed["result"]["state"], "Success", "{confirmed}");
+    let token2 = confirmed["data"]["authToken"].as_str().unwrap().to_string();
+    assert_eq!(
+        call(&s, Method::GET, "/api/v1/user/actions", Some(&token), None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED,
+        "the old token is rotated out"
+    );
+    let set = post(&s, "/api/v1/User/Password/Set", &token2, json!({"password": "111111"})).await;
+    let token3 = set["data"]["access_token"].as_str().unwrap().to_string();
+    let done = post(&s, "/api/v1/Registration/TryFinishRegistration", &token3, json!({})).await;
+    assert_eq!(done["result"]["state"], "Success");
+    assert_eq!(done["data"]["registrationCompleted"], true);
+    assert!(done["data"]["authToken"].is_string());
+
+    let again = begin(&s, PHONE, "").await;
+    assert_eq!(again["data"]["state"], "RegistrationAlreadyCompleted");
+    let signed_in = s
+        .client
+        .post(format!("{}/authorizationService/token", s.base))
+        .form(&[("grant_type", "password"), ("username", PHONE), ("password", "111111")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), StatusCode::OK, "the registered member signs in");
+    let (_, members) = s
+        .admin(Method::GET, &format!("/admin/v1/members?phone={PHONE}"), None)
+        .await;
+    assert_eq!(members["items"][0]["state"], "active");
+}
+
+async fn an_interrupted_registration_is_continued_with_the_password(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let token = begin(&s, PHONE, "").await["data"]["authToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    post(&s, "/api/v1/User/AcceptTenderOffer", &token, json!({})).await;
+    let set = post(&s, "/api/v1/User/Password/Set", &token, json!({"password": "352678"})).await;
+    assert_eq!(set["result"]["state"], "Success");
+    // Later, on another device:
+    let asked = begin(&s, PHONE, "").await;
+    assert_eq!(
+        asked["data"],
+        json!({"state": "PasswordRequired", "errorMessage": "Требуется пароль.", "authToken": null})
+    );
+    let wrong = begin(&s, PHONE, "000000").await;
+    assert_eq!(wrong["data"]["state"], "InvalidLoginPassword");
+    let resumed = begin(&s, PHONE, "352678").await;
+    assert_eq!(resumed["data"]["state"], "Success");
+    let token = resumed["data"]["authToken"].as_str().unwrap();
+    let done: Vec<bool> = actions(&s, token).await.iter().map(|a| a.2).collect();
+    assert_eq!(done, [true, false, true, false], "the steps done before are remembered");
+}
+
+async fn codes_are_checked_throttled_and_locked(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let settings = json!({"codes": {"max_attempts": 2, "resend_after_seconds": 60}});
+    let (status, _) = s
+        .admin(
+            Method::PUT,
+            "/admin/v1/programs/default/registration-settings",
+            Some(settings),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let token = begin(&s, PHONE, "").await["data"]["authToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let soon = post(&s, "/api/v1/User/PhoneNumber/SendConfirmCode", &token, json!({})).await;
+    assert_eq!(soon["result"]["state"], "Error");
+    assert!(
+        soon["result"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Повторная отправка кода возможна через"),
+        "{soon}"
+    );
+    let code = code_for(&s, "sms", PHONE).await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let first = post(
+        &s,
+        "/api/v1/User/PhoneNumber/Confirm",
+        &token,
+        json!({"confirmCode": wrong}),
+    )
+    .await;
+    assert_eq!(
+        first["result"]["message"],
+        "Неверный код подтверждения. Осталось попыток: 1."
+    );
+    let second = post(
+        &s,
+        "/api/v1/User/PhoneNumber/Confirm",
+        &token,
+        json!({"confirmCode": wrong}),
+    )
+    .await;
+    assert!(
+        second["result"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Превышено число попыток"),
+        "{second}"
+    );
+    let locked = post(
+        &s,
+        "/api/v1/User/PhoneNumber/Confirm",
+        &token,
+        json!({"confirmCode": code}),
+    )
+    .await;
+    assert_eq!(
+        locked["result"]["state"], "Error",
+        "even the right code waits for the lock"
+    );
+    assert!(!actions(&s, &token).await[1].2, "ChangePhone is not done");
+    // Malformed input answers in the envelope and changes nothing.
+    let (status, bad) = call(
+        &s,
+        Method::POST,
+        "/api/v1/Registration/BeginRegistration",
+        None,
+        Some(json!({"login": "12"})),
+    )
+    .await;
+    assert_eq!(
+        (status, bad["result"]["state"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("ValidationError"))
+    );
+    let raw = s
+        .client
+        .post(format!("{}/api/v1/User/Password/Set", s.base))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(raw.json::<Value>().await.unwrap()["result"]["state"], "ValidationError");
+    assert!(!actions(&s, &token).await[2].2, "no password was set");
+    assert_eq!(
+        call(&s, Method::GET, "/api/v1/user/actions", None, None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+async fn program_settings_decide_the_steps(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let settings = json!({"required": ["ChangePhone", "ChangeEmail"], "optional": [], "codes": {"length": 4, "resend_after_seconds": 0}});
+    let (status, saved) = s
+        .admin(
+            Method::PUT,
+            "/admin/v1/programs/default/registration-settings",
+            Some(settings),
+        )
+        .await;
+    assert_eq!(
+        (status, saved["codes"]["length"].as_u64()),
+        (StatusCode::OK, Some(4)),
+        "{saved}"
+    );
+    let (status, _) = s
+        .admin(
+            Method::PUT,
+            "/admin/v1/programs/default/registration-settings",
+            Some(json!({"required": ["Dance"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let token = begin(&s, PHONE, "").await["data"]["authToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Re-entering the phone sends the code to the new number; confirming moves the member there.
+    post(
+        &s,
+        "/api/v1/User/PhoneNumber/",
+        &token,
+        json!({"phoneNumber": "79998887766"}),
+    )
+    .await;
+    let code = code_for(&s, "sms", "79998887766").await;
+    assert_eq!(code.len(), 4);
+    let token = post(
+        &s,
+        "/api/v1/User/PhoneNumber/Confirm",
+        &token,
+        json!({"confirmCode": code}),
+    )
+    .await["data"]["authToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    post(&s, "/api/v1/User/Email/", &token, json!({"email": "Test@Loymax.ru"})).await;
+    let (_, email) = call(&s, Method::GET, "/api/v1/User/Email/", Some(&token), None).await;
+    assert_eq!(
+        email["data"],
+        json!({"currentEmail": null, "newEmail": {"email": "test@loymax.ru"}, "confirmCodeLength": 4})
+    );
+    let code = code_for(&s, "email", "test%40loymax.ru").await;
+    assert_eq!(
+        post(&s, "/api/v1/User/Email/Confirm", &token, json!({"confirmCode": code})).await["result"]["state"],
+        "Success"
+    );
+    let done = post(&s, "/api/v1/Registration/TryFinishRegistration", &token, json!({})).await;
+    assert_eq!(done["data"]["registrationCompleted"], true, "{done}");
+    let (_, member) = s.admin(Method::GET, "/admin/v1/members?phone=79998887766", None).await;
+    assert_eq!(
+        (
+            member["items"][0]["email"].as_str(),
+            member["items"][0]["state"].as_str()
+        ),
+        (Some("test@loymax.ru"), Some("active"))
+    );
+}

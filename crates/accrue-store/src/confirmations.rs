@@ -1,0 +1,223 @@
+//! Confirmation codes for phone and e-mail. A code is sent through the outbox in the
+//! transaction that creates it and stored only as a salted SHA-256; wrong entries are
+//! counted (and committed even though the call fails), and too many lock the channel.
+
+use crate::outbox::{enqueue, NewMessage};
+use crate::{Store, StoreError, Tx};
+use accrue_core::outbox::MessageKind;
+use accrue_core::registration::{code_from, Channel, CodeRules};
+use accrue_core::Millis;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodeError {
+    /// Another code was sent less than `resend_after_seconds` ago.
+    #[error("a new code can be sent in {seconds} s")]
+    TooSoon { seconds: i64 },
+    /// Too many wrong entries: the channel is locked.
+    #[error("too many wrong codes; try again in {seconds} s")]
+    Locked { seconds: i64 },
+    #[error("wrong code; {attempts_left} attempts left")]
+    Wrong { attempts_left: u32 },
+    #[error("the code has expired; ask for a new one")]
+    Expired,
+    #[error("no code was sent")]
+    NotSent,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentCode {
+    pub target: String,
+    pub expires_at: Millis,
+    pub length: u32,
+}
+
+/// The live state of a member's channel.
+struct CodeRow {
+    target: String,
+    code_hash: Option<String>,
+    salt: String,
+    expires_at: Millis,
+    attempts: i64,
+    sent_at: Millis,
+    locked_until: Option<Millis>,
+}
+
+fn hash(salt: &str, code: &str) -> String {
+    hex::encode(Sha256::digest(format!("{salt}:{code}").as_bytes()))
+}
+
+fn seconds_until(at: Millis, now: Millis) -> i64 {
+    (at - now + 999) / 1000
+}
+
+async fn current(tx: &mut Tx, member_id: i64, channel: Channel) -> Result<Option<CodeRow>, StoreError> {
+    let sql = format!(
+        "SELECT target, code_hash, salt, expires_at, attempts, sent_at, locked_until FROM confirmation_codes \
+         WHERE member_id = $1 AND channel = $2{}",
+        tx.for_update()
+    );
+    let row = sqlx::query(&sql)
+        .bind(member_id)
+        .bind(channel.as_str())
+        .fetch_optional(tx.conn())
+        .await?;
+    row.map(|r| {
+        Ok(CodeRow {
+            target: r.try_get(0)?,
+            code_hash: r.try_get(1)?,
+            salt: r.try_get(2)?,
+            expires_at: r.try_get(3)?,
+            attempts: r.try_get(4)?,
+            sent_at: r.try_get(5)?,
+            locked_until: r.try_get(6)?,
+        })
+    })
+    .transpose()
+}
+
+fn message(channel: Channel, target: String, code: &str) -> NewMessage {
+    match channel {
+        Channel::Phone => NewMessage {
+            kind: MessageKind::Sms,
+            target,
+            payload: serde_json::json!({"text": format!("Код подтверждения: {code}")}),
+        },
+        Channel::Email => NewMessage {
+            kind: MessageKind::Email,
+            target,
+            payload: serde_json::json!({"subject": "Код подтверждения", "body": format!("Ваш код подтверждения: {code}")}),
+        },
+    }
+}
+
+/// What checking a code came to; decided inside the transaction, reported after it.
+enum Checked {
+    Right(String),
+    Refused(CodeError),
+}
+
+impl Store {
+    /// Makes a new code for the channel (replacing any earlier one) and queues it by SMS
+    /// or e-mail in the same transaction.
+    pub async fn send_code(
+        &self,
+        program_id: i64,
+        member_id: i64,
+        channel: Channel,
+        target: String,
+        rules: CodeRules,
+    ) -> Result<SentCode, StoreError> {
+        self.write(move |tx| {
+            Box::pin(async move {
+                crate::members::member_in_tx(tx, program_id, member_id).await?;
+                if let Some(row) = current(tx, member_id, channel).await? {
+                    if let Some(until) = row.locked_until.filter(|u| *u > tx.now) {
+                        return Err(CodeError::Locked { seconds: seconds_until(until, tx.now) }.into());
+                    }
+                    let next = row.sent_at + rules.resend_after_seconds * 1000;
+                    if next > tx.now {
+                        return Err(CodeError::TooSoon { seconds: seconds_until(next, tx.now) }.into());
+                    }
+                }
+                let code = code_from(rand::random::<u64>(), rules.length);
+                let mut salt = [0_u8; 16];
+                rand::thread_rng().fill_bytes(&mut salt);
+                let salt = hex::encode(salt);
+                let expires_at = tx.now + rules.ttl_seconds * 1000;
+                sqlx::query(
+                    "INSERT INTO confirmation_codes (member_id, channel, target, code_hash, salt, expires_at, attempts, sent_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, 0, $7) ON CONFLICT (member_id, channel) DO UPDATE SET \
+                     target = excluded.target, code_hash = excluded.code_hash, salt = excluded.salt, \
+                     expires_at = excluded.expires_at, attempts = 0, sent_at = excluded.sent_at, locked_until = NULL",
+                )
+                .bind(member_id)
+                .bind(channel.as_str())
+                .bind(&target)
+                .bind(hash(&salt, &code))
+                .bind(&salt)
+                .bind(expires_at)
+                .bind(tx.now)
+                .execute(tx.conn())
+                .await?;
+                enqueue(tx, program_id, &message(channel, target.clone(), &code)).await?;
+                Ok(SentCode { target, expires_at, length: rules.length })
+            })
+        })
+        .await
+    }
+
+    /// Checks a typed code; right → the confirmed target (the code is used up).
+    pub async fn confirm_code(
+        &self,
+        program_id: i64,
+        member_id: i64,
+        channel: Channel,
+        code: &str,
+        rules: CodeRules,
+    ) -> Result<String, StoreError> {
+        let code = code.trim().to_string();
+        let checked = self
+            .write(move |tx| {
+                Box::pin(async move {
+                    crate::members::member_in_tx(tx, program_id, member_id).await?;
+                    let Some(row) = current(tx, member_id, channel).await? else {
+                        return Ok(Checked::Refused(CodeError::NotSent));
+                    };
+                    if let Some(until) = row.locked_until.filter(|u| *u > tx.now) {
+                        return Ok(Checked::Refused(CodeError::Locked { seconds: seconds_until(until, tx.now) }));
+                    }
+                    let Some(stored) = row.code_hash else { return Ok(Checked::Refused(CodeError::NotSent)) };
+                    if row.expires_at <= tx.now {
+                        return Ok(Checked::Refused(CodeError::Expired));
+                    }
+                    let key = (member_id, channel.as_str());
+                    if hash(&row.salt, &code) == stored {
+                        sqlx::query("UPDATE confirmation_codes SET code_hash = NULL WHERE member_id = $1 AND channel = $2")
+                            .bind(key.0)
+                            .bind(key.1)
+                            .execute(tx.conn())
+                            .await?;
+                        return Ok(Checked::Right(row.target));
+                    }
+                    let attempts = row.attempts + 1;
+                    let exhausted = attempts >= i64::from(rules.max_attempts);
+                    let locked_until = exhausted.then_some(tx.now + rules.lock_seconds * 1000);
+                    sqlx::query(
+                        "UPDATE confirmation_codes SET attempts = $1, locked_until = $2, \
+                         code_hash = CASE WHEN $3 = 1 THEN NULL ELSE code_hash END WHERE member_id = $4 AND channel = $5",
+                    )
+                    .bind(attempts)
+                    .bind(locked_until)
+                    .bind(exhausted as i64)
+                    .bind(key.0)
+                    .bind(key.1)
+                    .execute(tx.conn())
+                    .await?;
+                    Ok(Checked::Refused(match locked_until {
+                        Some(until) => CodeError::Locked { seconds: seconds_until(until, tx.now) },
+                        None => CodeError::Wrong { attempts_left: (i64::from(rules.max_attempts) - attempts) as u32 },
+                    }))
+                })
+            })
+            .await?;
+        match checked {
+            Checked::Right(target) => Ok(target),
+            Checked::Refused(e) => Err(e.into()),
+        }
+    }
+
+    /// The target of the member's live code on this channel, if any.
+    pub async fn pending_target(&self, member_id: i64, channel: Channel) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query(
+            "SELECT target FROM confirmation_codes WHERE member_id = $1 AND channel = $2 AND code_hash IS NOT NULL",
+        )
+        .bind(member_id)
+        .bind(channel.as_str())
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+}

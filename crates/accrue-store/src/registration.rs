@@ -1,0 +1,115 @@
+//! Registration state: a program's settings, and the steps each registering member
+//! has done. Confirmation codes live in `confirmations`.
+
+use crate::members::member_in_tx;
+use crate::{Member, MemberFields, MemberSearch, Store, StoreError};
+use accrue_core::member::MemberState;
+use accrue_core::registration::{RegistrationSettings, Step};
+use sqlx::Row;
+
+impl Store {
+    /// The program's registration settings (the defaults until some are saved).
+    pub async fn registration_settings(&self, program_id: i64) -> Result<RegistrationSettings, StoreError> {
+        let row = sqlx::query("SELECT registration FROM program_settings WHERE program_id = $1")
+            .bind(program_id)
+            .fetch_optional(self.pool())
+            .await?;
+        match row {
+            Some(row) => Ok(serde_json::from_str(&row.try_get::<String, _>(0)?)?),
+            None => Ok(RegistrationSettings::default()),
+        }
+    }
+
+    pub async fn set_registration_settings(
+        &self,
+        program_id: i64,
+        settings: RegistrationSettings,
+    ) -> Result<(), StoreError> {
+        settings.validate().map_err(StoreError::Invalid)?;
+        let json = serde_json::to_string(&settings)?;
+        self.write(move |tx| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO program_settings (program_id, registration, updated_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (program_id) DO UPDATE SET registration = excluded.registration, updated_at = excluded.updated_at",
+                )
+                .bind(program_id)
+                .bind(&json)
+                .bind(tx.now)
+                .execute(tx.conn())
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// The member with this phone, or a new one in state `registering`; `true` when new.
+    pub async fn begin_registration(&self, program_id: i64, phone: &str) -> Result<(Member, bool), StoreError> {
+        let search = || MemberSearch::Phone(phone.to_string());
+        match self.find_member(program_id, search()).await {
+            Ok(member) => return Ok((member, false)),
+            Err(StoreError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+        let fields = MemberFields {
+            state: Some(MemberState::Registering),
+            phone: Some(phone.to_string()),
+            ..Default::default()
+        };
+        match self.create_member(program_id, fields).await {
+            Ok(member) => Ok((member, true)),
+            // Someone registered the same phone a moment earlier.
+            Err(StoreError::Conflict(_)) => Ok((self.find_member(program_id, search()).await?, false)),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn done_steps(&self, member_id: i64) -> Result<Vec<Step>, StoreError> {
+        let rows = sqlx::query("SELECT step FROM registration_steps WHERE member_id = $1")
+            .bind(member_id)
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| Step::parse(&r.try_get::<String, _>(0).ok()?))
+            .collect())
+    }
+
+    /// Marks a step done; a step is done once (a repeat is a conflict).
+    pub async fn complete_step(&self, program_id: i64, member_id: i64, step: Step) -> Result<(), StoreError> {
+        self.write(move |tx| {
+            Box::pin(async move {
+                member_in_tx(tx, program_id, member_id).await?;
+                sqlx::query("INSERT INTO registration_steps (member_id, step, done_at) VALUES ($1, $2, $3)")
+                    .bind(member_id)
+                    .bind(step.as_str())
+                    .bind(tx.now)
+                    .execute(tx.conn())
+                    .await
+                    .map_err(StoreError::unique(format!("step {} is already done", step.as_str())))?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// Finishes the member's registration when no required step is missing; returns the
+    /// missing ones otherwise (and changes nothing).
+    pub async fn finish_registration(
+        &self,
+        program_id: i64,
+        member_id: i64,
+        settings: &RegistrationSettings,
+    ) -> Result<Vec<Step>, StoreError> {
+        let missing = settings.missing(&self.done_steps(member_id).await?);
+        if missing.is_empty() {
+            let fields = MemberFields {
+                state: Some(MemberState::Active),
+                ..Default::default()
+            };
+            self.update_member(program_id, member_id, fields).await?;
+        }
+        Ok(missing)
+    }
+}
