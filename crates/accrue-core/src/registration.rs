@@ -86,6 +86,18 @@ impl Default for CodeRules {
     }
 }
 
+/// When members get a virtual card (Loymax's `EmitVirtualCard`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VirtualCards {
+    /// Never: members attach physical cards only.
+    Off,
+    /// When the member asks (`PUT Cards/EmitVirtual`).
+    OnRequest,
+    /// Automatically when the member accepts the offer, and on request.
+    AfterOffer,
+}
+
 /// A program's registration settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -95,14 +107,19 @@ pub struct RegistrationSettings {
     /// Steps offered but not needed to finish.
     pub optional: Vec<Step>,
     pub codes: CodeRules,
+    pub virtual_cards: VirtualCards,
+    /// How many virtual cards a member may have.
+    pub max_virtual_cards: u32,
 }
 
 impl Default for RegistrationSettings {
     fn default() -> Self {
         RegistrationSettings {
             required: vec![Step::AcceptTenderOffer, Step::ChangePhone, Step::PasswordRequired],
-            optional: vec![Step::ChangeEmail],
+            optional: vec![Step::ChangeEmail, Step::AssignCard],
             codes: CodeRules::default(),
+            virtual_cards: VirtualCards::OnRequest,
+            max_virtual_cards: 1,
         }
     }
 }
@@ -160,7 +177,7 @@ mod tests {
             vec![Step::AcceptTenderOffer, Step::PasswordRequired]
         );
         assert!(settings.missing(&settings.required).is_empty());
-        assert_eq!(settings.steps().count(), 4);
+        assert_eq!(settings.steps().count(), 5);
     }
 
     #[test]

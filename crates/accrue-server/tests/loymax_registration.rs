@@ -12,6 +12,7 @@ on_both_backends!(
     an_interrupted_registration_is_continued_with_the_password,
     codes_are_checked_throttled_and_locked,
     program_settings_decide_the_steps,
+    cards_are_attached_and_emitted,
 );
 
 const PHONE: &str = "79123487979";
@@ -106,9 +107,17 @@ async fn registration_by_phone_as_documented(db: TestDb) {
     let names: Vec<&str> = steps.iter().map(|a| a.0.as_str()).collect();
     assert_eq!(
         names,
-        ["AcceptTenderOffer", "ChangePhone", "PasswordRequired", "ChangeEmail"]
+        [
+            "AcceptTenderOffer",
+            "ChangePhone",
+            "PasswordRequired",
+            "ChangeEmail",
+            "AssignCard"
+        ]
     );
-    assert!(steps.iter().all(|a| !a.2) && steps[0].1 == "Required" && steps[3].1 == "Optional");
+    assert!(
+        steps.iter().all(|a| !a.2) && steps[0].1 == "Required" && steps[3].1 == "Optional" && steps[4].1 == "Optional"
+    );
 
     assert_eq!(
         post(&s, "/api/v1/User/AcceptTenderOffer", &token, json!({})).await["result"]["state"],
@@ -205,7 +214,11 @@ async fn an_interrupted_registration_is_continued_with_the_password(db: TestDb) 
     assert_eq!(resumed["data"]["state"], "Success");
     let token = resumed["data"]["authToken"].as_str().unwrap();
     let done: Vec<bool> = actions(&s, token).await.iter().map(|a| a.2).collect();
-    assert_eq!(done, [true, false, true, false], "the steps done before are remembered");
+    assert_eq!(
+        done,
+        [true, false, true, false, false],
+        "the steps done before are remembered"
+    );
 }
 
 async fn codes_are_checked_throttled_and_locked(db: TestDb) {
@@ -370,4 +383,96 @@ async fn program_settings_decide_the_steps(db: TestDb) {
         ),
         (Some("test@loymax.ru"), Some("active"))
     );
+}
+
+async fn cards_are_attached_and_emitted(db: TestDb) {
+    let s = TestServer::start(db).await;
+    s.admin(
+        Method::POST,
+        "/admin/v1/cards/import",
+        Some(json!({"numbers": ["1001", "1002", "1003"]})),
+    )
+    .await;
+    s.admin(Method::POST, "/admin/v1/cards/1002/block", None).await;
+    let (_, other) = s.admin(Method::POST, "/admin/v1/members", Some(json!({}))).await;
+    s.admin(
+        Method::POST,
+        &format!("/admin/v1/members/{}/cards", other["id"]),
+        Some(json!({"number": "1003"})),
+    )
+    .await;
+    let token = begin(&s, PHONE, "").await["data"]["authToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, emission) = call(&s, Method::GET, "/api/v1/Cards/EmitVirtual", Some(&token), None).await;
+    assert_eq!(
+        emission["data"],
+        json!({"currentCountOfVirtualCards": 0, "isVirtualCardEmissionAllowed": true})
+    );
+    for (number, message) in [
+        ("9999", "Карта не найдена."),
+        ("1002", "Карта заблокирована."),
+        ("1003", "Карта принадлежит другому участнику."),
+    ] {
+        let refused = post(&s, "/api/v1/Cards/Set", &token, json!({"cardNumber": number})).await;
+        assert_eq!(
+            (
+                refused["result"]["state"].as_str(),
+                refused["result"]["message"].as_str()
+            ),
+            (Some("Error"), Some(message))
+        );
+    }
+    let (status, set) = call(
+        &s,
+        Method::POST,
+        "/api/v1/Cards/Set",
+        Some(&token),
+        Some(json!({"cardNumber": "1001"})),
+    )
+    .await;
+    assert_eq!(
+        (status, set["result"]["state"].as_str()),
+        (StatusCode::CREATED, Some("Success"))
+    );
+    assert!(
+        actions(&s, &token).await.iter().any(|a| a.0 == "AssignCard" && a.2),
+        "AssignCard is done"
+    );
+    let (status, _) = call(&s, Method::PUT, "/api/v1/Cards/EmitVirtual", Some(&token), None).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, emission) = call(&s, Method::GET, "/api/v1/Cards/EmitVirtual", Some(&token), None).await;
+    assert_eq!(
+        emission["data"],
+        json!({"currentCountOfVirtualCards": 1, "isVirtualCardEmissionAllowed": false})
+    );
+    let (status, refused) = call(&s, Method::PUT, "/api/v1/Cards/EmitVirtual", Some(&token), None).await;
+    assert_eq!(
+        (status, refused["result"]["message"].as_str()),
+        (StatusCode::OK, Some("Выпуск виртуальной карты запрещён."))
+    );
+    let (_, cards) = call(&s, Method::GET, "/publicapi/v1.2/Cards", Some(&token), None).await;
+    let numbers: Vec<&str> = cards["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["number"].as_str().unwrap())
+        .collect();
+    assert_eq!(numbers.len(), 2);
+    assert!(numbers.contains(&"1001") && cards["data"][0]["state"] == "Activated");
+    // With virtual_cards after_offer, accepting the offer emits one.
+    s.admin(
+        Method::PUT,
+        "/admin/v1/programs/default/registration-settings",
+        Some(json!({"virtual_cards": "after_offer"})),
+    )
+    .await;
+    let second = begin(&s, "79990001122", "").await["data"]["authToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    post(&s, "/api/v1/User/AcceptTenderOffer", &second, json!({})).await;
+    let (_, cards) = call(&s, Method::GET, "/api/v1/Cards", Some(&second), None).await;
+    assert_eq!(cards["data"][0]["isVirtual"], true);
 }

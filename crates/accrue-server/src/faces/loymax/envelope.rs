@@ -29,42 +29,45 @@ pub enum Outcome {
 pub struct Answer {
     pub version: Version,
     pub outcome: Outcome,
+    /// Some successes answer 201 (`Cards/Set`, `PUT Cards/EmitVirtual`).
+    pub created: bool,
 }
 
 impl Answer {
-    pub fn success(version: Version, data: Value) -> Answer {
+    fn new(version: Version, outcome: Outcome) -> Answer {
         Answer {
             version,
-            outcome: Outcome::Success(data),
+            outcome,
+            created: false,
         }
+    }
+
+    pub fn success(version: Version, data: Value) -> Answer {
+        Answer::new(version, Outcome::Success(data))
     }
 
     pub fn error(version: Version, message: impl Into<String>) -> Answer {
-        Answer {
-            version,
-            outcome: Outcome::Error(message.into(), Value::Null),
-        }
+        Answer::new(version, Outcome::Error(message.into(), Value::Null))
     }
 
     pub fn error_with(version: Version, message: impl Into<String>, data: Value) -> Answer {
-        Answer {
-            version,
-            outcome: Outcome::Error(message.into(), data),
-        }
+        Answer::new(version, Outcome::Error(message.into(), data))
     }
 
     pub fn invalid(version: Version, field: &str, message: impl Into<String>) -> Answer {
+        Answer::new(version, Outcome::Invalid(vec![(field.to_string(), message.into())]))
+    }
+
+    /// Marks a success as HTTP 201.
+    pub fn created(self) -> Answer {
         Answer {
-            version,
-            outcome: Outcome::Invalid(vec![(field.to_string(), message.into())]),
+            created: matches!(self.outcome, Outcome::Success(_)),
+            ..self
         }
     }
 
     pub fn fail(version: Version, detail: &str) -> Answer {
-        Answer {
-            version,
-            outcome: Outcome::Fail(detail.to_string()),
-        }
+        Answer::new(version, Outcome::Fail(detail.to_string()))
     }
 }
 
@@ -81,9 +84,14 @@ fn result(version: Version, state: &str, http_code: u16, message: Value, validat
 impl IntoResponse for Answer {
     fn into_response(self) -> Response {
         let v = self.version;
+        let ok = if self.created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
         let (status, body) = match self.outcome {
             Outcome::Success(data) => (
-                StatusCode::OK,
+                ok,
                 json!({"data": data, "result": result(v, "Success", 200, Value::Null, Value::Null)}),
             ),
             Outcome::Error(message, data) => {

@@ -4,6 +4,7 @@
 //! because some answer shapes differ between versions.
 
 mod auth;
+mod cards;
 mod envelope;
 mod history;
 mod registration;
@@ -48,6 +49,8 @@ const WORDS: &[&str] = &[
     "confirm",
     "password",
     "set",
+    "cards",
+    "emitvirtual",
 ];
 
 pub fn router() -> Router<AppState> {
@@ -76,6 +79,9 @@ pub fn router() -> Router<AppState> {
         .route("/loymax/user/email/sendconfirmcode", post(registration::resend_email))
         .route("/loymax/user/email/confirm", post(registration::confirm_email))
         .route("/loymax/user/password/set", post(registration::set_password))
+        .route("/loymax/cards", get(cards::list))
+        .route("/loymax/cards/set", post(cards::set))
+        .route("/loymax/cards/emitvirtual", get(cards::emission).put(cards::emit))
 }
 
 /// Rewrites a Loymax path to its canonical route and notes the version asked for.

@@ -153,12 +153,17 @@ pub async fn actions(State(state): State<AppState>, m: Member) -> Answer {
     .await
 }
 
+/// Accepting the offer may come with a virtual card (`virtual_cards: after_offer`).
 pub async fn accept_offer(State(state): State<AppState>, m: Member) -> Answer {
     step(m.version, async {
         state
             .store
             .complete_step(m.owner.program_id, m.owner.member_id, Step::AcceptTenderOffer)
             .await?;
+        let settings = settings(&state, m.owner.program_id).await?;
+        if settings.virtual_cards == accrue_core::registration::VirtualCards::AfterOffer {
+            super::cards::emit_if_allowed(&state, &m).await?;
+        }
         Ok(Value::Null)
     })
     .await

@@ -1,0 +1,126 @@
+//! The member's cards: the list, attaching a physical card from the pool (`Cards/Set`),
+//! and virtual cards (`Cards/EmitVirtual`). Either finishes the `AssignCard` step.
+
+use super::auth::Member;
+use super::envelope::{Answer, Body};
+use crate::AppState;
+use accrue_core::registration::{RegistrationSettings, Step, VirtualCards};
+use accrue_store::{Card, CardFilter, StoreError};
+use axum::extract::State;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+fn card_json(c: &Card) -> Value {
+    let blocked = c.state == "blocked";
+    json!({
+        "id": c.id,
+        "qrContent": c.number,
+        "state": if blocked { "Blocked" } else { "Activated" },
+        "number": c.number,
+        "barCode": c.number,
+        "block": blocked,
+        "expiryDate": null,
+        "cardCategory": null,
+        "isVirtual": c.kind == "virtual",
+    })
+}
+
+async fn member_cards(state: &AppState, m: &Member) -> Result<Vec<Card>, StoreError> {
+    let filter = CardFilter {
+        member_id: Some(m.owner.member_id),
+        count: 100,
+        ..Default::default()
+    };
+    state.store.cards(m.owner.program_id, filter).await
+}
+
+/// Whether the member may have another virtual card now.
+fn may_emit(settings: &RegistrationSettings, cards: &[Card]) -> bool {
+    let virtual_cards = cards.iter().filter(|c| c.kind == "virtual").count() as u32;
+    settings.virtual_cards != VirtualCards::Off && virtual_cards < settings.max_virtual_cards
+}
+
+/// Marks `AssignCard` done, unless it already is.
+async fn card_assigned(state: &AppState, m: &Member) -> Result<(), StoreError> {
+    match state
+        .store
+        .complete_step(m.owner.program_id, m.owner.member_id, Step::AssignCard)
+        .await
+    {
+        Err(StoreError::Conflict(_)) => Ok(()),
+        other => other,
+    }
+}
+
+pub async fn list(State(state): State<AppState>, m: Member) -> Answer {
+    match member_cards(&state, &m).await {
+        Ok(cards) => Answer::success(m.version, Value::Array(cards.iter().map(card_json).collect())),
+        Err(e) => Answer::fail(m.version, &e.to_string()),
+    }
+}
+
+pub async fn emission(State(state): State<AppState>, m: Member) -> Answer {
+    let result = async {
+        let settings = state.store.registration_settings(m.owner.program_id).await?;
+        let cards = member_cards(&state, &m).await?;
+        let count = cards.iter().filter(|c| c.kind == "virtual").count();
+        Ok::<_, StoreError>(
+            json!({"currentCountOfVirtualCards": count, "isVirtualCardEmissionAllowed": may_emit(&settings, &cards)}),
+        )
+    };
+    match result.await {
+        Ok(data) => Answer::success(m.version, data),
+        Err(e) => Answer::fail(m.version, &e.to_string()),
+    }
+}
+
+/// Emits a virtual card if the program allows one more; `false` when it does not.
+pub async fn emit_if_allowed(state: &AppState, m: &Member) -> Result<bool, StoreError> {
+    let settings = state.store.registration_settings(m.owner.program_id).await?;
+    if !may_emit(&settings, &member_cards(state, m).await?) {
+        return Ok(false);
+    }
+    state
+        .store
+        .emit_virtual_card(m.owner.program_id, m.owner.member_id)
+        .await?;
+    card_assigned(state, m).await?;
+    Ok(true)
+}
+
+pub async fn emit(State(state): State<AppState>, m: Member) -> Answer {
+    match emit_if_allowed(&state, &m).await {
+        Ok(true) => Answer::success(m.version, Value::Null).created(),
+        Ok(false) => Answer::error(m.version, "Выпуск виртуальной карты запрещён."),
+        Err(e) => Answer::fail(m.version, &e.to_string()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetCard {
+    card_number: Option<String>,
+}
+
+pub async fn set(State(state): State<AppState>, m: Member, body: Body<SetCard>) -> Answer {
+    let v = m.version;
+    let Some(number) = body.0.card_number.filter(|n| !n.trim().is_empty()) else {
+        return Answer::invalid(v, "cardNumber", "Введите номер карты.");
+    };
+    let assigned = state
+        .store
+        .assign_card(m.owner.program_id, number, m.owner.member_id)
+        .await;
+    let assigned = match assigned {
+        Ok(_) => card_assigned(&state, &m).await,
+        Err(e) => Err(e),
+    };
+    match assigned {
+        Ok(()) => Answer::success(v, Value::Null).created(),
+        Err(StoreError::NotFound("card")) => Answer::error(v, "Карта не найдена."),
+        Err(StoreError::Conflict(m)) if m.contains("blocked") => Answer::error(v, "Карта заблокирована."),
+        Err(StoreError::Conflict(_)) => Answer::error(v, "Карта принадлежит другому участнику."),
+        Err(StoreError::Invalid(m)) => Answer::invalid(v, "cardNumber", m),
+        Err(e) => Answer::fail(v, &e.to_string()),
+    }
+}
