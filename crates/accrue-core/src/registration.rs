@@ -98,10 +98,22 @@ pub enum VirtualCards {
     AfterOffer,
 }
 
+/// What members register with (Loymax's `RegistrationProvider*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Provider {
+    /// `BeginRegistration` takes a phone number; a code is sent to it.
+    Phone,
+    /// `BeginRegistration` takes the number of a physical card from the pool; the phone
+    /// is bound later (`User/PhoneNumber`).
+    Card,
+}
+
 /// A program's registration settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RegistrationSettings {
+    pub provider: Provider,
     /// Steps that must be done before registration can finish, in the order shown.
     pub required: Vec<Step>,
     /// Steps offered but not needed to finish.
@@ -115,6 +127,7 @@ pub struct RegistrationSettings {
 impl Default for RegistrationSettings {
     fn default() -> Self {
         RegistrationSettings {
+            provider: Provider::Phone,
             required: vec![Step::AcceptTenderOffer, Step::ChangePhone, Step::PasswordRequired],
             optional: vec![Step::ChangeEmail, Step::AssignCard],
             codes: CodeRules::default(),

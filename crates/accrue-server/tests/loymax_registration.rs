@@ -13,6 +13,7 @@ on_both_backends!(
     codes_are_checked_throttled_and_locked,
     program_settings_decide_the_steps,
     cards_are_attached_and_emitted,
+    registration_by_card_number_as_documented,
 );
 
 const PHONE: &str = "79123487979";
@@ -475,4 +476,72 @@ async fn cards_are_attached_and_emitted(db: TestDb) {
     post(&s, "/api/v1/User/AcceptTenderOffer", &second, json!({})).await;
     let (_, cards) = call(&s, Method::GET, "/api/v1/Cards", Some(&second), None).await;
     assert_eq!(cards["data"][0]["isVirtual"], true);
+}
+
+/// The document's second scenario: by card number, a virtual card after the offer, the
+/// phone bound later.
+async fn registration_by_card_number_as_documented(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let settings = json!({"provider": "card", "virtual_cards": "after_offer", "optional": ["ChangeEmail"]});
+    let (status, _) = s
+        .admin(
+            Method::PUT,
+            "/admin/v1/programs/default/registration-settings",
+            Some(settings),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    s.admin(
+        Method::POST,
+        "/admin/v1/cards/import",
+        Some(json!({"numbers": ["9116580844911085"]})),
+    )
+    .await;
+    let unknown = begin(&s, "1111222233334444", "").await;
+    assert_eq!(
+        (
+            unknown["result"]["state"].as_str(),
+            unknown["result"]["message"].as_str()
+        ),
+        (Some("Error"), Some("Карта не найдена."))
+    );
+    let started = begin(&s, "9116580844911085", "").await;
+    assert_eq!(started["data"]["state"], "Success");
+    let token = started["data"]["authToken"].as_str().unwrap().to_string();
+    post(&s, "/api/v1/User/AcceptTenderOffer", &token, json!({})).await;
+    let (_, cards) = call(&s, Method::GET, "/api/v1/Cards", Some(&token), None).await;
+    assert_eq!(
+        cards["data"].as_array().unwrap().len(),
+        2,
+        "the physical card and a virtual one: {cards}"
+    );
+    post(&s, "/api/v1/User/PhoneNumber", &token, json!({"phoneNumber": PHONE})).await;
+    let code = code_for(&s, "sms", PHONE).await;
+    let token = post(
+        &s,
+        "/api/v1/User/PhoneNumber/Confirm",
+        &token,
+        json!({"confirmCode": code}),
+    )
+    .await["data"]["authToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let token = post(&s, "/api/v1/User/Password/Set", &token, json!({"password": "111111"})).await["data"]["authToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let done = post(&s, "/api/v1/Registration/TryFinishRegistration", &token, json!({})).await;
+    assert_eq!(done["data"]["registrationCompleted"], true, "{done}");
+    let (_, found) = s
+        .admin(Method::GET, "/admin/v1/members?card=9116580844911085", None)
+        .await;
+    assert_eq!(
+        (found["items"][0]["phone"].as_str(), found["items"][0]["state"].as_str()),
+        (Some("+79123487979"), Some("active"))
+    );
+    assert_eq!(
+        begin(&s, "9116580844911085", "").await["data"]["state"],
+        "RegistrationAlreadyCompleted"
+    );
 }

@@ -131,6 +131,18 @@ impl Store {
         Ok(rows.iter().map(card_from).collect::<Result<_, _>>()?)
     }
 
+    pub async fn card(&self, program_id: i64, number: &str) -> Result<Card, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM cards WHERE program_id = $1 AND number = $2"
+        ))
+        .bind(program_id)
+        .bind(number.trim())
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(StoreError::NotFound("card"))?;
+        Ok(card_from(&row)?)
+    }
+
     /// Gives a free card of the pool to a member.
     pub async fn assign_card(&self, program_id: i64, number: String, member_id: i64) -> Result<Card, StoreError> {
         let number = validate_number(&number)?;

@@ -65,6 +65,44 @@ impl Store {
         }
     }
 
+    /// The member registering with this card of the pool: its owner, or a new member in
+    /// state `registering` who gets the card; `true` when new. An unknown card is
+    /// `NotFound`, a blocked one a conflict.
+    pub async fn begin_registration_by_card(
+        &self,
+        program_id: i64,
+        number: &str,
+    ) -> Result<(Member, bool), StoreError> {
+        match self
+            .find_member(program_id, MemberSearch::Card(number.to_string()))
+            .await
+        {
+            Ok(member) => return Ok((member, false)),
+            Err(StoreError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+        if self.card(program_id, number).await?.state == "blocked" {
+            return Err(StoreError::Conflict(format!("card {number} is blocked")));
+        }
+        let fields = MemberFields {
+            state: Some(MemberState::Registering),
+            ..Default::default()
+        };
+        let member = self.create_member(program_id, fields).await?;
+        match self.assign_card(program_id, number.to_string(), member.id).await {
+            Ok(_) => Ok((self.member(program_id, member.id).await?, true)),
+            Err(e) => {
+                // Taken by someone else a moment earlier: the member made for it is archived.
+                let archived = MemberFields {
+                    state: Some(MemberState::Archived),
+                    ..Default::default()
+                };
+                self.update_member(program_id, member.id, archived).await?;
+                Err(e)
+            }
+        }
+    }
+
     pub async fn done_steps(&self, member_id: i64) -> Result<Vec<Step>, StoreError> {
         let rows = sqlx::query("SELECT step FROM registration_steps WHERE member_id = $1")
             .bind(member_id)

@@ -8,7 +8,7 @@ use super::envelope::{Answer, Body, Version};
 use super::token::{token_json, ACCESS_TTL_MS, REFRESH_TTL_MS};
 use crate::{passwords, AppState};
 use accrue_core::member::{mask_phone, normalize_phone, MemberState};
-use accrue_core::registration::{Channel, RegistrationSettings, Step};
+use accrue_core::registration::{Channel, Provider, RegistrationSettings, Step};
 use accrue_store::confirmations::CodeError;
 use accrue_store::member_auth::TokenOwner;
 use accrue_store::{MemberFields, StoreError};
@@ -76,11 +76,23 @@ pub async fn begin(
     };
     let result = async {
         let program = state.store.program(&state.loymax_program).await?;
-        let region = program.phone_region.clone();
-        let Some(phone) = body.0.login.as_deref().and_then(|l| normalize_phone(l, &region).ok()) else {
-            return Ok(Answer::invalid(v, "login", "Неверный формат номера телефона."));
+        let settings = settings(&state, program.id).await?;
+        let login = body.0.login.clone().unwrap_or_default();
+        let (member, created, phone) = match settings.provider {
+            Provider::Phone => {
+                let Ok(phone) = normalize_phone(&login, &program.phone_region) else {
+                    return Ok(Answer::invalid(v, "login", "Неверный формат номера телефона."));
+                };
+                let (member, created) = state.store.begin_registration(program.id, &phone).await?;
+                (member, created, Some(phone))
+            }
+            Provider::Card => match state.store.begin_registration_by_card(program.id, &login).await {
+                Ok((member, created)) => (member, created, None),
+                Err(StoreError::NotFound(_)) => return Ok(Answer::error(v, "Карта не найдена.")),
+                Err(StoreError::Conflict(_)) => return Ok(Answer::error(v, "Карта заблокирована.")),
+                Err(e) => return Err(e),
+            },
         };
-        let (member, created) = state.store.begin_registration(program.id, &phone).await?;
         match member.state {
             MemberState::Registering => {}
             MemberState::Active => {
@@ -115,11 +127,11 @@ pub async fn begin(
                 Some(_) => {}
             }
         }
-        if created {
-            let rules = settings(&state, program.id).await?.codes;
+        // Registering by phone sends the code at once; by card, the phone comes later.
+        if let (true, Some(phone)) = (created, phone) {
             state
                 .store
-                .send_code(program.id, member.id, Channel::Phone, phone, rules)
+                .send_code(program.id, member.id, Channel::Phone, phone, settings.codes)
                 .await?;
         }
         let owner = TokenOwner {
