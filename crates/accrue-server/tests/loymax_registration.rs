@@ -14,6 +14,7 @@ on_both_backends!(
     program_settings_decide_the_steps,
     cards_are_attached_and_emitted,
     registration_by_card_number_as_documented,
+    the_questionnaire_is_answered_and_checked,
 );
 
 const PHONE: &str = "79123487979";
@@ -544,4 +545,125 @@ async fn registration_by_card_number_as_documented(db: TestDb) {
         begin(&s, "9116580844911085", "").await["data"]["state"],
         "RegistrationAlreadyCompleted"
     );
+}
+
+async fn the_questionnaire_is_answered_and_checked(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let tree = json!({"nodes": [
+        {"type": "header", "title": "Личные данные", "children": [
+            {"type": "question", "id": 2, "title": "Фамилия", "logical_name": "LastName", "field": "String", "required": true, "max_length": 30},
+            {"type": "question", "id": 7, "title": "Дата рождения", "logical_name": "BirthDay", "field": "Date", "required": true, "min_age": 18},
+        ]},
+        {"type": "question", "id": 5, "title": "Пол", "field": "Select", "answers": [{"id": 1, "title": "Мужской"}, {"id": 2, "title": "Женский"}]},
+    ]});
+    let (status, _) = s
+        .admin(Method::PUT, "/admin/v1/programs/default/questionnaire", Some(tree))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let twice = json!({"nodes": [{"type": "question", "id": 1, "title": "a", "field": "String"}, {"type": "question", "id": 1, "title": "b", "field": "String"}]});
+    assert_eq!(
+        s.admin(Method::PUT, "/admin/v1/programs/default/questionnaire", Some(twice))
+            .await
+            .0,
+        StatusCode::BAD_REQUEST
+    );
+    let settings = json!({"required": ["AcceptTenderOffer", "Questions"], "optional": []});
+    s.admin(
+        Method::PUT,
+        "/admin/v1/programs/default/registration-settings",
+        Some(settings),
+    )
+    .await;
+    let token = begin(&s, PHONE, "").await["data"]["authToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let (_, required) = call(
+        &s,
+        Method::GET,
+        "/api/v1/User/Questions?filter.onlyRequired=true",
+        Some(&token),
+        None,
+    )
+    .await;
+    let header = &required["data"]["questions"][0];
+    assert_eq!(
+        (header["nodeType"].as_str(), header["displayName"].as_str()),
+        (Some("Header"), Some("Личные данные"))
+    );
+    let first = &header["children"][0];
+    assert_eq!(
+        (
+            first["nodeType"].as_str(),
+            first["id"].as_i64(),
+            first["fieldType"].as_str()
+        ),
+        (Some("Question"), Some(2), Some("String"))
+    );
+    assert_eq!(
+        (first["required"].as_bool(), first["logicalName"].as_str()),
+        (Some(true), Some("LastName"))
+    );
+    assert_eq!(
+        required["data"]["questions"].as_array().unwrap().len(),
+        1,
+        "the optional question is left out"
+    );
+
+    let young = json!({"answers": [
+        {"groupID": null, "id": 2, "value": "Иванов", "selected": false},
+        {"groupID": null, "id": 7, "value": "2015-01-01", "selected": false}]});
+    let refused = post(&s, "/api/v1/User/Answers", &token, young).await;
+    assert_eq!(refused["result"]["state"], "Error");
+    assert_eq!(
+        refused["data"],
+        json!({"errors": [{"idQuestion": "7", "errors": ["Не допускается участие в программе лиц младше 18 лет"]}]})
+    );
+    assert!(!actions(&s, &token).await.iter().any(|a| a.0 == "Questions" && a.2));
+
+    // The document's example body: a typed answer and a chosen fixed answer.
+    let good = json!({"answers": [
+        {"groupID": null, "id": 2, "value": "Иванов", "selected": false},
+        {"groupID": null, "id": 7, "value": "15.05.1990", "selected": false},
+        {"groupID": 5, "id": 1, "value": null, "selected": true}]});
+    assert_eq!(
+        post(&s, "/api/v1/User/Answers", &token, good).await["result"]["state"],
+        "Success"
+    );
+    assert!(
+        actions(&s, &token).await.iter().any(|a| a.0 == "Questions" && a.2),
+        "Questions is done"
+    );
+    let (_, all) = call(&s, Method::GET, "/api/v1/User/Questions", Some(&token), None).await;
+    assert_eq!(all["data"]["questions"][0]["children"][0]["value"], "Иванов");
+    let gender = &all["data"]["questions"][1];
+    assert_eq!(
+        (
+            gender["children"][0]["selected"].as_bool(),
+            gender["children"][1]["selected"].as_bool()
+        ),
+        (Some(true), Some(false))
+    );
+    // The v1.2 form: a bare array with fixedAnswerIds.
+    let v12 = json!([{"questionId": 5, "questionGroupId": null, "value": null, "fixedAnswerIds": [2], "tag": null}]);
+    let (status, answer) = call(
+        &s,
+        Method::POST,
+        "/publicapi/v1.2/User/Answers",
+        Some(&token),
+        Some(v12),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["result"]["state"].as_str()),
+        (StatusCode::OK, Some("Success")),
+        "{answer}"
+    );
+    let (_, all) = call(&s, Method::GET, "/api/v1/User/Questions", Some(&token), None).await;
+    assert_eq!(
+        all["data"]["questions"][1]["children"][1]["selected"], true,
+        "one answer changed, the others kept"
+    );
+    assert_eq!(all["data"]["questions"][0]["children"][0]["value"], "Иванов");
 }

@@ -100,8 +100,12 @@ enum Checked {
 }
 
 impl Store {
-    /// Makes a new code for the channel (replacing any earlier one) and queues it by SMS
-    /// or e-mail in the same transaction.
+    /// Makes a new code for the member's channel and target (replacing any earlier one) and
+    /// queues it in the same transaction: by SMS for the phone ("Код подтверждения: …"), by
+    /// e-mail otherwise. Refused with [`CodeError::TooSoon`] within `resend_after_seconds`
+    /// of the previous send on the channel (whatever its target), and with
+    /// [`CodeError::Locked`] while the channel is locked. Only a salted SHA-256 of the code
+    /// is stored; the clear code exists only in the queued message.
     pub async fn send_code(
         &self,
         program_id: i64,
@@ -149,7 +153,11 @@ impl Store {
         .await
     }
 
-    /// Checks a typed code; right → the confirmed target (the code is used up).
+    /// Checks a typed code. Right → the confirmed target, and the code is used up (checking
+    /// again answers [`CodeError::NotSent`]). Wrong → [`CodeError::Wrong`], the attempt
+    /// counted in a committed write; the `max_attempts`-th wrong entry voids the code and
+    /// locks the channel for `lock_seconds` ([`CodeError::Locked`], also for the right code
+    /// while it lasts). After `ttl_seconds`: [`CodeError::Expired`].
     pub async fn confirm_code(
         &self,
         program_id: i64,
@@ -209,7 +217,8 @@ impl Store {
         }
     }
 
-    /// The target of the member's live code on this channel, if any.
+    /// The target of the member's live (sent, not used up, not voided by a lock) code on
+    /// this channel, if any; an expired code still counts, so confirming it says Expired.
     pub async fn pending_target(&self, member_id: i64, channel: Channel) -> Result<Option<String>, StoreError> {
         let row = sqlx::query(
             "SELECT target FROM confirmation_codes WHERE member_id = $1 AND channel = $2 AND code_hash IS NOT NULL",

@@ -27,6 +27,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(2, "0002_outbox"),
     migration!(3, "0003_member_auth"),
     migration!(4, "0004_registration"),
+    migration!(5, "0005_questionnaire"),
 ];
 
 /// Serialises migrating servers that share one PostgreSQL database.

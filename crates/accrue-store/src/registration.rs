@@ -4,6 +4,7 @@
 use crate::members::member_in_tx;
 use crate::{Member, MemberFields, MemberSearch, Store, StoreError};
 use accrue_core::member::MemberState;
+use accrue_core::questionnaire::{Answer, Questionnaire};
 use accrue_core::registration::{RegistrationSettings, Step};
 use sqlx::Row;
 
@@ -149,5 +150,72 @@ impl Store {
             self.update_member(program_id, member_id, fields).await?;
         }
         Ok(missing)
+    }
+
+    /// The program's questionnaire (empty until one is saved).
+    pub async fn questionnaire(&self, program_id: i64) -> Result<Questionnaire, StoreError> {
+        let row = sqlx::query("SELECT tree FROM questionnaires WHERE program_id = $1")
+            .bind(program_id)
+            .fetch_optional(self.pool())
+            .await?;
+        match row {
+            Some(row) => Ok(serde_json::from_str(&row.try_get::<String, _>(0)?)?),
+            None => Ok(Questionnaire::default()),
+        }
+    }
+
+    pub async fn set_questionnaire(&self, program_id: i64, questionnaire: Questionnaire) -> Result<(), StoreError> {
+        questionnaire.validate().map_err(StoreError::Invalid)?;
+        let json = serde_json::to_string(&questionnaire)?;
+        self.write(move |tx| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO questionnaires (program_id, tree, updated_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (program_id) DO UPDATE SET tree = excluded.tree, updated_at = excluded.updated_at",
+                )
+                .bind(program_id)
+                .bind(&json)
+                .bind(tx.now)
+                .execute(tx.conn())
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    pub async fn answers(&self, member_id: i64) -> Result<Vec<Answer>, StoreError> {
+        let row = sqlx::query("SELECT answers FROM member_answers WHERE member_id = $1")
+            .bind(member_id)
+            .fetch_optional(self.pool())
+            .await?;
+        match row {
+            Some(row) => Ok(serde_json::from_str(&row.try_get::<String, _>(0)?)?),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Stores answers (already checked), replacing earlier answers to the same questions.
+    pub async fn save_answers(&self, program_id: i64, member_id: i64, given: Vec<Answer>) -> Result<(), StoreError> {
+        let mut answers = self.answers(member_id).await?;
+        answers.retain(|a| !given.iter().any(|g| g.question_id == a.question_id));
+        answers.extend(given);
+        let json = serde_json::to_string(&answers)?;
+        self.write(move |tx| {
+            Box::pin(async move {
+                member_in_tx(tx, program_id, member_id).await?;
+                sqlx::query(
+                    "INSERT INTO member_answers (member_id, answers, updated_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (member_id) DO UPDATE SET answers = excluded.answers, updated_at = excluded.updated_at",
+                )
+                .bind(member_id)
+                .bind(&json)
+                .bind(tx.now)
+                .execute(tx.conn())
+                .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 }

@@ -34,6 +34,10 @@ pub fn router(state: AppState, body_limit: usize) -> Router<AppState> {
         .route("/programs", post(programs::create).get(programs::list))
         .route("/programs/{code}", get(programs::get))
         .route(
+            "/programs/{code}/questionnaire",
+            get(programs::questionnaire).put(programs::set_questionnaire),
+        )
+        .route(
             "/programs/{code}/registration-settings",
             get(programs::registration_settings).put(programs::set_registration_settings),
         )

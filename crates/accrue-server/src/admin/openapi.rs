@@ -8,7 +8,7 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(title = "Accrue admin API", description = "Programs, members, cards and the points ledger."),
     paths(
-        programs::create, programs::list, programs::get, programs::create_currency, programs::currencies, programs::registration_settings, programs::set_registration_settings,
+        programs::create, programs::list, programs::get, programs::create_currency, programs::currencies, programs::registration_settings, programs::set_registration_settings, programs::questionnaire, programs::set_questionnaire,
         members::create, members::list, members::get, members::update, members::block, members::archive, members::set_password,
         members::balances, members::history,
         cards::import, cards::list, cards::assign_to_member, cards::emit_virtual, cards::block, cards::unblock,

@@ -157,3 +157,33 @@ pub async fn set_registration_settings(
     state.store.set_registration_settings(program.id, settings).await?;
     registration_settings(State(state), Path(code)).await
 }
+
+/// The program's questionnaire: `{"nodes": [...]}` of headers
+/// (`{"type":"header","title","children"}`) and questions (`{"type":"question","id","title",
+/// "field":"String|Date|Number|Select|MultiSelect","required","max_length","min_age","answers":[{"id","title"}]}`).
+#[utoipa::path(operation_id = "programs_questionnaire", get, path = "/admin/v1/programs/{code}/questionnaire",
+    responses((status = 200, body = Object), (status = 404)), tag = "programs")]
+pub async fn questionnaire(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let program = state.store.program(&code).await?;
+    let tree = state.store.questionnaire(program.id).await?;
+    Ok(axum::Json(
+        serde_json::to_value(tree).map_err(|e| crate::error::internal(&e.to_string()))?,
+    ))
+}
+
+#[utoipa::path(operation_id = "programs_set_questionnaire", put, path = "/admin/v1/programs/{code}/questionnaire",
+    request_body = Object, responses((status = 200, body = Object), (status = 400), (status = 404)), tag = "programs")]
+pub async fn set_questionnaire(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    Json(body): Json<serde_json::Value>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let program = state.store.program(&code).await?;
+    let tree: accrue_core::questionnaire::Questionnaire = serde_path_to_error::deserialize(body)
+        .map_err(|e| ApiError::invalid(format!("invalid questionnaire: {}: {}", e.path(), e.inner())))?;
+    state.store.set_questionnaire(program.id, tree).await?;
+    questionnaire(State(state), Path(code)).await
+}

@@ -7,6 +7,7 @@ mod auth;
 mod cards;
 mod envelope;
 mod history;
+mod questions;
 mod registration;
 mod token;
 mod user;
@@ -51,6 +52,8 @@ const WORDS: &[&str] = &[
     "set",
     "cards",
     "emitvirtual",
+    "questions",
+    "answers",
 ];
 
 pub fn router() -> Router<AppState> {
@@ -79,6 +82,8 @@ pub fn router() -> Router<AppState> {
         .route("/loymax/user/email/sendconfirmcode", post(registration::resend_email))
         .route("/loymax/user/email/confirm", post(registration::confirm_email))
         .route("/loymax/user/password/set", post(registration::set_password))
+        .route("/loymax/user/questions", get(questions::questions))
+        .route("/loymax/user/answers", post(questions::answers))
         .route("/loymax/cards", get(cards::list))
         .route("/loymax/cards/set", post(cards::set))
         .route("/loymax/cards/emitvirtual", get(cards::emission).put(cards::emit))
