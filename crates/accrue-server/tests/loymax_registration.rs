@@ -666,4 +666,13 @@ async fn the_questionnaire_is_answered_and_checked(db: TestDb) {
         "one answer changed, the others kept"
     );
     assert_eq!(all["data"]["questions"][0]["children"][0]["value"], "Иванов");
+    // The profile shows the birthday from the questionnaire and the masked phone.
+    let (_, profile) = call(&s, Method::GET, "/publicapi/v1.2/User", Some(&token), None).await;
+    let p = &profile["data"];
+    assert_eq!(
+        (p["birthDay"].as_str(), p["phoneNumber"].as_str()),
+        (Some("15.05.1990"), Some("***7979"))
+    );
+    assert_eq!(p["state"], "Registered", "registration is not finished yet");
+    assert!(p["personUid"].is_string() && p["balanceShortInfo"]["currency"]["code"] == "BONUS");
 }

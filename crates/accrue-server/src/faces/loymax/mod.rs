@@ -59,6 +59,7 @@ const WORDS: &[&str] = &[
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/loymax/token", post(token::issue))
+        .route("/loymax/user", get(user::profile))
         .route("/loymax/user/balance", get(user::balance))
         .route("/loymax/history", get(history::history))
         .route("/loymax/registration/beginregistration", post(registration::begin))

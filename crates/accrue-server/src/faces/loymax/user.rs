@@ -3,8 +3,9 @@
 use super::auth::Member;
 use super::envelope::Answer;
 use crate::AppState;
+use accrue_core::member::{mask_phone, MemberState};
 use accrue_core::money::to_decimal;
-use accrue_store::Currency;
+use accrue_store::{CardFilter, Currency};
 use axum::extract::State;
 use rust_decimal::prelude::ToPrimitive;
 use serde_json::{json, Value};
@@ -64,6 +65,70 @@ pub async fn balance(State(state): State<AppState>, member: Member) -> Answer {
     };
     match result.await {
         Ok(rows) => Answer::success(member.version, Value::Array(rows)),
+        Err(e) => Answer::fail(member.version, &e.to_string()),
+    }
+}
+
+/// Loymax's member states: `Normal` for a finished registration, `Registered` while it
+/// goes on, `Deregistered` when blocked, `Deleted` when archived.
+fn state_name(state: MemberState) -> &'static str {
+    match state {
+        MemberState::Active => "Normal",
+        MemberState::Registering => "Registered",
+        MemberState::Blocked => "Deregistered",
+        MemberState::Archived => "Deleted",
+    }
+}
+
+/// `GET User`: the member's profile, phone masked.
+pub async fn profile(State(state): State<AppState>, member: Member) -> Answer {
+    let (program, id) = (member.owner.program_id, member.owner.member_id);
+    let result = async {
+        let m = state.store.member(program, id).await?;
+        let cards = state
+            .store
+            .cards(
+                program,
+                CardFilter {
+                    member_id: Some(id),
+                    count: 1,
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let currencies = state.store.currencies(program).await?;
+        let balances = state.store.balances(program, id).await?;
+        let main = balances
+            .first()
+            .and_then(|b| Some((b, currencies.iter().find(|c| c.id == b.currency_id)?)));
+        // The birthday is the answer to the questionnaire's `BirthDay` question, if any.
+        let tree = state.store.questionnaire(program).await?;
+        let question = tree
+            .questions()
+            .into_iter()
+            .find(|q| q.logical_name.as_deref() == Some("BirthDay"))
+            .map(|q| q.id);
+        let answers = state.store.answers(id).await?;
+        let birthday = answers
+            .into_iter()
+            .find(|a| Some(a.question_id) == question)
+            .and_then(|a| a.value);
+        Ok::<_, accrue_store::StoreError>(json!({
+            "id": m.id,
+            "personUid": guid(m.id),
+            "firstName": m.first_name,
+            "lastName": m.last_name,
+            "patronymicName": null,
+            "birthDay": birthday,
+            "state": state_name(m.state),
+            "phoneNumber": m.phone.as_deref().map(mask_phone),
+            "email": m.email,
+            "cardShortInfo": cards.first().map(|c| json!({"number": c.number, "state": if c.state == "blocked" { "Blocked" } else { "Activated" }})),
+            "balanceShortInfo": main.map(|(b, c)| json!({"balance": amount(b.balance, c), "notActivated": amount(b.not_activated, c), "currency": currency(c)})),
+        }))
+    };
+    match result.await {
+        Ok(data) => Answer::success(member.version, data),
         Err(e) => Answer::fail(member.version, &e.to_string()),
     }
 }
