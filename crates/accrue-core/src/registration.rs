@@ -122,6 +122,8 @@ pub struct RegistrationSettings {
     pub virtual_cards: VirtualCards,
     /// How many virtual cards a member may have.
     pub max_virtual_cards: u32,
+    /// Signing in with a password also asks for a code sent to the phone.
+    pub two_factor_sign_in: bool,
 }
 
 impl Default for RegistrationSettings {
@@ -133,6 +135,7 @@ impl Default for RegistrationSettings {
             codes: CodeRules::default(),
             virtual_cards: VirtualCards::OnRequest,
             max_virtual_cards: 1,
+            two_factor_sign_in: false,
         }
     }
 }

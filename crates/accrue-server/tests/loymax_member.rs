@@ -14,6 +14,7 @@ on_both_backends!(
     a_token_reads_only_its_own_member,
     history_follows_the_documented_rules,
     history_pages_and_filters_hundreds_of_operations,
+    two_factor_sign_in_asks_for_a_code,
 );
 
 /// A member with a phone, e-mail, card and password; returns its id.
@@ -419,5 +420,98 @@ async fn history_pages_and_filters_hundreds_of_operations(db: TestDb) {
             rewards["data"]["rows"][0]["data"]["amount"]["amount"].as_f64()
         ),
         (Some(300), Some(300.0))
+    );
+}
+
+async fn two_factor_sign_in_asks_for_a_code(db: TestDb) {
+    let s = TestServer::start(db).await;
+    member(&s, "+79161234567", "ivan@example.com", "1001").await;
+    let settings = json!({"two_factor_sign_in": true});
+    assert_eq!(
+        s.admin(
+            Method::PUT,
+            "/admin/v1/programs/default/registration-settings",
+            Some(settings)
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    let first = s
+        .client
+        .post(format!("{}/authorizationService/token", s.base))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "79161234567"),
+            ("password", "111111"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), StatusCode::BAD_REQUEST);
+    let pending = first.headers()["x-loymax-2fa"].to_str().unwrap().to_string();
+    let body: Value = first.json().await.unwrap();
+    assert_eq!(body["error"], "TwoFactorAuthenticationCodeRequired");
+    assert!(body["error_description"].as_str().unwrap().contains("***4567"));
+    let (_, sms) = s
+        .admin(Method::GET, "/admin/v1/outbox/messages?kind=sms&count=1", None)
+        .await;
+    let code: String = sms["items"][0]["payload"]["text"]
+        .as_str()
+        .unwrap()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    let with_code = |code: String| {
+        let (client, base, pending) = (s.client.clone(), s.base.clone(), pending.clone());
+        async move {
+            let response = client
+                .post(format!("{base}/authorizationService/token"))
+                .header("X-Loymax-2FA", pending)
+                .form(&[("grant_type", "password"), ("password", code.as_str())])
+                .send()
+                .await
+                .unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let (status, refused) = with_code(wrong.into()).await;
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("IncorrectLoginOrPassword"))
+    );
+    assert!(
+        refused["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("осталось 4 попыток"),
+        "{refused}"
+    );
+    let resend = s
+        .client
+        .post(format!(
+            "{}/authorizationService/v1.2/auth/SendConfirmationCode",
+            s.base
+        ))
+        .header("X-Loymax-2FA", &pending)
+        .send()
+        .await
+        .unwrap();
+    let resend: Value = resend.json().await.unwrap();
+    assert_eq!(resend["result"]["state"], "Error", "too soon: {resend}");
+    let (status, tokens) = with_code(code.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let (status, _) = get(
+        &s,
+        "/publicapi/v1.2/User/Balance",
+        tokens["access_token"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, again) = with_code(code).await;
+    assert_eq!(
+        again["error"], "AuthenticationWithConfirmCodeExpired",
+        "a two-factor token works once"
     );
 }

@@ -13,6 +13,8 @@ use sqlx::Row;
 pub enum TokenKind {
     Access,
     Refresh,
+    /// Proves the password was right while the sign-in waits for its code.
+    TwoFactor,
 }
 
 impl TokenKind {
@@ -20,6 +22,7 @@ impl TokenKind {
         match self {
             TokenKind::Access => "access",
             TokenKind::Refresh => "refresh",
+            TokenKind::TwoFactor => "two_factor",
         }
     }
 }
@@ -124,6 +127,12 @@ impl Store {
             })
         })
         .await
+    }
+
+    /// Issues one token of a kind (the two-factor token of a sign-in waiting for its code).
+    pub async fn issue_token(&self, owner: TokenOwner, kind: TokenKind, ttl: Millis) -> Result<String, StoreError> {
+        self.write(move |tx| Box::pin(async move { insert_token(tx, owner, kind, ttl).await }))
+            .await
     }
 
     /// The owner of a live (unexpired, unrevoked) token of this kind.

@@ -54,11 +54,13 @@ const WORDS: &[&str] = &[
     "emitvirtual",
     "questions",
     "answers",
+    "auth",
 ];
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/loymax/token", post(token::issue))
+        .route("/loymax/auth/sendconfirmationcode", post(token::resend_code))
         .route("/loymax/user", get(user::profile))
         .route("/loymax/user/balance", get(user::balance))
         .route("/loymax/history", get(history::history))
@@ -97,6 +99,8 @@ pub fn canonical_path(mut request: Request) -> Request {
     let lower = path.to_ascii_lowercase();
     let found = if lower == "/authorizationservice/token" {
         Some((Version::V1_2, "token".to_string()))
+    } else if lower == "/authorizationservice/v1.2/auth/sendconfirmationcode" {
+        Some((Version::V1_2, "auth/sendconfirmationcode".to_string()))
     } else {
         PREFIXES
             .iter()

@@ -2,15 +2,19 @@
 //! by phone, e-mail, card number or login, and the refresh grant. Errors are HTTP 400
 //! `{"error", "error_description"}` as real clients expect.
 
+use super::envelope::{Answer, Version};
 use crate::{passwords, AppState};
-use accrue_store::member_auth::{TokenOwner, TokenPair};
+use accrue_core::member::mask_phone;
+use accrue_core::registration::{Channel, CodeRules};
+use accrue_store::confirmations::CodeError;
+use accrue_store::member_auth::{TokenKind, TokenOwner, TokenPair};
 use accrue_store::{Member, MemberSearch, StoreError};
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Form;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
 pub const ACCESS_TTL_MS: i64 = 3600 * 1000;
 pub const REFRESH_TTL_MS: i64 = 30 * 24 * 3600 * 1000;
@@ -77,7 +81,21 @@ async fn find(state: &AppState, program_id: i64, login: &str) -> Result<Option<M
     Ok(None)
 }
 
-pub async fn issue(State(state): State<AppState>, Form(request): Form<TokenRequest>) -> Response {
+/// The header that carries a two-factor sign-in from the first answer to the code.
+const TWO_FACTOR_HEADER: &str = "x-loymax-2fa";
+const TWO_FACTOR_TTL_MS: i64 = 10 * 60 * 1000;
+
+fn two_factor_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(TWO_FACTOR_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_string())
+}
+
+pub async fn issue(State(state): State<AppState>, headers: HeaderMap, Form(request): Form<TokenRequest>) -> Response {
+    if let Some(pending) = two_factor_token(&headers) {
+        return confirm_two_factor(&state, &pending, request.password.unwrap_or_default()).await;
+    }
     match request.grant_type.as_deref() {
         Some("password") => password_grant(&state, request).await,
         Some("refresh_token") => {
@@ -127,8 +145,138 @@ async fn password_grant(state: &AppState, request: TokenRequest) -> Response {
         program_id: program.id,
         member_id: member.id,
     };
+    match state.store.registration_settings(program.id).await {
+        Ok(settings) if settings.two_factor_sign_in => {
+            return ask_for_code(state, owner, member.phone, settings.codes).await
+        }
+        Ok(_) => {}
+        Err(e) => return failed(e),
+    }
     match state.store.issue_tokens(owner, ACCESS_TTL_MS, REFRESH_TTL_MS).await {
         Ok(pair) => tokens(pair),
         Err(e) => failed(e),
+    }
+}
+
+/// Two-factor sign-in: sends a code to the phone and answers HTTP 400
+/// `TwoFactorAuthenticationCodeRequired` with the `X-Loymax-2FA` token to send it back with.
+async fn ask_for_code(state: &AppState, owner: TokenOwner, phone: Option<String>, rules: CodeRules) -> Response {
+    let Some(phone) = phone else {
+        return oauth_error(
+            "TwoFactorAuthenticationUnavailable",
+            "Для входа нужен подтверждённый номер телефона.",
+        );
+    };
+    match state
+        .store
+        .send_code(owner.program_id, owner.member_id, Channel::Phone, phone.clone(), rules)
+        .await
+    {
+        // A code sent a moment ago is still good.
+        Ok(_) | Err(StoreError::Code(CodeError::TooSoon { .. })) => {}
+        Err(StoreError::Code(CodeError::Locked { seconds })) => {
+            return oauth_error(
+                "UserBlocked",
+                &format!("Вход заблокирован, повторите через {seconds} сек."),
+            )
+        }
+        Err(e) => return failed(e),
+    }
+    let pending = match state
+        .store
+        .issue_token(owner, TokenKind::TwoFactor, TWO_FACTOR_TTL_MS)
+        .await
+    {
+        Ok(token) => token,
+        Err(e) => return failed(e),
+    };
+    let description = format!("Введите код, отправленный на {}.", mask_phone(&phone));
+    let mut response = oauth_error("TwoFactorAuthenticationCodeRequired", &description);
+    if let Ok(value) = pending.parse() {
+        response.headers_mut().insert(TWO_FACTOR_HEADER, value);
+    }
+    response
+}
+
+/// The second step of a two-factor sign-in: the code in `password`.
+async fn confirm_two_factor(state: &AppState, pending: &str, code: String) -> Response {
+    let owner = match state.store.token_owner(pending, TokenKind::TwoFactor).await {
+        Ok(Some(owner)) => owner,
+        Ok(None) => {
+            return oauth_error(
+                "AuthenticationWithConfirmCodeExpired",
+                "Время на ввод кода истекло, войдите снова.",
+            )
+        }
+        Err(e) => return failed(e),
+    };
+    let rules = match state.store.registration_settings(owner.program_id).await {
+        Ok(settings) => settings.codes,
+        Err(e) => return failed(e),
+    };
+    match state
+        .store
+        .confirm_code(owner.program_id, owner.member_id, Channel::Phone, &code, rules)
+        .await
+    {
+        Ok(_) => {}
+        Err(StoreError::Code(CodeError::Wrong { attempts_left })) => {
+            let description = format!("Неверный код подтверждения, осталось {attempts_left} попыток.");
+            return oauth_error("IncorrectLoginOrPassword", &description);
+        }
+        Err(StoreError::Code(CodeError::Locked { seconds })) => {
+            return oauth_error(
+                "UserBlocked",
+                &format!("Вход заблокирован, повторите через {seconds} сек."),
+            )
+        }
+        Err(StoreError::Code(_)) => {
+            return oauth_error("AuthenticationWithConfirmCodeExpired", "Код истёк, войдите снова.")
+        }
+        Err(e) => return failed(e),
+    }
+    if let Err(e) = state.store.revoke_token(pending).await {
+        return failed(e);
+    }
+    match state.store.issue_tokens(owner, ACCESS_TTL_MS, REFRESH_TTL_MS).await {
+        Ok(pair) => tokens(pair),
+        Err(e) => failed(e),
+    }
+}
+
+/// `POST /authorizationService/v1.2/auth/SendConfirmationCode` with `X-Loymax-2FA`:
+/// sends the sign-in code again.
+pub async fn resend_code(State(state): State<AppState>, headers: HeaderMap) -> Answer {
+    let v = Version::V1_2;
+    let Some(pending) = two_factor_token(&headers) else {
+        return Answer::invalid(v, TWO_FACTOR_HEADER, "Нет токена двухфакторной авторизации.");
+    };
+    let result = async {
+        let Some(owner) = state.store.token_owner(&pending, TokenKind::TwoFactor).await? else {
+            return Ok(Answer::error(v, "Время на ввод кода истекло, войдите снова."));
+        };
+        let member = state.store.member(owner.program_id, owner.member_id).await?;
+        let rules = state.store.registration_settings(owner.program_id).await?.codes;
+        let phone = member.phone.ok_or(StoreError::Code(CodeError::NotSent))?;
+        match state
+            .store
+            .send_code(owner.program_id, owner.member_id, Channel::Phone, phone, rules)
+            .await
+        {
+            Ok(_) => Ok(Answer::success(v, Value::Null)),
+            Err(StoreError::Code(CodeError::TooSoon { seconds })) => Ok(Answer::error(
+                v,
+                format!("Повторная отправка кода возможна через {seconds} сек."),
+            )),
+            Err(StoreError::Code(CodeError::Locked { seconds })) => Ok(Answer::error(
+                v,
+                format!("Отправка кодов заблокирована, разблокировка через {seconds} сек."),
+            )),
+            Err(e) => Err(e),
+        }
+    };
+    match result.await {
+        Ok(answer) => answer,
+        Err(e) => Answer::fail(v, &e.to_string()),
     }
 }
