@@ -15,6 +15,7 @@ on_both_backends!(
     history_follows_the_documented_rules,
     history_pages_and_filters_hundreds_of_operations,
     two_factor_sign_in_asks_for_a_code,
+    the_face_serves_only_its_program,
 );
 
 /// A member with a phone, e-mail, card and password; returns its id.
@@ -513,5 +514,43 @@ async fn two_factor_sign_in_asks_for_a_code(db: TestDb) {
     assert_eq!(
         again["error"], "AuthenticationWithConfirmCodeExpired",
         "a two-factor token works once"
+    );
+}
+
+async fn the_face_serves_only_its_program(db: TestDb) {
+    let s = TestServer::start(db).await;
+    s.admin(
+        Method::POST,
+        "/admin/v1/programs",
+        Some(json!({"code": "shop2", "name": "Shop two"})),
+    )
+    .await;
+    let (_, other) = s
+        .admin(
+            Method::POST,
+            "/admin/v1/members?program=shop2",
+            Some(json!({"phone": "+79161234567"})),
+        )
+        .await;
+    let path = format!("/admin/v1/members/{}/password?program=shop2", other["id"]);
+    assert_eq!(
+        s.admin(Method::POST, &path, Some(json!({"password": "111111"})))
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    let (status, body) = token(
+        &s,
+        &[
+            ("grant_type", "password"),
+            ("username", "79161234567"),
+            ("password", "111111"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("IncorrectLoginOrPassword")),
+        "shop2's member is unknown here"
     );
 }

@@ -181,10 +181,14 @@ async fn registration_by_phone_as_documented(db: TestDb) {
 
     let again = begin(&s, PHONE, "").await;
     assert_eq!(again["data"]["state"], "RegistrationAlreadyCompleted");
+    // Once registered, Password/Set changes the password.
+    let token4 = done["data"]["authToken"].as_str().unwrap();
+    let changed = post(&s, "/api/v1/User/Password/Set", token4, json!({"password": "222222"})).await;
+    assert_eq!(changed["result"]["state"], "Success", "{changed}");
     let signed_in = s
         .client
         .post(format!("{}/authorizationService/token", s.base))
-        .form(&[("grant_type", "password"), ("username", PHONE), ("password", "111111")])
+        .form(&[("grant_type", "password"), ("username", PHONE), ("password", "222222")])
         .send()
         .await
         .unwrap();

@@ -353,6 +353,7 @@ pub struct Password {
     password: Option<String>,
 }
 
+/// `User/Password/Set`: the registration step, or a password change once registered.
 pub async fn set_password(State(state): State<AppState>, m: Member, body: Body<Password>) -> Answer {
     let v = m.version;
     let password = body.0.password.clone().unwrap_or_default();
@@ -364,10 +365,14 @@ pub async fn set_password(State(state): State<AppState>, m: Member, body: Body<P
         Err(e) => return Answer::fail(v, &e.message),
     };
     step(v, async {
-        state
-            .store
-            .complete_step(m.owner.program_id, m.owner.member_id, Step::PasswordRequired)
-            .await?;
+        // During registration this is a step (done once); afterwards it changes the password.
+        let member = state.store.member(m.owner.program_id, m.owner.member_id).await?;
+        if member.state == MemberState::Registering {
+            state
+                .store
+                .complete_step(m.owner.program_id, m.owner.member_id, Step::PasswordRequired)
+                .await?;
+        }
         state
             .store
             .set_password_hash(m.owner.program_id, m.owner.member_id, hash)
