@@ -6,45 +6,10 @@ use crate::{Member, MemberFields, MemberSearch, Store, StoreError};
 use accrue_core::member::MemberState;
 use accrue_core::questionnaire::{Answer, Questionnaire};
 use accrue_core::registration::{RegistrationSettings, Step};
+use serde::de::DeserializeOwned;
 use sqlx::Row;
 
 impl Store {
-    /// The program's registration settings (the defaults until some are saved).
-    pub async fn registration_settings(&self, program_id: i64) -> Result<RegistrationSettings, StoreError> {
-        let row = sqlx::query("SELECT registration FROM program_settings WHERE program_id = $1")
-            .bind(program_id)
-            .fetch_optional(self.pool())
-            .await?;
-        match row {
-            Some(row) => Ok(serde_json::from_str(&row.try_get::<String, _>(0)?)?),
-            None => Ok(RegistrationSettings::default()),
-        }
-    }
-
-    pub async fn set_registration_settings(
-        &self,
-        program_id: i64,
-        settings: RegistrationSettings,
-    ) -> Result<(), StoreError> {
-        settings.validate().map_err(StoreError::Invalid)?;
-        let json = serde_json::to_string(&settings)?;
-        self.write(move |tx| {
-            Box::pin(async move {
-                sqlx::query(
-                    "INSERT INTO program_settings (program_id, registration, updated_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (program_id) DO UPDATE SET registration = excluded.registration, updated_at = excluded.updated_at",
-                )
-                .bind(program_id)
-                .bind(&json)
-                .bind(tx.now)
-                .execute(tx.conn())
-                .await?;
-                Ok(())
-            })
-        })
-        .await
-    }
-
     /// The member with this phone, or a new one in state `registering`; `true` when new.
     pub async fn begin_registration(&self, program_id: i64, phone: &str) -> Result<(Member, bool), StoreError> {
         let search = || MemberSearch::Phone(phone.to_string());
@@ -152,67 +117,74 @@ impl Store {
         Ok(missing)
     }
 
+    /// The program's registration settings (the defaults until some are saved).
+    pub async fn registration_settings(&self, program_id: i64) -> Result<RegistrationSettings, StoreError> {
+        self.json_of(
+            "SELECT registration FROM program_settings WHERE program_id = $1",
+            program_id,
+        )
+        .await
+    }
+
+    pub async fn set_registration_settings(
+        &self,
+        program_id: i64,
+        settings: RegistrationSettings,
+    ) -> Result<(), StoreError> {
+        settings.validate().map_err(StoreError::Invalid)?;
+        let sql = "INSERT INTO program_settings (program_id, registration, updated_at) VALUES ($1, $2, $3) \
+                   ON CONFLICT (program_id) DO UPDATE SET registration = excluded.registration, updated_at = excluded.updated_at";
+        self.save_json(sql, program_id, serde_json::to_string(&settings)?).await
+    }
+
     /// The program's questionnaire (empty until one is saved).
     pub async fn questionnaire(&self, program_id: i64) -> Result<Questionnaire, StoreError> {
-        let row = sqlx::query("SELECT tree FROM questionnaires WHERE program_id = $1")
-            .bind(program_id)
-            .fetch_optional(self.pool())
-            .await?;
-        match row {
-            Some(row) => Ok(serde_json::from_str(&row.try_get::<String, _>(0)?)?),
-            None => Ok(Questionnaire::default()),
-        }
+        self.json_of("SELECT tree FROM questionnaires WHERE program_id = $1", program_id)
+            .await
     }
 
     pub async fn set_questionnaire(&self, program_id: i64, questionnaire: Questionnaire) -> Result<(), StoreError> {
         questionnaire.validate().map_err(StoreError::Invalid)?;
-        let json = serde_json::to_string(&questionnaire)?;
-        self.write(move |tx| {
-            Box::pin(async move {
-                sqlx::query(
-                    "INSERT INTO questionnaires (program_id, tree, updated_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (program_id) DO UPDATE SET tree = excluded.tree, updated_at = excluded.updated_at",
-                )
-                .bind(program_id)
-                .bind(&json)
-                .bind(tx.now)
-                .execute(tx.conn())
-                .await?;
-                Ok(())
-            })
-        })
-        .await
+        let sql = "INSERT INTO questionnaires (program_id, tree, updated_at) VALUES ($1, $2, $3) \
+                   ON CONFLICT (program_id) DO UPDATE SET tree = excluded.tree, updated_at = excluded.updated_at";
+        self.save_json(sql, program_id, serde_json::to_string(&questionnaire)?)
+            .await
     }
 
     pub async fn answers(&self, member_id: i64) -> Result<Vec<Answer>, StoreError> {
-        let row = sqlx::query("SELECT answers FROM member_answers WHERE member_id = $1")
-            .bind(member_id)
-            .fetch_optional(self.pool())
-            .await?;
-        match row {
-            Some(row) => Ok(serde_json::from_str(&row.try_get::<String, _>(0)?)?),
-            None => Ok(Vec::new()),
-        }
+        self.json_of("SELECT answers FROM member_answers WHERE member_id = $1", member_id)
+            .await
     }
 
     /// Stores answers (already checked), replacing earlier answers to the same questions.
     pub async fn save_answers(&self, program_id: i64, member_id: i64, given: Vec<Answer>) -> Result<(), StoreError> {
+        self.member(program_id, member_id).await?;
         let mut answers = self.answers(member_id).await?;
         answers.retain(|a| !given.iter().any(|g| g.question_id == a.question_id));
         answers.extend(given);
-        let json = serde_json::to_string(&answers)?;
+        let sql = "INSERT INTO member_answers (member_id, answers, updated_at) VALUES ($1, $2, $3) \
+                   ON CONFLICT (member_id) DO UPDATE SET answers = excluded.answers, updated_at = excluded.updated_at";
+        self.save_json(sql, member_id, serde_json::to_string(&answers)?).await
+    }
+
+    /// A JSON document kept in one row, or the type's default when there is none.
+    async fn json_of<T: DeserializeOwned + Default>(&self, sql: &str, id: i64) -> Result<T, StoreError> {
+        match sqlx::query(sql).bind(id).fetch_optional(self.pool()).await? {
+            Some(row) => Ok(serde_json::from_str(&row.try_get::<String, _>(0)?)?),
+            None => Ok(T::default()),
+        }
+    }
+
+    /// Writes a JSON document with an upsert taking `$1` id, `$2` JSON, `$3` now.
+    async fn save_json(&self, sql: &'static str, id: i64, json: String) -> Result<(), StoreError> {
         self.write(move |tx| {
             Box::pin(async move {
-                member_in_tx(tx, program_id, member_id).await?;
-                sqlx::query(
-                    "INSERT INTO member_answers (member_id, answers, updated_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (member_id) DO UPDATE SET answers = excluded.answers, updated_at = excluded.updated_at",
-                )
-                .bind(member_id)
-                .bind(&json)
-                .bind(tx.now)
-                .execute(tx.conn())
-                .await?;
+                sqlx::query(sql)
+                    .bind(id)
+                    .bind(&json)
+                    .bind(tx.now)
+                    .execute(tx.conn())
+                    .await?;
                 Ok(())
             })
         })

@@ -163,7 +163,7 @@ mod tests {
         );
         assert_eq!(
             rewrite("/api/v1/Cards/AbC-42").0,
-            "/loymax/Cards/AbC-42",
+            "/loymax/cards/AbC-42",
             "ids keep their case"
         );
     }
