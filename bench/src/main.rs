@@ -5,6 +5,10 @@
 //! `webhooks` is the exception: its clients accrue like `accrue`, and what it
 //! measures is how fast the server's delivery worker gets the resulting
 //! `points.accrued` webhooks to a receiver inside this process.
+//!
+//! `loymax_registration` counts whole registrations (six HTTP exchanges each) as
+//! its "requests"; `loymax_history` reads a member's history through the
+//! Loymax-compatible member API with the member's own token.
 
 use anyhow::{bail, Context, Result};
 use reqwest::{Client, RequestBuilder};
@@ -14,13 +18,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-const SCENARIOS: [&str; 5] = ["baseline", "accrue", "withdraw_hot", "history", "webhooks"];
+const SCENARIOS: [&str; 7] = [
+    "baseline",
+    "accrue",
+    "withdraw_hot",
+    "history",
+    "loymax_registration",
+    "loymax_history",
+    "webhooks",
+];
 const SEED_MEMBERS: usize = 1000;
 const HISTORY_POSTINGS: usize = 200;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 const USAGE: &str = "usage: accrue-bench --base URL --key KEY [--duration SECS] \
-[--clients N] [--scenario baseline|accrue|withdraw_hot|history|webhooks|all]";
+[--clients N] [--scenario baseline|accrue|withdraw_hot|history|loymax_registration|loymax_history|webhooks|all]";
 
 struct Args {
     base: String,
@@ -66,7 +78,8 @@ fn parse_args() -> Result<Args> {
     Ok(args)
 }
 
-/// The server, with a counter that makes every Idempotency-Key unique.
+/// The server, with a counter that makes every Idempotency-Key unique and one that
+/// hands out phone numbers for new members.
 #[derive(Clone)]
 struct Api {
     http: Client,
@@ -74,6 +87,7 @@ struct Api {
     key: String,
     run_id: u128,
     seq: Arc<AtomicU64>,
+    phones: Arc<AtomicU64>,
 }
 
 impl Api {
@@ -83,17 +97,29 @@ impl Api {
             .tcp_nodelay(true)
             .timeout(REQUEST_TIMEOUT)
             .build()?;
+        let run_id = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos();
+        // Phone numbers start at a block of 1000 chosen by the clock (in seconds), so
+        // runs against the same server seconds apart or more use different numbers
+        // (the blocks come round again after 10^4 s).
+        let first_phone = (run_id / 1_000_000_000 % 10_000) as u64 * 1000;
         Ok(Api {
             http,
             base: args.base.clone(),
             key: args.key.clone(),
-            run_id: SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos(),
+            run_id,
             seq: Arc::new(AtomicU64::new(0)),
+            phones: Arc::new(AtomicU64::new(first_phone)),
         })
     }
 
     fn next(&self) -> u64 {
         self.seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A new valid Russian mobile number, digits only: `7916` and seven digits.
+    fn next_phone(&self) -> String {
+        let n = self.phones.fetch_add(1, Ordering::Relaxed) % 10_000_000;
+        format!("7916{n:07}")
     }
 
     fn get(&self, path: &str) -> RequestBuilder {
@@ -118,13 +144,16 @@ impl Api {
             .header("Idempotency-Key", format!("bench-{}-{n}", self.run_id))
     }
 
-    /// For setup: the request must succeed; returns its JSON body.
+    /// For setup: the request must succeed; returns its JSON body (null when empty).
     async fn expect_ok(request: RequestBuilder) -> Result<Value> {
         let response = request.send().await?;
         let status = response.status();
         let text = response.text().await?;
         if !status.is_success() {
             bail!("setup request failed: {status}: {text}");
+        }
+        if text.is_empty() {
+            return Ok(Value::Null);
         }
         Ok(serde_json::from_str(&text)?)
     }
@@ -147,23 +176,52 @@ enum Load {
         members: Vec<i64>,
         amount: &'static str,
     },
+    /// A GET of the Loymax member API with a member's token: an error unless it
+    /// answers 200 with `result.state` "Success".
+    MemberGet {
+        path: String,
+        token: String,
+    },
+    /// One whole registration by phone per "request".
+    Registration(loymax::StepTimes),
 }
 
 impl Load {
-    fn request(&self, api: &Api) -> RequestBuilder {
-        match self {
+    /// One request (or flow); `Some(kind)` when it failed.
+    async fn run_once(&self, api: &Api) -> Option<String> {
+        let request = match self {
             Load::Get(path) => api.get(path),
             Load::Operation { kind, members, amount } => {
                 let n = api.next();
                 let member = members[n as usize % members.len()];
                 api.operation(kind, member, amount, n)
             }
+            Load::MemberGet { path, token } => {
+                return loymax::read(api.http.get(format!("{}{path}", api.base)).bearer_auth(token)).await;
+            }
+            Load::Registration(times) => {
+                return loymax::register(api, &api.next_phone(), Some(times)).await.err();
+            }
+        };
+        match request.send().await {
+            Ok(r) if r.status().is_success() => r.bytes().await.err().map(transport_error),
+            Ok(r) => Some(describe_failure(r).await),
+            Err(e) => Some(transport_error(e)),
+        }
+    }
+
+    /// Printed after the table, from what the clients measured.
+    fn notes(&self) -> Vec<String> {
+        match self {
+            Load::Registration(times) => times.notes(),
+            _ => Vec::new(),
         }
     }
 }
 
-/// Creates the data a scenario needs and says what its requests are.
-async fn setup(scenario: &str, api: &Api, clients: usize) -> Result<Load> {
+/// Creates the data a scenario needs and says what its requests are; the notes
+/// (setup's observations) go below the table.
+async fn setup(scenario: &str, api: &Api, clients: usize, notes: &mut Vec<String>) -> Result<Load> {
     Ok(match scenario {
         "baseline" => Load::Get("/healthz".into()),
         "accrue" => Load::Operation {
@@ -186,6 +244,18 @@ async fn setup(scenario: &str, api: &Api, clients: usize) -> Result<Load> {
                 api.accrue(member, "1.00").await?;
             }
             Load::Get(format!("/admin/v1/members/{member}/history?count=20"))
+        }
+        "loymax_registration" => {
+            notes.extend(loymax::check_registration(api).await?);
+            Load::Registration(loymax::StepTimes::default())
+        }
+        "loymax_history" => {
+            let (token, note) = loymax::history_member(api).await?;
+            notes.extend(note);
+            Load::MemberGet {
+                path: loymax::HISTORY_PATH.into(),
+                token,
+            }
         }
         other => bail!("unknown scenario {other:?}"),
     })
@@ -234,11 +304,7 @@ async fn client(api: Api, load: Arc<Load>, deadline: Instant) -> Outcome {
     let mut out = Outcome::default();
     while Instant::now() < deadline {
         let start = Instant::now();
-        let error = match load.request(&api).send().await {
-            Ok(r) if r.status().is_success() => r.bytes().await.err().map(transport_error),
-            Ok(r) => Some(describe_failure(r).await),
-            Err(e) => Some(transport_error(e)),
-        };
+        let error = load.run_once(&api).await;
         let micros = start.elapsed().as_micros();
         out.latencies_us.push(u32::try_from(micros).unwrap_or(u32::MAX));
         if let Some(kind) = error {
@@ -305,8 +371,9 @@ impl Report {
 async fn run_scenario(scenario: &str, api: &Api, args: &Args) -> Result<Report> {
     eprintln!("[{scenario}] setup");
     let setup_start = Instant::now();
+    let mut notes = Vec::new();
     let load = Arc::new(
-        setup(scenario, api, args.clients)
+        setup(scenario, api, args.clients, &mut notes)
             .await
             .with_context(|| format!("setting up {scenario}"))?,
     );
@@ -327,12 +394,13 @@ async fn run_scenario(scenario: &str, api: &Api, args: &Args) -> Result<Report> 
     }
     let elapsed = start.elapsed();
     outcome.latencies_us.sort_unstable();
+    notes.extend(load.notes());
     Ok(Report {
         scenario: scenario.into(),
         clients: args.clients,
         elapsed,
         outcome,
-        notes: Vec::new(),
+        notes,
     })
 }
 
@@ -401,6 +469,342 @@ async fn run() -> Result<()> {
     }
     print_table(&reports);
     Ok(())
+}
+
+/// The Loymax-compatible member API: the registration flow by phone, and reading a
+/// member's history with the member's own token.
+mod loymax {
+    use super::*;
+    use reqwest::StatusCode;
+
+    /// `loymax_history`'s request: 20 of the member's operations, newest first.
+    pub const HISTORY_PATH: &str = "/publicapi/v1.2/History?filter.toDate=2100-01-01&filter.count=20";
+    const HISTORY_ROWS: usize = 20;
+    const PASSWORD: &str = "111111";
+
+    /// The steps of a registration, in order, as errors and notes name them.
+    const STEPS: [&str; 6] = [
+        "BeginRegistration",
+        "AcceptTenderOffer",
+        "SMS code from the outbox",
+        "PhoneNumber/Confirm",
+        "Password/Set",
+        "TryFinishRegistration",
+    ];
+    const PASSWORD_STEP: usize = 4;
+
+    /// Time spent in each step, summed over the successful registrations.
+    #[derive(Default)]
+    pub struct StepTimes {
+        flows: AtomicU64,
+        micros: [AtomicU64; STEPS.len()],
+    }
+
+    impl StepTimes {
+        fn add(&self, flow: &Flow) {
+            self.flows.fetch_add(1, Ordering::Relaxed);
+            for (sum, took) in self.micros.iter().zip(flow.took) {
+                sum.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+            }
+        }
+
+        pub fn notes(&self) -> Vec<String> {
+            let flows = self.flows.load(Ordering::Relaxed);
+            if flows == 0 {
+                return Vec::new();
+            }
+            let micros: Vec<u64> = self.micros.iter().map(|m| m.load(Ordering::Relaxed)).collect();
+            vec![format!(
+                "one row = one registration of 6 HTTP exchanges; mean per step over {flows} completed: {}",
+                breakdown(&micros, flows)
+            )]
+        }
+    }
+
+    /// `BeginRegistration 2.3 ms, … (sum 35.7 ms; Password/Set 77 % of it)`: means per flow.
+    fn breakdown(micros: &[u64], flows: u64) -> String {
+        let total: u64 = micros.iter().sum();
+        let steps: Vec<String> = STEPS
+            .iter()
+            .zip(micros)
+            .map(|(name, us)| format!("{name} {:.1} ms", *us as f64 / flows as f64 / 1000.0))
+            .collect();
+        format!(
+            "{} (sum {:.1} ms; Password/Set {:.0} % of it)",
+            steps.join(", "),
+            total as f64 / flows as f64 / 1000.0,
+            100.0 * micros[PASSWORD_STEP] as f64 / total.max(1) as f64
+        )
+    }
+
+    /// A finished registration: the tokens it was given in turn (the last one is
+    /// current) and how long each step took.
+    struct Flow {
+        tokens: Vec<String>,
+        took: [Duration; STEPS.len()],
+    }
+
+    /// `HTTP 200 Error: Шаг регистрации уже выполнен.`: the status, `result.state` and
+    /// message (a `Fail`'s message is a fresh error id each time, so it is left out).
+    fn describe(status: StatusCode, body: &Value) -> String {
+        let status = status.as_u16();
+        let result = &body["result"];
+        let Some(state) = result["state"].as_str() else {
+            return match body["message"].as_str() {
+                Some(message) => format!("HTTP {status} {message}"),
+                None => format!("HTTP {status}"),
+            };
+        };
+        let mut text = format!("HTTP {status} {state}");
+        if let (false, Some(message)) = (state == "Fail", result["message"].as_str()) {
+            text.push_str(&format!(": {message}"));
+        }
+        if let Some(errors) = result["validationErrors"].as_array() {
+            let fields: Vec<&str> = errors.iter().filter_map(|e| e["field"].as_str()).collect();
+            text.push_str(&format!(" ({})", fields.join(", ")));
+        }
+        text
+    }
+
+    /// `result.state` of an envelope, read from its end: `result` is the last key (the
+    /// server writes compact JSON), so a read need not parse the 20 rows before it.
+    fn result_state(bytes: &[u8]) -> Option<String> {
+        const KEY: &[u8] = b"\"result\":";
+        let at = bytes.windows(KEY.len()).rposition(|w| w == KEY)?;
+        let mut values = serde_json::Deserializer::from_slice(&bytes[at + KEY.len()..]).into_iter::<Value>();
+        values.next()?.ok()?["state"].as_str().map(str::to_string)
+    }
+
+    /// A read with a member token: an error unless 200 with `result.state` "Success".
+    pub async fn read(request: RequestBuilder) -> Option<String> {
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => return Some(transport_error(e)),
+        };
+        let status = response.status();
+        let bytes = match response.bytes().await {
+            Ok(b) => b,
+            Err(e) => return Some(transport_error(e)),
+        };
+        if status == StatusCode::OK && result_state(&bytes).as_deref() == Some("Success") {
+            return None;
+        }
+        Some(describe(status, &serde_json::from_slice(&bytes).unwrap_or_default()))
+    }
+
+    /// One step: the answer's body when it is 200 with `result.state` "Success",
+    /// otherwise what went wrong, prefixed with the step's name.
+    async fn call(step: usize, request: RequestBuilder) -> Result<Value, String> {
+        let fail = |what: String| format!("{}: {what}", STEPS[step]);
+        let response = request.send().await.map_err(|e| fail(transport_error(e)))?;
+        let status = response.status();
+        let text = response.text().await.map_err(|e| fail(transport_error(e)))?;
+        let body: Value = serde_json::from_str(&text).unwrap_or_default();
+        if status == StatusCode::OK && body["result"]["state"] == "Success" {
+            Ok(body)
+        } else {
+            Err(fail(describe(status, &body)))
+        }
+    }
+
+    /// `data.authToken` of a step's answer.
+    fn token(step: usize, body: &Value) -> Result<String, String> {
+        body["data"]["authToken"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| format!("{}: answer without data.authToken", STEPS[step]))
+    }
+
+    fn member_post(api: &Api, path: &str, token: Option<&str>, body: &Value) -> RequestBuilder {
+        let request = api.http.post(format!("{}{path}", api.base)).json(body);
+        match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
+    /// The code of the newest SMS to `phone` (digits), from the log channel's outbox.
+    async fn sms_code(api: &Api, phone: &str) -> Result<String, String> {
+        let path = format!("/admin/v1/outbox/messages?kind=sms&target={phone}&count=1");
+        let fail = |what: String| format!("{}: {what}", STEPS[2]);
+        let response = api.get(&path).send().await.map_err(|e| fail(transport_error(e)))?;
+        if !response.status().is_success() {
+            return Err(fail(describe_failure(response).await));
+        }
+        let body: Value = response.json().await.map_err(|e| fail(transport_error(e)))?;
+        let text = body["items"][0]["payload"]["text"]
+            .as_str()
+            .ok_or_else(|| fail("no SMS for the phone".into()))?;
+        let code: String = text.chars().filter(char::is_ascii_digit).collect();
+        if code.is_empty() {
+            return Err(fail(format!("no code in {text:?}")));
+        }
+        Ok(code)
+    }
+
+    /// Registers a new member by phone end to end, as a mobile app does. The error
+    /// names the step that failed.
+    pub async fn register(api: &Api, phone: &str, times: Option<&StepTimes>) -> Result<(), String> {
+        let flow = flow(api, phone).await?;
+        if let Some(times) = times {
+            times.add(&flow);
+        }
+        Ok(())
+    }
+
+    async fn flow(api: &Api, phone: &str) -> Result<Flow, String> {
+        let mut took = [Duration::ZERO; STEPS.len()];
+        let mut tokens = Vec::with_capacity(4);
+        let mut at = Instant::now();
+        let mut lap = |step: usize| {
+            let now = Instant::now();
+            took[step] = now - at;
+            at = now;
+        };
+
+        let begin = json!({"login": phone, "password": ""});
+        let body = call(
+            0,
+            member_post(api, "/api/v1/Registration/BeginRegistration", None, &begin),
+        )
+        .await?;
+        if body["data"]["state"] != "Success" {
+            return Err(format!("{}: data.state {}", STEPS[0], body["data"]["state"]));
+        }
+        tokens.push(token(0, &body)?);
+        lap(0);
+
+        let offer = member_post(api, "/api/v1/User/AcceptTenderOffer", Some(&tokens[0]), &json!({}));
+        call(1, offer).await?;
+        lap(1);
+
+        let code = sms_code(api, phone).await?;
+        lap(2);
+
+        let confirm = json!({"confirmCode": code});
+        let request = member_post(api, "/api/v1/User/PhoneNumber/Confirm", Some(&tokens[0]), &confirm);
+        tokens.push(token(3, &call(3, request).await?)?);
+        lap(3);
+
+        let password = json!({"password": PASSWORD});
+        let request = member_post(api, "/api/v1/User/Password/Set", Some(&tokens[1]), &password);
+        tokens.push(token(4, &call(4, request).await?)?);
+        lap(4);
+
+        let request = member_post(
+            api,
+            "/api/v1/Registration/TryFinishRegistration",
+            Some(&tokens[2]),
+            &json!({}),
+        );
+        let body = call(5, request).await?;
+        if body["data"]["registrationCompleted"] != true {
+            let completed = &body["data"]["registrationCompleted"];
+            return Err(format!("{}: data.registrationCompleted {completed}", STEPS[5]));
+        }
+        if let Ok(last) = token(5, &body) {
+            tokens.push(last);
+        }
+        lap(5);
+        Ok(Flow { tokens, took })
+    }
+
+    /// `loymax_registration`'s setup: one registration alone, end to end, then what a
+    /// client would expect of its tokens and password. A flow that fails stops the
+    /// run; a token or password that behaves unexpectedly becomes a note.
+    pub async fn check_registration(api: &Api) -> Result<Vec<String>> {
+        let phone = api.next_phone();
+        let started = Instant::now();
+        let flow = flow(api, &phone)
+            .await
+            .map_err(|e| anyhow::anyhow!("registering {phone}: {e}"))?;
+        let alone = started.elapsed();
+        let micros: Vec<u64> = flow.took.iter().map(|d| d.as_micros() as u64).collect();
+        let mut notes = vec![format!(
+            "setup's registration alone took {:.1} ms: {}",
+            alone.as_secs_f64() * 1000.0,
+            breakdown(&micros, 1)
+        )];
+
+        let balance = |token: &str| {
+            let url = format!("{}/publicapi/v1.2/User/Balance", api.base);
+            api.http.get(url).bearer_auth(token.to_string())
+        };
+        let (current, old) = flow.tokens.split_last().context("no tokens")?;
+        for (i, token) in old.iter().enumerate() {
+            let status = balance(token).send().await?.status();
+            if status != StatusCode::UNAUTHORIZED {
+                notes.push(format!(
+                    "server: the token replaced by {} still answers HTTP {} (expected 401)",
+                    ["PhoneNumber/Confirm", "Password/Set", "TryFinishRegistration"][i.min(2)],
+                    status.as_u16()
+                ));
+            }
+        }
+        if let Some(problem) = read(balance(current)).await {
+            notes.push(format!("server: User/Balance with the last token: {problem}"));
+        }
+        let form = [
+            ("grant_type", "password"),
+            ("username", phone.as_str()),
+            ("password", PASSWORD),
+        ];
+        let url = format!("{}/authorizationService/token", api.base);
+        let signed_in = api.http.post(url).form(&form).send().await?;
+        if !signed_in.status().is_success() {
+            let status = signed_in.status();
+            let body = signed_in.text().await.unwrap_or_default();
+            notes.push(format!(
+                "server: signing in with the new password: HTTP {status} {body}"
+            ));
+        }
+        Ok(notes)
+    }
+
+    /// `loymax_history`'s setup: a member (admin API) with a password and
+    /// `HISTORY_POSTINGS` accruals; returns an access token from the token endpoint,
+    /// and a note when the first read does not look as expected.
+    pub async fn history_member(api: &Api) -> Result<(String, Option<String>)> {
+        let phone = api.next_phone();
+        let created = Api::expect_ok(api.post("/admin/v1/members", &json!({ "phone": format!("+{phone}") }))).await?;
+        let member = created["id"].as_i64().context("member without an id")?;
+        let path = format!("/admin/v1/members/{member}/password");
+        Api::expect_ok(api.post(&path, &json!({ "password": PASSWORD }))).await?;
+        for _ in 0..HISTORY_POSTINGS {
+            api.accrue(member, "1.00").await?;
+        }
+        let form = [
+            ("grant_type", "password"),
+            ("username", phone.as_str()),
+            ("password", PASSWORD),
+        ];
+        let url = format!("{}/authorizationService/token", api.base);
+        let tokens = Api::expect_ok(api.http.post(url).form(&form)).await?;
+        let token = tokens["access_token"]
+            .as_str()
+            .context("token answer without access_token")?
+            .to_string();
+
+        let response = api
+            .http
+            .get(format!("{}{HISTORY_PATH}", api.base))
+            .bearer_auth(&token)
+            .send()
+            .await?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or_default();
+        if status != StatusCode::OK || body["result"]["state"] != "Success" {
+            bail!("the first History read failed: {}", describe(status, &body));
+        }
+        let rows = body["data"]["rows"].as_array().map_or(0, Vec::len);
+        let all = &body["data"]["allCount"];
+        let note = (rows != HISTORY_ROWS || all != HISTORY_POSTINGS).then(|| {
+            format!(
+                "server: History answered {rows} rows, allCount {all} (expected {HISTORY_ROWS}, {HISTORY_POSTINGS})"
+            )
+        });
+        Ok((token, note))
+    }
 }
 
 /// The `webhooks` scenario: event webhooks delivered per second to a local receiver.

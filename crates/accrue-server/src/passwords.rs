@@ -16,7 +16,18 @@ pub fn validate(password: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Hashing takes tens of milliseconds of a core; more at once than there are cores
+/// only slows everything else down.
+fn hashing_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())))
+}
+
 pub async fn hash(password: String) -> Result<String, ApiError> {
+    let _slot = hashing_slots()
+        .acquire()
+        .await
+        .map_err(|e| crate::error::internal(&e.to_string()))?;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
@@ -30,6 +41,9 @@ pub async fn hash(password: String) -> Result<String, ApiError> {
 
 /// Whether `password` matches the stored hash; a malformed hash never matches.
 pub async fn verify(password: String, stored: String) -> bool {
+    let Ok(_slot) = hashing_slots().acquire().await else {
+        return false;
+    };
     tokio::task::spawn_blocking(move || {
         PasswordHash::new(&stored).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
     })

@@ -28,6 +28,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(3, "0003_member_auth"),
     migration!(4, "0004_registration"),
     migration!(5, "0005_questionnaire"),
+    migration!(6, "0006_postings_by_member"),
 ];
 
 /// Serialises migrating servers that share one PostgreSQL database.
