@@ -144,6 +144,27 @@ async fn a_member_signs_in_and_reads_the_balance(db: TestDb) {
         );
         assert_eq!(v1["data"], v12["data"], "{path}");
     }
+    // The detailed balance shows what expires when.
+    let expiring = json!({"member_id": id, "amount": "7", "expires_at": "2099-01-01T00:00:00Z"});
+    let (status, _) = s
+        .admin_with(
+            Method::POST,
+            "/admin/v1/operations/accrue",
+            Some(expiring),
+            &[("Idempotency-Key", "e")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, detailed) = get(&s, "/publicapi/v1.2/User/DetailedBalance", access).await;
+    let item = &detailed["data"]["items"][0];
+    assert_eq!(
+        (item["amount"].as_f64(), item["accountIsBlocked"].as_bool()),
+        (Some(76.5), Some(false))
+    );
+    assert_eq!(
+        item["lifeTimesByTime"],
+        json!([{"amount": 7.0, "date": "2099-01-01T00:00:00.000Z"}])
+    );
     // E-mail and card number sign in too.
     sign_in(&s, "IVAN@example.com").await;
     sign_in(&s, "2000000000017").await;

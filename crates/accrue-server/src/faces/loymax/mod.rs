@@ -55,6 +55,7 @@ const WORDS: &[&str] = &[
     "questions",
     "answers",
     "auth",
+    "detailedbalance",
 ];
 
 pub fn router() -> Router<AppState> {
@@ -63,6 +64,7 @@ pub fn router() -> Router<AppState> {
         .route("/loymax/auth/sendconfirmationcode", post(token::resend_code))
         .route("/loymax/user", get(user::profile))
         .route("/loymax/user/balance", get(user::balance))
+        .route("/loymax/user/detailedbalance", get(user::detailed_balance))
         .route("/loymax/history", get(history::history))
         .route("/loymax/registration/beginregistration", post(registration::begin))
         .route("/loymax/registration/tryfinishregistration", post(registration::finish))

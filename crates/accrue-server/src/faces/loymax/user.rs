@@ -132,3 +132,39 @@ pub async fn profile(State(state): State<AppState>, member: Member) -> Answer {
         Err(e) => Answer::fail(member.version, &e.to_string()),
     }
 }
+
+/// `GET User/DetailedBalance`: per currency, with the unspent points by expiry date.
+pub async fn detailed_balance(State(state): State<AppState>, member: Member) -> Answer {
+    let (program, id) = (member.owner.program_id, member.owner.member_id);
+    let result = async {
+        let currencies = state.store.currencies(program).await?;
+        let m = state.store.member(program, id).await?;
+        let items: Vec<Value> = state
+            .store
+            .balances(program, id)
+            .await?
+            .iter()
+            .filter_map(|b| {
+                let c = currencies.iter().find(|c| c.id == b.currency_id)?;
+                let by_time: Vec<Value> = b
+                    .expirations
+                    .iter()
+                    .map(|e| json!({"amount": amount(e.amount, c), "date": crate::admin::time(e.expires_at)}))
+                    .collect();
+                Some(json!({
+                    "currency": currency(c),
+                    "amount": amount(b.balance, c),
+                    "notActivatedAmount": amount(b.not_activated, c),
+                    "accountIsBlocked": !m.state.may_transact(),
+                    "lifeTimesByTime": by_time,
+                    "lifeTimesByPeriod": [],
+                }))
+            })
+            .collect();
+        Ok::<_, accrue_store::StoreError>(json!({"items": items}))
+    };
+    match result.await {
+        Ok(data) => Answer::success(member.version, data),
+        Err(e) => Answer::fail(member.version, &e.to_string()),
+    }
+}
