@@ -124,6 +124,10 @@ pub struct RegistrationSettings {
     pub max_virtual_cards: u32,
     /// Signing in with a password also asks for a code sent to the phone.
     pub two_factor_sign_in: bool,
+    /// Wrong passwords in a row before sign-in is locked.
+    pub password_attempts: u32,
+    /// Seconds sign-in stays locked after too many wrong passwords.
+    pub password_lock_seconds: i64,
 }
 
 impl Default for RegistrationSettings {
@@ -136,6 +140,8 @@ impl Default for RegistrationSettings {
             virtual_cards: VirtualCards::OnRequest,
             max_virtual_cards: 1,
             two_factor_sign_in: false,
+            password_attempts: 5,
+            password_lock_seconds: 1800,
         }
     }
 }
@@ -151,6 +157,9 @@ impl RegistrationSettings {
             || self.codes.lock_seconds < 0
         {
             return Err("codes: ttl_seconds and max_attempts must be positive, the other times not negative".into());
+        }
+        if self.password_attempts < 1 || self.password_lock_seconds < 0 {
+            return Err("password_attempts must be positive and password_lock_seconds not negative".into());
         }
         if let Some(step) = self.required.iter().find(|s| self.optional.contains(s)) {
             return Err(format!("{} is both required and optional", step.as_str()));

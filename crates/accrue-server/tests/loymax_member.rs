@@ -16,6 +16,7 @@ on_both_backends!(
     history_pages_and_filters_hundreds_of_operations,
     two_factor_sign_in_asks_for_a_code,
     the_face_serves_only_its_program,
+    wrong_passwords_are_counted_and_lock_sign_in,
 );
 
 /// A member with a phone, e-mail, card and password; returns its id.
@@ -573,5 +574,58 @@ async fn the_face_serves_only_its_program(db: TestDb) {
         (status, body["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("IncorrectLoginOrPassword")),
         "shop2's member is unknown here"
+    );
+}
+
+async fn wrong_passwords_are_counted_and_lock_sign_in(db: TestDb) {
+    let s = TestServer::start(db).await;
+    member(&s, "+79161234567", "ivan@example.com", "1001").await;
+    let settings = json!({"password_attempts": 3, "password_lock_seconds": 600});
+    assert_eq!(
+        s.admin(
+            Method::PUT,
+            "/admin/v1/programs/default/registration-settings",
+            Some(settings)
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    let attempt = |password: &'static str| {
+        let s = &s;
+        async move {
+            token(
+                s,
+                &[
+                    ("grant_type", "password"),
+                    ("username", "79161234567"),
+                    ("password", password),
+                ],
+            )
+            .await
+        }
+    };
+    let (_, first) = attempt("000000").await;
+    assert_eq!(
+        first["error_description"],
+        "Неверный логин или пароль, осталось 2 попыток."
+    );
+    // A right password starts the count again.
+    assert_eq!(attempt("111111").await.0, StatusCode::OK);
+    assert_eq!(
+        attempt("000000").await.1["error_description"],
+        "Неверный логин или пароль, осталось 2 попыток."
+    );
+    attempt("000000").await;
+    let (_, third) = attempt("000000").await;
+    assert_eq!(
+        (third["error"].as_str(), third["error_description"].as_str()),
+        (Some("UserBlocked"), Some("Вход заблокирован, повторите через 600 сек."))
+    );
+    let (status, locked) = attempt("111111").await;
+    assert_eq!(
+        (status, locked["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("UserBlocked")),
+        "even the right password waits"
     );
 }

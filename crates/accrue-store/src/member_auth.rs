@@ -27,6 +27,15 @@ impl TokenKind {
     }
 }
 
+/// What a wrong password leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInFailure {
+    /// Wrong; this many tries are left before the lock.
+    AttemptsLeft(u32),
+    /// Locked for this many seconds.
+    Locked(i64),
+}
+
 /// A freshly issued token pair; the only time the tokens exist in clear.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenPair {
@@ -124,6 +133,61 @@ impl Store {
                     refresh: insert_token(tx, owner, TokenKind::Refresh, refresh_ttl).await?,
                     expires_in: access_ttl / 1000,
                 })
+            })
+        })
+        .await
+    }
+
+    /// Seconds sign-in stays locked for the member (0 when it is not).
+    pub async fn sign_in_lock(&self, member_id: i64) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT locked_until FROM sign_in_failures WHERE member_id = $1")
+            .bind(member_id)
+            .fetch_optional(self.pool())
+            .await?;
+        let until: Option<Millis> = row.map(|r| r.try_get(0)).transpose()?.flatten();
+        Ok(until.map_or(0, |u| ((u - self.now()).max(0) + 999) / 1000))
+    }
+
+    /// Counts a wrong password; the `max`-th in a row locks sign-in for `lock_seconds`.
+    pub async fn record_sign_in_failure(
+        &self,
+        member_id: i64,
+        max: u32,
+        lock_seconds: i64,
+    ) -> Result<SignInFailure, StoreError> {
+        self.write(move |tx| {
+            Box::pin(async move {
+                let row = sqlx::query(
+                    "INSERT INTO sign_in_failures (member_id, failures) VALUES ($1, 1) ON CONFLICT (member_id) \
+                     DO UPDATE SET failures = sign_in_failures.failures + 1 RETURNING failures",
+                )
+                .bind(member_id)
+                .fetch_one(tx.conn())
+                .await?;
+                let failures: i64 = row.try_get(0)?;
+                if failures < i64::from(max) {
+                    return Ok(SignInFailure::AttemptsLeft((i64::from(max) - failures) as u32));
+                }
+                sqlx::query("UPDATE sign_in_failures SET failures = 0, locked_until = $1 WHERE member_id = $2")
+                    .bind(tx.now + lock_seconds * 1000)
+                    .bind(member_id)
+                    .execute(tx.conn())
+                    .await?;
+                Ok(SignInFailure::Locked(lock_seconds))
+            })
+        })
+        .await
+    }
+
+    /// A right password starts the count again.
+    pub async fn clear_sign_in_failures(&self, member_id: i64) -> Result<(), StoreError> {
+        self.write(move |tx| {
+            Box::pin(async move {
+                sqlx::query("DELETE FROM sign_in_failures WHERE member_id = $1")
+                    .bind(member_id)
+                    .execute(tx.conn())
+                    .await?;
+                Ok(())
             })
         })
         .await

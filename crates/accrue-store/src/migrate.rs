@@ -29,6 +29,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(4, "0004_registration"),
     migration!(5, "0005_questionnaire"),
     migration!(6, "0006_postings_by_member"),
+    migration!(7, "0007_sign_in_failures"),
 ];
 
 /// Serialises migrating servers that share one PostgreSQL database.

@@ -7,7 +7,7 @@ use crate::{passwords, AppState};
 use accrue_core::member::mask_phone;
 use accrue_core::registration::{Channel, CodeRules};
 use accrue_store::confirmations::CodeError;
-use accrue_store::member_auth::{TokenKind, TokenOwner, TokenPair};
+use accrue_store::member_auth::{SignInFailure, TokenKind, TokenOwner, TokenPair};
 use accrue_store::{Member, MemberSearch, StoreError};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -130,13 +130,33 @@ async fn password_grant(state: &AppState, request: TokenRequest) -> Response {
         Ok(None) => return wrong(),
         Err(e) => return failed(e),
     };
+    let settings = match state.store.registration_settings(program.id).await {
+        Ok(settings) => settings,
+        Err(e) => return failed(e),
+    };
+    match state.store.sign_in_lock(member.id).await {
+        Ok(0) => {}
+        Ok(seconds) => return locked(seconds),
+        Err(e) => return failed(e),
+    }
     let stored = match state.store.password_hash(member.id).await {
         Ok(Some(hash)) => hash,
         Ok(None) => return wrong(),
         Err(e) => return failed(e),
     };
     if !passwords::verify(password, stored).await {
-        return wrong();
+        let (max, lock) = (settings.password_attempts, settings.password_lock_seconds);
+        return match state.store.record_sign_in_failure(member.id, max, lock).await {
+            Ok(SignInFailure::AttemptsLeft(left)) => oauth_error(
+                "IncorrectLoginOrPassword",
+                &format!("Неверный логин или пароль, осталось {left} попыток."),
+            ),
+            Ok(SignInFailure::Locked(seconds)) => locked(seconds),
+            Err(e) => failed(e),
+        };
+    }
+    if let Err(e) = state.store.clear_sign_in_failures(member.id).await {
+        return failed(e);
     }
     if !member.state.may_transact() {
         return oauth_error("UserBlocked", "Пользователь заблокирован.");
@@ -145,17 +165,20 @@ async fn password_grant(state: &AppState, request: TokenRequest) -> Response {
         program_id: program.id,
         member_id: member.id,
     };
-    match state.store.registration_settings(program.id).await {
-        Ok(settings) if settings.two_factor_sign_in => {
-            return ask_for_code(state, owner, member.phone, settings.codes).await
-        }
-        Ok(_) => {}
-        Err(e) => return failed(e),
+    if settings.two_factor_sign_in {
+        return ask_for_code(state, owner, member.phone, settings.codes).await;
     }
     match state.store.issue_tokens(owner, ACCESS_TTL_MS, REFRESH_TTL_MS).await {
         Ok(pair) => tokens(pair),
         Err(e) => failed(e),
     }
+}
+
+fn locked(seconds: i64) -> Response {
+    oauth_error(
+        "UserBlocked",
+        &format!("Вход заблокирован, повторите через {seconds} сек."),
+    )
 }
 
 /// Two-factor sign-in: sends a code to the phone and answers HTTP 400
