@@ -151,9 +151,9 @@ impl Store {
                 member_in_tx(tx, program_id, member_id).await?;
                 let card = card_by_number(tx, program_id, &number).await?.ok_or(StoreError::NotFound("card"))?;
                 match (card.state.as_str(), card.member_id) {
-                    ("blocked", _) => return Err(StoreError::Conflict(format!("card {number} is blocked"))),
+                    ("blocked", _) => return Err(StoreError::CardBlocked(number)),
                     (_, Some(owner)) if owner == member_id => return Ok(card),
-                    (_, Some(_)) => return Err(StoreError::Conflict(format!("card {number} belongs to another member"))),
+                    (_, Some(_)) => return Err(StoreError::CardTaken(number)),
                     _ => {}
                 }
                 let rows = sqlx::query(
@@ -236,7 +236,7 @@ pub(crate) async fn member_card(tx: &mut Tx, program_id: i64, member_id: i64, nu
         )));
     }
     if card.state == "blocked" {
-        return Err(StoreError::Conflict(format!("card {number} is blocked")));
+        return Err(StoreError::CardBlocked(number.to_string()));
     }
     Ok(card.id)
 }

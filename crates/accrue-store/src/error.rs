@@ -7,6 +7,13 @@ pub enum StoreError {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(String),
+    /// A registration step may be done once.
+    #[error("step {0} is already done")]
+    StepDone(&'static str),
+    #[error("card {0} is blocked")]
+    CardBlocked(String),
+    #[error("card {0} belongs to another member")]
+    CardTaken(String),
     #[error("{0}")]
     Invalid(String),
     #[error("insufficient balance: {available} available")]
@@ -30,9 +37,13 @@ pub enum StoreError {
 impl StoreError {
     /// Maps a unique-constraint violation to a conflict with `message`.
     pub(crate) fn unique(message: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreError {
-        let message = message.into();
+        StoreError::on_unique(StoreError::Conflict(message.into()))
+    }
+
+    /// Maps a unique-constraint violation to `error`; other database errors pass through.
+    pub(crate) fn on_unique(error: StoreError) -> impl FnOnce(sqlx::Error) -> StoreError {
         move |e| match &e {
-            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(message),
+            sqlx::Error::Database(db) if db.is_unique_violation() => error,
             _ => StoreError::Database(e),
         }
     }

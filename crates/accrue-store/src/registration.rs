@@ -48,7 +48,7 @@ impl Store {
             Err(e) => return Err(e),
         }
         if self.card(program_id, number).await?.state == "blocked" {
-            return Err(StoreError::Conflict(format!("card {number} is blocked")));
+            return Err(StoreError::CardBlocked(number.to_string()));
         }
         let fields = MemberFields {
             state: Some(MemberState::Registering),
@@ -91,7 +91,7 @@ impl Store {
                     .bind(tx.now)
                     .execute(tx.conn())
                     .await
-                    .map_err(StoreError::unique(format!("step {} is already done", step.as_str())))?;
+                    .map_err(StoreError::on_unique(StoreError::StepDone(step.as_str())))?;
                 Ok(())
             })
         })

@@ -47,7 +47,7 @@ async fn card_assigned(state: &AppState, m: &Member) -> Result<(), StoreError> {
         .complete_step(m.owner.program_id, m.owner.member_id, Step::AssignCard)
         .await
     {
-        Err(StoreError::Conflict(_)) => Ok(()),
+        Err(StoreError::StepDone(_)) => Ok(()),
         other => other,
     }
 }
@@ -118,8 +118,8 @@ pub async fn set(State(state): State<AppState>, m: Member, body: Body<SetCard>) 
     match assigned {
         Ok(()) => Answer::success(v, Value::Null).created(),
         Err(StoreError::NotFound("card")) => Answer::error(v, "Карта не найдена."),
-        Err(StoreError::Conflict(m)) if m.contains("blocked") => Answer::error(v, "Карта заблокирована."),
-        Err(StoreError::Conflict(_)) => Answer::error(v, "Карта принадлежит другому участнику."),
+        Err(StoreError::CardBlocked(_)) => Answer::error(v, "Карта заблокирована."),
+        Err(StoreError::CardTaken(_)) => Answer::error(v, "Карта принадлежит другому участнику."),
         Err(StoreError::Invalid(m)) => Answer::invalid(v, "cardNumber", m),
         Err(e) => Answer::fail(v, &e.to_string()),
     }

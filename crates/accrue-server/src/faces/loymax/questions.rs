@@ -198,7 +198,7 @@ pub async fn answers(State(state): State<AppState>, m: Member, body: Body<Value>
             .complete_step(m.owner.program_id, m.owner.member_id, Step::Questions)
             .await
         {
-            Ok(()) | Err(StoreError::Conflict(_)) => Ok(Answer::success(v, Value::Null)),
+            Ok(()) | Err(StoreError::StepDone(_)) => Ok(Answer::success(v, Value::Null)),
             Err(e) => Err(e),
         }
     };

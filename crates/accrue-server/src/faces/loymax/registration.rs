@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 fn refused(v: Version, e: StoreError) -> Answer {
     match e {
         StoreError::Code(code) => Answer::error(v, code_message(&code)),
-        StoreError::Conflict(m) if m.contains("already done") => Answer::error(v, "Шаг регистрации уже выполнен."),
+        StoreError::StepDone(_) => Answer::error(v, "Шаг регистрации уже выполнен."),
         StoreError::Conflict(m) | StoreError::Invalid(m) => Answer::error(v, m),
         e => Answer::fail(v, &e.to_string()),
     }
@@ -89,7 +89,7 @@ pub async fn begin(
             Provider::Card => match state.store.begin_registration_by_card(program.id, &login).await {
                 Ok((member, created)) => (member, created, None),
                 Err(StoreError::NotFound(_)) => return Ok(Answer::error(v, "Карта не найдена.")),
-                Err(StoreError::Conflict(_)) => return Ok(Answer::error(v, "Карта заблокирована.")),
+                Err(StoreError::CardBlocked(_)) => return Ok(Answer::error(v, "Карта заблокирована.")),
                 Err(e) => return Err(e),
             },
         };
@@ -235,7 +235,7 @@ async fn send_to(state: &AppState, m: &Member, channel: Channel, target: String)
         Step::ChangeEmail
     };
     if state.store.done_steps(m.owner.member_id).await?.contains(&step_of) {
-        return Err(StoreError::Conflict("step already done".into()));
+        return Err(StoreError::StepDone(step_of.as_str()));
     }
     let rules = settings(state, m.owner.program_id).await?.codes;
     state
