@@ -50,6 +50,14 @@ pub enum IdentifierError {
     Text(&'static str, usize),
 }
 
+/// Checks a region code (ISO 3166, such as `RU`) that phone numbers are read in.
+pub fn validate_region(region: &str) -> Result<(), IdentifierError> {
+    region
+        .parse::<phonenumber::country::Id>()
+        .map(drop)
+        .map_err(|_| IdentifierError::Region(region.into()))
+}
+
 /// Normalises a phone number to E.164 (`+79161234567`). Numbers without a country
 /// code are read in `region` (an ISO 3166 code such as `RU`).
 pub fn normalize_phone(input: &str, region: &str) -> Result<String, IdentifierError> {
@@ -122,6 +130,12 @@ mod tests {
             normalize_phone("+79161234567", "XX"),
             Err(IdentifierError::Region(_))
         ));
+    }
+
+    #[test]
+    fn regions_are_iso_codes() {
+        assert!(validate_region("RU").is_ok() && validate_region("KZ").is_ok());
+        assert_eq!(validate_region("XX"), Err(IdentifierError::Region("XX".into())));
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod admin;
 pub(crate) mod error;
 mod extract;
 pub mod faces;
+mod format;
 mod jobs;
 mod limits;
 mod metrics;

@@ -590,12 +590,6 @@ impl Store {
         })
         .await
     }
-
-    /// Queues an event for the program's subscribed endpoints, on its own.
-    pub async fn emit_event(&self, program_id: i64, event: EventType, data: Value) -> Result<(), StoreError> {
-        self.write(move |tx| Box::pin(async move { emit(tx, program_id, event, data, None).await }))
-            .await
-    }
 }
 
 async fn fail_pending_of(tx: &mut Tx, endpoint_id: i64, reason: &str) -> Result<(), StoreError> {

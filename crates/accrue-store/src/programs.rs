@@ -196,8 +196,7 @@ impl Store {
     pub async fn create_program(&self, new: NewProgram) -> Result<Program, StoreError> {
         validate_program_code(&new.code)?;
         let name = normalize_text("program name", &new.name, 200).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        accrue_core::member::normalize_phone("+79161234567", &new.phone_region)
-            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        accrue_core::member::validate_region(&new.phone_region).map_err(|e| StoreError::Invalid(e.to_string()))?;
         self.write(move |tx| {
             Box::pin(async move {
                 let row = sqlx::query(&format!(

@@ -9,7 +9,6 @@ mod operations;
 mod outbox;
 mod programs;
 mod views;
-pub(crate) use views::time;
 mod webhooks;
 
 use crate::limits::with_body_limit;

@@ -1,11 +1,12 @@
 //! Shapes the admin API renders and the conversions at its edge: decimal amounts and
 //! RFC 3339 times in, minor units and milliseconds inside.
 
+pub use crate::format::time;
 use crate::ApiError;
 use accrue_core::money;
 use accrue_core::Millis;
 use accrue_store::Currency;
-use chrono::{DateTime, FixedOffset, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -30,12 +31,6 @@ impl Amount {
 
 pub fn decimal(minor: i64, currency: &Currency) -> String {
     money::format_minor(minor, currency.scale)
-}
-
-pub fn time(ms: Millis) -> String {
-    Utc.timestamp_millis_opt(ms)
-        .single()
-        .map_or_else(String::new, |t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
 }
 
 pub fn millis(t: &DateTime<FixedOffset>) -> Millis {

@@ -80,7 +80,7 @@ fn row(version: Version, member_id: i64, op: &Operation, c: &Currency) -> Value 
     };
     let mut row = json!({
         "id": guid(op.posting_id),
-        "dateTime": crate::admin::time(op.created_at),
+        "dateTime": crate::format::time(op.created_at),
         "type": kind,
         "userId": member_id,
         "identity": op.card,

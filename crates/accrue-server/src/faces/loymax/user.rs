@@ -149,7 +149,7 @@ pub async fn detailed_balance(State(state): State<AppState>, member: Member) -> 
                 let by_time: Vec<Value> = b
                     .expirations
                     .iter()
-                    .map(|e| json!({"amount": amount(e.amount, c), "date": crate::admin::time(e.expires_at)}))
+                    .map(|e| json!({"amount": amount(e.amount, c), "date": crate::format::time(e.expires_at)}))
                     .collect();
                 Some(json!({
                     "currency": currency(c),

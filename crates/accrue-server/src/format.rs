@@ -1,0 +1,11 @@
+//! Rendering shared by the admin API and the faces.
+
+use accrue_core::Millis;
+use chrono::{SecondsFormat, TimeZone, Utc};
+
+/// A time as RFC 3339 in UTC with milliseconds: `2026-11-23T20:12:15.536Z`.
+pub fn time(ms: Millis) -> String {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .map_or_else(String::new, |t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
+}
