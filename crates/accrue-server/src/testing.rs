@@ -106,6 +106,41 @@ impl TestServer {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// A call of a face, as a member (`token`) or anonymous; the status and the JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// The digits of the latest message of a kind (`sms`, `email`) sent to a target: the
+    /// confirmation code, read from the outbox's log channel.
+    pub async fn sent_code(&self, kind: &str, target: &str) -> String {
+        let path = format!("/admin/v1/outbox/messages?kind={kind}&target={target}&count=1");
+        let (_, list) = self.admin(Method::GET, &path, None).await;
+        let message = &list["items"][0]["payload"];
+        let text = message
+            .get("text")
+            .or(message.get("body"))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        text.chars().filter(char::is_ascii_digit).collect()
+    }
+
     /// Stops the server the way SIGTERM does and waits until it has finished.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {

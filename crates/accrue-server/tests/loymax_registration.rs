@@ -26,15 +26,7 @@ async fn call(
     token: Option<&str>,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
-    let mut request = s.client.request(method, format!("{}{path}", s.base));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    (response.status(), response.json().await.unwrap_or(Value::Null))
+    s.call(method, path, token, body).await
 }
 
 async fn post(s: &TestServer, path: &str, token: &str, body: Value) -> Value {
@@ -56,22 +48,8 @@ async fn begin(s: &TestServer, login: &str, password: &str) -> Value {
     answer
 }
 
-/// The latest code sent to a phone or address, from the outbox's log channel.
 async fn code_for(s: &TestServer, kind: &str, target: &str) -> String {
-    let (_, list) = s
-        .admin(
-            Method::GET,
-            &format!("/admin/v1/outbox/messages?kind={kind}&target={target}&count=1"),
-            None,
-        )
-        .await;
-    let message = &list["items"][0]["payload"];
-    let text = message
-        .get("text")
-        .or(message.get("body"))
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    text.chars().filter(char::is_ascii_digit).collect()
+    s.sent_code(kind, target).await
 }
 
 async fn actions(s: &TestServer, token: &str) -> Vec<(String, String, bool)> {
@@ -117,9 +95,7 @@ async fn registration_by_phone_as_documented(db: TestDb) {
             "AssignCard"
         ]
     );
-    assert!(
-        steps.iter().all(|a| !a.2) && steps[0].1 == "Required" && steps[3].1 == "Optional" && steps[4].1 == "Optional"
-    );
+    assert!(steps.iter().all(|a| !a.2) && steps[0].1 == "Required" && steps[3].1 == "Custom" && steps[4].1 == "Custom");
 
     assert_eq!(
         post(&s, "/api/v1/User/AcceptTenderOffer", &token, json!({})).await["result"]["state"],
@@ -181,9 +157,12 @@ async fn registration_by_phone_as_documented(db: TestDb) {
 
     let again = begin(&s, PHONE, "").await;
     assert_eq!(again["data"]["state"], "RegistrationAlreadyCompleted");
-    // Once registered, Password/Set changes the password.
+    // Once registered, the password is changed with the old one, not set again.
     let token4 = done["data"]["authToken"].as_str().unwrap();
-    let changed = post(&s, "/api/v1/User/Password/Set", token4, json!({"password": "222222"})).await;
+    let set_again = post(&s, "/api/v1/User/Password/Set", token4, json!({"password": "222222"})).await;
+    assert_eq!(set_again["result"]["state"], "Error", "{set_again}");
+    let change = json!({"oldPassword": "111111", "newPassword": "222222"});
+    let changed = post(&s, "/publicapi/v1.2/User/Password/Change", token4, change).await;
     assert_eq!(changed["result"]["state"], "Success", "{changed}");
     let signed_in = s
         .client
@@ -677,6 +656,6 @@ async fn the_questionnaire_is_answered_and_checked(db: TestDb) {
         (p["birthDay"].as_str(), p["phoneNumber"].as_str()),
         (Some("15.05.1990"), Some("***7979"))
     );
-    assert_eq!(p["state"], "Registered", "registration is not finished yet");
+    assert_eq!(p["state"], "Normal", "registration is not finished yet");
     assert!(p["personUid"].is_string() && p["balanceShortInfo"]["currency"]["code"] == "BONUS");
 }

@@ -217,6 +217,22 @@ impl Store {
         }
     }
 
+    /// Voids the member's live code on the channel (a reset the member gave up). The resend
+    /// throttle and any lock stay as they are.
+    pub async fn cancel_code(&self, member_id: i64, channel: Channel) -> Result<(), StoreError> {
+        self.write(move |tx| {
+            Box::pin(async move {
+                sqlx::query("UPDATE confirmation_codes SET code_hash = NULL WHERE member_id = $1 AND channel = $2")
+                    .bind(member_id)
+                    .bind(channel.as_str())
+                    .execute(tx.conn())
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
     /// The target of the member's live (sent, not used up, not voided by a lock) code on
     /// this channel, if any; an expired code still counts, so confirming it says Expired.
     pub async fn pending_target(&self, member_id: i64, channel: Channel) -> Result<Option<String>, StoreError> {

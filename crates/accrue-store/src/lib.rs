@@ -17,6 +17,7 @@ pub mod ledger;
 pub mod member_auth;
 mod members;
 mod migrate;
+pub mod notifications;
 pub mod outbox;
 mod programs;
 mod registration;

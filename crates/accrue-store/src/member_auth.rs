@@ -84,6 +84,19 @@ async fn insert_token(
     Ok(token)
 }
 
+async fn store_password(tx: &mut crate::Tx, member_id: i64, password_hash: &str) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO member_credentials (member_id, password_hash, updated_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (member_id) DO UPDATE SET password_hash = excluded.password_hash, updated_at = excluded.updated_at",
+    )
+    .bind(member_id)
+    .bind(password_hash)
+    .bind(tx.now)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
 impl Store {
     /// Stores the member's password hash (an argon2 PHC string).
     pub async fn set_password_hash(
@@ -95,16 +108,40 @@ impl Store {
         self.write(move |tx| {
             Box::pin(async move {
                 member_in_tx(tx, program_id, member_id).await?;
-                sqlx::query(
-                    "INSERT INTO member_credentials (member_id, password_hash, updated_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (member_id) DO UPDATE SET password_hash = excluded.password_hash, updated_at = excluded.updated_at",
-                )
-                .bind(member_id)
-                .bind(&password_hash)
-                .bind(tx.now)
-                .execute(tx.conn())
-                .await?;
-                Ok(())
+                store_password(tx, member_id, &password_hash).await
+            })
+        })
+        .await
+    }
+
+    /// Sets a new password and starts the member's sessions afresh: every earlier token is
+    /// revoked, wrong-password counts are cleared, and a new pair is issued (password change
+    /// and reset).
+    pub async fn replace_password(
+        &self,
+        owner: TokenOwner,
+        password_hash: String,
+        access_ttl: Millis,
+        refresh_ttl: Millis,
+    ) -> Result<TokenPair, StoreError> {
+        self.write(move |tx| {
+            Box::pin(async move {
+                member_in_tx(tx, owner.program_id, owner.member_id).await?;
+                store_password(tx, owner.member_id, &password_hash).await?;
+                sqlx::query("UPDATE member_tokens SET revoked_at = $1 WHERE member_id = $2 AND revoked_at IS NULL")
+                    .bind(tx.now)
+                    .bind(owner.member_id)
+                    .execute(tx.conn())
+                    .await?;
+                sqlx::query("DELETE FROM sign_in_failures WHERE member_id = $1")
+                    .bind(owner.member_id)
+                    .execute(tx.conn())
+                    .await?;
+                Ok(TokenPair {
+                    access: insert_token(tx, owner, TokenKind::Access, access_ttl).await?,
+                    refresh: insert_token(tx, owner, TokenKind::Refresh, refresh_ttl).await?,
+                    expires_in: access_ttl / 1000,
+                })
             })
         })
         .await

@@ -4,6 +4,7 @@
 
 mod cards;
 mod members;
+mod notifications;
 mod openapi;
 mod operations;
 mod outbox;
@@ -51,6 +52,10 @@ pub fn router(state: AppState, body_limit: usize) -> Router<AppState> {
         .route("/members/{id}/password", post(members::set_password))
         .route("/members/{id}/balances", get(members::balances))
         .route("/members/{id}/history", get(members::history))
+        .route(
+            "/members/{id}/notifications",
+            post(notifications::create).get(notifications::list),
+        )
         .route("/members/{id}/cards", post(cards::assign_to_member))
         .route("/members/{id}/cards/virtual", post(cards::emit_virtual))
         .route("/cards", get(cards::list))

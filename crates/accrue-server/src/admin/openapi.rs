@@ -1,6 +1,6 @@
 //! The OpenAPI 3.1 document of the admin API, generated from the handlers.
 
-use super::{cards, members, operations, outbox, programs, webhooks};
+use super::{cards, members, notifications, operations, outbox, programs, webhooks};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -10,7 +10,7 @@ use utoipa::{Modify, OpenApi};
     paths(
         programs::create, programs::list, programs::get, programs::create_currency, programs::currencies, programs::registration_settings, programs::set_registration_settings, programs::questionnaire, programs::set_questionnaire,
         members::create, members::list, members::get, members::update, members::block, members::archive, members::set_password,
-        members::balances, members::history,
+        members::balances, members::history, notifications::create, notifications::list,
         cards::import, cards::list, cards::assign_to_member, cards::emit_virtual, cards::block, cards::unblock,
         operations::accrue, operations::withdraw, operations::hold, operations::get_hold,
         operations::capture, operations::void,

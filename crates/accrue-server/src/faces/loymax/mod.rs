@@ -7,6 +7,8 @@ mod auth;
 mod cards;
 mod envelope;
 mod history;
+mod notifications;
+mod password;
 mod questions;
 mod registration;
 mod token;
@@ -14,7 +16,7 @@ mod user;
 
 use crate::AppState;
 use axum::extract::Request;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 
 pub use envelope::Version;
@@ -56,6 +58,13 @@ const WORDS: &[&str] = &[
     "answers",
     "auth",
     "detailedbalance",
+    "change",
+    "resetpassword",
+    "start",
+    "cancel",
+    "notification",
+    "count",
+    "read",
 ];
 
 pub fn router() -> Router<AppState> {
@@ -87,6 +96,15 @@ pub fn router() -> Router<AppState> {
         .route("/loymax/user/email/sendconfirmcode", post(registration::resend_email))
         .route("/loymax/user/email/confirm", post(registration::confirm_email))
         .route("/loymax/user/password/set", post(registration::set_password))
+        .route("/loymax/user/password/change", post(password::change))
+        .route("/loymax/resetpassword/start", post(password::start))
+        .route("/loymax/resetpassword/confirm", post(password::confirm))
+        .route("/loymax/resetpassword/cancel", post(password::cancel))
+        .route("/loymax/notification", get(notifications::list))
+        .route("/loymax/notification/count", get(notifications::count))
+        .route("/loymax/notification/read", post(notifications::read_all))
+        .route("/loymax/notification/{id}/read", post(notifications::read))
+        .route("/loymax/notification/{id}", delete(notifications::delete))
         .route("/loymax/user/questions", get(questions::questions))
         .route("/loymax/user/answers", post(questions::answers))
         .route("/loymax/cards", get(cards::list))

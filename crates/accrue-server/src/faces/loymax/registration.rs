@@ -26,7 +26,7 @@ fn refused(v: Version, e: StoreError) -> Answer {
     }
 }
 
-fn code_message(e: &CodeError) -> String {
+pub(super) fn code_message(e: &CodeError) -> String {
     match e {
         CodeError::TooSoon { seconds } => format!("Повторная отправка кода возможна через {seconds} сек."),
         CodeError::Locked { seconds } => format!("Превышено число попыток ввода кода. Повторите через {seconds} сек."),
@@ -148,7 +148,7 @@ pub async fn begin(
 }
 
 fn action(step: Step, required: bool, done: &[Step]) -> Value {
-    json!({"userActionType": step.as_str(), "actionState": if required { "Required" } else { "Optional" }, "isDone": done.contains(&step)})
+    json!({"userActionType": step.as_str(), "actionState": if required { "Required" } else { "Custom" }, "isDone": done.contains(&step)})
 }
 
 /// `user/actions` (v1) and `User/RegistrationActions` (v1.2): the steps and their state.
@@ -353,7 +353,8 @@ pub struct Password {
     password: Option<String>,
 }
 
-/// `User/Password/Set`: the registration step, or a password change once registered.
+/// `User/Password/Set`: the registration step, or the first password of a member who
+/// registered without one (changing a password needs the old one: `User/Password/Change`).
 pub async fn set_password(State(state): State<AppState>, m: Member, body: Body<Password>) -> Answer {
     let v = m.version;
     let password = body.0.password.clone().unwrap_or_default();
@@ -365,13 +366,16 @@ pub async fn set_password(State(state): State<AppState>, m: Member, body: Body<P
         Err(e) => return Answer::fail(v, &e.message),
     };
     step(v, async {
-        // During registration this is a step (done once); afterwards it changes the password.
         let member = state.store.member(m.owner.program_id, m.owner.member_id).await?;
         if member.state == MemberState::Registering {
             state
                 .store
                 .complete_step(m.owner.program_id, m.owner.member_id, Step::PasswordRequired)
                 .await?;
+        } else if state.store.password_hash(member.id).await?.is_some() {
+            return Err(StoreError::Conflict(
+                "Пароль уже установлен. Для смены пароля используйте User/Password/Change.".into(),
+            ));
         }
         state
             .store

@@ -69,13 +69,14 @@ pub async fn balance(State(state): State<AppState>, member: Member) -> Answer {
     }
 }
 
-/// Loymax's member states: `Normal` for a finished registration, `Registered` while it
-/// goes on, `Deregistered` when blocked, `Deleted` when archived.
+/// Loymax's member states as its PHP client documents them: `Normal` while the
+/// registration goes on ("не зарегистрирован"), `Registered` once finished (a blocked
+/// member too: blocking shows on cards and balances, and the token endpoint refuses it),
+/// `Deleted` when archived.
 fn state_name(state: MemberState) -> &'static str {
     match state {
-        MemberState::Active => "Normal",
-        MemberState::Registering => "Registered",
-        MemberState::Blocked => "Deregistered",
+        MemberState::Registering => "Normal",
+        MemberState::Active | MemberState::Blocked => "Registered",
         MemberState::Archived => "Deleted",
     }
 }
