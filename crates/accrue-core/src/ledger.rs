@@ -59,16 +59,22 @@ pub enum PostingKind {
     HoldCapture,
     HoldVoid,
     Expiry,
+    /// Bonuses that paid for a refunded purchase come back (redemption → wallet).
+    Refund,
+    /// The accrual a refunded purchase earned is taken back (wallet → issuance).
+    AccrualReversal,
 }
 
 impl PostingKind {
-    pub const ALL: [PostingKind; 6] = [
+    pub const ALL: [PostingKind; 8] = [
         PostingKind::Accrual,
         PostingKind::Withdrawal,
         PostingKind::HoldReserve,
         PostingKind::HoldCapture,
         PostingKind::HoldVoid,
         PostingKind::Expiry,
+        PostingKind::Refund,
+        PostingKind::AccrualReversal,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -79,6 +85,8 @@ impl PostingKind {
             PostingKind::HoldCapture => "hold_capture",
             PostingKind::HoldVoid => "hold_void",
             PostingKind::Expiry => "expiry",
+            PostingKind::Refund => "refund",
+            PostingKind::AccrualReversal => "accrual_reversal",
         }
     }
 

@@ -10,6 +10,7 @@ pub mod lots;
 pub mod member;
 pub mod money;
 pub mod outbox;
+pub mod purchase;
 pub mod questionnaire;
 pub mod registration;
 pub mod signature;

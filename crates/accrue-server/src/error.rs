@@ -75,6 +75,7 @@ impl From<StoreError> for ApiError {
             }
             StoreError::Posting(p) => ApiError::invalid(p.to_string()),
             StoreError::Code(_) => ApiError::new(S::CONFLICT, "confirmation_code", message),
+            StoreError::Refused(r) => ApiError::new(S::CONFLICT, r.code.as_str(), r.message),
             StoreError::Database(_) | StoreError::Internal(_) => internal(&message),
         }
     }

@@ -28,6 +28,9 @@ pub enum StoreError {
     Code(#[from] crate::confirmations::CodeError),
     #[error(transparent)]
     Posting(#[from] PostingError),
+    /// A purchase operation refused with a processing code.
+    #[error(transparent)]
+    Refused(#[from] accrue_core::purchase::Refusal),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("{0}")]

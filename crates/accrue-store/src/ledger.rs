@@ -140,11 +140,13 @@ pub struct Operation {
 
 impl Operation {
     /// The postings a member sees as operations.
-    pub const KINDS: [PostingKind; 4] = [
+    pub const KINDS: [PostingKind; 6] = [
         PostingKind::Accrual,
         PostingKind::Withdrawal,
         PostingKind::HoldCapture,
         PostingKind::Expiry,
+        PostingKind::Refund,
+        PostingKind::AccrualReversal,
     ];
 }
 
@@ -420,8 +422,33 @@ async fn receipt(tx: &mut Tx, posting_id: i64, new: &NewPosting<'_>, wallet: i64
     })
 }
 
-async fn accrue_in(tx: &mut Tx, program_id: i64, m: Movement, life: Lifetime) -> Result<Receipt, StoreError> {
+pub(crate) async fn accrue_in(
+    tx: &mut Tx,
+    program_id: i64,
+    m: Movement,
+    life: Lifetime,
+) -> Result<Receipt, StoreError> {
     let card_id = prepare(tx, program_id, &m).await?;
+    credit_in(
+        tx,
+        program_id,
+        &m,
+        card_id,
+        (AccountKind::Issuance, PostingKind::Accrual),
+        life,
+    )
+    .await
+}
+
+/// Puts points into the member's wallet from a system account, as a new lot.
+pub(crate) async fn credit_in(
+    tx: &mut Tx,
+    program_id: i64,
+    m: &Movement,
+    card_id: Option<i64>,
+    (from, kind): (AccountKind, PostingKind),
+    life: Lifetime,
+) -> Result<Receipt, StoreError> {
     let activates_at = life.activates_at.unwrap_or(tx.now);
     if let Some(expires_at) = life.expires_at {
         if expires_at <= activates_at.max(tx.now) {
@@ -431,12 +458,12 @@ async fn accrue_in(tx: &mut Tx, program_id: i64, m: Movement, life: Lifetime) ->
         }
     }
     let wallet = wallet(tx, program_id, m.currency_id, m.member_id).await?;
-    let issuance = system_account(tx, program_id, m.currency_id, AccountKind::Issuance).await?;
-    let new = new_posting(program_id, PostingKind::Accrual, &m, card_id);
+    let source = system_account(tx, program_id, m.currency_id, from).await?;
+    let new = new_posting(program_id, kind, m, card_id);
     let legs = [
         Leg {
-            account: issuance,
-            kind: AccountKind::Issuance,
+            account: source,
+            kind: from,
             amount: -m.amount,
         },
         Leg {
@@ -461,7 +488,7 @@ async fn accrue_in(tx: &mut Tx, program_id: i64, m: Movement, life: Lifetime) ->
     receipt(tx, posting_id, &new, wallet).await
 }
 
-/// Takes points out of the wallet into `to` (redemption or holding).
+/// Takes points out of the wallet into `to` (redemption, holding or issuance).
 async fn debit_in(
     tx: &mut Tx,
     program_id: i64,
@@ -592,6 +619,114 @@ async fn resolve_in(
     receipt(tx, posting_id, &new, wallet).await
 }
 
+pub(crate) async fn hold_in(
+    tx: &mut Tx,
+    program_id: i64,
+    m: Movement,
+    expires_at: Millis,
+) -> Result<Receipt, StoreError> {
+    let card_id = prepare(tx, program_id, &m).await?;
+    if expires_at <= tx.now {
+        return Err(StoreError::Invalid("a hold must expire in the future".into()));
+    }
+    let row = sqlx::query(
+        "INSERT INTO holds (program_id, member_id, currency_id, amount, captured, state, expires_at, \
+         reserve_posting_id, created_at) VALUES ($1, $2, $3, $4, 0, 'active', $5, 0, $6) RETURNING id",
+    )
+    .bind(program_id)
+    .bind(m.member_id)
+    .bind(m.currency_id)
+    .bind(m.amount)
+    .bind(expires_at)
+    .bind(tx.now)
+    .fetch_one(tx.conn())
+    .await?;
+    let hold_id: i64 = row.try_get(0)?;
+    let new = NewPosting {
+        hold_id: Some(hold_id),
+        ..new_posting(program_id, PostingKind::HoldReserve, &m, card_id)
+    };
+    let mut receipt = debit_in(tx, program_id, &m, new, AccountKind::Holding).await?;
+    sqlx::query("UPDATE holds SET reserve_posting_id = $1 WHERE id = $2")
+        .bind(receipt.posting_id)
+        .bind(hold_id)
+        .execute(tx.conn())
+        .await?;
+    receipt.hold_id = Some(hold_id);
+    Ok(receipt)
+}
+
+pub(crate) async fn capture_in(
+    tx: &mut Tx,
+    program_id: i64,
+    hold_id: i64,
+    amount: Option<i64>,
+) -> Result<Receipt, StoreError> {
+    resolve_in(tx, program_id, hold_id, move |h, now| Ok(h.capture(amount, now)?)).await
+}
+
+pub(crate) async fn void_in(tx: &mut Tx, program_id: i64, hold_id: i64) -> Result<Receipt, StoreError> {
+    resolve_in(tx, program_id, hold_id, |h, now| Ok(h.void(now)?)).await
+}
+
+/// Takes back up to `m.amount` of what the accrual `accrual_posting` gave (a refunded
+/// purchase): first from that accrual's own lot, active yet or not, then from the
+/// member's usable points; never more than there is. Returns the amount taken back.
+pub(crate) async fn reverse_accrual_in(
+    tx: &mut Tx,
+    program_id: i64,
+    m: &Movement,
+    accrual_posting: i64,
+) -> Result<i64, StoreError> {
+    prepare(tx, program_id, m).await?;
+    let wallet = wallet(tx, program_id, m.currency_id, m.member_id).await?;
+    let lots = open_lots(tx, wallet).await?;
+    let own_lot = sqlx::query("SELECT id FROM lots WHERE posting_id = $1")
+        .bind(accrual_posting)
+        .fetch_optional(tx.conn())
+        .await?
+        .map(|r| r.try_get::<i64, _>(0))
+        .transpose()?;
+    let mut moves = Vec::new();
+    let mut left = m.amount;
+    if let Some(own) = lots.iter().find(|l| Some(l.id) == own_lot) {
+        let take = left.min(own.remaining);
+        moves.push((own.id, take));
+        left -= take;
+    }
+    let others: Vec<lots::Lot> = lots.into_iter().filter(|l| Some(l.id) != own_lot).collect();
+    let usable: i64 = others.iter().filter(|l| l.is_usable(tx.now)).map(|l| l.remaining).sum();
+    if let Ok(taken) = lots::allocate(&others, left.min(usable), tx.now) {
+        moves.extend(taken);
+    }
+    let total: i64 = moves.iter().map(|(_, n)| n).sum();
+    if total == 0 {
+        return Ok(0);
+    }
+    let issuance = system_account(tx, program_id, m.currency_id, AccountKind::Issuance).await?;
+    let taken_back = Movement {
+        amount: total,
+        ..m.clone()
+    };
+    let new = new_posting(program_id, PostingKind::AccrualReversal, &taken_back, None);
+    let legs = [
+        Leg {
+            account: wallet,
+            kind: AccountKind::Wallet,
+            amount: -total,
+        },
+        Leg {
+            account: issuance,
+            kind: AccountKind::Issuance,
+            amount: total,
+        },
+    ];
+    let posting_id = post(tx, &new, &legs).await?;
+    let moves: Vec<(i64, i64)> = moves.into_iter().map(|(lot, n)| (lot, -n)).collect();
+    move_lots(tx, posting_id, &moves).await?;
+    Ok(total)
+}
+
 /// Tells subscribed webhook endpoints about a wallet movement.
 async fn announce(tx: &mut Tx, program_id: i64, event: EventType, r: &Receipt) -> Result<(), StoreError> {
     let endpoints = outbox::subscribers(tx, program_id, event, None).await?;
@@ -678,37 +813,7 @@ impl Store {
         expires_at: Millis,
     ) -> Result<(Receipt, bool), StoreError> {
         self.ledger_write(program_id, key, move |tx| {
-            Box::pin(async move {
-                let card_id = prepare(tx, program_id, &m).await?;
-                if expires_at <= tx.now {
-                    return Err(StoreError::Invalid("a hold must expire in the future".into()));
-                }
-                let row = sqlx::query(
-                    "INSERT INTO holds (program_id, member_id, currency_id, amount, captured, state, expires_at, \
-                     reserve_posting_id, created_at) VALUES ($1, $2, $3, $4, 0, 'active', $5, 0, $6) RETURNING id",
-                )
-                .bind(program_id)
-                .bind(m.member_id)
-                .bind(m.currency_id)
-                .bind(m.amount)
-                .bind(expires_at)
-                .bind(tx.now)
-                .fetch_one(tx.conn())
-                .await?;
-                let hold_id: i64 = row.try_get(0)?;
-                let new = NewPosting {
-                    hold_id: Some(hold_id),
-                    ..new_posting(program_id, PostingKind::HoldReserve, &m, card_id)
-                };
-                let mut receipt = debit_in(tx, program_id, &m, new, AccountKind::Holding).await?;
-                sqlx::query("UPDATE holds SET reserve_posting_id = $1 WHERE id = $2")
-                    .bind(receipt.posting_id)
-                    .bind(hold_id)
-                    .execute(tx.conn())
-                    .await?;
-                receipt.hold_id = Some(hold_id);
-                Ok(receipt)
-            })
+            Box::pin(hold_in(tx, program_id, m, expires_at))
         })
         .await
     }
@@ -722,9 +827,7 @@ impl Store {
         amount: Option<i64>,
     ) -> Result<(Receipt, bool), StoreError> {
         self.ledger_write(program_id, key, move |tx| {
-            Box::pin(resolve_in(tx, program_id, hold_id, move |h, now| {
-                Ok(h.capture(amount, now)?)
-            }))
+            Box::pin(capture_in(tx, program_id, hold_id, amount))
         })
         .await
     }
@@ -735,10 +838,8 @@ impl Store {
         key: IdempotencyKey,
         hold_id: i64,
     ) -> Result<(Receipt, bool), StoreError> {
-        self.ledger_write(program_id, key, move |tx| {
-            Box::pin(resolve_in(tx, program_id, hold_id, |h, now| Ok(h.void(now)?)))
-        })
-        .await
+        self.ledger_write(program_id, key, move |tx| Box::pin(void_in(tx, program_id, hold_id)))
+            .await
     }
 
     pub async fn hold_info(&self, program_id: i64, hold_id: i64) -> Result<HoldInfo, StoreError> {
@@ -911,7 +1012,11 @@ impl Store {
                     posting_id: r.try_get(0)?,
                     kind,
                     currency_id: r.try_get(2)?,
-                    amount: if kind == PostingKind::Accrual { amount } else { -amount },
+                    amount: if matches!(kind, PostingKind::Accrual | PostingKind::Refund) {
+                        amount
+                    } else {
+                        -amount
+                    },
                     card: r.try_get(4)?,
                     description: r.try_get(5)?,
                     created_at: r.try_get(6)?,
@@ -926,8 +1031,10 @@ impl Store {
     pub async fn wallet_totals(&self, program_id: i64, member_id: i64) -> Result<Vec<(i64, i64, i64)>, StoreError> {
         let rows = sqlx::query(
             "SELECT currency_id, \
-             CAST(COALESCE(SUM(CASE WHEN kind = 'accrual' THEN amount ELSE 0 END), 0) AS BIGINT), \
-             CAST(COALESCE(SUM(CASE WHEN kind IN ('withdrawal', 'hold_capture') THEN amount ELSE 0 END), 0) AS BIGINT) \
+             CAST(COALESCE(SUM(CASE WHEN kind = 'accrual' THEN amount \
+             WHEN kind = 'accrual_reversal' THEN -amount ELSE 0 END), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(CASE WHEN kind IN ('withdrawal', 'hold_capture') THEN amount \
+             WHEN kind = 'refund' THEN -amount ELSE 0 END), 0) AS BIGINT) \
              FROM postings WHERE program_id = $1 AND member_id = $2 GROUP BY currency_id",
         )
         .bind(program_id)

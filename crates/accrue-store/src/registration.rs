@@ -168,7 +168,7 @@ impl Store {
     }
 
     /// A JSON document kept in one row, or the type's default when there is none.
-    async fn json_of<T: DeserializeOwned + Default>(&self, sql: &str, id: i64) -> Result<T, StoreError> {
+    pub(crate) async fn json_of<T: DeserializeOwned + Default>(&self, sql: &str, id: i64) -> Result<T, StoreError> {
         match sqlx::query(sql).bind(id).fetch_optional(self.pool()).await? {
             Some(row) => Ok(serde_json::from_str(&row.try_get::<String, _>(0)?)?),
             None => Ok(T::default()),
@@ -176,7 +176,7 @@ impl Store {
     }
 
     /// Writes a JSON document with an upsert taking `$1` id, `$2` JSON, `$3` now.
-    async fn save_json(&self, sql: &'static str, id: i64, json: String) -> Result<(), StoreError> {
+    pub(crate) async fn save_json(&self, sql: &'static str, id: i64, json: String) -> Result<(), StoreError> {
         self.write(move |tx| {
             Box::pin(async move {
                 sqlx::query(sql)

@@ -1,0 +1,178 @@
+//! A program's offers (JSON definitions checked by the offers engine before they get
+//! here), every version they had, and the goods catalogue they refer to.
+
+use crate::{Store, StoreError};
+use accrue_core::Millis;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::Row;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredOffer {
+    pub code: String,
+    pub version: i64,
+    pub enabled: bool,
+    pub definition: Value,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Goods {
+    pub goods_id: String,
+    pub barcode: Option<String>,
+    pub name: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+const COLUMNS: &str = "code, version, enabled, definition, created_at, updated_at";
+
+fn offer(row: &sqlx::any::AnyRow) -> Result<StoredOffer, StoreError> {
+    Ok(StoredOffer {
+        code: row.try_get(0)?,
+        version: row.try_get(1)?,
+        enabled: row.try_get::<i64, _>(2)? != 0,
+        definition: serde_json::from_str(&row.try_get::<String, _>(3)?)?,
+        created_at: row.try_get(4)?,
+        updated_at: row.try_get(5)?,
+    })
+}
+
+impl Store {
+    /// Creates the offer `code`, or saves a new version of it; the version is returned.
+    pub async fn save_offer(
+        &self,
+        program_id: i64,
+        code: String,
+        enabled: bool,
+        definition: Value,
+    ) -> Result<StoredOffer, StoreError> {
+        let text = definition.to_string();
+        self.write(move |tx| {
+            Box::pin(async move {
+                let existing = sqlx::query(&format!(
+                    "SELECT id, version FROM offers WHERE program_id = $1 AND code = $2{}",
+                    tx.for_update()
+                ))
+                .bind(program_id)
+                .bind(&code)
+                .fetch_optional(tx.conn())
+                .await?;
+                let (id, version) = match existing {
+                    Some(row) => {
+                        let (id, version): (i64, i64) = (row.try_get(0)?, row.try_get::<i64, _>(1)? + 1);
+                        sqlx::query("UPDATE offers SET version = $1, enabled = $2, definition = $3, updated_at = $4 WHERE id = $5")
+                            .bind(version)
+                            .bind(enabled as i64)
+                            .bind(&text)
+                            .bind(tx.now)
+                            .bind(id)
+                            .execute(tx.conn())
+                            .await?;
+                        (id, version)
+                    }
+                    None => {
+                        let row = sqlx::query(
+                            "INSERT INTO offers (program_id, code, version, enabled, definition, created_at, updated_at) \
+                             VALUES ($1, $2, 1, $3, $4, $5, $5) RETURNING id",
+                        )
+                        .bind(program_id)
+                        .bind(&code)
+                        .bind(enabled as i64)
+                        .bind(&text)
+                        .bind(tx.now)
+                        .fetch_one(tx.conn())
+                        .await
+                        .map_err(StoreError::unique(format!("offer {code} was created concurrently")))?;
+                        (row.try_get(0)?, 1)
+                    }
+                };
+                sqlx::query("INSERT INTO offer_versions (offer_id, version, definition, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(id)
+                    .bind(version)
+                    .bind(&text)
+                    .bind(tx.now)
+                    .execute(tx.conn())
+                    .await?;
+                let row = sqlx::query(&format!("SELECT {COLUMNS} FROM offers WHERE id = $1"))
+                    .bind(id)
+                    .fetch_one(tx.conn())
+                    .await?;
+                offer(&row)
+            })
+        })
+        .await
+    }
+
+    pub async fn offer(&self, program_id: i64, code: &str) -> Result<StoredOffer, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM offers WHERE program_id = $1 AND code = $2"
+        ))
+        .bind(program_id)
+        .bind(code)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(StoreError::NotFound("offer"))?;
+        offer(&row)
+    }
+
+    /// The program's offers, or only the enabled ones (what prices a cheque).
+    pub async fn offers(&self, program_id: i64, only_enabled: bool) -> Result<Vec<StoredOffer>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM offers WHERE program_id = $1 AND ($2 = 0 OR enabled = 1) ORDER BY code"
+        ))
+        .bind(program_id)
+        .bind(only_enabled as i64)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(offer).collect()
+    }
+
+    /// Adds goods to the catalogue or replaces them (by goods id).
+    pub async fn import_goods(&self, program_id: i64, goods: Vec<Goods>) -> Result<usize, StoreError> {
+        self.write(move |tx| {
+            Box::pin(async move {
+                for g in &goods {
+                    sqlx::query(
+                        "INSERT INTO goods (program_id, goods_id, barcode, name, groups) VALUES ($1, $2, $3, $4, $5) \
+                         ON CONFLICT (program_id, goods_id) DO UPDATE SET barcode = excluded.barcode, \
+                         name = excluded.name, groups = excluded.groups",
+                    )
+                    .bind(program_id)
+                    .bind(&g.goods_id)
+                    .bind(&g.barcode)
+                    .bind(&g.name)
+                    .bind(serde_json::to_string(&g.groups)?)
+                    .execute(tx.conn())
+                    .await?;
+                }
+                Ok(goods.len())
+            })
+        })
+        .await
+    }
+
+    /// The catalogue entries of these goods ids (those that are known).
+    pub async fn goods(&self, program_id: i64, ids: &[String]) -> Result<Vec<Goods>, StoreError> {
+        let mut found = Vec::new();
+        for id in ids {
+            let row = sqlx::query(
+                "SELECT goods_id, barcode, name, groups FROM goods WHERE program_id = $1 AND goods_id = $2",
+            )
+            .bind(program_id)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+            if let Some(r) = row {
+                found.push(Goods {
+                    goods_id: r.try_get(0)?,
+                    barcode: r.try_get(1)?,
+                    name: r.try_get(2)?,
+                    groups: serde_json::from_str(&r.try_get::<String, _>(3)?)?,
+                });
+            }
+        }
+        Ok(found)
+    }
+}
