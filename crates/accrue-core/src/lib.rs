@@ -9,6 +9,7 @@ pub mod ledger;
 pub mod lots;
 pub mod member;
 pub mod money;
+pub mod offers;
 pub mod outbox;
 pub mod purchase;
 pub mod questionnaire;
