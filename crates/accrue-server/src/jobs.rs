@@ -6,12 +6,16 @@ use tokio::sync::watch;
 
 const EXPIRY_BATCH: i64 = 500;
 
-/// Expires due points and holds every `interval` until told to stop.
+/// Expires due points and holds, and cancels purchases left unconfirmed, every
+/// `interval` until told to stop.
 pub(crate) async fn run(store: Store, interval: Duration, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(interval);
     loop {
         tokio::select! {
-            _ = tick.tick() => expire(&store).await,
+            _ = tick.tick() => {
+                expire(&store).await;
+                cancel_unconfirmed(&store).await;
+            }
             _ = stop.changed() => return,
         }
     }
@@ -32,5 +36,13 @@ async fn expire(store: &Store) {
                 return;
             }
         }
+    }
+}
+
+async fn cancel_unconfirmed(store: &Store) {
+    match store.cancel_due_purchases(EXPIRY_BATCH).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(purchases = n, "canceled unconfirmed purchases"),
+        Err(e) => tracing::error!(error = %e, "auto-cancel of purchases failed"),
     }
 }

@@ -3,9 +3,10 @@
 use crate::outbound::guard::Allowlist;
 use crate::{serve, ServerOptions};
 use accrue_store::testing::TestDb;
-use accrue_store::Store;
+use accrue_store::{Clock, Store};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
+use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -44,9 +45,22 @@ impl TestServer {
         server
     }
 
+    /// A server whose clock the test moves: it starts at the real now.
+    pub async fn start_with_manual_clock(db: TestDb) -> (TestServer, Arc<AtomicI64>) {
+        let time = Arc::new(AtomicI64::new(chrono::Utc::now().timestamp_millis()));
+        let clock = Clock::Manual(time.clone());
+        let mut server = TestServer::start_on_clock(&db.url, ServerOptions::default(), clock).await;
+        server._db = Some(db);
+        (server, time)
+    }
+
     /// Another server on a database that someone else owns (several servers, one database).
     pub async fn start_on(url: &str, options: ServerOptions) -> TestServer {
-        let store = Store::open(url).await.expect("open store");
+        TestServer::start_on_clock(url, options, Clock::System).await
+    }
+
+    async fn start_on_clock(url: &str, options: ServerOptions, clock: Clock) -> TestServer {
+        let store = Store::open_with_clock(url, clock).await.expect("open store");
         let admin_key = store.create_admin_key("tests").await.expect("admin key").1;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("address"));

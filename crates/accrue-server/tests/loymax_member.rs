@@ -195,7 +195,7 @@ async fn wrong_credentials_and_grants_get_oauth_errors(db: TestDb) {
             vec![("grant_type", "password"), ("username", "79161234567")],
             "invalid_request",
         ),
-        (vec![("grant_type", "client_credentials")], "unsupported_grant_type"),
+        (vec![("grant_type", "authorization_code")], "unsupported_grant_type"),
         (
             vec![("grant_type", "refresh_token"), ("refresh_token", "nope")],
             "invalid_grant",

@@ -4,8 +4,8 @@
 //! the same id is refused. The amounts come priced from the offers engine; here they are
 //! held, captured, accrued, voided and given back.
 //!
-//! Locks are taken in one order — the purchase row, then the member — so concurrent
-//! operations on one purchase or one member cannot deadlock.
+//! Locks are taken in one order — the member of the device's token, the purchase row,
+//! then the wallet accounts — so concurrent operations of one member cannot deadlock.
 
 use crate::devices::DeviceSession;
 use crate::ledger::{accrue_in, capture_in, credit_in, hold_in, reverse_accrual_in, void_in, Lifetime, Movement};
@@ -60,8 +60,10 @@ pub struct RefundPlan {
 type PlanRefund = Box<dyn FnOnce(&Purchase) -> Result<RefundPlan, Refusal> + Send>;
 
 pub enum Step {
-    /// Nothing moves; the operation is kept as an audit record.
-    Calculate,
+    /// Nothing moves; the operation is kept as an audit record with its pricing.
+    Calculate {
+        priced: Value,
+    },
     /// Reserves `amount` bonuses; the purchase's payments may not exceed `max_total`.
     Payment {
         currency_id: i64,
@@ -279,7 +281,10 @@ async fn run(tx: &mut Tx, call: &Call, step: Step, cancel_at: Millis) -> Result<
         accrual_taken_back: 0,
     };
     match step {
-        Step::Calculate => done.purchase = found,
+        Step::Calculate { priced } => {
+            set_priced(tx, call, &priced).await?;
+            done.purchase = found;
+        }
         Step::Payment {
             currency_id,
             amount,
@@ -305,6 +310,7 @@ async fn run(tx: &mut Tx, call: &Call, step: Step, cancel_at: Millis) -> Result<
                 .await
                 .map_err(wallet_refusal)?;
             set_operation(tx, call, receipt.hold_id, amount).await?;
+            set_priced(tx, call, &cheque["calculation"]).await?;
             p.bonus_paid += amount;
             p.cheque = cheque;
             save(tx, &p).await?;
@@ -317,10 +323,14 @@ async fn run(tx: &mut Tx, call: &Call, step: Step, cancel_at: Millis) -> Result<
             cheque,
         } => {
             let mut p = open(tx, call, found, currency_id, cancel_at).await?;
+            // A new Bonus replaces the earlier one (the claimed row of this call is live too).
             for (earlier, _, _) in live_operations(tx, program_id, key, Operation::Bonus).await? {
-                mark_canceled(tx, program_id, &earlier).await?;
+                if earlier != call.operation_id {
+                    mark_canceled(tx, program_id, &earlier).await?;
+                }
             }
             set_operation(tx, call, None, accrual).await?;
+            set_priced(tx, call, &cheque["calculation"]).await?;
             p.accrual = accrual;
             p.cheque = cheque;
             save(tx, &p).await?;
@@ -439,6 +449,16 @@ async fn set_operation(tx: &mut Tx, call: &Call, hold_id: Option<i64>, amount: i
     Ok(())
 }
 
+async fn set_priced(tx: &mut Tx, call: &Call, priced: &Value) -> Result<(), StoreError> {
+    sqlx::query("UPDATE purchase_operations SET priced = $1 WHERE program_id = $2 AND operation_id = $3")
+        .bind(priced.to_string())
+        .bind(call.program_id)
+        .bind(&call.operation_id)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
 /// Claims the operation id. `Some(answer)` when it was already done with this request.
 async fn claim(tx: &mut Tx, call: &Call) -> Result<Option<Value>, StoreError> {
     let claimed = sqlx::query(
@@ -489,6 +509,12 @@ impl Store {
     ) -> Result<(Value, bool), StoreError> {
         self.write(move |tx| {
             Box::pin(async move {
+                // The member first: rows inserted below reference it (a key-share lock on
+                // PostgreSQL) and a later FOR UPDATE after them would deadlock with a
+                // concurrent payment of the same member.
+                if let Some(member_id) = call.session.member_id {
+                    crate::members::member_in_tx(tx, call.program_id, member_id).await?;
+                }
                 if let Some(answer) = claim(tx, &call).await? {
                     return Ok((answer, true));
                 }
@@ -517,6 +543,20 @@ impl Store {
         .await?
         .ok_or(StoreError::NotFound("purchase"))?;
         purchase(&row)
+    }
+
+    /// The latest pricing of a purchase's cheque (by Calculate, Payment or Bonus).
+    pub async fn last_pricing(&self, program_id: i64, key: &str) -> Result<Option<Value>, StoreError> {
+        let row = sqlx::query(
+            "SELECT priced FROM purchase_operations WHERE program_id = $1 AND purchase_key = $2 \
+             AND priced IS NOT NULL ORDER BY id DESC LIMIT 1",
+        )
+        .bind(program_id)
+        .bind(key)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(serde_json::from_str(&row.try_get::<String, _>(0)?)?))
     }
 
     /// Cancels purchases left unconfirmed past their time, at most `limit`; how many.

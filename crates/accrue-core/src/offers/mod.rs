@@ -20,7 +20,6 @@ mod refund;
 mod rounding;
 mod validate;
 
-
 pub use accrual::{accrual, Accrual, AccrualError, LineAccrual, OfferUsage};
 pub use calculate::{calculate, Applied, BonusRate, Calculation, LineResult};
 pub use context::{period_start, Catalogue, Cheque, Context, Line, MemberFacts, Usage, UsageSoFar};

@@ -8,6 +8,7 @@ mod notifications;
 mod openapi;
 mod operations;
 mod outbox;
+mod processing;
 mod programs;
 mod views;
 mod webhooks;
@@ -58,6 +59,23 @@ pub fn router(state: AppState, body_limit: usize) -> Router<AppState> {
         )
         .route("/members/{id}/cards", post(cards::assign_to_member))
         .route("/members/{id}/cards/virtual", post(cards::emit_virtual))
+        .route(
+            "/processing/settings",
+            get(processing::settings).put(processing::set_settings),
+        )
+        .route(
+            "/merchants",
+            post(processing::create_merchant).get(processing::merchants),
+        )
+        .route("/merchants/{code}/devices", post(processing::create_device))
+        .route("/devices", get(processing::devices))
+        .route("/devices/{id}/disable", post(processing::disable_device))
+        .route("/offers", get(processing::offers))
+        .route("/offers/simulate", post(processing::simulate))
+        .route("/offers/{code}", get(processing::get_offer).put(processing::put_offer))
+        .route("/offers/{code}/enable", post(processing::enable_offer))
+        .route("/offers/{code}/disable", post(processing::disable_offer))
+        .route("/goods/import", post(processing::import_goods))
         .route("/cards", get(cards::list))
         .route("/cards/{number}/block", post(cards::block))
         .route("/cards/{number}/unblock", post(cards::unblock))

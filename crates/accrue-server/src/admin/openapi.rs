@@ -1,6 +1,6 @@
 //! The OpenAPI 3.1 document of the admin API, generated from the handlers.
 
-use super::{cards, members, notifications, operations, outbox, programs, webhooks};
+use super::{cards, members, notifications, operations, outbox, processing, programs, webhooks};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -17,6 +17,10 @@ use utoipa::{Modify, OpenApi};
         webhooks::create, webhooks::list, webhooks::get, webhooks::secret, webhooks::update,
         webhooks::delete, webhooks::rotate_secret, webhooks::test,
         outbox::list, outbox::get, outbox::retry, outbox::queue,
+        processing::settings, processing::set_settings, processing::create_merchant, processing::merchants,
+        processing::create_device, processing::devices, processing::disable_device, processing::put_offer,
+        processing::get_offer, processing::offers, processing::enable_offer, processing::disable_offer,
+        processing::simulate, processing::import_goods,
     ),
     modifiers(&BearerAuth),
     security(("admin_key" = [])),

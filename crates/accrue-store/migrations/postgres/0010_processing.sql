@@ -110,6 +110,8 @@ CREATE TABLE purchase_operations (
     canceled_at BIGINT,
     -- JSON: what was answered, returned again to a repeat.
     answer TEXT NOT NULL,
+    -- JSON: the offers engine's calculation of the cheque (Calculate, Payment, Bonus).
+    priced TEXT,
     created_at BIGINT NOT NULL,
     UNIQUE (program_id, operation_id)
 );

@@ -110,6 +110,8 @@ CREATE TABLE purchase_operations (
     canceled_at INTEGER,
     -- JSON: what was answered, returned again to a repeat.
     answer TEXT NOT NULL,
+    -- JSON: the offers engine's calculation of the cheque (Calculate, Payment, Bonus).
+    priced TEXT,
     created_at INTEGER NOT NULL,
     UNIQUE (program_id, operation_id)
 );

@@ -9,6 +9,7 @@ mod envelope;
 mod history;
 mod notifications;
 mod password;
+mod processing;
 mod questions;
 mod registration;
 mod token;
@@ -65,6 +66,14 @@ const WORDS: &[&str] = &[
     "notification",
     "count",
     "read",
+    "processing",
+    "purchases",
+    "calculate",
+    "available",
+    "payment",
+    "bonus",
+    "operations",
+    "refund",
 ];
 
 pub fn router() -> Router<AppState> {
@@ -110,6 +119,7 @@ pub fn router() -> Router<AppState> {
         .route("/loymax/cards", get(cards::list))
         .route("/loymax/cards/set", post(cards::set))
         .route("/loymax/cards/emitvirtual", get(cards::emission).put(cards::emit))
+        .merge(processing::router())
 }
 
 /// Rewrites a Loymax path to its canonical route and notes the version asked for.

@@ -25,6 +25,10 @@ pub struct TokenRequest {
     username: Option<String>,
     password: Option<String>,
     refresh_token: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    /// A device's client-credentials grant for a member: card number, phone or QR content.
+    identifier: Option<String>,
 }
 
 fn oauth_error(error: &str, description: &str) -> Response {
@@ -60,7 +64,7 @@ fn failed(e: StoreError) -> Response {
 }
 
 /// The member a login names: e-mail when it has `@`, otherwise phone, card or login.
-async fn find(state: &AppState, program_id: i64, login: &str) -> Result<Option<Member>, StoreError> {
+pub(super) async fn find(state: &AppState, program_id: i64, login: &str) -> Result<Option<Member>, StoreError> {
     let login = login.trim().to_string();
     let searches = if login.contains('@') {
         vec![MemberSearch::Email(login)]
@@ -112,7 +116,16 @@ pub async fn issue(State(state): State<AppState>, headers: HeaderMap, Form(reque
                 Err(e) => failed(e),
             }
         }
-        _ => oauth_error("unsupported_grant_type", "grant_type must be password or refresh_token"),
+        Some("client_credentials") => {
+            let (Some(id), Some(secret)) = (request.client_id, request.client_secret) else {
+                return oauth_error("invalid_request", "client_id and client_secret are required");
+            };
+            super::processing::device::grant(&state, &id, &secret, request.identifier.as_deref()).await
+        }
+        _ => oauth_error(
+            "unsupported_grant_type",
+            "grant_type must be password, refresh_token or client_credentials",
+        ),
     }
 }
 

@@ -1,0 +1,346 @@
+//! Purchase processing: settings, merchants and their devices (client credentials for
+//! the token endpoint), offers (versioned, enabled or not, simulated on a cheque) and
+//! the goods catalogue offers refer to.
+
+use super::views::{time, Items};
+use super::ProgramParam;
+use crate::extract::{Json, Path, Query};
+use crate::{ApiError, AppState};
+use accrue_core::offers::{self, Calculation, Catalogue, Cheque, Context, Offer, UsageSoFar};
+use accrue_core::purchase::Settings;
+use accrue_store::devices::Device;
+use accrue_store::offers::{Goods, StoredOffer};
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+
+fn read<T: serde::de::DeserializeOwned>(body: Value, what: &str) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(body)
+        .map_err(|e| ApiError::invalid(format!("invalid {what}: {}: {}", e.path(), e.inner())))
+}
+
+#[utoipa::path(operation_id = "processing_settings", get, path = "/admin/v1/processing/settings", params(ProgramParam),
+    responses((status = 200, body = Object)), tag = "processing")]
+pub async fn settings(
+    State(state): State<AppState>,
+    Query(p): Query<ProgramParam>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let program = p.resolve(&state.store).await?;
+    Ok(axum::Json(json!(state.store.processing_settings(program.id).await?)))
+}
+
+/// `{"activation_delay_days", "bonus_lifetime_days", "auto_cancel_minutes", "device_token_minutes"}`
+#[utoipa::path(operation_id = "processing_set_settings", put, path = "/admin/v1/processing/settings", params(ProgramParam),
+    request_body = Object, responses((status = 200, body = Object), (status = 400)), tag = "processing")]
+pub async fn set_settings(
+    State(state): State<AppState>,
+    Query(p): Query<ProgramParam>,
+    Json(body): Json<Value>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let program = p.resolve(&state.store).await?;
+    let settings: Settings = read(body, "settings")?;
+    state.store.set_processing_settings(program.id, settings).await?;
+    settings_of(&state, program.id).await
+}
+
+async fn settings_of(state: &AppState, program_id: i64) -> Result<axum::Json<Value>, ApiError> {
+    Ok(axum::Json(json!(state.store.processing_settings(program_id).await?)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MerchantInput {
+    pub code: String,
+    pub name: String,
+}
+
+fn check_code(code: &str) -> Result<(), ApiError> {
+    let ok = (1..=64).contains(&code.len()) && code.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    ok.then_some(())
+        .ok_or_else(|| ApiError::invalid("code must be 1 to 64 letters, digits, '-', '_' or '.'"))
+}
+
+#[utoipa::path(operation_id = "merchants_create", post, path = "/admin/v1/merchants", params(ProgramParam),
+    request_body = MerchantInput, responses((status = 201, body = Object), (status = 400), (status = 409)), tag = "processing")]
+pub async fn create_merchant(
+    State(state): State<AppState>,
+    Query(p): Query<ProgramParam>,
+    Json(input): Json<MerchantInput>,
+) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+    check_code(&input.code)?;
+    if input.name.trim().is_empty() {
+        return Err(ApiError::invalid("name must not be empty"));
+    }
+    let program = p.resolve(&state.store).await?;
+    let m = state.store.create_merchant(program.id, input.code, input.name).await?;
+    let view = json!({"code": m.code, "name": m.name, "created_at": time(m.created_at)});
+    Ok((StatusCode::CREATED, axum::Json(view)))
+}
+
+#[utoipa::path(operation_id = "merchants_list", get, path = "/admin/v1/merchants", params(ProgramParam),
+    responses((status = 200, body = Object)), tag = "processing")]
+pub async fn merchants(
+    State(state): State<AppState>,
+    Query(p): Query<ProgramParam>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let program = p.resolve(&state.store).await?;
+    let list = state.store.merchants(program.id).await?;
+    let items: Vec<Value> = list
+        .iter()
+        .map(|m| json!({"code": m.code, "name": m.name, "created_at": time(m.created_at)}))
+        .collect();
+    Ok(axum::Json(json!({ "items": items })))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceInput {
+    pub name: String,
+    /// A location code offers may be limited to.
+    pub location: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeviceView {
+    pub id: i64,
+    pub merchant: String,
+    pub name: String,
+    pub location: Option<String>,
+    pub client_id: String,
+    /// Shown once, when the device is created.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    pub created_at: String,
+    pub disabled_at: Option<String>,
+}
+
+fn device_view(d: Device, client_secret: Option<String>) -> DeviceView {
+    DeviceView {
+        id: d.id,
+        merchant: d.merchant_code,
+        name: d.name,
+        location: d.location,
+        client_id: d.client_id,
+        client_secret,
+        created_at: time(d.created_at),
+        disabled_at: d.disabled_at.map(time),
+    }
+}
+
+/// A device of the merchant with client credentials (`client_secret` is shown only here).
+#[utoipa::path(operation_id = "devices_create", post, path = "/admin/v1/merchants/{code}/devices", params(ProgramParam),
+    request_body = DeviceInput, responses((status = 201, body = DeviceView), (status = 400), (status = 404)), tag = "processing")]
+pub async fn create_device(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    Query(p): Query<ProgramParam>,
+    Json(input): Json<DeviceInput>,
+) -> Result<(StatusCode, axum::Json<DeviceView>), ApiError> {
+    if input.name.trim().is_empty() {
+        return Err(ApiError::invalid("name must not be empty"));
+    }
+    let program = p.resolve(&state.store).await?;
+    let new = state
+        .store
+        .create_device(program.id, code, input.name, input.location)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(device_view(new.device, Some(new.client_secret))),
+    ))
+}
+
+#[utoipa::path(operation_id = "devices_list", get, path = "/admin/v1/devices", params(ProgramParam),
+    responses((status = 200, body = Items<DeviceView>)), tag = "processing")]
+pub async fn devices(
+    State(state): State<AppState>,
+    Query(p): Query<ProgramParam>,
+) -> Result<axum::Json<Items<DeviceView>>, ApiError> {
+    let program = p.resolve(&state.store).await?;
+    let items = state.store.devices(program.id).await?;
+    Ok(axum::Json(Items {
+        items: items.into_iter().map(|d| device_view(d, None)).collect(),
+    }))
+}
+
+/// Disables a device: its credentials and tokens stop working.
+#[utoipa::path(operation_id = "devices_disable", post, path = "/admin/v1/devices/{id}/disable", params(ProgramParam),
+    responses((status = 204), (status = 404)), tag = "processing")]
+pub async fn disable_device(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Query(p): Query<ProgramParam>,
+) -> Result<StatusCode, ApiError> {
+    let program = p.resolve(&state.store).await?;
+    state.store.disable_device(program.id, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn offer_view(o: StoredOffer) -> Value {
+    json!({"code": o.code, "version": o.version, "enabled": o.enabled, "offer": o.definition,
+           "created_at": time(o.created_at), "updated_at": time(o.updated_at)})
+}
+
+/// Checks an offer as the engine reads it; every problem with its field path.
+fn checked_offer(code: &str, mut body: Value) -> Result<(Offer, Value), ApiError> {
+    check_code(code)?;
+    if let Some(object) = body.as_object_mut() {
+        object.insert("id".into(), json!(code));
+    }
+    let offer: Offer = read(body.clone(), "offer")?;
+    offer
+        .validate()
+        .map_err(|errors| ApiError::invalid("the offer has errors").with_details(json!({ "errors": errors })))?;
+    Ok((offer, body))
+}
+
+/// Creates the offer or saves a new version of it (the engine's JSON format:
+/// `docs/offers.md`); `id` is the code in the path.
+#[utoipa::path(operation_id = "offers_put", put, path = "/admin/v1/offers/{code}", params(ProgramParam),
+    request_body = Object, responses((status = 200, body = Object), (status = 400)), tag = "processing")]
+pub async fn put_offer(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    Query(p): Query<ProgramParam>,
+    Json(body): Json<Value>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let program = p.resolve(&state.store).await?;
+    let (offer, definition) = checked_offer(&code, body)?;
+    let saved = state
+        .store
+        .save_offer(program.id, code, offer.enabled, definition)
+        .await?;
+    Ok(axum::Json(offer_view(saved)))
+}
+
+#[utoipa::path(operation_id = "offers_get", get, path = "/admin/v1/offers/{code}", params(ProgramParam),
+    responses((status = 200, body = Object), (status = 404)), tag = "processing")]
+pub async fn get_offer(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    Query(p): Query<ProgramParam>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let program = p.resolve(&state.store).await?;
+    Ok(axum::Json(offer_view(state.store.offer(program.id, &code).await?)))
+}
+
+#[utoipa::path(operation_id = "offers_list", get, path = "/admin/v1/offers", params(ProgramParam),
+    responses((status = 200, body = Object)), tag = "processing")]
+pub async fn offers(
+    State(state): State<AppState>,
+    Query(p): Query<ProgramParam>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let program = p.resolve(&state.store).await?;
+    let items: Vec<Value> = state
+        .store
+        .offers(program.id, false)
+        .await?
+        .into_iter()
+        .map(offer_view)
+        .collect();
+    Ok(axum::Json(json!({ "items": items })))
+}
+
+async fn switch(state: &AppState, p: &ProgramParam, code: &str, enabled: bool) -> Result<axum::Json<Value>, ApiError> {
+    let program = p.resolve(&state.store).await?;
+    let mut definition = state.store.offer(program.id, code).await?.definition;
+    definition["enabled"] = json!(enabled);
+    let saved = state
+        .store
+        .save_offer(program.id, code.to_string(), enabled, definition)
+        .await?;
+    Ok(axum::Json(offer_view(saved)))
+}
+
+#[utoipa::path(operation_id = "offers_enable", post, path = "/admin/v1/offers/{code}/enable", params(ProgramParam),
+    responses((status = 200, body = Object), (status = 404)), tag = "processing")]
+pub async fn enable_offer(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    Query(p): Query<ProgramParam>,
+) -> Result<axum::Json<Value>, ApiError> {
+    switch(&state, &p, &code, true).await
+}
+
+#[utoipa::path(operation_id = "offers_disable", post, path = "/admin/v1/offers/{code}/disable", params(ProgramParam),
+    responses((status = 200, body = Object), (status = 404)), tag = "processing")]
+pub async fn disable_offer(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    Query(p): Query<ProgramParam>,
+) -> Result<axum::Json<Value>, ApiError> {
+    switch(&state, &p, &code, false).await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SimulateInput {
+    /// The engine's cheque: `{"lines":[{"position","goods_id","quantity","price","amount","discount"}],"coupons":[]}`
+    /// in minor units.
+    #[schema(value_type = Object)]
+    pub cheque: Cheque,
+    /// Offers to try instead of the program's enabled ones.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub offers: Option<Vec<Offer>>,
+}
+
+/// Prices a cheque without writing anything.
+#[utoipa::path(operation_id = "offers_simulate", post, path = "/admin/v1/offers/simulate", params(ProgramParam),
+    request_body = SimulateInput, responses((status = 200, body = Object), (status = 400)), tag = "processing")]
+pub async fn simulate(
+    State(state): State<AppState>,
+    Query(p): Query<ProgramParam>,
+    Json(input): Json<SimulateInput>,
+) -> Result<axum::Json<Calculation>, ApiError> {
+    let program = p.resolve(&state.store).await?;
+    let offers = match input.offers {
+        Some(given) => {
+            offers::validate_offers(&given).map_err(|errors| {
+                ApiError::invalid("the offers have errors").with_details(json!({ "errors": errors }))
+            })?;
+            given
+        }
+        None => {
+            let stored = state.store.offers(program.id, true).await?;
+            stored
+                .into_iter()
+                .filter_map(|o| serde_json::from_value(o.definition).ok())
+                .collect()
+        }
+    };
+    let ids: Vec<String> = input.cheque.lines.iter().filter_map(|l| l.goods_id.clone()).collect();
+    let mut catalogue = Catalogue::default();
+    for goods in state.store.goods(program.id, &ids).await? {
+        for group in goods.groups {
+            catalogue.add(goods.goods_id.clone(), group);
+        }
+    }
+    let usage = UsageSoFar::default();
+    let ctx = Context::new(state.store.now(), &catalogue, &usage);
+    Ok(axum::Json(offers::calculate(&offers, &input.cheque, &ctx)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GoodsInput {
+    /// `[{"goods_id","barcode","name","groups":["dairy"]}]`; existing goods are replaced.
+    #[schema(value_type = Vec<Object>)]
+    pub goods: Vec<Goods>,
+}
+
+#[utoipa::path(operation_id = "goods_import", post, path = "/admin/v1/goods/import", params(ProgramParam),
+    request_body = GoodsInput, responses((status = 200, body = Object), (status = 400)), tag = "processing")]
+pub async fn import_goods(
+    State(state): State<AppState>,
+    Query(p): Query<ProgramParam>,
+    Json(input): Json<GoodsInput>,
+) -> Result<axum::Json<Value>, ApiError> {
+    if input.goods.len() > 100_000 || input.goods.iter().any(|g| g.goods_id.trim().is_empty()) {
+        return Err(ApiError::invalid("1 to 100000 goods, each with a goods_id"));
+    }
+    let program = p.resolve(&state.store).await?;
+    let imported = state.store.import_goods(program.id, input.goods).await?;
+    Ok(axum::Json(json!({ "imported": imported })))
+}

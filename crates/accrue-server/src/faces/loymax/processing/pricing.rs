@@ -1,0 +1,181 @@
+//! From a till's request to the offers engine and back: the cheque in minor units, the
+//! program's enabled offers, the catalogue groups of the goods on the cheque and what is
+//! known of the member.
+
+use super::request::{Num, ProcessingRequest};
+use crate::AppState;
+use accrue_core::offers::{self, Calculation, Catalogue, Cheque, Context, Line, MemberFacts, Offer, UsageSoFar};
+use accrue_core::purchase::{Code, Refusal};
+use accrue_store::devices::DeviceSession;
+use accrue_store::{Currency, StoreError};
+use rust_decimal::Decimal;
+
+/// A failure to price: what the till is told, or our own.
+pub enum Failure {
+    Refused(Refusal),
+    Store(StoreError),
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Failure {
+        match e {
+            StoreError::Refused(r) => Failure::Refused(r),
+            e => Failure::Store(e),
+        }
+    }
+}
+
+impl From<Refusal> for Failure {
+    fn from(r: Refusal) -> Failure {
+        Failure::Refused(r)
+    }
+}
+
+fn parse(message: String) -> Failure {
+    Failure::Refused(Refusal::new(Code::ParseError, message))
+}
+
+/// A non-negative amount in minor units of a currency with `scale` decimals.
+pub fn minor(value: Option<Num>, scale: u32, field: &str) -> Result<i64, Failure> {
+    let Num(d) = value.unwrap_or_default();
+    let scaled = d * Decimal::from(10_i64.pow(scale));
+    if d.is_sign_negative() || scaled.fract() != Decimal::ZERO {
+        return Err(parse(format!("{field}: {d} is not an amount of this currency")));
+    }
+    i64::try_from(scaled.trunc().mantissa() / 10_i128.pow(scaled.trunc().scale()))
+        .map_err(|_| parse(format!("{field}: {d} is too large")))
+}
+
+pub async fn currency(state: &AppState, program_id: i64) -> Result<Currency, Failure> {
+    let currencies = state.store.currencies(program_id).await?;
+    let found = currencies.into_iter().find(|c| c.is_default);
+    found.ok_or_else(|| Failure::Store(StoreError::NotFound("default currency")))
+}
+
+/// The cheque of a request in minor units; lines without a position are numbered in order.
+pub fn cheque(request: &ProcessingRequest, scale: u32) -> Result<Cheque, Failure> {
+    let Some(given) = &request.cheque else {
+        return Err(parse("the request has no cheque".into()));
+    };
+    if given.lines.is_empty() || given.lines.len() > 1000 {
+        return Err(parse("a cheque needs 1 to 1000 lines".into()));
+    }
+    let mut lines = Vec::with_capacity(given.lines.len());
+    for (i, l) in given.lines.iter().enumerate() {
+        let position = match l.position {
+            Some(Num(p)) => u32::try_from(p.trunc().mantissa()).map_err(|_| parse(format!("bad position {p}")))?,
+            None => i as u32 + 1,
+        };
+        let quantity = l.quantity.map_or(Decimal::ONE, |q| q.0);
+        if quantity <= Decimal::ZERO {
+            return Err(parse(format!("line {position}: quantity must be positive")));
+        }
+        lines.push(Line {
+            position,
+            goods_id: l.goods_id.clone().filter(|g| !g.is_empty()),
+            barcode: l.barcode.clone().filter(|b| !b.is_empty()),
+            quantity,
+            price: minor(l.price, scale, "price")?,
+            amount: minor(l.amount, scale, "amount")?,
+            discount: minor(l.discount, scale, "discount")?,
+        });
+    }
+    let coupons = request.coupons.iter().filter_map(|c| c.number.clone()).collect();
+    Ok(Cheque { lines, coupons })
+}
+
+async fn enabled_offers(state: &AppState, program_id: i64) -> Result<Vec<Offer>, StoreError> {
+    let stored = state.store.offers(program_id, true).await?;
+    Ok(stored
+        .into_iter()
+        .filter_map(|o| match serde_json::from_value::<Offer>(o.definition) {
+            Ok(offer) => Some(offer),
+            Err(e) => {
+                tracing::error!(offer = %o.code, error = %e, "stored offer no longer reads; skipped");
+                None
+            }
+        })
+        .collect())
+}
+
+async fn member_facts(
+    state: &AppState,
+    program_id: i64,
+    member_id: i64,
+    currency_id: i64,
+) -> Result<MemberFacts, StoreError> {
+    let member = state.store.member(program_id, member_id).await?;
+    let balance = state.store.balances(program_id, member_id).await?;
+    let available = balance
+        .iter()
+        .find(|b| b.currency_id == currency_id)
+        .map_or(0, |b| b.available);
+    let attributes = member
+        .attributes
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), String::from)))
+        .collect();
+    Ok(MemberFacts {
+        attributes,
+        balance: Some(available),
+        ..MemberFacts::default()
+    })
+}
+
+/// Prices the request's cheque for the session's device and member.
+pub async fn price(
+    state: &AppState,
+    session: &DeviceSession,
+    request: &ProcessingRequest,
+) -> Result<(Calculation, Currency), Failure> {
+    let currency = currency(state, session.program_id).await?;
+    let cheque = cheque(request, currency.scale)?;
+    let offers = enabled_offers(state, session.program_id).await?;
+    let ids: Vec<String> = cheque.lines.iter().filter_map(|l| l.goods_id.clone()).collect();
+    let mut catalogue = Catalogue::default();
+    for goods in state.store.goods(session.program_id, &ids).await? {
+        for group in goods.groups {
+            catalogue.add(goods.goods_id.clone(), group);
+        }
+    }
+    let facts = match session.member_id {
+        Some(id) => Some(member_facts(state, session.program_id, id, currency.id).await?),
+        None => None,
+    };
+    let device = state.store.device(session.program_id, session.device_id).await?;
+    let usage = UsageSoFar::default();
+    let mut ctx = Context::new(state.store.now(), &catalogue, &usage);
+    ctx.scale = currency.scale;
+    ctx.member = facts.as_ref();
+    ctx.merchant = Some(&device.merchant_code);
+    ctx.location = device.location.as_deref();
+    Ok((offers::calculate(&offers, &cheque, &ctx), currency))
+}
+
+/// The pricing of a purchase's cheque for Payment, Bonus and Confirm. Tills send those
+/// the cheque as Calculate priced it (line amounts already discounted, as in the Loymax
+/// document): when the lines match the purchase's latest pricing, that pricing stands;
+/// otherwise the cheque is priced afresh.
+pub async fn priced_for(
+    state: &AppState,
+    session: &DeviceSession,
+    key: &str,
+    request: &ProcessingRequest,
+) -> Result<(Calculation, Currency), Failure> {
+    let currency = currency(state, session.program_id).await?;
+    let sent = cheque(request, currency.scale)?;
+    if let Some(stored) = state.store.last_pricing(session.program_id, key).await? {
+        if let Ok(calc) = serde_json::from_value::<Calculation>(stored) {
+            let same = calc.lines.len() == sent.lines.len()
+                && calc
+                    .lines
+                    .iter()
+                    .zip(&sent.lines)
+                    .all(|(p, s)| p.position == s.position && p.amount == s.amount);
+            if same {
+                return Ok((calc, currency));
+            }
+        }
+    }
+    price(state, session, request).await
+}

@@ -1,0 +1,585 @@
+//! Loymax purchase processing over real HTTP on both backends: the document's Calculate,
+//! Payment, Bonus and Confirm examples with "10 % off everything, at most 50 % payable with
+//! bonuses", idempotency by operation id, the error codes, refunds, auto-cancel and
+//! concurrent tills.
+
+use accrue_server::testing::TestServer;
+use accrue_store::on_both_backends;
+use accrue_store::testing::TestDb;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+on_both_backends!(
+    the_documents_purchase_replays_with_its_numbers,
+    operation_ids_make_calls_happen_once,
+    the_flow_refuses_what_tills_must_not_do,
+    refunds_give_back_and_take_back_proportionally,
+    unconfirmed_purchases_are_canceled_automatically,
+    concurrent_tills_never_overspend_one_member,
+    devices_authenticate_and_anonymous_calculation_works,
+);
+
+const BASE: &str = "/publicapi/v1.2/Processing";
+
+struct Till {
+    client_id: String,
+    secret: String,
+}
+
+/// A program with the document's offer, a member with `points` bonuses, and a device.
+async fn setup(s: &TestServer, points: &str) -> (i64, Till) {
+    let offer = json!({"name": "10 % off, half payable with bonuses", "effects": [
+        {"type": "discount_percent", "percent": 10, "target": "cheque"},
+        {"type": "max_bonus_payment", "percent": 50, "target": "cheque"},
+        {"type": "bonus_percent", "percent": 5, "target": "cheque"}]});
+    let (status, saved) = s.admin(Method::PUT, "/admin/v1/offers/doc", Some(offer)).await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    let (_, m) = s
+        .admin(
+            Method::POST,
+            "/admin/v1/members",
+            Some(json!({"phone": "+79161234567"})),
+        )
+        .await;
+    let member = m["id"].as_i64().unwrap();
+    s.admin(
+        Method::POST,
+        "/admin/v1/cards/import",
+        Some(json!({"numbers": ["2000001"]})),
+    )
+    .await;
+    s.admin(
+        Method::POST,
+        &format!("/admin/v1/members/{member}/cards"),
+        Some(json!({"number": "2000001"})),
+    )
+    .await;
+    let accrual = json!({"member_id": member, "amount": points});
+    let (status, _) = s
+        .admin_with(
+            Method::POST,
+            "/admin/v1/operations/accrue",
+            Some(accrual),
+            &[("Idempotency-Key", "seed")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    s.admin(
+        Method::POST,
+        "/admin/v1/merchants",
+        Some(json!({"code": "shop", "name": "Web shop"})),
+    )
+    .await;
+    let (status, device) = s
+        .admin(
+            Method::POST,
+            "/admin/v1/merchants/shop/devices",
+            Some(json!({"name": "till 1"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{device}");
+    let till = Till {
+        client_id: device["client_id"].as_str().unwrap().into(),
+        secret: device["client_secret"].as_str().unwrap().into(),
+    };
+    (member, till)
+}
+
+/// A device token for the member with this card (or anonymous).
+async fn token(s: &TestServer, till: &Till, identifier: Option<&str>) -> (StatusCode, Value) {
+    let mut form = vec![
+        ("grant_type", "client_credentials"),
+        ("client_id", till.client_id.as_str()),
+        ("client_secret", till.secret.as_str()),
+    ];
+    if let Some(identifier) = identifier {
+        form.push(("identifier", identifier));
+    }
+    let response = s
+        .client
+        .post(format!("{}/authorizationService/token", s.base))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.json().await.unwrap())
+}
+
+async fn member_token(s: &TestServer, till: &Till) -> String {
+    let (status, body) = token(s, till, Some("2000001")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["access_token"].as_str().unwrap().to_string()
+}
+
+/// One processing call; the first result item.
+async fn call(s: &TestServer, token: &str, path: &str, body: Value) -> Value {
+    let (status, answer) = s
+        .call(Method::POST, &format!("{BASE}{path}"), Some(token), Some(body))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{path}: {answer}");
+    assert_eq!(answer["result"]["state"], "Success", "{answer}");
+    answer["data"][0].clone()
+}
+
+fn cheque_85() -> Value {
+    json!({"number": "string", "date": "2019-04-09T07:24:26.628Z", "lines": [{
+        "position": 1, "amount": 85, "goodsId": "0036961", "barcode": "8765653477", "quantity": 1,
+        "cashback": 0, "discount": 15, "name": "Товар100", "price": 100, "correction": 0}]})
+}
+
+fn request(operation_id: &str, extra: Value) -> Value {
+    let mut body = json!({"operationId": operation_id, "operationDate": "2019-04-09T07:24:26.628Z",
+                          "cashier": "string", "cheque": cheque_85(), "coupons": [{"number": "string"}]});
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    body
+}
+
+async fn balance(s: &TestServer, member: i64) -> f64 {
+    let (_, b) = s
+        .admin(Method::GET, &format!("/admin/v1/members/{member}/balances"), None)
+        .await;
+    b["items"][0]["balance"].as_str().unwrap().parse().unwrap()
+}
+
+async fn the_documents_purchase_replays_with_its_numbers(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let (member, till) = setup(&s, "100").await;
+    let t = member_token(&s, &till).await;
+    let p = "/Purchases/ef59dc2a/";
+
+    let calc = call(
+        &s,
+        &t,
+        &format!("{p}Calculate"),
+        request("ef59dc2ada294aa285fdc1e1e05d377", json!({})),
+    )
+    .await;
+    assert_eq!(calc["code"], "Ok");
+    assert_eq!(
+        (calc["availableAmount"].as_f64(), calc["availableBonusAmount"].as_f64()),
+        (Some(38.25), Some(38.25))
+    );
+    let cheque = &calc["cheque"];
+    assert_eq!(
+        (cheque["totalAmount"].as_f64(), cheque["totalDiscount"].as_f64()),
+        (Some(76.5), Some(23.5))
+    );
+    assert_eq!(cheque["totalCashback"].as_f64(), Some(0.0));
+    let line = &cheque["lines"][0];
+    assert_eq!(
+        (
+            line["amount"].as_f64(),
+            line["discount"].as_f64(),
+            line["position"].as_u64()
+        ),
+        (Some(76.5), Some(23.5), Some(1))
+    );
+    for field in [
+        "transactionId",
+        "deviceLogicalId",
+        "operationId",
+        "errorMessage",
+        "cashierMessage",
+        "chequeMessage",
+    ] {
+        assert!(calc.get(field).is_some(), "{field} in {calc}");
+    }
+    assert_eq!(balance(&s, member).await, 100.0, "Calculate writes nothing");
+
+    let available = call(&s, &t, &format!("{p}Bonus/Available"), request("op-av", json!({}))).await;
+    assert_eq!(available["amount"].as_f64(), Some(38.25));
+
+    let pay = call(
+        &s,
+        &t,
+        &format!("{p}Bonus/Payment"),
+        request("op-pay", json!({"amount": 36.5, "pinCode": "string"})),
+    )
+    .await;
+    assert_eq!(
+        (
+            pay["code"].as_str(),
+            pay["amount"].as_f64(),
+            pay["bonusAmount"].as_f64()
+        ),
+        (Some("Ok"), Some(36.5), Some(36.5))
+    );
+    assert_eq!(pay["cheque"]["lines"][0]["payAmount"].as_f64(), Some(36.5));
+    assert_eq!(pay["cheque"]["totalAmount"].as_f64(), Some(76.5));
+    assert_eq!(balance(&s, member).await, 63.5, "the payment is held");
+
+    let mut bonus_cheque = cheque_85();
+    bonus_cheque["lines"][0] = json!({"position": 1, "amount": 76.5, "goodsId": "0036961", "barcode": "8765653477",
+        "quantity": 1, "cashback": 0, "name": "string", "price": 0, "correction": 0});
+    let pays = json!({"cheque": bonus_cheque, "pays": [{"type": "Card", "amount": 40, "details": "string"},
+                                                       {"type": "Loymax", "amount": 36.5, "details": "string"}]});
+    let bonus = call(
+        &s,
+        &t,
+        &format!("{p}Bonus"),
+        request("ef59dc2ada294aa285fdb1e1e05d379", pays),
+    )
+    .await;
+    assert_eq!(bonus["code"], "Ok");
+    assert_eq!(bonus["cheque"]["totalAmount"].as_f64(), Some(76.5));
+    // 5 % of the 40 paid with money.
+    assert_eq!(bonus["cheque"]["totalCashback"].as_f64(), Some(2.0));
+
+    let confirm = call(
+        &s,
+        &t,
+        &format!("{p}Confirm"),
+        json!({"operationId": "ef59dc2ada294aa285fdb1e1e05d380", "operationDate": "2019-04-09T07:24:26.628Z"}),
+    )
+    .await;
+    assert_eq!(
+        (confirm["code"].as_str(), &confirm["cheque"]),
+        (Some("Ok"), &Value::Null)
+    );
+    assert_eq!(balance(&s, member).await, 65.5, "36.5 paid, 2 accrued");
+
+    let balance_item = call(&s, &t, "/Balance", json!({})).await;
+    assert_eq!(balance_item["amount"].as_f64(), Some(65.5));
+    assert!(s
+        .admin(Method::GET, "/admin/v1/outbox/messages?count=1", None)
+        .await
+        .0
+        .is_success());
+}
+
+async fn operation_ids_make_calls_happen_once(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let (member, till) = setup(&s, "100").await;
+    let t = member_token(&s, &till).await;
+    let path = "/Purchases/p1/Bonus/Payment";
+    let body = request("pay-1", json!({"amount": 10}));
+    let first = call(&s, &t, path, body.clone()).await;
+    let again = call(&s, &t, path, body).await;
+    assert_eq!(first, again, "a repeat gets the same answer");
+    assert_eq!(balance(&s, member).await, 90.0, "and holds once");
+    let other = call(&s, &t, path, request("pay-1", json!({"amount": 11}))).await;
+    assert_eq!(other["code"], "NotUniqueOperationID");
+    assert_eq!(balance(&s, member).await, 90.0);
+
+    // The same call from 8 tills at once posts once.
+    let body = request("pay-2", json!({"amount": 5}));
+    let calls = (0..8).map(|_| call(&s, &t, "/Purchases/p2/Bonus/Payment", body.clone()));
+    let answers = futures_all(calls.collect()).await;
+    assert!(answers.iter().all(|a| a["code"] == "Ok"), "{answers:?}");
+    assert_eq!(balance(&s, member).await, 85.0);
+}
+
+async fn futures_all<F: std::future::Future<Output = Value>>(calls: Vec<F>) -> Vec<Value> {
+    let mut pinned: Vec<_> = calls.into_iter().map(Box::pin).collect();
+    let mut results: Vec<Option<Value>> = vec![None; pinned.len()];
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in pinned.iter_mut().enumerate() {
+            if results[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => results[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    results.into_iter().map(Option::unwrap).collect()
+}
+
+async fn the_flow_refuses_what_tills_must_not_do(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let (member, till) = setup(&s, "20").await;
+    let t = member_token(&s, &till).await;
+    let code = |v: &Value| v["code"].as_str().unwrap_or_default().to_string();
+    let too_much = call(
+        &s,
+        &t,
+        "/Purchases/a/Bonus/Payment",
+        request("a1", json!({"amount": 38.26})),
+    )
+    .await;
+    assert_eq!(code(&too_much), "LargePaymentAmount");
+    let not_enough = call(
+        &s,
+        &t,
+        "/Purchases/a/Bonus/Payment",
+        request("a2", json!({"amount": 30})),
+    )
+    .await;
+    assert_eq!(code(&not_enough), "NotEnoughMoney", "{not_enough}");
+    assert!(not_enough["errorMessage"].is_string());
+    let confirm_nothing = call(&s, &t, "/Purchases/none/Confirm", json!({"operationId": "a3"})).await;
+    assert_eq!(code(&confirm_nothing), "PurchaseNotFound");
+    assert_eq!(balance(&s, member).await, 20.0, "refusals change nothing");
+
+    call(
+        &s,
+        &t,
+        "/Purchases/b/Bonus/Payment",
+        request("b1", json!({"amount": 10})),
+    )
+    .await;
+    call(&s, &t, "/Purchases/b/Bonus", request("b2", json!({}))).await;
+    let late_payment = call(
+        &s,
+        &t,
+        "/Purchases/b/Bonus/Payment",
+        request("b3", json!({"amount": 1})),
+    )
+    .await;
+    assert_eq!(code(&late_payment), "IncorrectOperationOrder");
+    let mut other_cheque = json!({"operationId": "b4", "cheque": cheque_85()});
+    other_cheque["cheque"]["lines"][0]["amount"] = json!(80);
+    let different = call(&s, &t, "/Purchases/b/Confirm", other_cheque).await;
+    assert_eq!(code(&different), "DifferentCheque");
+    let refund_open = call(&s, &t, "/Purchases/b/Refund", json!({"operationId": "b5"})).await;
+    assert_eq!(code(&refund_open), "IncorrectOperationOrder");
+    let cancel = call(&s, &t, "/Purchases/b/Cancel", json!({"operationId": "b6"})).await;
+    assert_eq!(code(&cancel), "Ok");
+    assert_eq!(balance(&s, member).await, 20.0, "the hold is voided");
+    let confirm_canceled = call(&s, &t, "/Purchases/b/Confirm", json!({"operationId": "b7"})).await;
+    assert_eq!(code(&confirm_canceled), "OperationIsCanceled");
+
+    // One operation canceled: the payment's hold is voided, the purchase goes on.
+    call(
+        &s,
+        &t,
+        "/Purchases/c/Bonus/Payment",
+        request("c1", json!({"amount": 5})),
+    )
+    .await;
+    let undo = call(
+        &s,
+        &t,
+        "/Purchases/c/Operations/c1/Cancel",
+        json!({"operationId": "c2"}),
+    )
+    .await;
+    assert_eq!(code(&undo), "Ok");
+    assert_eq!(balance(&s, member).await, 20.0);
+    let unknown = call(
+        &s,
+        &t,
+        "/Purchases/c/Operations/zzz/Cancel",
+        json!({"operationId": "c3"}),
+    )
+    .await;
+    assert_eq!(code(&unknown), "OperationNotFound");
+    call(&s, &t, "/Purchases/c/Confirm", json!({"operationId": "c4"})).await;
+    let confirmed_twice = call(&s, &t, "/Purchases/c/Confirm", json!({"operationId": "c5"})).await;
+    assert_eq!(code(&confirmed_twice), "OperationIsConfirmed");
+
+    let (status, parse) = s
+        .call(Method::POST, &format!("{BASE}/Purchases/d/Calculate"), Some(&t), None)
+        .await;
+    assert_eq!(
+        (status, parse["data"][0]["code"].as_str()),
+        (StatusCode::OK, Some("ParseError"))
+    );
+    let malformed = s
+        .client
+        .post(format!("{}{BASE}/Purchases/d/Calculate", s.base))
+        .bearer_auth(&t)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    let malformed: Value = malformed.json().await.unwrap();
+    assert_eq!(malformed["data"][0]["code"], "ParseError");
+}
+
+async fn refunds_give_back_and_take_back_proportionally(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let (member, till) = setup(&s, "100").await;
+    let t = member_token(&s, &till).await;
+    let two_lines = json!({"lines": [
+        {"position": 1, "amount": 100, "quantity": 2, "price": 50, "discount": 0},
+        {"position": 2, "amount": 100, "quantity": 1, "price": 100, "discount": 0}]});
+    let body = |op: &str, extra: Value| {
+        let mut b = json!({"operationId": op, "cheque": two_lines});
+        for (k, v) in extra.as_object().unwrap() {
+            b[k] = v.clone();
+        }
+        b
+    };
+    // 180 after 10 %: up to 90 payable; pay 40, accrue 5 % of 140 = 7.
+    call(&s, &t, "/Purchases/r/Bonus/Payment", body("r1", json!({"amount": 40}))).await;
+    let bonus = call(&s, &t, "/Purchases/r/Bonus", body("r2", json!({}))).await;
+    assert_eq!(bonus["cheque"]["totalCashback"].as_f64(), Some(7.0));
+    call(&s, &t, "/Purchases/r/Confirm", json!({"operationId": "r3"})).await;
+    assert_eq!(balance(&s, member).await, 67.0);
+
+    let half = json!({"operationId": "r4", "cheque": {"lines": [{"position": 1, "quantity": 1}]}});
+    let first = call(&s, &t, "/Purchases/r/Refund", half).await;
+    assert_eq!(first["code"], "Ok", "{first}");
+    assert_eq!(
+        first["amount"].as_f64(),
+        Some(10.0),
+        "a quarter of the 40 paid with bonuses"
+    );
+    assert_eq!(balance(&s, member).await, 67.0 + 10.0 - 1.75);
+    let rest = call(&s, &t, "/Purchases/r/Refund", json!({"operationId": "r5"})).await;
+    assert_eq!(rest["code"], "Ok", "{rest}");
+    assert_eq!(
+        balance(&s, member).await,
+        100.0,
+        "everything refunded: back to before the purchase"
+    );
+    let beyond = call(
+        &s,
+        &t,
+        "/Purchases/r/Refund",
+        json!({"operationId": "r6", "cheque": {"lines": [{"position": 1, "quantity": 1}]}}),
+    )
+    .await;
+    assert_eq!(beyond["code"], "BusinessError", "{beyond}");
+    assert_eq!(balance(&s, member).await, 100.0);
+}
+
+async fn unconfirmed_purchases_are_canceled_automatically(db: TestDb) {
+    let (s, clock) = TestServer::start_with_manual_clock(db).await;
+    let (member, till) = setup(&s, "100").await;
+    let settings = json!({"auto_cancel_minutes": 30});
+    let (status, _) = s
+        .admin(Method::PUT, "/admin/v1/processing/settings", Some(settings))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let t = member_token(&s, &till).await;
+    call(
+        &s,
+        &t,
+        "/Purchases/late/Bonus/Payment",
+        request("l1", json!({"amount": 30})),
+    )
+    .await;
+    assert_eq!(balance(&s, member).await, 70.0);
+    assert_eq!(s.store.cancel_due_purchases(10).await.unwrap(), 0, "not yet");
+    clock.fetch_add(31 * 60 * 1000, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(s.store.cancel_due_purchases(10).await.unwrap(), 1);
+    assert_eq!(balance(&s, member).await, 100.0);
+    let t = member_token(&s, &till).await;
+    let confirm = call(&s, &t, "/Purchases/late/Confirm", json!({"operationId": "l2"})).await;
+    assert_eq!(confirm["code"], "OperationIsCanceled");
+}
+
+async fn concurrent_tills_never_overspend_one_member(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let (member, till) = setup(&s, "50").await;
+    let t = member_token(&s, &till).await;
+    // 16 tills each pay 10 of a 50 balance on their own purchase.
+    let calls = (0..16).map(|i| {
+        let (s, t) = (&s, &t);
+        async move {
+            call(
+                s,
+                t,
+                &format!("/Purchases/hot-{i}/Bonus/Payment"),
+                request(&format!("hot-{i}"), json!({"amount": 10})),
+            )
+            .await
+        }
+    });
+    let answers = futures_all(calls.collect()).await;
+    let ok = answers.iter().filter(|a| a["code"] == "Ok").count();
+    let refused = answers.iter().filter(|a| a["code"] == "NotEnoughMoney").count();
+    assert_eq!((ok, refused), (5, 11), "{answers:?}");
+    assert_eq!(balance(&s, member).await, 0.0);
+}
+
+async fn devices_authenticate_and_anonymous_calculation_works(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let (_, till) = setup(&s, "10").await;
+    let wrong = Till {
+        client_id: till.client_id.clone(),
+        secret: "nope".into(),
+    };
+    let (status, body) = token(&s, &wrong, None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_client"))
+    );
+    let (status, body) = token(&s, &till, Some("9999999")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("CardNotFound"))
+    );
+    let (status, anonymous) = token(&s, &till, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let anonymous = anonymous["access_token"].as_str().unwrap();
+    let calc = call(&s, anonymous, "/Purchases/x/Calculate", request("x1", json!({}))).await;
+    assert_eq!(
+        calc["cheque"]["totalAmount"].as_f64(),
+        Some(76.5),
+        "discounts apply without a member"
+    );
+    let pay = call(
+        &s,
+        anonymous,
+        "/Purchases/x/Bonus/Payment",
+        request("x2", json!({"amount": 1})),
+    )
+    .await;
+    assert_eq!(pay["code"], "CardNotFound");
+
+    // Form bodies as some shops send them.
+    let form = [
+        ("operationId", "x3"),
+        ("cheque.lines[0].amount", "85"),
+        ("cheque.lines[0].discount", "15"),
+        ("cheque.lines[0].price", "100"),
+    ];
+    let response = s
+        .client
+        .post(format!("{}{BASE}/Purchases/x/Calculate", s.base))
+        .bearer_auth(anonymous)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(
+        answer["data"][0]["cheque"]["totalAmount"].as_f64(),
+        Some(76.5),
+        "{answer}"
+    );
+
+    let (status, _) = s
+        .call(
+            Method::POST,
+            &format!("{BASE}/Purchases/x/Calculate"),
+            None,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (_, devices) = s.admin(Method::GET, "/admin/v1/devices", None).await;
+    let id = devices["items"][0]["id"].as_i64().unwrap();
+    assert!(
+        devices["items"][0].get("client_secret").is_none(),
+        "the secret is shown once"
+    );
+    s.admin(Method::POST, &format!("/admin/v1/devices/{id}/disable"), None)
+        .await;
+    let (status, _) = s
+        .call(
+            Method::POST,
+            &format!("{BASE}/Purchases/x/Calculate"),
+            Some(anonymous),
+            Some(request("x4", json!({}))),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a disabled device's tokens stop working"
+    );
+}
