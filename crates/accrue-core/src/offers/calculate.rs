@@ -118,18 +118,19 @@ impl Pricing<'_> {
         let index = self.applied.len();
         let mut discounts = vec![0; self.amounts.len()];
         let mut bonus_fixed = 0;
+        let every_line = vec![true; matched.len()];
         for effect in &offer.effects {
             let target = |t: &Target| match t {
-                Target::Lines => matched.to_vec(),
-                Target::Cheque => vec![true; matched.len()],
+                Target::Lines => matched,
+                Target::Cheque => every_line.as_slice(),
             };
             match effect {
                 Effect::DiscountPercent { percent, target: t } => {
-                    self.discount_percent(&target(t), *t, percent.value(), &mut discounts)
+                    self.discount_percent(target(t), *t, percent.value(), &mut discounts)
                 }
-                Effect::DiscountFixed { amount, target: t } => self.discount_total(&target(t), *amount, &mut discounts),
+                Effect::DiscountFixed { amount, target: t } => self.discount_total(target(t), *amount, &mut discounts),
                 Effect::BonusPercent { percent, target: t } => {
-                    for (rates, _) in self.rates.iter_mut().zip(target(t)).filter(|(_, on)| *on) {
+                    for (rates, _) in self.rates.iter_mut().zip(target(t)).filter(|(_, on)| **on) {
                         rates.push(BonusRate {
                             applied: index,
                             percent: percent.value(),
@@ -140,10 +141,10 @@ impl Pricing<'_> {
                 Effect::BonusMultiplier { factor, target: t } => self.multipliers.push(Multiplier {
                     applied: index,
                     factor: factor.value(),
-                    lines: target(t),
+                    lines: target(t).to_vec(),
                 }),
                 Effect::MaxBonusPayment { percent, target: t } => {
-                    for (limit, _) in self.max_bonus_percent.iter_mut().zip(target(t)).filter(|(_, on)| *on) {
+                    for (limit, _) in self.max_bonus_percent.iter_mut().zip(target(t)).filter(|(_, on)| **on) {
                         limit.get_or_insert(percent.value());
                     }
                 }

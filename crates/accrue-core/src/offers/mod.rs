@@ -20,6 +20,9 @@ mod refund;
 mod rounding;
 mod validate;
 
+#[cfg(test)]
+mod tests;
+
 pub use accrual::{accrual, Accrual, AccrualError, LineAccrual, OfferUsage};
 pub use calculate::{calculate, Applied, BonusRate, Calculation, LineResult};
 pub use context::{period_start, Catalogue, Cheque, Context, Line, MemberFacts, Usage, UsageSoFar};
