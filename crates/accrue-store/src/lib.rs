@@ -20,6 +20,7 @@ mod migrate;
 pub mod outbox;
 mod programs;
 mod registration;
+pub mod tracker;
 pub mod testing;
 mod writer;
 

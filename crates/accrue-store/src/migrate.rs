@@ -30,6 +30,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(5, "0005_questionnaire"),
     migration!(6, "0006_postings_by_member"),
     migration!(7, "0007_sign_in_failures"),
+    migration!(9, "0009_tracker"),
 ];
 
 /// Serialises migrating servers that share one PostgreSQL database.
