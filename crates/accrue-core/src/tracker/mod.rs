@@ -12,4 +12,5 @@ pub mod forward;
 pub mod ids;
 pub mod link;
 pub mod params;
+pub mod stats;
 pub mod templates;

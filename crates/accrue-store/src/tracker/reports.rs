@@ -6,6 +6,7 @@ use super::{invalid, json};
 use crate::{Store, StoreError};
 use accrue_core::tracker::currency;
 use accrue_core::tracker::event::Kind;
+pub use accrue_core::tracker::stats::{ClickTotals, ConversionTotals};
 use accrue_core::Millis;
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
@@ -22,29 +23,6 @@ pub struct StatsFilter {
     pub to: Millis,
     pub integration_id: Option<i64>,
     pub link_id: Option<i64>,
-}
-
-/// Clicks of one integration, link and day (days since the epoch, UTC).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClickTotals {
-    pub integration_id: i64,
-    pub link_id: i64,
-    pub day: i64,
-    pub clicks: i64,
-    pub leads: i64,
-}
-
-/// Conversions of one integration, link, day, kind and currency.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConversionTotals {
-    pub integration_id: i64,
-    pub link_id: i64,
-    pub day: i64,
-    pub kind: Kind,
-    pub currency: Option<String>,
-    pub count: i64,
-    /// Micros.
-    pub amount: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
