@@ -20,8 +20,8 @@ mod migrate;
 pub mod outbox;
 mod programs;
 mod registration;
-pub mod tracker;
 pub mod testing;
+pub mod tracker;
 mod writer;
 
 pub use cards::{Card, CardFilter};

@@ -158,7 +158,10 @@ pub fn final_url(base_url: &str, params: &[(String, String)], click_param: &str)
 }
 
 /// The placeholder values for a click: its id, and the lead's external id and fields.
-pub fn values(click_id: &str, lead: Option<(&str, &serde_json::Map<String, serde_json::Value>)>) -> BTreeMap<String, String> {
+pub fn values(
+    click_id: &str,
+    lead: Option<(&str, &serde_json::Map<String, serde_json::Value>)>,
+) -> BTreeMap<String, String> {
     let mut values = BTreeMap::from([(CLICK_ID.to_string(), click_id.to_string())]);
     if let Some((external_id, fields)) = lead {
         values.insert(LEAD_ID.to_string(), external_id.to_string());

@@ -185,7 +185,13 @@ mod tests {
 
     #[test]
     fn the_funnel() {
-        let clicks = [ClickTotals { integration_id: 1, link_id: 2, day: 10, clicks: 1, leads: 1 }];
+        let clicks = [ClickTotals {
+            integration_id: 1,
+            link_id: 2,
+            day: 10,
+            clicks: 1,
+            leads: 1,
+        }];
         let conversions = [
             conv(Kind::Registration, None, 1, 0),
             conv(Kind::FirstDeposit, Some("USD"), 1, 76_500_000),
@@ -204,7 +210,10 @@ mod tests {
         assert_eq!(total.clicks, 1);
         let rates = BTreeMap::from([("EUR".to_string(), Decimal::new(11, 1))]);
         assert_eq!(in_report_currency(&r.revenue, "USD", &rates), (117_500_000, vec![]));
-        assert_eq!(in_report_currency(&r.revenue, "USD", &BTreeMap::new()), (106_500_000, vec!["EUR".to_string()]));
+        assert_eq!(
+            in_report_currency(&r.revenue, "USD", &BTreeMap::new()),
+            (106_500_000, vec!["EUR".to_string()])
+        );
     }
 
     #[test]

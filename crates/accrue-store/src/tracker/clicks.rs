@@ -200,12 +200,13 @@ impl Store {
                 .bind(tx.now)
                 .execute(tx.conn())
                 .await?;
-                let created_at = sqlx::query("SELECT created_at FROM tracker_fields WHERE program_id = $1 AND key = $2")
-                    .bind(program_id)
-                    .bind(&key)
-                    .fetch_one(tx.conn())
-                    .await?
-                    .try_get(0)?;
+                let created_at =
+                    sqlx::query("SELECT created_at FROM tracker_fields WHERE program_id = $1 AND key = $2")
+                        .bind(program_id)
+                        .bind(&key)
+                        .fetch_one(tx.conn())
+                        .await?
+                        .try_get(0)?;
                 Ok(Field { key, name, created_at })
             })
         })
@@ -236,7 +237,12 @@ impl Store {
         fields: Map<String, Value>,
     ) -> Result<Lead, StoreError> {
         let external_id = normalize_text("external_id", external_id, MAX_EXTERNAL_ID).map_err(invalid)?;
-        let defined: Vec<String> = self.tracker_fields(program_id).await?.into_iter().map(|f| f.key).collect();
+        let defined: Vec<String> = self
+            .tracker_fields(program_id)
+            .await?
+            .into_iter()
+            .map(|f| f.key)
+            .collect();
         if let Some(unknown) = fields.keys().find(|k| !defined.contains(k)) {
             return Err(StoreError::Invalid(format!(
                 "field {unknown:?} is not defined; define it with PUT /admin/v1/tracker/fields/{unknown}"
@@ -310,7 +316,11 @@ impl Store {
 
     pub async fn link(&self, program_id: i64, id: i64) -> Result<Link, StoreError> {
         let sql = format!("SELECT {LINK_COLUMNS} FROM tracker_links WHERE program_id = $1 AND id = $2");
-        let row = sqlx::query(&sql).bind(program_id).bind(id).fetch_optional(self.pool()).await?;
+        let row = sqlx::query(&sql)
+            .bind(program_id)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
         link_from(&row.ok_or(StoreError::NotFound("link"))?)
     }
 
@@ -340,7 +350,11 @@ impl Store {
                     Some(id) => revisit(tx, &click, id, link_id, lead_id).await?,
                     None => false,
                 };
-                let click_id = if reused { click.reuse.clone().unwrap_or_default() } else { click.click_id.clone() };
+                let click_id = if reused {
+                    click.reuse.clone().unwrap_or_default()
+                } else {
+                    click.click_id.clone()
+                };
                 if !reused {
                     let visited = (click.source == "redirect").then_some(tx.now);
                     sqlx::query(

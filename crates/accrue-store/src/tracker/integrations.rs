@@ -3,9 +3,9 @@
 use super::{invalid, json};
 use crate::{found, Store, StoreError};
 use accrue_core::member::normalize_text;
+use accrue_core::template::UrlTemplate;
 use accrue_core::tracker::templates::PostbackConfig;
 use accrue_core::tracker::{currency, event, forward};
-use accrue_core::template::UrlTemplate;
 use accrue_core::Millis;
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
@@ -199,7 +199,9 @@ impl Store {
             })
         })
         .await?;
-        self.integration_by_uid(&uid).await?.ok_or(StoreError::NotFound("integration"))
+        self.integration_by_uid(&uid)
+            .await?
+            .ok_or(StoreError::NotFound("integration"))
     }
 
     pub async fn integrations(&self, program_id: i64) -> Result<Vec<Integration>, StoreError> {

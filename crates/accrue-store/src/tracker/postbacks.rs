@@ -228,8 +228,14 @@ async fn ingest_in(tx: &mut Tx, ingest: Ingest) -> Result<IngestOutcome, StoreEr
     } = ingest;
     // The click's row lock serialises postbacks of one click on PostgreSQL (SQLite has
     // one writer), so the first-deposit check below sees every earlier conversion.
-    let sql = format!("SELECT {CLICK_COLUMNS} FROM tracker_clicks WHERE click_id = $1{}", tx.for_update());
-    let click = sqlx::query(&sql).bind(&postback.click_id).fetch_optional(tx.conn()).await?;
+    let sql = format!(
+        "SELECT {CLICK_COLUMNS} FROM tracker_clicks WHERE click_id = $1{}",
+        tx.for_update()
+    );
+    let click = sqlx::query(&sql)
+        .bind(&postback.click_id)
+        .fetch_optional(tx.conn())
+        .await?;
     let Some(click) = click.as_ref().map(click_from).transpose()? else {
         insert_log(tx, &log, Outcome::UnknownClick, None).await?;
         return Ok(IngestOutcome {
@@ -300,7 +306,14 @@ async fn ingest_in(tx: &mut Tx, ingest: Ingest) -> Result<IngestOutcome, StoreEr
                 "currency": currency,
                 "tid": postback.tid,
             });
-            outbox::emit(tx, integration.program_id, EventType::ConversionRecorded, event_data, None).await?;
+            outbox::emit(
+                tx,
+                integration.program_id,
+                EventType::ConversionRecorded,
+                event_data,
+                None,
+            )
+            .await?;
             Outcome::Recorded
         }
         None => Outcome::Duplicate,
@@ -328,7 +341,9 @@ async fn first_deposit_tid(tx: &mut Tx, click_row: i64) -> Result<Option<Option<
         .bind(click_row)
         .fetch_optional(tx.conn())
         .await?;
-    row.map(|r| r.try_get::<Option<String>, _>(0)).transpose().map_err(Into::into)
+    row.map(|r| r.try_get::<Option<String>, _>(0))
+        .transpose()
+        .map_err(Into::into)
 }
 
 /// Writes the defined `fields.<key>` values on the click's lead; returns the keys ignored.
@@ -355,7 +370,8 @@ async fn write_fields(
     let mut ignored = Vec::new();
     for (key, value) in fields {
         if defined.contains(key) {
-            lead.fields.insert(key.clone(), Value::String(value.chars().take(1000).collect()));
+            lead.fields
+                .insert(key.clone(), Value::String(value.chars().take(1000).collect()));
         } else {
             tracing::info!(key = %key, "postback field is not defined; ignored");
             ignored.push(key.chars().take(64).collect());

@@ -6,13 +6,13 @@ use crate::extract::{Json, Path, Query};
 use crate::faces::tracker::public_base;
 use crate::outbound::guard;
 use crate::{ApiError, AppState};
-use accrue_core::tracker::templates::{self, PostbackConfig};
 use accrue_core::tracker::ids;
+use accrue_core::tracker::templates::{self, PostbackConfig};
 use accrue_store::tracker::{Integration, IntegrationUpdate, NewIntegration};
 use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use axum::http::{HeaderMap, StatusCode};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -217,7 +217,9 @@ fn check_ips(ips: &[String]) -> Result<(), ApiError> {
     for ip in ips {
         let ok = ip.parse::<ipnet::IpNet>().is_ok() || ip.parse::<std::net::IpAddr>().is_ok();
         if !ok {
-            return Err(ApiError::invalid(format!("allowed_ips: {ip:?} is not an IP address or network")));
+            return Err(ApiError::invalid(format!(
+                "allowed_ips: {ip:?} is not an IP address or network"
+            )));
         }
     }
     Ok(())
@@ -279,7 +281,9 @@ pub async fn create(
     let click_param = body
         .click_param
         .or_else(|| template.map(|t| t.click_param.clone()))
-        .ok_or_else(|| ApiError::invalid("click_param: name the partner program's parameter that carries the click id"))?;
+        .ok_or_else(|| {
+            ApiError::invalid("click_param: name the partner program's parameter that carries the click id")
+        })?;
     let postbacks = match (body.postbacks, template) {
         (Some(list), _) => list.into_iter().map(PostbackConfig::from).collect(),
         (None, Some(t)) => t.postbacks.clone(),

@@ -197,7 +197,10 @@ pub async fn create(
         base_url: body.base_url,
         params: body.params.into_iter().map(|p| (p.name, p.value)).collect(),
     };
-    let link = state.store.create_link(program.id, &integration.click_param, new).await?;
+    let link = state
+        .store
+        .create_link(program.id, &integration.click_param, new)
+        .await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(link_view(&state, &public_base(&headers), link).await?),

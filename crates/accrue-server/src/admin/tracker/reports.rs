@@ -278,12 +278,8 @@ fn csv(view: &StatsView) -> Response {
          repeat_deposits,repeat_deposit_sums,custom_events,registration_rate,deposit_rate,\
          registration_to_deposit_rate,revenue,revenue_{report}\r\n"
     );
-    let joined = |m: &BTreeMap<String, String>| {
-        m.iter()
-            .map(|(c, v)| format!("{c} {v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    };
+    let joined =
+        |m: &BTreeMap<String, String>| m.iter().map(|(c, v)| format!("{c} {v}")).collect::<Vec<_>>().join("; ");
     let rate = |r: Option<f64>| r.map(|r| r.to_string()).unwrap_or_default();
     for r in &view.rows {
         out += &format!(

@@ -17,6 +17,8 @@ pub struct RateLimiter {
 
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
+    /// The allowance the bucket was filled for; a changed limit starts a full bucket.
+    per_minute: i64,
     tokens: f64,
     at: Instant,
 }
@@ -28,7 +30,15 @@ impl RateLimiter {
         let capacity = per_minute.max(1) as f64;
         let per_second = capacity / 60.0;
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        let bucket = buckets.entry(key).or_insert(Bucket { tokens: capacity, at: now });
+        let full = Bucket {
+            per_minute,
+            tokens: capacity,
+            at: now,
+        };
+        let bucket = buckets.entry(key).or_insert(full);
+        if bucket.per_minute != per_minute {
+            *bucket = full;
+        }
         let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * per_second).min(capacity);
         bucket.at = now;
@@ -56,5 +66,10 @@ mod tests {
         assert_eq!(limiter.take(1, 60, start), Err(1));
         assert_eq!(limiter.take(2, 60, start), Ok(()), "buckets are per integration");
         assert_eq!(limiter.take(1, 60, start + Duration::from_secs(1)), Ok(()));
+        assert_eq!(
+            limiter.take(1, 120, start + Duration::from_secs(1)),
+            Ok(()),
+            "a new limit, a full bucket"
+        );
     }
 }
