@@ -229,11 +229,12 @@ async fn ingest_in(tx: &mut Tx, ingest: Ingest) -> Result<IngestOutcome, StoreEr
     // The click's row lock serialises postbacks of one click on PostgreSQL (SQLite has
     // one writer), so the first-deposit check below sees every earlier conversion.
     let sql = format!(
-        "SELECT {CLICK_COLUMNS} FROM tracker_clicks WHERE click_id = $1{}",
+        "SELECT {CLICK_COLUMNS} FROM tracker_clicks WHERE click_id = $1 AND program_id = $2{}",
         tx.for_update()
     );
     let click = sqlx::query(&sql)
         .bind(&postback.click_id)
+        .bind(integration.program_id)
         .fetch_optional(tx.conn())
         .await?;
     let Some(click) = click.as_ref().map(click_from).transpose()? else {
