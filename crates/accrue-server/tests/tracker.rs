@@ -173,6 +173,14 @@ async fn ready_made_templates_give_ready_links(db: TestDb) {
         .map(|t| t["code"].as_str().unwrap())
         .collect();
     assert_eq!(codes, ["1win", "pocket_option", "generic"]);
+    // The integrator guide shows every shipped link exactly as the API gives it.
+    let guide = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/tracker.md")).unwrap();
+    for template in templates["items"].as_array().unwrap() {
+        for postback in template["postbacks"].as_array().unwrap() {
+            let link = postback["link"].as_str().unwrap().replace(&s.base, "https://accrue.example");
+            assert!(guide.contains(&format!("`{link}`")), "docs/tracker.md lacks {link}");
+        }
+    }
 
     let one_win = integration(&s, json!({"name": "1win", "template": "1win"})).await;
     assert_eq!(one_win["click_param"], "sub4");
