@@ -6,7 +6,7 @@
 #
 # Load generator options: --duration SECS (default 10), --clients N (default 16),
 # --scenario baseline|accrue|withdraw_hot|history|loymax_registration|loymax_history|
-# webhooks|all (default all).
+# click_redirect|postback_ingest|webhooks|all (default all).
 # Without --database-url a fresh SQLite file in a temp directory is used. With a
 # postgres:// URL a fresh database accrue_bench_<timestamp> is created on that
 # server (and dropped at the end).
@@ -29,8 +29,9 @@ done
 
 # --- build -------------------------------------------------------------------
 cargo build --release -p accrue -p accrue-bench
-accrue="$root/target/release/accrue"
-bench="$root/target/release/accrue-bench"
+target="${CARGO_TARGET_DIR:-$root/target}"
+accrue="$target/release/accrue"
+bench="$target/release/accrue-bench"
 
 # --- a fresh database ----------------------------------------------------------
 workdir="$(mktemp -d -t accrue-bench.XXXXXX)"
@@ -100,10 +101,10 @@ curl -sf --noproxy '*' -o /dev/null "$base/healthz" || {
 echo "server: $base (pid $server_pid)" >&2
 
 # --- load ------------------------------------------------------------------------
-# At most seven scenarios of $duration seconds each, plus the webhooks scenario's
+# At most nine scenarios of $duration seconds each, plus the webhooks scenario's
 # wait for its last webhook (at most 4 x $duration + 60 s), plus setup; bounded anyway.
 whole_seconds="${duration%.*}"
-limit=$(((${whole_seconds:-0} + 1) * 12 + 300))
+limit=$(((${whole_seconds:-0} + 1) * 14 + 300))
 status=0
 timeout --kill-after=10 "$limit" \
     "$bench" "${passthrough[@]}" --base "$base" --key "$key" || status=$?

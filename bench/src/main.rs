@@ -9,6 +9,10 @@
 //! `loymax_registration` counts whole registrations (six HTTP exchanges each) as
 //! its "requests"; `loymax_history` reads a member's history through the
 //! Loymax-compatible member API with the member's own token.
+//!
+//! `click_redirect` follows a tracker short link (`/t/{slug}?lead=…`, answered 302
+//! after the click is written); `postback_ingest` sends repeat-deposit postbacks,
+//! each with a tid of its own, so every one is counted.
 
 use anyhow::{bail, Context, Result};
 use reqwest::{Client, RequestBuilder};
@@ -18,13 +22,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-const SCENARIOS: [&str; 7] = [
+const SCENARIOS: [&str; 9] = [
     "baseline",
     "accrue",
     "withdraw_hot",
     "history",
     "loymax_registration",
     "loymax_history",
+    "click_redirect",
+    "postback_ingest",
     "webhooks",
 ];
 const SEED_MEMBERS: usize = 1000;
@@ -32,7 +38,7 @@ const HISTORY_POSTINGS: usize = 200;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 const USAGE: &str = "usage: accrue-bench --base URL --key KEY [--duration SECS] \
-[--clients N] [--scenario baseline|accrue|withdraw_hot|history|loymax_registration|loymax_history|webhooks|all]";
+[--clients N] [--scenario baseline|accrue|withdraw_hot|history|loymax_registration|loymax_history|click_redirect|postback_ingest|webhooks|all]";
 
 struct Args {
     base: String,
@@ -94,6 +100,8 @@ impl Api {
     fn new(args: &Args) -> Result<Api> {
         let http = Client::builder()
             .no_proxy()
+            // The tracker's redirect is the answer measured, not the partner's page.
+            .redirect(reqwest::redirect::Policy::none())
             .tcp_nodelay(true)
             .timeout(REQUEST_TIMEOUT)
             .build()?;
@@ -184,6 +192,14 @@ enum Load {
     },
     /// One whole registration by phone per "request".
     Registration(loymax::StepTimes),
+    /// A tracker short link visited by a new lead each time: an error unless 302.
+    Redirect(String),
+    /// A repeat-deposit postback with a new tid, on clicks taken round-robin: an
+    /// error unless counted (`"status": "recorded"`).
+    Postback {
+        url: String,
+        clicks: Vec<String>,
+    },
 }
 
 impl Load {
@@ -201,6 +217,16 @@ impl Load {
             }
             Load::Registration(times) => {
                 return loymax::register(api, &api.next_phone(), Some(times)).await.err();
+            }
+            Load::Redirect(path) => {
+                let url = format!("{}{path}{}-{}", api.base, api.run_id, api.next());
+                return tracker::expect_redirect(api.http.get(url)).await;
+            }
+            Load::Postback { url, clicks } => {
+                let n = api.next();
+                let click = &clicks[n as usize % clicks.len()];
+                let url = format!("{url}&clickid={click}&tracker.tid={}-{n}", api.run_id);
+                return tracker::expect_recorded(api.http.get(url)).await;
             }
         };
         match request.send().await {
@@ -257,8 +283,72 @@ async fn setup(scenario: &str, api: &Api, clients: usize, notes: &mut Vec<String
                 token,
             }
         }
+        "click_redirect" => Load::Redirect(tracker::redirect_path(api).await?),
+        "postback_ingest" => tracker::postback_load(api, SEED_MEMBERS).await?,
         other => bail!("unknown scenario {other:?}"),
     })
+}
+
+/// The affiliate tracker: a short link to follow, postbacks to count.
+mod tracker {
+    use super::*;
+
+    /// An integration (no rate limit to speak of) and a registration link of it.
+    async fn link(api: &Api) -> Result<(String, Value)> {
+        let body = json!({"name": "bench", "click_param": "sub1", "rate_limit_per_minute": 1_000_000});
+        let integration = Api::expect_ok(api.post("/admin/v1/tracker/integrations", &body)).await?;
+        let uid = integration["id"]
+            .as_str()
+            .context("integration without an id")?
+            .to_string();
+        let body = json!({"integration": uid, "name": "bench", "base_url": "https://partner.example/reg?code=B"});
+        let link = Api::expect_ok(api.post("/admin/v1/tracker/links", &body)).await?;
+        Ok((uid, link))
+    }
+
+    /// `/t/{slug}?lead=` (the client appends a new lead id).
+    pub async fn redirect_path(api: &Api) -> Result<String> {
+        let (_, link) = link(api).await?;
+        let slug = link["slug"].as_str().context("link without a slug")?;
+        Ok(format!("/t/{slug}?sub1=bench&lead="))
+    }
+
+    /// `clicks` clicks issued by the admin API, and the postback URL without click and tid.
+    pub async fn postback_load(api: &Api, clicks: usize) -> Result<Load> {
+        let (uid, link) = link(api).await?;
+        let id = link["id"].as_i64().context("link without an id")?;
+        let mut issued = Vec::with_capacity(clicks);
+        for n in 0..clicks {
+            let body = json!({"lead": format!("bench-{}-{n}", api.run_id)});
+            let rendered = Api::expect_ok(api.post(&format!("/admin/v1/tracker/links/{id}/render"), &body)).await?;
+            issued.push(rendered["click_id"].as_str().context("no click id")?.to_string());
+        }
+        let url = format!(
+            "{}/api/postbacks/{uid}/tracker-postback?tracker.event=resale&tracker.cost=10.50&tracker.currency=usd",
+            api.base
+        );
+        Ok(Load::Postback { url, clicks: issued })
+    }
+
+    pub async fn expect_redirect(request: RequestBuilder) -> Option<String> {
+        match request.send().await {
+            Ok(r) if r.status() == reqwest::StatusCode::FOUND => r.bytes().await.err().map(transport_error),
+            Ok(r) => Some(format!("HTTP {}", r.status().as_u16())),
+            Err(e) => Some(transport_error(e)),
+        }
+    }
+
+    pub async fn expect_recorded(request: RequestBuilder) -> Option<String> {
+        match request.send().await {
+            Ok(r) if r.status().is_success() => match r.json::<Value>().await {
+                Ok(body) if body["status"] == "recorded" => None,
+                Ok(body) => Some(format!("postback {}", body["status"])),
+                Err(e) => Some(transport_error(e)),
+            },
+            Ok(r) => Some(format!("HTTP {}", r.status().as_u16())),
+            Err(e) => Some(transport_error(e)),
+        }
+    }
 }
 
 /// `count` members, created by `workers` concurrent tasks.

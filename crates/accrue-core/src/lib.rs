@@ -16,6 +16,7 @@ pub mod questionnaire;
 pub mod registration;
 pub mod signature;
 pub mod template;
+pub mod tracker;
 
 /// Milliseconds since the Unix epoch, UTC. The one time type of the core.
 pub type Millis = i64;

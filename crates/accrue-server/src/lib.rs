@@ -75,6 +75,8 @@ pub struct AppState {
     /// Internal addresses outbound URLs may use.
     pub(crate) allow: Allowlist,
     pub(crate) loymax_program: String,
+    /// Postback rate limits per integration.
+    pub(crate) tracker: Arc<faces::tracker::RateLimiter>,
 }
 
 pub fn router(store: Store, options: &ServerOptions, deliveries: Arc<DeliveryMetrics>) -> Router {
@@ -85,6 +87,7 @@ pub fn router(store: Store, options: &ServerOptions, deliveries: Arc<DeliveryMet
         sealer: options.sealer.clone(),
         allow: options.delivery.allow.clone(),
         loymax_program: options.loymax_program.clone(),
+        tracker: Default::default(),
     };
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
@@ -93,6 +96,7 @@ pub fn router(store: Store, options: &ServerOptions, deliveries: Arc<DeliveryMet
         .route("/metrics", get(metrics::render))
         .nest("/admin/v1", admin::router(state.clone(), options.body_limit))
         .merge(limits::with_body_limit(faces::loymax::router(), options.body_limit))
+        .merge(faces::tracker::router())
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(CompressionLayer::new())

@@ -25,6 +25,7 @@ mod programs;
 pub mod purchases;
 mod registration;
 pub mod testing;
+pub mod tracker;
 mod writer;
 
 pub use cards::{Card, CardFilter};

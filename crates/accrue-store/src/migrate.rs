@@ -31,6 +31,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(6, "0006_postings_by_member"),
     migration!(7, "0007_sign_in_failures"),
     migration!(8, "0008_notifications"),
+    migration!(9, "0009_tracker"),
     migration!(10, "0010_processing"),
 ];
 

@@ -10,6 +10,7 @@ mod operations;
 mod outbox;
 mod processing;
 mod programs;
+mod tracker;
 mod views;
 mod webhooks;
 
@@ -95,7 +96,8 @@ pub fn router(state: AppState, body_limit: usize) -> Router<AppState> {
         .route("/webhook-endpoints/{id}/test", post(webhooks::test))
         .route("/outbox/messages", get(outbox::list).post(outbox::queue))
         .route("/outbox/messages/{id}", get(outbox::get))
-        .route("/outbox/messages/{id}/retry", post(outbox::retry));
+        .route("/outbox/messages/{id}/retry", post(outbox::retry))
+        .merge(tracker::routes());
     let authenticated = with_body_limit(resources, body_limit)
         .merge(with_body_limit(import, IMPORT_BODY_LIMIT))
         .route_layer(axum::middleware::from_fn_with_state(state, authenticate));

@@ -1,5 +1,6 @@
 //! The OpenAPI 3.1 document of the admin API, generated from the handlers.
 
+use super::tracker::{integrations as tracker_integrations, links as tracker_links, reports as tracker_reports};
 use super::{cards, members, notifications, operations, outbox, processing, programs, webhooks};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -21,6 +22,9 @@ use utoipa::{Modify, OpenApi};
         processing::create_device, processing::devices, processing::disable_device, processing::put_offer,
         processing::get_offer, processing::offers, processing::enable_offer, processing::disable_offer,
         processing::simulate, processing::import_goods,
+        tracker_integrations::templates, tracker_integrations::create, tracker_integrations::list, tracker_integrations::get, tracker_integrations::update,
+        tracker_links::fields, tracker_links::put_field, tracker_links::put_lead, tracker_links::create, tracker_links::list, tracker_links::get, tracker_links::render,
+        tracker_reports::postbacks, tracker_reports::stats, tracker_reports::lead, tracker_reports::rates_get, tracker_reports::put_rates,
     ),
     modifiers(&BearerAuth),
     security(("admin_key" = [])),

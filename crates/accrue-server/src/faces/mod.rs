@@ -2,3 +2,4 @@
 //! store, and renders the vendor's answer shape; none writes SQL.
 
 pub mod loymax;
+pub mod tracker;
