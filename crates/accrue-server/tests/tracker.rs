@@ -177,7 +177,10 @@ async fn ready_made_templates_give_ready_links(db: TestDb) {
     let guide = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/tracker.md")).unwrap();
     for template in templates["items"].as_array().unwrap() {
         for postback in template["postbacks"].as_array().unwrap() {
-            let link = postback["link"].as_str().unwrap().replace(&s.base, "https://accrue.example");
+            let link = postback["link"]
+                .as_str()
+                .unwrap()
+                .replace(&s.base, "https://accrue.example");
             assert!(guide.contains(&format!("`{link}`")), "docs/tracker.md lacks {link}");
         }
     }
