@@ -22,7 +22,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-const SCENARIOS: [&str; 9] = [
+mod purchase;
+
+const SCENARIOS: [&str; 11] = [
     "baseline",
     "accrue",
     "withdraw_hot",
@@ -31,6 +33,8 @@ const SCENARIOS: [&str; 9] = [
     "loymax_history",
     "click_redirect",
     "postback_ingest",
+    "purchase",
+    "hot_member_purchase",
     "webhooks",
 ];
 const SEED_MEMBERS: usize = 1000;
@@ -38,7 +42,7 @@ const HISTORY_POSTINGS: usize = 200;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 const USAGE: &str = "usage: accrue-bench --base URL --key KEY [--duration SECS] \
-[--clients N] [--scenario baseline|accrue|withdraw_hot|history|loymax_registration|loymax_history|click_redirect|postback_ingest|webhooks|all]";
+[--clients N] [--scenario baseline|accrue|withdraw_hot|history|loymax_registration|loymax_history|click_redirect|postback_ingest|purchase|hot_member_purchase|webhooks|all]";
 
 struct Args {
     base: String,
@@ -200,6 +204,8 @@ enum Load {
         url: String,
         clicks: Vec<String>,
     },
+    /// One whole purchase (four processing calls) per "request".
+    Purchase(purchase::Purchases),
 }
 
 impl Load {
@@ -218,6 +224,7 @@ impl Load {
             Load::Registration(times) => {
                 return loymax::register(api, &api.next_phone(), Some(times)).await.err();
             }
+            Load::Purchase(purchases) => return purchases.run_once(api).await,
             Load::Redirect(path) => {
                 let url = format!("{}{path}{}-{}", api.base, api.run_id, api.next());
                 return tracker::expect_redirect(api.http.get(url)).await;
@@ -240,6 +247,7 @@ impl Load {
     fn notes(&self) -> Vec<String> {
         match self {
             Load::Registration(times) => times.notes(),
+            Load::Purchase(purchases) => purchases.notes(),
             _ => Vec::new(),
         }
     }
@@ -285,6 +293,8 @@ async fn setup(scenario: &str, api: &Api, clients: usize, notes: &mut Vec<String
         }
         "click_redirect" => Load::Redirect(tracker::redirect_path(api).await?),
         "postback_ingest" => tracker::postback_load(api, SEED_MEMBERS).await?,
+        "purchase" => Load::Purchase(purchase::setup(api, 200).await?),
+        "hot_member_purchase" => Load::Purchase(purchase::setup(api, 1).await?),
         other => bail!("unknown scenario {other:?}"),
     })
 }
