@@ -6,7 +6,7 @@
 #
 # Load generator options: --duration SECS (default 10), --clients N (default 16),
 # --scenario baseline|accrue|withdraw_hot|history|loymax_registration|loymax_history|
-# click_redirect|postback_ingest|webhooks|all (default all).
+# click_redirect|postback_ingest|purchase|hot_member_purchase|webhooks|all (default all).
 # Without --database-url a fresh SQLite file in a temp directory is used. With a
 # postgres:// URL a fresh database accrue_bench_<timestamp> is created on that
 # server (and dropped at the end).

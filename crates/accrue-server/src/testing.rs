@@ -34,6 +34,18 @@ pub fn delivering_options(schedule: Vec<i64>) -> ServerOptions {
     options
 }
 
+/// Sends a request (with a JSON body, if any); the status and the JSON answer
+/// (`Null` when empty or not JSON).
+async fn send(mut request: reqwest::RequestBuilder, body: Option<Value>) -> (StatusCode, Value) {
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status();
+    let text = response.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
 impl TestServer {
     pub async fn start(db: TestDb) -> TestServer {
         TestServer::start_with(db, ServerOptions::default()).await
@@ -111,13 +123,7 @@ impl TestServer {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("request");
-        let status = response.status();
-        let text = response.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        send(request, body).await
     }
 
     /// A call of a face, as a member (`token`) or anonymous; the status and the JSON body.
@@ -132,13 +138,7 @@ impl TestServer {
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("request");
-        let status = response.status();
-        let text = response.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        send(request, body).await
     }
 
     /// The digits of the latest message of a kind (`sms`, `email`) sent to a target: the

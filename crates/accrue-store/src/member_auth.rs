@@ -84,6 +84,19 @@ async fn insert_token(
     Ok(token)
 }
 
+async fn insert_pair(
+    tx: &mut crate::Tx,
+    owner: TokenOwner,
+    access_ttl: Millis,
+    refresh_ttl: Millis,
+) -> Result<TokenPair, StoreError> {
+    Ok(TokenPair {
+        access: insert_token(tx, owner, TokenKind::Access, access_ttl).await?,
+        refresh: insert_token(tx, owner, TokenKind::Refresh, refresh_ttl).await?,
+        expires_in: access_ttl / 1000,
+    })
+}
+
 async fn store_password(tx: &mut crate::Tx, member_id: i64, password_hash: &str) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO member_credentials (member_id, password_hash, updated_at) VALUES ($1, $2, $3) \
@@ -137,11 +150,7 @@ impl Store {
                     .bind(owner.member_id)
                     .execute(tx.conn())
                     .await?;
-                Ok(TokenPair {
-                    access: insert_token(tx, owner, TokenKind::Access, access_ttl).await?,
-                    refresh: insert_token(tx, owner, TokenKind::Refresh, refresh_ttl).await?,
-                    expires_in: access_ttl / 1000,
-                })
+                insert_pair(tx, owner, access_ttl, refresh_ttl).await
             })
         })
         .await
@@ -165,11 +174,7 @@ impl Store {
         self.write(move |tx| {
             Box::pin(async move {
                 member_in_tx(tx, owner.program_id, owner.member_id).await?;
-                Ok(TokenPair {
-                    access: insert_token(tx, owner, TokenKind::Access, access_ttl).await?,
-                    refresh: insert_token(tx, owner, TokenKind::Refresh, refresh_ttl).await?,
-                    expires_in: access_ttl / 1000,
-                })
+                insert_pair(tx, owner, access_ttl, refresh_ttl).await
             })
         })
         .await

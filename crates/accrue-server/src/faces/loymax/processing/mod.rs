@@ -19,7 +19,8 @@ use accrue_store::ledger::Lifetime;
 use accrue_store::purchases::{Call, Done, Purchase, RefundPlan, Step};
 use accrue_store::{Currency, StoreError};
 use answer::{item, refused};
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
 use device::Device;
@@ -106,12 +107,20 @@ impl Ctx {
 
 type Render = Box<dyn FnOnce(&Done, &mut Value) + Send>;
 
-async fn ctx(v: Option<axum::Extension<Version>>, device: Device, body: Body) -> Ctx {
-    Ctx {
-        v: v.map_or(Version::V1_2, |e| e.0),
-        device,
-        request: body.0,
-        raw: body.1,
+impl FromRequest<AppState> for Ctx {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Ctx, Response> {
+        let (mut parts, body) = req.into_parts();
+        let v = parts.extensions.get::<Version>().copied().unwrap_or(Version::V1_2);
+        let device = Device::from_request_parts(&mut parts, state).await?;
+        let Body(request, raw) = Body::from_request(Request::from_parts(parts, body), state).await?;
+        Ok(Ctx {
+            v,
+            device,
+            request,
+            raw,
+        })
     }
 }
 
@@ -153,14 +162,7 @@ fn stored_cheque(calc: &Calculation, accrual: Option<&Accrual>) -> Value {
     json!({"totalAmount": calc.total_amount, "calculation": calc, "accrual": accrual})
 }
 
-async fn calculate(
-    State(state): State<AppState>,
-    v: Option<axum::Extension<Version>>,
-    device: Device,
-    Path(key): Path<String>,
-    body: Body,
-) -> Answer {
-    let c = ctx(v, device, body).await;
+async fn calculate(State(state): State<AppState>, Path(key): Path<String>, c: Ctx) -> Answer {
     let (calc, currency) = match price(&state, &c.device.0, &c.request).await {
         Ok(priced) => priced,
         Err(f) => return c.failed(f),
@@ -176,14 +178,7 @@ async fn calculate(
 }
 
 /// `Bonus/Available`: the most bonuses this cheque may be paid with. Writes nothing.
-async fn available(
-    State(state): State<AppState>,
-    v: Option<axum::Extension<Version>>,
-    device: Device,
-    Path(_key): Path<String>,
-    body: Body,
-) -> Answer {
-    let c = ctx(v, device, body).await;
+async fn available(State(state): State<AppState>, Path(_key): Path<String>, c: Ctx) -> Answer {
     match price(&state, &c.device.0, &c.request).await {
         Ok((calc, currency)) => {
             let mut item = c.ok();
@@ -196,14 +191,7 @@ async fn available(
     }
 }
 
-async fn payment(
-    State(state): State<AppState>,
-    v: Option<axum::Extension<Version>>,
-    device: Device,
-    Path(key): Path<String>,
-    body: Body,
-) -> Answer {
-    let c = ctx(v, device, body).await;
+async fn payment(State(state): State<AppState>, Path(key): Path<String>, c: Ctx) -> Answer {
     let priced = async {
         let (calc, currency) = priced_for(&state, &c.device.0, &key, &c.request).await?;
         let wanted = minor(c.request.amount, currency.scale, "amount")?;
@@ -242,14 +230,7 @@ async fn payment(
     c.run(&state, &key, Operation::Payment, step, render).await
 }
 
-async fn bonus(
-    State(state): State<AppState>,
-    v: Option<axum::Extension<Version>>,
-    device: Device,
-    Path(key): Path<String>,
-    body: Body,
-) -> Answer {
-    let c = ctx(v, device, body).await;
+async fn bonus(State(state): State<AppState>, Path(key): Path<String>, c: Ctx) -> Answer {
     let priced = async {
         let (calc, currency) = priced_for(&state, &c.device.0, &key, &c.request).await?;
         let paid = match state.store.purchase(c.device.0.program_id, &key).await {
@@ -279,14 +260,7 @@ async fn bonus(
     c.run(&state, &key, Operation::Bonus, step, render).await
 }
 
-async fn confirm(
-    State(state): State<AppState>,
-    v: Option<axum::Extension<Version>>,
-    device: Device,
-    Path(key): Path<String>,
-    body: Body,
-) -> Answer {
-    let c = ctx(v, device, body).await;
+async fn confirm(State(state): State<AppState>, Path(key): Path<String>, c: Ctx) -> Answer {
     let prepared = async {
         let settings = state.store.processing_settings(c.device.0.program_id).await?;
         let cheque_total = match c.request.cheque {
@@ -307,26 +281,16 @@ async fn confirm(
     }
 }
 
-async fn cancel(
-    State(state): State<AppState>,
-    v: Option<axum::Extension<Version>>,
-    device: Device,
-    Path(key): Path<String>,
-    body: Body,
-) -> Answer {
-    let c = ctx(v, device, body).await;
+async fn cancel(State(state): State<AppState>, Path(key): Path<String>, c: Ctx) -> Answer {
     c.run(&state, &key, Operation::Cancel, Step::Cancel, Box::new(|_, _| {}))
         .await
 }
 
 async fn cancel_operation(
     State(state): State<AppState>,
-    v: Option<axum::Extension<Version>>,
-    device: Device,
     Path((key, operation_id)): Path<(String, String)>,
-    body: Body,
+    c: Ctx,
 ) -> Answer {
-    let c = ctx(v, device, body).await;
     let step = Step::CancelOperation { operation_id };
     c.run(&state, &key, Operation::CancelOperation, step, Box::new(|_, _| {}))
         .await
@@ -389,14 +353,7 @@ fn plan_refund(p: &Purchase, lines: Vec<RefundLine>) -> Result<RefundPlan, Refus
     })
 }
 
-async fn refund(
-    State(state): State<AppState>,
-    v: Option<axum::Extension<Version>>,
-    device: Device,
-    Path(key): Path<String>,
-    body: Body,
-) -> Answer {
-    let c = ctx(v, device, body).await;
+async fn refund(State(state): State<AppState>, Path(key): Path<String>, c: Ctx) -> Answer {
     let prepared = async {
         let currency = pricing::currency(&state, c.device.0.program_id).await?;
         Ok::<_, Failure>((refund_lines(&c.request, currency.scale)?, currency))
@@ -414,13 +371,7 @@ async fn refund(
 }
 
 /// `Processing/Balance`: the identified member's balance.
-async fn balance(
-    State(state): State<AppState>,
-    v: Option<axum::Extension<Version>>,
-    device: Device,
-    body: Body,
-) -> Answer {
-    let c = ctx(v, device, body).await;
+async fn balance(State(state): State<AppState>, c: Ctx) -> Answer {
     let Some(member_id) = c.device.0.member_id else {
         return c.refused(&Refusal::new(Code::CardNotFound, "Покупатель не определён."));
     };
