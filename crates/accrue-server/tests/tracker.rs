@@ -177,7 +177,10 @@ async fn ready_made_templates_give_ready_links(db: TestDb) {
     let guide = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/tracker.md")).unwrap();
     for template in templates["items"].as_array().unwrap() {
         for postback in template["postbacks"].as_array().unwrap() {
-            let link = postback["link"].as_str().unwrap().replace(&s.base, "https://accrue.example");
+            let link = postback["link"]
+                .as_str()
+                .unwrap()
+                .replace(&s.base, "https://accrue.example");
             assert!(guide.contains(&format!("`{link}`")), "docs/tracker.md lacks {link}");
         }
     }
@@ -617,6 +620,11 @@ async fn protection_secret_allowlist_and_rate_limit(db: TestDb) {
     assert!(response.headers().contains_key("retry-after"));
     let log = admin(&s, Method::GET, "/admin/v1/tracker/postbacks", None).await;
     assert_eq!(log["items"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        log["items"][0]["raw"],
+        format!("\ntracker.event=registration&clickid={click}&secret=***")
+    );
+    assert!(log["items"][2]["raw"].as_str().unwrap().ends_with("&secret=***"));
 
     // Source allowlist: only 10.0.0.0/8 may post, and the tests call from 127.0.0.1.
     let update = json!({"allowed_ips": ["10.0.0.0/8"], "secret": false, "rate_limit_per_minute": 100});
