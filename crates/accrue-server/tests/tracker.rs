@@ -185,6 +185,26 @@ async fn ready_made_templates_give_ready_links(db: TestDb) {
         }
     }
 
+    let openapi: Value = s
+        .client
+        .get(format!("{}/admin/v1/openapi.json", s.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in [
+        "/admin/v1/tracker/integrations/{uid}",
+        "/admin/v1/tracker/links/{id}/render",
+        "/admin/v1/tracker/stats",
+    ] {
+        assert!(
+            openapi["paths"][path].is_object(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+
     let one_win = integration(&s, json!({"name": "1win", "template": "1win"})).await;
     assert_eq!(one_win["click_param"], "sub4");
     let uid = one_win["id"].as_str().unwrap();
