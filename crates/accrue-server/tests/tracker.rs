@@ -185,6 +185,26 @@ async fn ready_made_templates_give_ready_links(db: TestDb) {
         }
     }
 
+    let openapi: Value = s
+        .client
+        .get(format!("{}/admin/v1/openapi.json", s.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in [
+        "/admin/v1/tracker/integrations/{uid}",
+        "/admin/v1/tracker/links/{id}/render",
+        "/admin/v1/tracker/stats",
+    ] {
+        assert!(
+            openapi["paths"][path].is_object(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+
     let one_win = integration(&s, json!({"name": "1win", "template": "1win"})).await;
     assert_eq!(one_win["click_param"], "sub4");
     let uid = one_win["id"].as_str().unwrap();
@@ -620,6 +640,11 @@ async fn protection_secret_allowlist_and_rate_limit(db: TestDb) {
     assert!(response.headers().contains_key("retry-after"));
     let log = admin(&s, Method::GET, "/admin/v1/tracker/postbacks", None).await;
     assert_eq!(log["items"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        log["items"][0]["raw"],
+        format!("\ntracker.event=registration&clickid={click}&secret=***")
+    );
+    assert!(log["items"][2]["raw"].as_str().unwrap().ends_with("&secret=***"));
 
     // Source allowlist: only 10.0.0.0/8 may post, and the tests call from 127.0.0.1.
     let update = json!({"allowed_ips": ["10.0.0.0/8"], "secret": false, "rate_limit_per_minute": 100});

@@ -118,6 +118,23 @@ pub fn read(pairs: &[(String, String)], click_param: &str, secret_param: &str) -
     })
 }
 
+/// `raw` (a query string, or lines of them) with the values of `name` replaced by
+/// `***`, so the postback log keeps no shared secret.
+pub fn redact(raw: &str, name: &str) -> String {
+    let redact_part = |part: &str| {
+        let key = part.split_once('=').map_or(part, |(k, _)| k);
+        if decode(key).is_ok_and(|k| k == name) {
+            format!("{key}=***")
+        } else {
+            part.to_string()
+        }
+    };
+    raw.split('\n')
+        .map(|line| line.split('&').map(redact_part).collect::<Vec<_>>().join("&"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// The value of `name` among the pairs, if present.
 pub fn value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
     pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
@@ -208,6 +225,15 @@ mod tests {
         let c = read(&pairs("amount=6&clickid=c&tracker.event=resale"), "sub1", "secret").unwrap();
         assert_eq!(a.fingerprint, b.fingerprint);
         assert_ne!(a.fingerprint, c.fingerprint);
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        assert_eq!(
+            redact("tracker.event=sale&secret=abc&clickid=1\nsecret=x&a=b", "secret"),
+            "tracker.event=sale&secret=***&clickid=1\nsecret=***&a=b"
+        );
+        assert_eq!(redact("mysecret=1&secret", "secret"), "mysecret=1&secret=***");
     }
 
     proptest! {

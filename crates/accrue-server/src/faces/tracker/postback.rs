@@ -1,8 +1,8 @@
 //! `GET|POST /api/postbacks/{integration}/tracker-postback?tracker.event=…&clickid=…`
 //!
-//! Every postback that names a well-formed integration id is kept in the postback log
-//! with its outcome, whatever becomes of it (rate-limited ones excepted: they are
-//! refused before any write, and the network sends them again).
+//! Every postback is kept in the postback log with its outcome, the shared secret's
+//! value masked; rate-limited ones excepted: they are refused before any write, and
+//! the network sends them again.
 
 use super::limiter::{UNKNOWN, UNKNOWN_PER_MINUTE};
 use crate::outbound::sealing::Sealer;
@@ -106,6 +106,7 @@ pub async fn receive(
         tracing::warn!(integration = %integration.uid, "postback rate limit reached; answered 429");
         return too_many(seconds);
     }
+    log.raw = params::redact(&log.raw, &integration.secret_param);
     log.program_id = Some(integration.program_id);
     log.integration_id = Some(integration.id);
     let pairs = match read_pairs(&integration, &state.sealer, peer.ip(), query, &headers, &body) {
