@@ -8,6 +8,7 @@ use accrue_store::on_both_backends;
 use accrue_store::testing::TestDb;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 on_both_backends!(
     the_documents_purchase_replays_with_its_numbers,
@@ -17,6 +18,7 @@ on_both_backends!(
     unconfirmed_purchases_are_canceled_automatically,
     concurrent_tills_never_overspend_one_member,
     devices_authenticate_and_anonymous_calculation_works,
+    goods_groups_come_from_the_catalogue,
 );
 
 const BASE: &str = "/publicapi/v1.2/Processing";
@@ -264,34 +266,28 @@ async fn operation_ids_make_calls_happen_once(db: TestDb) {
     assert_eq!(balance(&s, member).await, 90.0);
 
     // The same call from 8 tills at once posts once.
+    let s = Arc::new(s);
     let body = request("pay-2", json!({"amount": 5}));
-    let calls = (0..8).map(|_| call(&s, &t, "/Purchases/p2/Bonus/Payment", body.clone()));
-    let answers = futures_all(calls.collect()).await;
+    let calls = (0..8).map(|_| ("/Purchases/p2/Bonus/Payment".to_string(), body.clone()));
+    let answers = at_once(&s, &t, calls.collect()).await;
     assert!(answers.iter().all(|a| a["code"] == "Ok"), "{answers:?}");
     assert_eq!(balance(&s, member).await, 85.0);
 }
 
-async fn futures_all<F: std::future::Future<Output = Value>>(calls: Vec<F>) -> Vec<Value> {
-    let mut pinned: Vec<_> = calls.into_iter().map(Box::pin).collect();
-    let mut results: Vec<Option<Value>> = vec![None; pinned.len()];
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (i, f) in pinned.iter_mut().enumerate() {
-            if results[i].is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => results[i] = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    results.into_iter().map(Option::unwrap).collect()
+/// The calls `(path, body)` sent at once, each from a task of its own; the result items.
+async fn at_once(s: &Arc<TestServer>, token: &str, calls: Vec<(String, Value)>) -> Vec<Value> {
+    let tasks: Vec<_> = calls
+        .into_iter()
+        .map(|(path, body)| {
+            let (s, token) = (s.clone(), token.to_string());
+            tokio::spawn(async move { call(&s, &token, &path, body).await })
+        })
+        .collect();
+    let mut items = Vec::new();
+    for t in tasks {
+        items.push(t.await.unwrap());
+    }
+    items
 }
 
 async fn the_flow_refuses_what_tills_must_not_do(db: TestDb) {
@@ -476,19 +472,12 @@ async fn concurrent_tills_never_overspend_one_member(db: TestDb) {
     let (member, till) = setup(&s, "50").await;
     let t = member_token(&s, &till).await;
     // 16 tills each pay 10 of a 50 balance on their own purchase.
+    let s = Arc::new(s);
     let calls = (0..16).map(|i| {
-        let (s, t) = (&s, &t);
-        async move {
-            call(
-                s,
-                t,
-                &format!("/Purchases/hot-{i}/Bonus/Payment"),
-                request(&format!("hot-{i}"), json!({"amount": 10})),
-            )
-            .await
-        }
+        let body = request(&format!("hot-{i}"), json!({"amount": 10}));
+        (format!("/Purchases/hot-{i}/Bonus/Payment"), body)
     });
-    let answers = futures_all(calls.collect()).await;
+    let answers = at_once(&s, &t, calls.collect()).await;
     let ok = answers.iter().filter(|a| a["code"] == "Ok").count();
     let refused = answers.iter().filter(|a| a["code"] == "NotEnoughMoney").count();
     assert_eq!((ok, refused), (5, 11), "{answers:?}");
@@ -582,4 +571,26 @@ async fn devices_authenticate_and_anonymous_calculation_works(db: TestDb) {
         StatusCode::UNAUTHORIZED,
         "a disabled device's tokens stop working"
     );
+}
+
+async fn goods_groups_come_from_the_catalogue(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let goods = json!({"goods": [{"goods_id": "milk", "barcode": null, "name": "Milk", "groups": ["dairy"]},
+                                 {"goods_id": "bread", "barcode": null, "name": "Bread", "groups": ["bakery"]}]});
+    let (status, imported) = s.admin(Method::POST, "/admin/v1/goods/import", Some(goods)).await;
+    assert_eq!((status, &imported["imported"]), (StatusCode::OK, &json!(2)));
+    let offer = json!({"id": "dairy", "name": "dairy 20 %", "conditions": [{"type": "goods_groups", "groups": ["dairy"]}],
+                       "effects": [{"type": "discount_percent", "percent": 20}]});
+    let line = |position: u32, goods: &str| json!({"position": position, "goods_id": goods, "barcode": null, "quantity": "1", "price": 1000, "amount": 1000, "discount": 0});
+    let body = json!({"cheque": {"lines": [line(1, "milk"), line(2, "bread"), line(3, "unknown")], "coupons": []},
+                      "offers": [offer]});
+    let (status, priced) = s.admin(Method::POST, "/admin/v1/offers/simulate", Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{priced}");
+    let amounts: Vec<i64> = priced["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["amount"].as_i64().unwrap())
+        .collect();
+    assert_eq!(amounts, vec![800, 1000, 1000], "only the dairy line is discounted");
 }

@@ -2,6 +2,7 @@
 //! here), every version they had, and the goods catalogue they refer to.
 
 use crate::{Store, StoreError};
+use accrue_core::offers::{Catalogue, Offer};
 use accrue_core::Millis;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -153,26 +154,44 @@ impl Store {
         .await
     }
 
-    /// The catalogue entries of these goods ids (those that are known).
-    pub async fn goods(&self, program_id: i64, ids: &[String]) -> Result<Vec<Goods>, StoreError> {
-        let mut found = Vec::new();
-        for id in ids {
-            let row = sqlx::query(
-                "SELECT goods_id, barcode, name, groups FROM goods WHERE program_id = $1 AND goods_id = $2",
-            )
-            .bind(program_id)
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?;
-            if let Some(r) = row {
-                found.push(Goods {
-                    goods_id: r.try_get(0)?,
-                    barcode: r.try_get(1)?,
-                    name: r.try_get(2)?,
-                    groups: serde_json::from_str(&r.try_get::<String, _>(3)?)?,
-                });
+    /// The program's enabled offers as the engine reads them; a stored definition that no
+    /// longer reads (an older format) is logged and left out.
+    pub async fn enabled_offers(&self, program_id: i64) -> Result<Vec<Offer>, StoreError> {
+        let stored = self.offers(program_id, true).await?;
+        Ok(stored
+            .into_iter()
+            .filter_map(|o| match serde_json::from_value::<Offer>(o.definition) {
+                Ok(offer) => Some(offer),
+                Err(e) => {
+                    tracing::error!(offer = %o.code, error = %e, "stored offer no longer reads; skipped");
+                    None
+                }
+            })
+            .collect())
+    }
+
+    /// The catalogue groups of the goods of a cheque, in one query.
+    pub async fn catalogue(&self, program_id: i64, goods_ids: &[String]) -> Result<Catalogue, StoreError> {
+        let mut catalogue = Catalogue::default();
+        if goods_ids.is_empty() {
+            return Ok(catalogue);
+        }
+        let placeholders: Vec<String> = (2..goods_ids.len() + 2).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT goods_id, groups FROM goods WHERE program_id = $1 AND goods_id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(program_id);
+        for id in goods_ids {
+            query = query.bind(id);
+        }
+        for row in query.fetch_all(self.pool()).await? {
+            let goods_id: String = row.try_get(0)?;
+            let groups: Vec<String> = serde_json::from_str(&row.try_get::<String, _>(1)?)?;
+            for group in groups {
+                catalogue.add(goods_id.clone(), group);
             }
         }
-        Ok(found)
+        Ok(catalogue)
     }
 }

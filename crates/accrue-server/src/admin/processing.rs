@@ -6,7 +6,7 @@ use super::views::{time, Items};
 use super::ProgramParam;
 use crate::extract::{Json, Path, Query};
 use crate::{ApiError, AppState};
-use accrue_core::offers::{self, Calculation, Catalogue, Cheque, Context, Offer, UsageSoFar};
+use accrue_core::offers::{self, Calculation, Cheque, Context, Offer, UsageSoFar};
 use accrue_core::purchase::Settings;
 use accrue_store::devices::Device;
 use accrue_store::offers::{Goods, StoredOffer};
@@ -302,21 +302,10 @@ pub async fn simulate(
             })?;
             given
         }
-        None => {
-            let stored = state.store.offers(program.id, true).await?;
-            stored
-                .into_iter()
-                .filter_map(|o| serde_json::from_value(o.definition).ok())
-                .collect()
-        }
+        None => state.store.enabled_offers(program.id).await?,
     };
     let ids: Vec<String> = input.cheque.lines.iter().filter_map(|l| l.goods_id.clone()).collect();
-    let mut catalogue = Catalogue::default();
-    for goods in state.store.goods(program.id, &ids).await? {
-        for group in goods.groups {
-            catalogue.add(goods.goods_id.clone(), group);
-        }
-    }
+    let catalogue = state.store.catalogue(program.id, &ids).await?;
     let usage = UsageSoFar::default();
     let ctx = Context::new(state.store.now(), &catalogue, &usage);
     Ok(axum::Json(offers::calculate(&offers, &input.cheque, &ctx)))

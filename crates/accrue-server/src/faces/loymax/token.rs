@@ -31,7 +31,7 @@ pub struct TokenRequest {
     identifier: Option<String>,
 }
 
-fn oauth_error(error: &str, description: &str) -> Response {
+pub(super) fn oauth_error(error: &str, description: &str) -> Response {
     (
         StatusCode::BAD_REQUEST,
         axum::Json(json!({"error": error, "error_description": description})),
@@ -53,7 +53,7 @@ fn tokens(pair: TokenPair) -> Response {
     axum::Json(token_json(&pair)).into_response()
 }
 
-fn failed(e: StoreError) -> Response {
+pub(super) fn failed(e: StoreError) -> Response {
     let id = format!("{:016x}", rand::random::<u64>());
     tracing::error!(error_id = %id, error = %e, "token endpoint failed");
     (

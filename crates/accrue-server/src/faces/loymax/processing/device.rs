@@ -4,27 +4,14 @@
 //! — for the member the cashier identified.
 
 use super::super::envelope::unauthorized;
-use super::super::token::find;
+use super::super::token::{failed, find, oauth_error};
 use crate::AppState;
 use accrue_store::devices::DeviceSession;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-
-fn oauth_error(error: &str, description: &str) -> Response {
-    let body = json!({"error": error, "error_description": description});
-    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
-}
-
-fn failed(e: accrue_store::StoreError) -> Response {
-    let id = format!("{:016x}", rand::random::<u64>());
-    tracing::error!(error_id = %id, error = %e, "device token failed");
-    let body = json!({"error": "server_error", "error_description": id});
-    (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response()
-}
 
 /// The client-credentials grant.
 pub async fn grant(state: &AppState, client_id: &str, secret: &str, identifier: Option<&str>) -> Response {

@@ -4,7 +4,8 @@
 
 use super::request::{Num, ProcessingRequest};
 use crate::AppState;
-use accrue_core::offers::{self, Calculation, Catalogue, Cheque, Context, Line, MemberFacts, Offer, UsageSoFar};
+use accrue_core::money::to_minor;
+use accrue_core::offers::{self, Calculation, Cheque, Context, Line, MemberFacts, UsageSoFar};
 use accrue_core::purchase::{Code, Refusal};
 use accrue_store::devices::DeviceSession;
 use accrue_store::{Currency, StoreError};
@@ -38,12 +39,10 @@ fn parse(message: String) -> Failure {
 /// A non-negative amount in minor units of a currency with `scale` decimals.
 pub fn minor(value: Option<Num>, scale: u32, field: &str) -> Result<i64, Failure> {
     let Num(d) = value.unwrap_or_default();
-    let scaled = d * Decimal::from(10_i64.pow(scale));
-    if d.is_sign_negative() || scaled.fract() != Decimal::ZERO {
-        return Err(parse(format!("{field}: {d} is not an amount of this currency")));
+    if d.is_zero() {
+        return Ok(0);
     }
-    i64::try_from(scaled.trunc().mantissa() / 10_i128.pow(scaled.trunc().scale()))
-        .map_err(|_| parse(format!("{field}: {d} is too large")))
+    to_minor(d, scale).map_err(|e| parse(format!("{field}: {d}: {e}")))
 }
 
 pub async fn currency(state: &AppState, program_id: i64) -> Result<Currency, Failure> {
@@ -84,20 +83,6 @@ pub fn cheque(request: &ProcessingRequest, scale: u32) -> Result<Cheque, Failure
     Ok(Cheque { lines, coupons })
 }
 
-async fn enabled_offers(state: &AppState, program_id: i64) -> Result<Vec<Offer>, StoreError> {
-    let stored = state.store.offers(program_id, true).await?;
-    Ok(stored
-        .into_iter()
-        .filter_map(|o| match serde_json::from_value::<Offer>(o.definition) {
-            Ok(offer) => Some(offer),
-            Err(e) => {
-                tracing::error!(offer = %o.code, error = %e, "stored offer no longer reads; skipped");
-                None
-            }
-        })
-        .collect())
-}
-
 async fn member_facts(
     state: &AppState,
     program_id: i64,
@@ -130,14 +115,9 @@ pub async fn price(
 ) -> Result<(Calculation, Currency), Failure> {
     let currency = currency(state, session.program_id).await?;
     let cheque = cheque(request, currency.scale)?;
-    let offers = enabled_offers(state, session.program_id).await?;
+    let offers = state.store.enabled_offers(session.program_id).await?;
     let ids: Vec<String> = cheque.lines.iter().filter_map(|l| l.goods_id.clone()).collect();
-    let mut catalogue = Catalogue::default();
-    for goods in state.store.goods(session.program_id, &ids).await? {
-        for group in goods.groups {
-            catalogue.add(goods.goods_id.clone(), group);
-        }
-    }
+    let catalogue = state.store.catalogue(session.program_id, &ids).await?;
     let facts = match session.member_id {
         Some(id) => Some(member_facts(state, session.program_id, id, currency.id).await?),
         None => None,
