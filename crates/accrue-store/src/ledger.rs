@@ -113,43 +113,6 @@ pub struct HistoryItem {
     pub created_at: Millis,
 }
 
-/// Which of a member's operations to list; `count` 0 asks for the total only.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OperationQuery {
-    pub member_id: i64,
-    pub card_id: Option<i64>,
-    pub from: Option<Millis>,
-    pub to: Option<Millis>,
-    /// Empty means every kind of [`Operation::KINDS`].
-    pub kinds: Vec<PostingKind>,
-    pub offset: i64,
-    pub count: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Operation {
-    pub posting_id: i64,
-    pub kind: PostingKind,
-    pub currency_id: i64,
-    /// Positive for points received, negative for points spent or expired.
-    pub amount: i64,
-    pub card: Option<String>,
-    pub description: String,
-    pub created_at: Millis,
-}
-
-impl Operation {
-    /// The postings a member sees as operations.
-    pub const KINDS: [PostingKind; 6] = [
-        PostingKind::Accrual,
-        PostingKind::Withdrawal,
-        PostingKind::HoldCapture,
-        PostingKind::Expiry,
-        PostingKind::Refund,
-        PostingKind::AccrualReversal,
-    ];
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryPage {
     pub total: i64,
@@ -671,13 +634,14 @@ pub(crate) async fn void_in(tx: &mut Tx, program_id: i64, hold_id: i64) -> Resul
 
 /// Takes back up to `m.amount` of what the accrual `accrual_posting` gave (a refunded
 /// purchase): first from that accrual's own lot, active yet or not, then from the
-/// member's usable points; never more than there is. Returns the amount taken back.
+/// member's usable points; never more than there is. Returns the amount taken back and
+/// its posting (none when nothing could be taken).
 pub(crate) async fn reverse_accrual_in(
     tx: &mut Tx,
     program_id: i64,
     m: &Movement,
     accrual_posting: i64,
-) -> Result<i64, StoreError> {
+) -> Result<(i64, Option<i64>), StoreError> {
     prepare(tx, program_id, m).await?;
     let wallet = wallet(tx, program_id, m.currency_id, m.member_id).await?;
     let lots = open_lots(tx, wallet).await?;
@@ -701,7 +665,7 @@ pub(crate) async fn reverse_accrual_in(
     }
     let total: i64 = moves.iter().map(|(_, n)| n).sum();
     if total == 0 {
-        return Ok(0);
+        return Ok((0, None));
     }
     let issuance = system_account(tx, program_id, m.currency_id, AccountKind::Issuance).await?;
     let taken_back = Movement {
@@ -724,7 +688,7 @@ pub(crate) async fn reverse_accrual_in(
     let posting_id = post(tx, &new, &legs).await?;
     let moves: Vec<(i64, i64)> = moves.into_iter().map(|(lot, n)| (lot, -n)).collect();
     move_lots(tx, posting_id, &moves).await?;
-    Ok(total)
+    Ok((total, Some(posting_id)))
 }
 
 /// Tells subscribed webhook endpoints about a wallet movement.
@@ -958,72 +922,6 @@ impl Store {
             });
         }
         Ok(balances)
-    }
-
-    /// A member's operations (one row per posting, not per entry), newest first, with the
-    /// total for paging. Amounts are signed from the member's side; hold reservations
-    /// and voids are not operations of their own (a capture shows what was spent).
-    pub async fn operations(&self, program_id: i64, q: &OperationQuery) -> Result<(i64, Vec<Operation>), StoreError> {
-        let kinds = if q.kinds.is_empty() {
-            Operation::KINDS.to_vec()
-        } else {
-            q.kinds.clone()
-        };
-        let kinds: Vec<String> = kinds.iter().map(|k| format!("'{}'", k.as_str())).collect();
-        let from_where = format!(
-            "FROM postings p LEFT JOIN cards c ON c.id = p.card_id WHERE p.program_id = $1 AND p.member_id = $2 \
-             AND ($3 = 0 OR p.card_id = $3) AND p.created_at >= $4 AND p.created_at < $5 AND p.kind IN ({})",
-            kinds.join(", ")
-        );
-        let (from, to) = (q.from.unwrap_or(i64::MIN), q.to.unwrap_or(i64::MAX));
-        let total: i64 = sqlx::query(&format!("SELECT COUNT(*) {from_where}"))
-            .bind(program_id)
-            .bind(q.member_id)
-            .bind(q.card_id.unwrap_or(0))
-            .bind(from)
-            .bind(to)
-            .fetch_one(self.pool())
-            .await?
-            .try_get(0)?;
-        if q.count == 0 {
-            return Ok((total, Vec::new()));
-        }
-        let rows = sqlx::query(&format!(
-            "SELECT p.id, p.kind, p.currency_id, p.amount, c.number, p.description, p.created_at {from_where} \
-             ORDER BY p.id DESC LIMIT $6 OFFSET $7"
-        ))
-        .bind(program_id)
-        .bind(q.member_id)
-        .bind(q.card_id.unwrap_or(0))
-        .bind(from)
-        .bind(to)
-        .bind(q.count)
-        .bind(q.offset)
-        .fetch_all(self.pool())
-        .await?;
-        let operations = rows
-            .iter()
-            .map(|r| {
-                let kind: String = r.try_get(1)?;
-                let kind = PostingKind::parse(&kind)
-                    .ok_or_else(|| StoreError::Internal(format!("bad posting kind {kind}")))?;
-                let amount: i64 = r.try_get(3)?;
-                Ok(Operation {
-                    posting_id: r.try_get(0)?,
-                    kind,
-                    currency_id: r.try_get(2)?,
-                    amount: if matches!(kind, PostingKind::Accrual | PostingKind::Refund) {
-                        amount
-                    } else {
-                        -amount
-                    },
-                    card: r.try_get(4)?,
-                    description: r.try_get(5)?,
-                    created_at: r.try_get(6)?,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok((total, operations))
     }
 
     /// What a member earned (accruals) and spent (withdrawals and captured holds) in

@@ -33,6 +33,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(8, "0008_notifications"),
     migration!(9, "0009_tracker"),
     migration!(10, "0010_processing"),
+    migration!(11, "0011_purchase_records"),
 ];
 
 /// Serialises migrating servers that share one PostgreSQL database.

@@ -176,10 +176,9 @@ impl Store {
         if goods_ids.is_empty() {
             return Ok(catalogue);
         }
-        let placeholders: Vec<String> = (2..goods_ids.len() + 2).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT goods_id, groups FROM goods WHERE program_id = $1 AND goods_id IN ({})",
-            placeholders.join(", ")
+            crate::purchase_records::placeholders(2, goods_ids.len())
         );
         let mut query = sqlx::query(&sql).bind(program_id);
         for id in goods_ids {

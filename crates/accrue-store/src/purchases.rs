@@ -9,10 +9,12 @@
 
 use crate::devices::DeviceSession;
 use crate::ledger::{accrue_in, capture_in, credit_in, hold_in, reverse_accrual_in, void_in, Lifetime, Movement};
+use crate::purchase_records::{add_entry, purchase_confirmed};
 use crate::{outbox, Store, StoreError, Tx};
 use accrue_core::ledger::{AccountKind, PostingKind};
+use accrue_core::offers::{Calculation, RefundShare};
 use accrue_core::outbox::EventType;
-use accrue_core::purchase::{check_order, Code, Operation, Refusal, State};
+use accrue_core::purchase::{check_order, Code, Operation, PricedCheque, PurchaseEntry, Refusal, State};
 use accrue_core::Millis;
 use serde_json::{json, Value};
 use sqlx::Row;
@@ -25,14 +27,15 @@ pub struct Purchase {
     pub member_id: Option<i64>,
     pub currency_id: i64,
     pub state: State,
-    /// The cheque as last priced, as the face stored it.
-    pub cheque: Value,
+    /// The cheque as last priced by Payment or Bonus.
+    pub cheque: Option<PricedCheque>,
     pub bonus_paid: i64,
     pub accrual: i64,
     pub accrual_posting_id: Option<i64>,
     pub refunded_payment: i64,
     pub refunded_accrual: i64,
-    pub refunded_lines: Value,
+    /// Every refund so far, in order.
+    pub refunded_lines: Vec<RefundShare>,
     pub cancel_at: Millis,
     pub created_at: Millis,
 }
@@ -52,9 +55,10 @@ pub struct Call {
 /// What a refund gives back, decided from the purchase by the caller's pricing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RefundPlan {
-    pub payment_back: i64,
+    /// The lines refunded and what they give back and take back.
+    pub share: RefundShare,
+    /// The accrual to take back: the share's, when the purchase accrued any.
     pub accrual_back: i64,
-    pub refunded_lines: Value,
 }
 
 type PlanRefund = Box<dyn FnOnce(&Purchase) -> Result<RefundPlan, Refusal> + Send>;
@@ -62,20 +66,20 @@ type PlanRefund = Box<dyn FnOnce(&Purchase) -> Result<RefundPlan, Refusal> + Sen
 pub enum Step {
     /// Nothing moves; the operation is kept as an audit record with its pricing.
     Calculate {
-        priced: Value,
+        priced: Calculation,
     },
     /// Reserves `amount` bonuses; the purchase's payments may not exceed `max_total`.
     Payment {
         currency_id: i64,
         amount: i64,
         max_total: i64,
-        cheque: Value,
+        cheque: PricedCheque,
     },
     /// Sets the accrual that Confirm will post.
     Bonus {
         currency_id: i64,
         accrual: i64,
-        cheque: Value,
+        cheque: PricedCheque,
     },
     /// Captures the payments and posts the accrual; `cheque_total`, when the till sent a
     /// cheque, must be the one priced.
@@ -106,7 +110,8 @@ const COLUMNS: &str = "id, purchase_key, device_id, member_id, currency_id, stat
 
 fn purchase(row: &sqlx::any::AnyRow) -> Result<Purchase, StoreError> {
     let state: String = row.try_get(5)?;
-    let text = |i: usize| -> Result<Value, StoreError> { Ok(serde_json::from_str(&row.try_get::<String, _>(i)?)?) };
+    let cheque: String = row.try_get(6)?;
+    let refunds: String = row.try_get(12)?;
     Ok(Purchase {
         id: row.try_get(0)?,
         purchase_key: row.try_get(1)?,
@@ -114,16 +119,23 @@ fn purchase(row: &sqlx::any::AnyRow) -> Result<Purchase, StoreError> {
         member_id: row.try_get(3)?,
         currency_id: row.try_get(4)?,
         state: State::parse(&state).ok_or_else(|| StoreError::Internal(format!("bad purchase state {state}")))?,
-        cheque: text(6)?,
+        cheque: serde_json::from_str(&cheque)?,
         bonus_paid: row.try_get(7)?,
         accrual: row.try_get(8)?,
         accrual_posting_id: row.try_get(9)?,
         refunded_payment: row.try_get(10)?,
         refunded_accrual: row.try_get(11)?,
-        refunded_lines: text(12)?,
+        refunded_lines: serde_json::from_str(&refunds)?,
         cancel_at: row.try_get(13)?,
         created_at: row.try_get(14)?,
     })
+}
+
+/// The pricing a purchase kept; every purchase gets one with its first Payment or Bonus.
+fn priced_cheque(p: &Purchase) -> Result<PricedCheque, StoreError> {
+    p.cheque
+        .clone()
+        .ok_or_else(|| StoreError::Internal(format!("purchase {} has no pricing", p.purchase_key)))
 }
 
 fn refuse<T>(code: Code, message: &str) -> Result<T, StoreError> {
@@ -160,7 +172,7 @@ async fn open(
     sqlx::query(
         "INSERT INTO purchases (program_id, purchase_key, device_id, member_id, currency_id, state, cheque, bonus_paid, \
          accrual, refunded_payment, refunded_accrual, refunded_lines, cancel_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, 'open', 'null', 0, 0, 0, 0, '{}', $6, $7) ON CONFLICT (program_id, purchase_key) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, 'open', 'null', 0, 0, 0, 0, '[]', $6, $7) ON CONFLICT (program_id, purchase_key) DO NOTHING",
     )
     .bind(call.program_id)
     .bind(&call.purchase_key)
@@ -183,13 +195,13 @@ async fn save(tx: &mut Tx, p: &Purchase) -> Result<(), StoreError> {
          resolved_at = CASE WHEN $1 = 'open' THEN NULL ELSE $9 END WHERE id = $10",
     )
     .bind(p.state.as_str())
-    .bind(p.cheque.to_string())
+    .bind(serde_json::to_string(&p.cheque)?)
     .bind(p.bonus_paid)
     .bind(p.accrual)
     .bind(p.accrual_posting_id)
     .bind(p.refunded_payment)
     .bind(p.refunded_accrual)
-    .bind(p.refunded_lines.to_string())
+    .bind(serde_json::to_string(&p.refunded_lines)?)
     .bind(tx.now)
     .bind(p.id)
     .execute(tx.conn())
@@ -310,9 +322,9 @@ async fn run(tx: &mut Tx, call: &Call, step: Step, cancel_at: Millis) -> Result<
                 .await
                 .map_err(wallet_refusal)?;
             set_operation(tx, call, receipt.hold_id, amount).await?;
-            set_priced(tx, call, &cheque["calculation"]).await?;
+            set_priced(tx, call, &cheque.calculation).await?;
             p.bonus_paid += amount;
-            p.cheque = cheque;
+            p.cheque = Some(cheque);
             save(tx, &p).await?;
             done.amount = amount;
             done.purchase = Some(p);
@@ -330,22 +342,23 @@ async fn run(tx: &mut Tx, call: &Call, step: Step, cancel_at: Millis) -> Result<
                 }
             }
             set_operation(tx, call, None, accrual).await?;
-            set_priced(tx, call, &cheque["calculation"]).await?;
+            set_priced(tx, call, &cheque.calculation).await?;
             p.accrual = accrual;
-            p.cheque = cheque;
+            p.cheque = Some(cheque);
             save(tx, &p).await?;
             done.amount = accrual;
             done.purchase = Some(p);
         }
         Step::Confirm { cheque_total, life } => {
             let mut p = found.ok_or(StoreError::Internal("no purchase".into()))?;
-            let priced = p.cheque["totalAmount"].as_i64();
-            if cheque_total.is_some_and(|total| Some(total) != priced) {
+            let cheque = priced_cheque(&p)?;
+            if cheque_total.is_some_and(|total| total != cheque.calculation.total_amount) {
                 return refuse(Code::DifferentCheque, "Чек отличается от рассчитанного.");
             }
+            let mut postings = Vec::new();
             for (_, hold, _) in live_operations(tx, program_id, key, Operation::Payment).await? {
                 if let Some(hold) = hold {
-                    capture_in(tx, program_id, hold, None).await?;
+                    postings.push(capture_in(tx, program_id, hold, None).await?.posting_id);
                 }
             }
             if let (Some(member_id), true) = (p.member_id, p.accrual > 0) {
@@ -356,15 +369,16 @@ async fn run(tx: &mut Tx, call: &Call, step: Step, cancel_at: Millis) -> Result<
                     card: None,
                     description: format!("purchase {key}"),
                 };
-                p.accrual_posting_id = Some(
-                    accrue_in(tx, program_id, m, life)
-                        .await
-                        .map_err(wallet_refusal)?
-                        .posting_id,
-                );
+                let posting = accrue_in(tx, program_id, m, life)
+                    .await
+                    .map_err(wallet_refusal)?
+                    .posting_id;
+                p.accrual_posting_id = Some(posting);
+                postings.push(posting);
             }
             p.state = State::Confirmed;
             save(tx, &p).await?;
+            purchase_confirmed(tx, program_id, &p, &cheque, &postings).await?;
             announce(tx, program_id, EventType::PurchaseConfirmed, &p).await?;
             done.purchase = Some(p);
         }
@@ -418,20 +432,28 @@ async fn run(tx: &mut Tx, call: &Call, step: Step, cancel_at: Millis) -> Result<
                 card: None,
                 description: format!("refund of purchase {key}"),
             };
-            if plan.payment_back > 0 {
+            let cheque = priced_cheque(&p)?;
+            let payment_back = plan.share.bonus_returned;
+            let mut postings = Vec::new();
+            if payment_back > 0 {
                 let back = (AccountKind::Redemption, PostingKind::Refund);
-                credit_in(tx, program_id, &m(plan.payment_back), None, back, Lifetime::default()).await?;
+                let receipt = credit_in(tx, program_id, &m(payment_back), None, back, Lifetime::default()).await?;
+                postings.push(receipt.posting_id);
             }
-            if let (true, Some(posting)) = (plan.accrual_back > 0, p.accrual_posting_id) {
-                done.accrual_taken_back = reverse_accrual_in(tx, program_id, &m(plan.accrual_back), posting).await?;
+            if let (true, Some(accrual)) = (plan.accrual_back > 0, p.accrual_posting_id) {
+                let (taken, posting) = reverse_accrual_in(tx, program_id, &m(plan.accrual_back), accrual).await?;
+                done.accrual_taken_back = taken;
+                postings.extend(posting);
             }
-            set_operation(tx, call, None, plan.payment_back).await?;
-            p.refunded_payment += plan.payment_back;
+            set_operation(tx, call, None, payment_back).await?;
+            p.refunded_payment += payment_back;
             p.refunded_accrual += plan.accrual_back;
-            p.refunded_lines = plan.refunded_lines;
+            let entry = PurchaseEntry::refund(&cheque, &plan.share, done.accrual_taken_back);
+            p.refunded_lines.push(plan.share);
             save(tx, &p).await?;
+            add_entry(tx, program_id, &p, entry, &postings).await?;
             announce(tx, program_id, EventType::PurchaseRefunded, &p).await?;
-            done.amount = plan.payment_back;
+            done.amount = payment_back;
             done.purchase = Some(p);
         }
     }
@@ -449,9 +471,9 @@ async fn set_operation(tx: &mut Tx, call: &Call, hold_id: Option<i64>, amount: i
     Ok(())
 }
 
-async fn set_priced(tx: &mut Tx, call: &Call, priced: &Value) -> Result<(), StoreError> {
+async fn set_priced(tx: &mut Tx, call: &Call, priced: &Calculation) -> Result<(), StoreError> {
     sqlx::query("UPDATE purchase_operations SET priced = $1 WHERE program_id = $2 AND operation_id = $3")
-        .bind(priced.to_string())
+        .bind(serde_json::to_string(priced)?)
         .bind(call.program_id)
         .bind(&call.operation_id)
         .execute(tx.conn())
@@ -546,7 +568,7 @@ impl Store {
     }
 
     /// The latest pricing of a purchase's cheque (by Calculate, Payment or Bonus).
-    pub async fn last_pricing(&self, program_id: i64, key: &str) -> Result<Option<Value>, StoreError> {
+    pub async fn last_pricing(&self, program_id: i64, key: &str) -> Result<Option<Calculation>, StoreError> {
         let row = sqlx::query(
             "SELECT priced FROM purchase_operations WHERE program_id = $1 AND purchase_key = $2 \
              AND priced IS NOT NULL ORDER BY id DESC LIMIT 1",

@@ -39,6 +39,28 @@ pub struct MemberFacts {
     pub balance: Option<i64>,
 }
 
+impl MemberFacts {
+    /// The facts kept in a member's attributes: each attribute as text (`attribute`
+    /// conditions), `segments` as the member's segments (an array of texts, or one text of
+    /// comma-separated names) and `cardCategory` as the category of the member's card.
+    pub fn from_attributes(attributes: &serde_json::Map<String, serde_json::Value>) -> MemberFacts {
+        use serde_json::Value;
+        let text = |v: &Value| v.as_str().map_or_else(|| v.to_string(), String::from);
+        let segments = match attributes.get("segments") {
+            Some(Value::Array(items)) => items.iter().map(text).collect(),
+            Some(Value::String(list)) => list.split(',').map(|s| s.trim().to_string()).collect(),
+            _ => BTreeSet::new(),
+        };
+        MemberFacts {
+            segments: segments.into_iter().filter(|s: &String| !s.is_empty()).collect(),
+            attributes: attributes.iter().map(|(k, v)| (k.clone(), text(v))).collect(),
+            card_category: attributes.get("cardCategory").map(text).filter(|c| !c.is_empty()),
+            first_purchase: false,
+            balance: None,
+        }
+    }
+}
+
 /// Goods id → the codes of the groups it belongs to.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Catalogue {

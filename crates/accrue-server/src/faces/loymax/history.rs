@@ -2,15 +2,17 @@
 //! both `filter.toDate` and `filter.count` are given; `toDate` alone answers the count
 //! without rows; anything less answers zero rows. v1.2 adds `historyItemType`, the
 //! `$type` of each row's data, `historyVersion` and `userUid`, and calls purchases
-//! `PurchaseData`.
+//! `PurchaseData`. A purchase (and each refund of it) is one row with its cheque items,
+//! the bonuses it withdrew and the rewards it gave.
 
 use super::auth::Member;
 use super::envelope::{Answer, Version};
 use super::user::{amount, currency, guid};
 use crate::AppState;
 use accrue_core::ledger::PostingKind;
+use accrue_core::purchase::{EntryItem, PurchaseEntry};
 use accrue_core::Millis;
-use accrue_store::ledger::{Operation, OperationQuery};
+use accrue_store::member_history::{HistoryQuery, HistoryRow, Operation, PurchaseRecord};
 use accrue_store::Currency;
 use axum::extract::{Query, State};
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
@@ -41,24 +43,141 @@ fn param<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-fn kinds_of(item_type: &str) -> Option<Vec<PostingKind>> {
+/// The ledger operations and whether purchases a `historyItemType` asks for.
+fn kinds_of(item_type: &str) -> Option<(Vec<PostingKind>, bool)> {
     match item_type.to_ascii_lowercase().as_str() {
-        "all" => Some(Operation::KINDS.to_vec()),
-        // Purchases come with the processing API; none exist yet.
-        "purchase" | "purchasedata" => Some(Vec::new()),
-        "rewarddata" => Some(vec![PostingKind::Accrual]),
-        "withdrawdata" => Some(vec![
-            PostingKind::Withdrawal,
-            PostingKind::HoldCapture,
-            PostingKind::Expiry,
-        ]),
+        "all" => Some((Operation::KINDS.to_vec(), true)),
+        "purchase" | "purchasedata" => Some((Vec::new(), true)),
+        "rewarddata" => Some((vec![PostingKind::Accrual], false)),
+        "withdrawdata" => Some((
+            vec![PostingKind::Withdrawal, PostingKind::HoldCapture, PostingKind::Expiry],
+            false,
+        )),
         _ => None,
     }
 }
 
-fn row(version: Version, member_id: i64, op: &Operation, c: &Currency) -> Value {
-    let money = json!({"amount": amount(op.amount, c), "currency": c.name_plural, "currencyInfo": currency(c)});
-    let (kind, model, data) = match op.kind {
+fn money(value: i64, c: &Currency) -> Value {
+    json!({"amount": amount(value, c), "currency": c.name_plural, "currencyInfo": currency(c)})
+}
+
+fn row(version: Version, member_id: i64, history_row: &HistoryRow, c: &Currency) -> Value {
+    let (id, time, kind, model, description, identity, data) = match history_row {
+        HistoryRow::Operation(op) => {
+            let (kind, model, data) = operation_data(op, c);
+            let description = json!(op.description);
+            (
+                guid(op.posting_id),
+                op.created_at,
+                kind,
+                model,
+                description,
+                json!(op.card),
+                data,
+            )
+        }
+        HistoryRow::Purchase(p) => {
+            let kind = if version == Version::V1_2 {
+                "PurchaseData"
+            } else {
+                "Purchase"
+            };
+            let description = if p.entry.is_refund {
+                "Возврат покупки"
+            } else {
+                "Покупка"
+            };
+            let data = purchase_data(p, c);
+            // Its own range of ids, apart from the postings'.
+            let id = format!("00000000-0000-0000-0001-{:012x}", p.entry_id);
+            (
+                id,
+                p.created_at,
+                kind,
+                "HistoryPurchaseDataModel",
+                json!(description),
+                Value::Null,
+                data,
+            )
+        }
+    };
+    let mut row = json!({
+        "id": id,
+        "dateTime": crate::format::time(time),
+        "type": kind,
+        "userId": member_id,
+        "identity": identity,
+        "description": description,
+        "location": null,
+        "partnerId": null,
+        "brandId": null,
+        "brand": null,
+        "data": data,
+    });
+    if version == Version::V1_2 {
+        row["data"]["$type"] = json!(format!("Loymax.History.UI.Model.{model}, Loymax.History.UI.Model"));
+        row["historyVersion"] = json!("V2");
+        row["userUid"] = json!(guid(member_id));
+    }
+    row
+}
+
+/// A purchase row's data: what was bought (or refunded), the bonuses that left the
+/// member (the bonus payment; on a refund, the accrual taken back) and those it got.
+fn purchase_data(p: &PurchaseRecord, c: &Currency) -> Value {
+    let PurchaseEntry {
+        is_refund,
+        items,
+        amount: total,
+        withdrawn,
+        rewards,
+    } = &p.entry;
+    let items: Vec<Value> = items
+        .iter()
+        .map(|i| json!({"description": item_description(i), "count": i.quantity, "amount": amount(i.amount, c)}))
+        .collect();
+    let withdraws: Vec<Value> = (*withdrawn > 0)
+        .then(|| {
+            let (kind, text) = match is_refund {
+                false => ("Bonus", "Оплата бонусами"),
+                true => ("Withdraw", "Возврат начисленных бонусов"),
+            };
+            json!({"withdrawType": kind, "description": text, "amount": money(-withdrawn, c)})
+        })
+        .into_iter()
+        .collect();
+    let rewards: Vec<Value> = rewards
+        .iter()
+        .map(|r| {
+            let text = if *is_refund { "Возврат оплаты бонусами" } else { "Начисление за покупку" };
+            json!({"offerExternalId": r.offer_id, "rewardType": "Bonus", "description": text, "amount": money(r.amount, c)})
+        })
+        .collect();
+    json!({
+        "externalPurchaseId": p.purchase_key,
+        "chequeItems": items,
+        "withdraws": withdraws,
+        "rewards": rewards,
+        "isRefund": is_refund,
+        "chequeNumber": p.purchase_key,
+        "amount": money(*total, c),
+    })
+}
+
+/// The goods' catalogue name, else its id or barcode, else the line's position.
+fn item_description(item: &EntryItem) -> String {
+    let goods = &item.goods;
+    let known = item
+        .name
+        .clone()
+        .or_else(|| goods.goods_id.clone())
+        .or_else(|| goods.barcode.clone());
+    known.unwrap_or_else(|| format!("Позиция {}", goods.position))
+}
+
+fn operation_data(op: &Operation, c: &Currency) -> (&'static str, &'static str, Value) {
+    let money = money(op.amount, c);
+    match op.kind {
         PostingKind::Accrual => (
             "RewardData",
             "HistoryRewardDataModel",
@@ -77,26 +196,7 @@ fn row(version: Version, member_id: i64, op: &Operation, c: &Currency) -> Value 
                 json!({"withdrawType": withdraw_type, "description": null, "amount": money}),
             )
         }
-    };
-    let mut row = json!({
-        "id": guid(op.posting_id),
-        "dateTime": crate::format::time(op.created_at),
-        "type": kind,
-        "userId": member_id,
-        "identity": op.card,
-        "description": op.description,
-        "location": null,
-        "partnerId": null,
-        "brandId": null,
-        "brand": null,
-        "data": data,
-    });
-    if version == Version::V1_2 {
-        row["data"]["$type"] = json!(format!("Loymax.History.UI.Model.{model}, Loymax.History.UI.Model"));
-        row["historyVersion"] = json!("V2");
-        row["userUid"] = json!(guid(member_id));
     }
-    row
 }
 
 pub async fn history(
@@ -128,9 +228,9 @@ pub async fn history(
         Some(Ok(id)) => Some(id),
         Some(Err(_)) => return Answer::invalid(v, "filter.cardId", "Ожидается идентификатор карты."),
     };
-    let kinds = match param(&pairs, "filter.historyItemType").map(kinds_of) {
-        None => Operation::KINDS.to_vec(),
-        Some(Some(kinds)) => kinds,
+    let (kinds, purchases) = match param(&pairs, "filter.historyItemType").map(kinds_of) {
+        None => (Operation::KINDS.to_vec(), true),
+        Some(Some(asked)) => asked,
         Some(None) => {
             return Answer::invalid(
                 v,
@@ -143,30 +243,28 @@ pub async fn history(
     let Some(to) = to else {
         return Answer::success(v, json!({"allCount": 0, "rows": []}));
     };
-    if kinds.is_empty() {
-        return Answer::success(v, json!({"allCount": 0, "rows": []}));
-    }
     let (program, member_id) = (member.owner.program_id, member.owner.member_id);
-    let query = OperationQuery {
+    let query = HistoryQuery {
         member_id,
         card_id,
         from,
         to: Some(to),
         kinds,
+        purchases,
         offset,
         count: count.unwrap_or(0),
     };
     let result = async {
-        let (total, operations) = state.store.operations(program, &query).await?;
+        let (total, found) = state.store.member_history(program, &query).await?;
         let currencies = state.store.currencies(program).await?;
-        let rows: Vec<Value> = operations
+        let rows: Vec<Value> = found
             .iter()
-            .filter_map(|op| {
+            .filter_map(|r| {
                 Some(row(
                     v,
                     member_id,
-                    op,
-                    currencies.iter().find(|c| c.id == op.currency_id)?,
+                    r,
+                    currencies.iter().find(|c| c.id == r.currency_id())?,
                 ))
             })
             .collect();

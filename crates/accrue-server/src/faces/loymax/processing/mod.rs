@@ -13,8 +13,8 @@ use super::envelope::{Answer, Version};
 use super::user::amount;
 use crate::AppState;
 use accrue_core::idempotency::fingerprint;
-use accrue_core::offers::{self, Accrual, Calculation, RefundLine, RefundPart, RefundShare};
-use accrue_core::purchase::{Code, Operation, Refusal};
+use accrue_core::offers::{self, Accrual, Calculation, RefundLine, RefundPart};
+use accrue_core::purchase::{Code, Goods, Operation, PricedCheque, Refusal};
 use accrue_store::ledger::Lifetime;
 use accrue_store::purchases::{Call, Done, Purchase, RefundPlan, Step};
 use accrue_store::{Currency, StoreError};
@@ -157,9 +157,19 @@ fn messages(calc: &Calculation, item: &mut Value) {
     item["cashierMessage"] = json!(join(&calc.cashier_messages));
 }
 
-/// What the purchase keeps of its pricing, for Bonus, Confirm and Refund.
-fn stored_cheque(calc: &Calculation, accrual: Option<&Accrual>) -> Value {
-    json!({"totalAmount": calc.total_amount, "calculation": calc, "accrual": accrual})
+/// What the purchase keeps of its pricing, for Confirm, Refund and the member's history.
+fn priced_cheque(calc: &Calculation, accrual: Option<Accrual>, request: &ProcessingRequest) -> PricedCheque {
+    let sent = request.cheque.as_ref().map_or(&[][..], |c| &c.lines[..]);
+    let goods = calc.lines.iter().zip(sent).map(|(l, s)| Goods {
+        position: l.position,
+        goods_id: s.goods_id.clone().filter(|g| !g.is_empty()),
+        barcode: s.barcode.clone().filter(|b| !b.is_empty()),
+    });
+    PricedCheque {
+        calculation: calc.clone(),
+        accrual,
+        goods: goods.collect(),
+    }
 }
 
 async fn calculate(State(state): State<AppState>, Path(key): Path<String>, c: Ctx) -> Answer {
@@ -167,7 +177,7 @@ async fn calculate(State(state): State<AppState>, Path(key): Path<String>, c: Ct
         Ok(priced) => priced,
         Err(f) => return c.failed(f),
     };
-    let step = Step::Calculate { priced: json!(calc) };
+    let step = Step::Calculate { priced: calc.clone() };
     let render: Render = Box::new(move |_, item| {
         item["availableAmount"] = amount(calc.max_bonus_payment, &currency);
         item["availableBonusAmount"] = amount(calc.max_bonus_payment, &currency);
@@ -218,7 +228,7 @@ async fn payment(State(state): State<AppState>, Path(key): Path<String>, c: Ctx)
         currency_id: currency.id,
         amount: wanted,
         max_total: limits.iter().sum(),
-        cheque: stored_cheque(&calc, None),
+        cheque: priced_cheque(&calc, None, &c.request),
     };
     let render: Render = Box::new(move |done, item| {
         item["amount"] = amount(done.amount, &currency);
@@ -249,7 +259,7 @@ async fn bonus(State(state): State<AppState>, Path(key): Path<String>, c: Ctx) -
     let step = Step::Bonus {
         currency_id: currency.id,
         accrual: accrual.total,
-        cheque: stored_cheque(&calc, Some(&accrual)),
+        cheque: priced_cheque(&calc, Some(accrual.clone()), &c.request),
     };
     let render: Render = Box::new(move |_, item| {
         let pay: Vec<i64> = accrual.lines.iter().map(|l| l.bonus_paid).collect();
@@ -325,13 +335,13 @@ fn refund_lines(request: &ProcessingRequest, scale: u32) -> Result<Vec<RefundLin
 /// The refund of a confirmed purchase, decided from what the purchase kept.
 fn plan_refund(p: &Purchase, lines: Vec<RefundLine>) -> Result<RefundPlan, Refusal> {
     let bad = |m: String| Refusal::new(Code::BusinessError, m);
-    let calc: Calculation =
-        serde_json::from_value(p.cheque["calculation"].clone()).map_err(|e| bad(format!("cheque: {e}")))?;
-    let accrual = match serde_json::from_value::<Option<Accrual>>(p.cheque["accrual"].clone()) {
-        Ok(Some(a)) => a,
-        _ => offers::accrual(&calc, p.bonus_paid).map_err(|e| bad(e.to_string()))?,
+    let Some(cheque) = &p.cheque else {
+        return Err(bad("the purchase was never priced".into()));
     };
-    let earlier: Vec<RefundShare> = serde_json::from_value(p.refunded_lines.clone()).unwrap_or_default();
+    let accrual = match &cheque.accrual {
+        Some(a) => a.clone(),
+        None => offers::accrual(&cheque.calculation, p.bonus_paid).map_err(|e| bad(e.to_string()))?,
+    };
     let lines = if lines.is_empty() {
         let all = accrual.lines.iter().map(|l| RefundLine {
             position: l.position,
@@ -341,16 +351,9 @@ fn plan_refund(p: &Purchase, lines: Vec<RefundLine>) -> Result<RefundPlan, Refus
     } else {
         lines
     };
-    let share = offers::refund_share(&accrual, &earlier, &lines).map_err(|e| bad(e.to_string()))?;
+    let share = offers::refund_share(&accrual, &p.refunded_lines, &lines).map_err(|e| bad(e.to_string()))?;
     let accrual_back = if p.accrual > 0 { share.accrual_taken } else { 0 };
-    let payment_back = share.bonus_returned;
-    let mut all = earlier;
-    all.push(share);
-    Ok(RefundPlan {
-        payment_back,
-        accrual_back,
-        refunded_lines: json!(all),
-    })
+    Ok(RefundPlan { share, accrual_back })
 }
 
 async fn refund(State(state): State<AppState>, Path(key): Path<String>, c: Ctx) -> Answer {

@@ -5,7 +5,7 @@
 use super::request::{Num, ProcessingRequest};
 use crate::AppState;
 use accrue_core::money::to_minor;
-use accrue_core::offers::{self, Calculation, Cheque, Context, Line, MemberFacts, UsageSoFar};
+use accrue_core::offers::{self, Calculation, Cheque, Context, Line, UsageSoFar};
 use accrue_core::purchase::{Code, Refusal};
 use accrue_store::devices::DeviceSession;
 use accrue_store::{Currency, StoreError};
@@ -83,30 +83,6 @@ pub fn cheque(request: &ProcessingRequest, scale: u32) -> Result<Cheque, Failure
     Ok(Cheque { lines, coupons })
 }
 
-async fn member_facts(
-    state: &AppState,
-    program_id: i64,
-    member_id: i64,
-    currency_id: i64,
-) -> Result<MemberFacts, StoreError> {
-    let member = state.store.member(program_id, member_id).await?;
-    let balance = state.store.balances(program_id, member_id).await?;
-    let available = balance
-        .iter()
-        .find(|b| b.currency_id == currency_id)
-        .map_or(0, |b| b.available);
-    let attributes = member
-        .attributes
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), String::from)))
-        .collect();
-    Ok(MemberFacts {
-        attributes,
-        balance: Some(available),
-        ..MemberFacts::default()
-    })
-}
-
 /// Prices the request's cheque for the session's device and member.
 pub async fn price(
     state: &AppState,
@@ -118,13 +94,21 @@ pub async fn price(
     let offers = state.store.enabled_offers(session.program_id).await?;
     let ids: Vec<String> = cheque.lines.iter().filter_map(|l| l.goods_id.clone()).collect();
     let catalogue = state.store.catalogue(session.program_id, &ids).await?;
-    let facts = match session.member_id {
-        Some(id) => Some(member_facts(state, session.program_id, id, currency.id).await?),
-        None => None,
+    let settings = state.store.processing_settings(session.program_id).await?;
+    let utc_offset = settings.utc_offset_minutes;
+    let (facts, usage) = match session.member_id {
+        Some(id) => {
+            let capped = offers.iter().any(|o| !o.caps.is_empty());
+            let (facts, usage) = (state.store)
+                .purchase_facts(session.program_id, id, currency.id, utc_offset, capped)
+                .await?;
+            (Some(facts), usage)
+        }
+        None => (None, UsageSoFar::default()),
     };
     let device = state.store.device(session.program_id, session.device_id).await?;
-    let usage = UsageSoFar::default();
     let mut ctx = Context::new(state.store.now(), &catalogue, &usage);
+    ctx.utc_offset_minutes = utc_offset;
     ctx.scale = currency.scale;
     ctx.member = facts.as_ref();
     ctx.merchant = Some(&device.merchant_code);
@@ -144,17 +128,15 @@ pub async fn priced_for(
 ) -> Result<(Calculation, Currency), Failure> {
     let currency = currency(state, session.program_id).await?;
     let sent = cheque(request, currency.scale)?;
-    if let Some(stored) = state.store.last_pricing(session.program_id, key).await? {
-        if let Ok(calc) = serde_json::from_value::<Calculation>(stored) {
-            let same = calc.lines.len() == sent.lines.len()
-                && calc
-                    .lines
-                    .iter()
-                    .zip(&sent.lines)
-                    .all(|(p, s)| p.position == s.position && p.amount == s.amount);
-            if same {
-                return Ok((calc, currency));
-            }
+    if let Some(calc) = state.store.last_pricing(session.program_id, key).await? {
+        let same = calc.lines.len() == sent.lines.len()
+            && calc
+                .lines
+                .iter()
+                .zip(&sent.lines)
+                .all(|(p, s)| p.position == s.position && p.amount == s.amount);
+        if same {
+            return Ok((calc, currency));
         }
     }
     price(state, session, request).await

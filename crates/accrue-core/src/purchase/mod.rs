@@ -4,6 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
+mod record;
+
+pub use record::{EntryItem, EntryReward, Goods, PricedCheque, PurchaseEntry};
+
 /// Result codes of processing operations, as Loymax clients parse them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Code {
@@ -158,6 +162,9 @@ pub struct Settings {
     pub auto_cancel_minutes: u32,
     /// Lifetime of the tokens devices get.
     pub device_token_minutes: u32,
+    /// The program's offset from UTC: offers' dates, times, weekdays and cap periods use
+    /// its local time.
+    pub utc_offset_minutes: i32,
 }
 
 impl Default for Settings {
@@ -167,6 +174,7 @@ impl Default for Settings {
             bonus_lifetime_days: None,
             auto_cancel_minutes: 60,
             device_token_minutes: 24 * 60,
+            utc_offset_minutes: 0,
         }
     }
 }
@@ -181,6 +189,9 @@ impl Settings {
         }
         if !(1..=30 * 24 * 60).contains(&self.device_token_minutes) {
             return Err("device_token_minutes must be 1 to 43200".into());
+        }
+        if !(-12 * 60..=14 * 60).contains(&self.utc_offset_minutes) {
+            return Err("utc_offset_minutes must be -720 to 840".into());
         }
         Ok(())
     }
