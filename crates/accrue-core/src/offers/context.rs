@@ -172,3 +172,22 @@ pub fn period_start(period: Period, now: Millis, utc_offset_minutes: i32) -> Opt
         .single()?;
     Some(start.timestamp_millis())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::MemberFacts;
+    use serde_json::json;
+
+    #[test]
+    fn member_facts_come_from_attributes() {
+        let attributes = json!({"segments": ["vip", "", 7], "cardCategory": "gold", "age": 42});
+        let facts = MemberFacts::from_attributes(attributes.as_object().unwrap());
+        assert_eq!(facts.segments.iter().collect::<Vec<_>>(), ["7", "vip"]);
+        assert_eq!(facts.card_category.as_deref(), Some("gold"));
+        assert_eq!(facts.attributes["age"], "42");
+        let listed = json!({"segments": " a, b ,,", "cardCategory": ""});
+        let facts = MemberFacts::from_attributes(listed.as_object().unwrap());
+        assert_eq!(facts.segments.iter().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(facts.card_category, None);
+    }
+}

@@ -7,7 +7,7 @@
 
 use super::auth::Member;
 use super::envelope::{Answer, Version};
-use super::user::{amount, currency, guid};
+use super::user::{amount, currency, guid, quantity};
 use crate::AppState;
 use accrue_core::ledger::PostingKind;
 use accrue_core::purchase::{EntryItem, PurchaseEntry};
@@ -134,7 +134,7 @@ fn purchase_data(p: &PurchaseRecord, c: &Currency) -> Value {
     } = &p.entry;
     let items: Vec<Value> = items
         .iter()
-        .map(|i| json!({"description": item_description(i), "count": i.quantity, "amount": amount(i.amount, c)}))
+        .map(|i| json!({"description": item_description(i), "count": quantity(i.quantity), "amount": amount(i.amount, c)}))
         .collect();
     let withdraws: Vec<Value> = (*withdrawn > 0)
         .then(|| {

@@ -15,6 +15,11 @@ pub fn amount(minor: i64, currency: &Currency) -> Value {
     json!(to_decimal(minor, currency.scale).to_f64().unwrap_or_default())
 }
 
+/// A quantity as the JSON number clients parse.
+pub fn quantity(q: rust_decimal::Decimal) -> Value {
+    json!(q.to_f64().unwrap_or_default())
+}
+
 /// A stable UUID-shaped id made from one of ours, where Loymax has GUIDs.
 pub fn guid(id: i64) -> String {
     format!("00000000-0000-0000-0000-{:012x}", id)

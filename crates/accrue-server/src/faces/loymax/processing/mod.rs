@@ -10,7 +10,7 @@ mod pricing;
 mod request;
 
 use super::envelope::{Answer, Version};
-use super::user::amount;
+use super::user::{amount, quantity};
 use crate::AppState;
 use accrue_core::idempotency::fingerprint;
 use accrue_core::offers::{self, Accrual, Calculation, RefundLine, RefundPart};
@@ -137,7 +137,7 @@ fn cheque_json(calc: &Calculation, c: &Currency, pay: Option<&[i64]>, cashback: 
                 "message": null,
                 "position": l.position,
                 "amount": amount(l.amount, c),
-                "quantity": l.quantity,
+                "quantity": quantity(l.quantity),
                 "cashback": cashback.map(|b| amount(b[i], c)),
                 "discount": amount(l.discount, c),
             })
