@@ -141,6 +141,14 @@ impl TestServer {
         send(request, body).await
     }
 
+    /// A form sent to the token endpoint; the status and the JSON body.
+    pub async fn token(&self, form: &[(&str, &str)]) -> (StatusCode, Value) {
+        let request = self.client.post(format!("{}/authorizationService/token", self.base));
+        let response = request.form(form).send().await.expect("token endpoint");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     /// The digits of the latest message of a kind (`sms`, `email`) sent to a target: the
     /// confirmation code, read from the outbox's log channel.
     pub async fn sent_code(&self, kind: &str, target: &str) -> String {

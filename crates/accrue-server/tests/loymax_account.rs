@@ -36,14 +36,7 @@ async fn member(s: &TestServer, phone: &str, email: &str) -> i64 {
 
 async fn sign_in(s: &TestServer, login: &str, password: &str) -> Option<String> {
     let form = [("grant_type", "password"), ("username", login), ("password", password)];
-    let response = s
-        .client
-        .post(format!("{}/authorizationService/token", s.base))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    let body: Value = response.json().await.unwrap();
+    let (_, body) = s.token(&form).await;
     body["access_token"].as_str().map(String::from)
 }
 

@@ -49,14 +49,7 @@ async fn member(s: &TestServer, phone: &str, email: &str, card: &str) -> i64 {
 }
 
 async fn token(s: &TestServer, form: &[(&str, &str)]) -> (StatusCode, Value) {
-    let response = s
-        .client
-        .post(format!("{}/authorizationService/token", s.base))
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    (response.status(), response.json().await.unwrap())
+    s.token(form).await
 }
 
 async fn sign_in(s: &TestServer, login: &str) -> String {

@@ -211,14 +211,7 @@ async fn member_api_token(s: &TestServer, member: i64) -> String {
         ("username", "79161234567"),
         ("password", "111111"),
     ];
-    let response = s
-        .client
-        .post(format!("{}/authorizationService/token", s.base))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    let body: Value = response.json().await.unwrap();
+    let (_, body) = s.token(&form).await;
     body["access_token"].as_str().unwrap().to_string()
 }
 

@@ -33,6 +33,8 @@ pub struct Purchase {
     pub accrual: i64,
     pub accrual_posting_id: Option<i64>,
     pub refunded_payment: i64,
+    /// The accrual actually taken back: less than the refunds' share when the member had
+    /// already spent it and had too little left.
     pub refunded_accrual: i64,
     /// Every refund so far, in order.
     pub refunded_lines: Vec<RefundShare>,
@@ -447,7 +449,7 @@ async fn run(tx: &mut Tx, call: &Call, step: Step, cancel_at: Millis) -> Result<
             }
             set_operation(tx, call, None, payment_back).await?;
             p.refunded_payment += payment_back;
-            p.refunded_accrual += plan.accrual_back;
+            p.refunded_accrual += done.accrual_taken_back;
             let entry = PurchaseEntry::refund(&cheque, &plan.share, done.accrual_taken_back);
             p.refunded_lines.push(plan.share);
             save(tx, &p).await?;

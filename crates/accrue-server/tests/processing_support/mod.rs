@@ -94,14 +94,7 @@ pub async fn token(s: &TestServer, till: &Till, identifier: Option<&str>) -> (St
     if let Some(identifier) = identifier {
         form.push(("identifier", identifier));
     }
-    let response = s
-        .client
-        .post(format!("{}/authorizationService/token", s.base))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    (response.status(), response.json().await.unwrap())
+    s.token(&form).await
 }
 
 pub async fn member_token(s: &TestServer, till: &Till) -> String {
