@@ -14,13 +14,13 @@ use super::user::{amount, quantity};
 use crate::AppState;
 use accrue_core::idempotency::fingerprint;
 use accrue_core::offers::{self, Accrual, Calculation, RefundLine, RefundPart};
-use accrue_core::purchase::{Code, Goods, Operation, PricedCheque, Refusal};
+use accrue_core::purchase::{Code, Goods, Operation, PricedCheque, Refusal, Settings};
 use accrue_store::ledger::Lifetime;
 use accrue_store::purchases::{Call, Done, Purchase, RefundPlan, Step};
 use accrue_store::{Currency, StoreError};
 use answer::{item, refused};
 use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use device::Device;
@@ -45,10 +45,12 @@ pub fn router() -> Router<AppState> {
         .route("/loymax/processing/balance", post(balance))
 }
 
-/// What every handler has: the version asked, the device, the request.
+/// What every handler has: the version asked, the device, its program's processing
+/// settings, the request.
 struct Ctx {
     v: Version,
     device: Device,
+    settings: Settings,
     request: ProcessingRequest,
     raw: Value,
 }
@@ -78,10 +80,6 @@ impl Ctx {
         let Some(operation_id) = self.operation_id() else {
             return self.refused(&Refusal::new(Code::ParseError, "Не указан operationId."));
         };
-        let settings = match state.store.processing_settings(self.device.0.program_id).await {
-            Ok(s) => s,
-            Err(e) => return self.failed(e.into()),
-        };
         let fingerprint = fingerprint(&json!({"purchase": key, "operation": operation.as_str(), "request": self.raw}));
         let call = Call {
             program_id: self.device.0.program_id,
@@ -97,7 +95,7 @@ impl Ctx {
             render(done, &mut item);
             item
         });
-        let auto_cancel = i64::from(settings.auto_cancel_minutes) * 60_000;
+        let auto_cancel = i64::from(self.settings.auto_cancel_minutes) * 60_000;
         match state.store.process_purchase(call, step, auto_cancel, render).await {
             Ok((item, _)) => answer::answer(self.v, item),
             Err(e) => self.failed(e.into()),
@@ -114,10 +112,15 @@ impl FromRequest<AppState> for Ctx {
         let (mut parts, body) = req.into_parts();
         let v = parts.extensions.get::<Version>().copied().unwrap_or(Version::V1_2);
         let device = Device::from_request_parts(&mut parts, state).await?;
+        let settings = match state.store.processing_settings(device.0.program_id).await {
+            Ok(settings) => settings,
+            Err(e) => return Err(Answer::fail(v, &e.to_string()).into_response()),
+        };
         let Body(request, raw) = Body::from_request(Request::from_parts(parts, body), state).await?;
         Ok(Ctx {
             v,
             device,
+            settings,
             request,
             raw,
         })
@@ -173,7 +176,7 @@ fn priced_cheque(calc: &Calculation, accrual: Option<Accrual>, request: &Process
 }
 
 async fn calculate(State(state): State<AppState>, Path(key): Path<String>, c: Ctx) -> Answer {
-    let (calc, currency) = match price(&state, &c.device.0, &c.request).await {
+    let (calc, currency) = match price(&state, &c.device.0, &c.settings, &c.request).await {
         Ok(priced) => priced,
         Err(f) => return c.failed(f),
     };
@@ -189,7 +192,7 @@ async fn calculate(State(state): State<AppState>, Path(key): Path<String>, c: Ct
 
 /// `Bonus/Available`: the most bonuses this cheque may be paid with. Writes nothing.
 async fn available(State(state): State<AppState>, Path(_key): Path<String>, c: Ctx) -> Answer {
-    match price(&state, &c.device.0, &c.request).await {
+    match price(&state, &c.device.0, &c.settings, &c.request).await {
         Ok((calc, currency)) => {
             let mut item = c.ok();
             item["amount"] = amount(calc.max_bonus_payment, &currency);
@@ -203,7 +206,7 @@ async fn available(State(state): State<AppState>, Path(_key): Path<String>, c: C
 
 async fn payment(State(state): State<AppState>, Path(key): Path<String>, c: Ctx) -> Answer {
     let priced = async {
-        let (calc, currency) = priced_for(&state, &c.device.0, &key, &c.request).await?;
+        let (calc, currency) = priced_for(&state, &c.device.0, &c.settings, &key, &c.request).await?;
         let wanted = minor(c.request.amount, currency.scale, "amount")?;
         if wanted == 0 {
             return Err(Failure::Refused(Refusal::new(
@@ -242,7 +245,7 @@ async fn payment(State(state): State<AppState>, Path(key): Path<String>, c: Ctx)
 
 async fn bonus(State(state): State<AppState>, Path(key): Path<String>, c: Ctx) -> Answer {
     let priced = async {
-        let (calc, currency) = priced_for(&state, &c.device.0, &key, &c.request).await?;
+        let (calc, currency) = priced_for(&state, &c.device.0, &c.settings, &key, &c.request).await?;
         let paid = match state.store.purchase(c.device.0.program_id, &key).await {
             Ok(p) => p.bonus_paid,
             Err(StoreError::NotFound(_)) => 0,
@@ -272,16 +275,23 @@ async fn bonus(State(state): State<AppState>, Path(key): Path<String>, c: Ctx) -
 
 async fn confirm(State(state): State<AppState>, Path(key): Path<String>, c: Ctx) -> Answer {
     let prepared = async {
-        let settings = state.store.processing_settings(c.device.0.program_id).await?;
         let cheque_total = match c.request.cheque {
-            Some(_) => Some(priced_for(&state, &c.device.0, &key, &c.request).await?.0.total_amount),
+            Some(_) => Some(
+                priced_for(&state, &c.device.0, &c.settings, &key, &c.request)
+                    .await?
+                    .0
+                    .total_amount,
+            ),
             None => None,
         };
         let day = 24 * 3600 * 1000;
-        let activates_at = state.store.now() + i64::from(settings.activation_delay_days) * day;
+        let activates_at = state.store.now() + i64::from(c.settings.activation_delay_days) * day;
         let life = Lifetime {
             activates_at: Some(activates_at),
-            expires_at: settings.bonus_lifetime_days.map(|d| activates_at + i64::from(d) * day),
+            expires_at: c
+                .settings
+                .bonus_lifetime_days
+                .map(|d| activates_at + i64::from(d) * day),
         };
         Ok::<_, Failure>(Step::Confirm { cheque_total, life })
     };

@@ -6,7 +6,7 @@ use super::request::{Num, ProcessingRequest};
 use crate::AppState;
 use accrue_core::money::to_minor;
 use accrue_core::offers::{self, Calculation, Cheque, Context, Line, UsageSoFar};
-use accrue_core::purchase::{Code, Refusal};
+use accrue_core::purchase::{Code, Refusal, Settings};
 use accrue_store::devices::DeviceSession;
 use accrue_store::{Currency, StoreError};
 use rust_decimal::Decimal;
@@ -87,6 +87,7 @@ pub fn cheque(request: &ProcessingRequest, scale: u32) -> Result<Cheque, Failure
 pub async fn price(
     state: &AppState,
     session: &DeviceSession,
+    settings: &Settings,
     request: &ProcessingRequest,
 ) -> Result<(Calculation, Currency), Failure> {
     let currency = currency(state, session.program_id).await?;
@@ -94,7 +95,6 @@ pub async fn price(
     let offers = state.store.enabled_offers(session.program_id).await?;
     let ids: Vec<String> = cheque.lines.iter().filter_map(|l| l.goods_id.clone()).collect();
     let catalogue = state.store.catalogue(session.program_id, &ids).await?;
-    let settings = state.store.processing_settings(session.program_id).await?;
     let utc_offset = settings.utc_offset_minutes;
     let (facts, usage) = match session.member_id {
         Some(id) => {
@@ -123,6 +123,7 @@ pub async fn price(
 pub async fn priced_for(
     state: &AppState,
     session: &DeviceSession,
+    settings: &Settings,
     key: &str,
     request: &ProcessingRequest,
 ) -> Result<(Calculation, Currency), Failure> {
@@ -139,5 +140,5 @@ pub async fn priced_for(
             return Ok((calc, currency));
         }
     }
-    price(state, session, request).await
+    price(state, session, settings, request).await
 }
