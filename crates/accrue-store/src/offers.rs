@@ -178,7 +178,7 @@ impl Store {
         }
         let sql = format!(
             "SELECT goods_id, groups FROM goods WHERE program_id = $1 AND goods_id IN ({})",
-            crate::purchase_records::placeholders(2, goods_ids.len())
+            crate::placeholders(2, goods_ids.len())
         );
         let mut query = sqlx::query(&sql).bind(program_id);
         for id in goods_ids {

@@ -3,18 +3,12 @@
 //! and refunds (with the postings they made linked to them).
 
 use crate::purchases::Purchase;
-use crate::{Store, StoreError, Tx};
+use crate::{placeholders, Store, StoreError, Tx};
 use accrue_core::offers::{period_start, MemberFacts, Period, Usage, UsageSoFar};
 use accrue_core::purchase::{PricedCheque, PurchaseEntry};
 use accrue_core::Millis;
 use sqlx::Row;
 use std::collections::HashMap;
-
-/// `$from, $from+1, …`: `n` numbered placeholders for an `IN (…)` list.
-pub(crate) fn placeholders(from: usize, n: usize) -> String {
-    let list: Vec<String> = (from..from + n).map(|i| format!("${i}")).collect();
-    list.join(", ")
-}
 
 /// Records the usage of a just-confirmed purchase's offers and its history entry.
 pub(crate) async fn purchase_confirmed(
