@@ -13,6 +13,7 @@ pub mod offers;
 pub mod outbox;
 pub mod purchase;
 pub mod questionnaire;
+pub mod redact;
 pub mod registration;
 pub mod signature;
 pub mod template;

@@ -7,6 +7,10 @@ use std::str::FromStr;
 /// The largest number of decimal places a currency may have.
 pub const MAX_SCALE: u32 = 6;
 
+/// The largest single amount Accrue takes from outside, in minor units: 10^15 (ten
+/// trillion at two decimals). A thousand of them still sum far inside `i64`.
+pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AmountError {
     #[error("amount must be a decimal number, got {0:?}")]
@@ -20,7 +24,8 @@ pub enum AmountError {
 }
 
 /// Converts a decimal amount into minor units of a currency with `scale` decimals.
-/// Rejects zero, negatives and amounts finer than the currency allows.
+/// Rejects zero, negatives, amounts finer than the currency allows and amounts over
+/// [`MAX_AMOUNT`].
 pub fn to_minor(amount: Decimal, scale: u32) -> Result<i64, AmountError> {
     if amount <= Decimal::ZERO {
         return Err(AmountError::NotPositive);
@@ -31,7 +36,10 @@ pub fn to_minor(amount: Decimal, scale: u32) -> Result<i64, AmountError> {
     }
     let factor = Decimal::from(10_i64.pow(scale));
     let minor = normalized.checked_mul(factor).ok_or(AmountError::TooLarge)?;
-    i64::try_from(minor.mantissa() / 10_i128.pow(minor.scale())).map_err(|_| AmountError::TooLarge)
+    i64::try_from(minor.mantissa() / 10_i128.pow(minor.scale()))
+        .ok()
+        .filter(|minor| *minor <= MAX_AMOUNT)
+        .ok_or(AmountError::TooLarge)
 }
 
 /// Parses text such as `"76.5"` or `"100.00"` into minor units.
@@ -70,6 +78,9 @@ mod tests {
         assert_eq!(parse_minor("0.5", 0), Err(AmountError::TooPrecise { scale: 0 }));
         assert!(matches!(parse_minor("ten", 2), Err(AmountError::NotANumber(_))));
         assert_eq!(parse_minor("100000000000000000000", 2), Err(AmountError::TooLarge));
+        assert_eq!(parse_minor("92233720368547758.07", 2), Err(AmountError::TooLarge));
+        assert_eq!(parse_minor("10000000000000", 2), Ok(MAX_AMOUNT));
+        assert_eq!(parse_minor("10000000000000.01", 2), Err(AmountError::TooLarge));
     }
 
     #[test]
@@ -81,7 +92,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn format_then_parse_round_trips(minor in 1_i64..i64::MAX / 1000, scale in 0_u32..=MAX_SCALE) {
+        fn format_then_parse_round_trips(minor in 1_i64..=MAX_AMOUNT, scale in 0_u32..=MAX_SCALE) {
             prop_assert_eq!(parse_minor(&format_minor(minor, scale), scale), Ok(minor));
         }
 

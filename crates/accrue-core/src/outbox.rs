@@ -82,6 +82,28 @@ pub enum Verdict {
     Gone,
 }
 
+/// The payload with `{name}` in its text fields filled from `secrets` (a message's
+/// sealed parts, opened at send time). Fields that are not text stay as they are.
+pub fn fill_secrets(
+    payload: &serde_json::Value,
+    secrets: &std::collections::BTreeMap<String, String>,
+) -> serde_json::Value {
+    match payload {
+        serde_json::Value::String(text) => {
+            serde_json::Value::String(secrets.iter().fold(text.clone(), |text, (name, value)| {
+                text.replace(&format!("{{{name}}}"), value)
+            }))
+        }
+        serde_json::Value::Object(fields) => serde_json::Value::Object(
+            fields
+                .iter()
+                .map(|(k, v)| (k.clone(), fill_secrets(v, secrets)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 pub fn judge(status: Option<u16>) -> Verdict {
     match status {
         Some(200..=299) => Verdict::Delivered,
@@ -116,6 +138,17 @@ pub fn retry_after_seconds(value: &str) -> Option<i64> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn secrets_fill_text_fields_only() {
+        let secrets = std::collections::BTreeMap::from([("code".to_string(), "1234".to_string())]);
+        let payload = serde_json::json!({"subject": "Code", "body": "Your code: {code}.", "n": 1});
+        assert_eq!(
+            fill_secrets(&payload, &secrets),
+            serde_json::json!({"subject": "Code", "body": "Your code: 1234.", "n": 1})
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -33,6 +33,24 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
+    /// An error that arose outside the handlers (see `strays`), with a code for its status.
+    pub fn stray(status: StatusCode, message: &str) -> ApiError {
+        let code = match status.as_u16() {
+            400 => "invalid_request",
+            401 => "unauthorized",
+            404 => "not_found",
+            405 => "method_not_allowed",
+            408 => "timeout",
+            413 => "payload_too_large",
+            414 => "uri_too_long",
+            415 => "unsupported_media_type",
+            429 => "rate_limited",
+            500.. => "internal",
+            _ => "error",
+        };
+        ApiError::new(status, code, message)
+    }
+
     pub fn with_details(mut self, details: Value) -> ApiError {
         self.details = details;
         self
@@ -76,6 +94,12 @@ impl From<StoreError> for ApiError {
             StoreError::Posting(p) => ApiError::invalid(p.to_string()),
             StoreError::Code(_) => ApiError::new(S::CONFLICT, "confirmation_code", message),
             StoreError::Refused(r) => ApiError::new(S::CONFLICT, r.code.as_str(), r.message),
+            StoreError::OverLimit { what, limit } => {
+                ApiError::new(S::UNPROCESSABLE_ENTITY, "amount_over_limit", message)
+                    .with_details(json!({ "per": what, "limit_minor": limit }))
+            }
+            StoreError::RateLimited { retry_after } => ApiError::new(S::TOO_MANY_REQUESTS, "rate_limited", message)
+                .with_details(json!({ "retry_after": retry_after })),
             StoreError::Database(_) | StoreError::Internal(_) => internal(&message),
         }
     }

@@ -22,27 +22,26 @@ pub(crate) async fn run(store: Store, interval: Duration, mut stop: watch::Recei
 }
 
 async fn expire(store: &Store) {
-    loop {
-        match store.expire_due(EXPIRY_BATCH).await {
-            Ok(r) if r.lots as i64 == EXPIRY_BATCH || r.holds as i64 == EXPIRY_BATCH => continue,
-            Ok(r) => {
-                if r.lots + r.holds > 0 {
-                    tracing::info!(lots = r.lots, holds = r.holds, "expired points and holds");
-                }
-                return;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "expiry job failed");
-                return;
-            }
+    match store.expire_due(EXPIRY_BATCH).await {
+        Ok(r) if r.lots + r.holds + r.failed > 0 => {
+            tracing::info!(
+                lots = r.lots,
+                holds = r.holds,
+                failed = r.failed,
+                "expired points and holds"
+            );
         }
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "expiry job failed"),
     }
 }
 
 async fn cancel_unconfirmed(store: &Store) {
     match store.cancel_due_purchases(EXPIRY_BATCH).await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(purchases = n, "canceled unconfirmed purchases"),
+        Ok(r) if r.done + r.failed > 0 => {
+            tracing::info!(purchases = r.done, failed = r.failed, "canceled unconfirmed purchases");
+        }
+        Ok(_) => {}
         Err(e) => tracing::error!(error = %e, "auto-cancel of purchases failed"),
     }
 }

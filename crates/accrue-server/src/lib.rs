@@ -2,6 +2,7 @@
 //! Faces live in their own modules and call the store; none of them writes SQL.
 
 pub mod admin;
+pub mod connections;
 pub(crate) mod error;
 mod extract;
 pub mod faces;
@@ -11,12 +12,13 @@ mod limits;
 mod metrics;
 pub mod outbound;
 mod passwords;
+mod strays;
 pub mod testing;
 
 pub use error::ApiError;
 
+use connections::ConnectionLimits;
 use outbound::guard::Allowlist;
-use outbound::sealing::Sealer;
 use outbound::worker::{Deliverer, DeliveryMetrics, DeliveryOptions};
 
 use accrue_store::Store;
@@ -25,7 +27,6 @@ use axum::http::{HeaderName, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tower_http::compression::CompressionLayer;
@@ -36,8 +37,6 @@ use tower_http::trace::TraceLayer;
 /// What the server needs besides the database.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
-    /// Seals secrets stored in the database (webhook signing keys).
-    pub sealer: Sealer,
     /// The outbox worker and its channels.
     pub delivery: DeliveryOptions,
     /// Largest request body accepted, in bytes.
@@ -48,20 +47,19 @@ pub struct ServerOptions {
     pub expiry_interval: Duration,
     /// The program the Loymax face serves.
     pub loymax_program: String,
+    /// Header deadline, connection cap, shutdown time.
+    pub connections: ConnectionLimits,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
-        // A key of its own for each default: fine for tests, not for data that must outlive the process.
-        let mut key = [0_u8; 32];
-        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut key);
         ServerOptions {
-            sealer: Sealer::new(key),
             delivery: DeliveryOptions::default(),
             body_limit: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             expiry_interval: Duration::from_secs(60),
             loymax_program: "default".into(),
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -71,12 +69,21 @@ pub struct AppState {
     pub store: Store,
     pub(crate) metrics: Arc<metrics::HttpMetrics>,
     pub(crate) deliveries: Arc<DeliveryMetrics>,
-    pub(crate) sealer: Sealer,
     /// Internal addresses outbound URLs may use.
     pub(crate) allow: Allowlist,
     pub(crate) loymax_program: String,
-    /// Postback rate limits per integration.
-    pub(crate) tracker: Arc<faces::tracker::RateLimiter>,
+    /// The id of `loymax_program`, found on first use (programs are never renumbered).
+    loymax_program_id: Arc<tokio::sync::OnceCell<i64>>,
+}
+
+impl AppState {
+    /// The id of the program the Loymax face serves.
+    pub(crate) async fn loymax_program_id(&self) -> Result<i64, accrue_store::StoreError> {
+        self.loymax_program_id
+            .get_or_try_init(|| async { Ok(self.store.program(&self.loymax_program).await?.id) })
+            .await
+            .copied()
+    }
 }
 
 pub fn router(store: Store, options: &ServerOptions, deliveries: Arc<DeliveryMetrics>) -> Router {
@@ -84,26 +91,31 @@ pub fn router(store: Store, options: &ServerOptions, deliveries: Arc<DeliveryMet
         store,
         metrics: Default::default(),
         deliveries,
-        sealer: options.sealer.clone(),
         allow: options.delivery.allow.clone(),
         loymax_program: options.loymax_program.clone(),
-        tracker: Default::default(),
+        loymax_program_id: Default::default(),
     };
     let request_id = HeaderName::from_static("x-request-id");
+    let refuse_nul = || axum::middleware::from_fn(limits::refuse_nul);
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::render))
-        .nest("/admin/v1", admin::router(state.clone(), options.body_limit))
-        .merge(limits::with_body_limit(faces::loymax::router(), options.body_limit))
+        .nest(
+            "/admin/v1",
+            admin::router(state.clone(), options.body_limit).layer(refuse_nul()),
+        )
+        .merge(limits::with_body_limit(faces::loymax::router(), options.body_limit).layer(refuse_nul()))
         .merge(faces::tracker::router())
-        .fallback(|| async { ApiError::not_found("no such route") })
+        .fallback(|| async { strays::stray(StatusCode::NOT_FOUND, "no such route") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
-        .layer(CompressionLayer::new())
+        .layer(axum::middleware::from_fn(limits::intake))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             options.request_timeout,
         ))
+        .layer(axum::middleware::from_fn(strays::render))
+        .layer(CompressionLayer::new())
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
@@ -120,8 +132,9 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-/// Serves until `shutdown` resolves, then lets in-flight requests finish, stops the
-/// jobs and closes the store (queued writes are committed first).
+/// Serves until `shutdown` resolves, then lets in-flight requests finish (within the
+/// shutdown timeout), stops the jobs and closes the store (queued writes are committed
+/// first).
 pub async fn serve(
     store: Store,
     listener: tokio::net::TcpListener,
@@ -133,12 +146,7 @@ pub async fn serve(
     jobs.spawn(jobs::run(store.clone(), options.expiry_interval, jobs_stopped.clone()));
     let deliveries = Arc::<DeliveryMetrics>::default();
     if options.delivery.enabled {
-        let deliverer = Deliverer::new(
-            store.clone(),
-            options.sealer.clone(),
-            options.delivery.clone(),
-            deliveries.clone(),
-        );
+        let deliverer = Deliverer::new(store.clone(), options.delivery.clone(), deliveries.clone());
         jobs.spawn(deliverer.run(jobs_stopped));
     }
     let app = router(store.clone(), &options, deliveries);
@@ -146,8 +154,7 @@ pub async fn serve(
     let app = tower::ServiceBuilder::new()
         .map_request(faces::loymax::canonical_path)
         .service(app);
-    let app = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(app);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    connections::serve(listener, app, options.connections.clone(), shutdown).await;
     let _ = stop_jobs.send(true);
     while jobs.join_next().await.is_some() {}
     store.close().await;

@@ -1,18 +1,28 @@
-//! Request body limits: a body declared larger than the limit is refused before it is
-//! read; one that grows past it while streaming is cut off by the extractor.
+//! What every request passes before its handler: limits on the URI and the body, a
+//! body that is read in full when it is small, and text without NUL characters.
 
-use crate::ApiError;
+use crate::strays::stray;
+use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::header::CONTENT_LENGTH;
-use axum::http::StatusCode;
+use axum::http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Router;
+use http_body::{Frame, SizeHint};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
-pub fn payload_too_large(limit: usize) -> ApiError {
-    ApiError::new(
+/// The longest path and query accepted, in bytes.
+pub const MAX_URI: usize = 16 * 1024;
+/// Bodies declared at most this large are read before the handler runs.
+const READ_AHEAD: u64 = 64 * 1024;
+
+pub fn payload_too_large(limit: usize) -> Response {
+    stray(
         StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
         format!("request body is larger than {limit} bytes"),
     )
 }
@@ -27,13 +37,154 @@ pub fn with_body_limit<S: Clone + Send + Sync + 'static>(router: Router<S>, limi
 }
 
 async fn refuse_declared(limit: usize, req: Request, next: Next) -> Response {
-    let declared = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return payload_too_large(limit).into_response();
+    if declared_length(&req).is_some_and(|n| n > limit as u64) {
+        return payload_too_large(limit);
     }
     next.run(req).await
+}
+
+fn declared_length(req: &Request) -> Option<u64> {
+    req.headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+/// A body that [`intake`] read in full.
+#[derive(Clone)]
+pub struct ReadAhead(pub Bytes);
+
+/// Refuses over-long URIs; reads small bodies before the handler runs, so that a
+/// handler that answers without reading (a 401, say) leaves the connection usable; and
+/// marks the answer `Connection: close` when a larger body was left unread, because the
+/// server will close that connection.
+pub async fn intake(req: Request, next: Next) -> Response {
+    let uri_length = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if uri_length > MAX_URI {
+        return stray(
+            StatusCode::URI_TOO_LONG,
+            format!("the path and query are longer than {MAX_URI} bytes"),
+        );
+    }
+    let chunked = req.headers().contains_key(TRANSFER_ENCODING);
+    match declared_length(&req) {
+        Some(0) | None if !chunked => next.run(req).await,
+        Some(n) if n <= READ_AHEAD && !chunked => {
+            let (mut parts, body) = req.into_parts();
+            let Ok(bytes) = axum::body::to_bytes(body, READ_AHEAD as usize).await else {
+                return stray(StatusCode::BAD_REQUEST, "the request body could not be read");
+            };
+            parts.extensions.insert(ReadAhead(bytes.clone()));
+            next.run(Request::from_parts(parts, Body::from(bytes))).await
+        }
+        _ => {
+            let finished = Arc::new(AtomicBool::new(false));
+            let req = req.map(|body| {
+                Body::new(Watched {
+                    inner: body,
+                    finished: finished.clone(),
+                })
+            });
+            let mut response = next.run(req).await;
+            if !finished.load(Ordering::Acquire) {
+                response
+                    .headers_mut()
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+            }
+            response
+        }
+    }
+}
+
+/// A body that notes when it has been read to its end.
+struct Watched {
+    inner: Body,
+    finished: Arc<AtomicBool>,
+}
+
+impl http_body::Body for Watched {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) || self.inner.is_end_stream() {
+            self.finished.store(true, Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Refuses (400) a request with a NUL character in its path, query or read-ahead body:
+/// no text Accrue stores may hold one (PostgreSQL cannot). Larger bodies are checked
+/// where they are parsed.
+pub async fn refuse_nul(req: Request, next: Next) -> Response {
+    let uri = req.uri();
+    let in_uri = has_encoded_nul(uri.path()) || uri.query().is_some_and(has_encoded_nul);
+    let in_body = req.extensions().get::<ReadAhead>().is_some_and(|body| {
+        let form = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+        body.0.contains(&0) || json_has_nul(&body.0) || (form && has_encoded_nul_bytes(&body.0))
+    });
+    if in_uri || in_body {
+        return stray(StatusCode::BAD_REQUEST, "text must not contain NUL characters");
+    }
+    next.run(req).await
+}
+
+fn has_encoded_nul(text: &str) -> bool {
+    has_encoded_nul_bytes(text.as_bytes())
+}
+
+fn has_encoded_nul_bytes(bytes: &[u8]) -> bool {
+    bytes.contains(&0) || bytes.windows(3).any(|w| w == b"%00")
+}
+
+/// Whether JSON text holds the escape `\u0000` (an escaped backslash before `u0000`
+/// is text, not a NUL).
+pub fn json_has_nul(bytes: &[u8]) -> bool {
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' {
+            if bytes.get(i + 1) == Some(&b'u') && bytes.get(i + 2..i + 6) == Some(b"0000") {
+                return true;
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nul_escapes_in_json() {
+        assert!(json_has_nul(br#"{"a":"x\u0000y"}"#));
+        assert!(!json_has_nul(br#"{"a":"x\\u0000y"}"#), "an escaped backslash");
+        assert!(json_has_nul(br#"{"a":"x\\\u0000"}"#));
+        assert!(!json_has_nul(br#"{"a":"\u0001 %00"}"#));
+        assert!(!json_has_nul(b"\\"));
+    }
+
+    #[test]
+    fn nul_in_urls_and_forms() {
+        assert!(has_encoded_nul("a=%00"));
+        assert!(!has_encoded_nul("a=%200"));
+        assert!(has_encoded_nul_bytes(b"a\0"));
+    }
 }

@@ -1,6 +1,8 @@
 //! Member passwords: argon2id hashes, computed off the async threads.
 
 use crate::ApiError;
+use accrue_store::member_auth::SignInFailure;
+use accrue_store::{Store, StoreError};
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -49,6 +51,30 @@ pub async fn verify(password: String, stored: String) -> bool {
     })
     .await
     .unwrap_or(false)
+}
+
+/// Checks a member's password within the program's attempt limit: the attempt is
+/// counted before the (slow) hash comparison, so a burst of N guesses gets at most
+/// `max` of them compared. `Ok(None)`: right (the count starts again); `Ok(Some(..))`:
+/// refused, with the tries left or the lock.
+pub async fn check_member(
+    store: &Store,
+    member_id: i64,
+    password: String,
+    (max, lock_seconds): (u32, i64),
+) -> Result<Option<SignInFailure>, StoreError> {
+    if let Err(refused) = store.claim_sign_in(member_id, max, lock_seconds).await {
+        return match refused {
+            SignInFailure::Failed(e) => Err(StoreError::Internal(e)),
+            refused => Ok(Some(refused)),
+        };
+    }
+    let stored = store.password_hash(member_id).await?.unwrap_or_default();
+    if verify(password, stored).await {
+        store.clear_sign_in_failures(member_id).await?;
+        return Ok(None);
+    }
+    Ok(Some(store.settle_sign_in_failure(member_id, max, lock_seconds).await?))
 }
 
 #[cfg(test)]

@@ -3,13 +3,17 @@
 use crate::outbound::guard::Allowlist;
 use crate::{serve, ServerOptions};
 use accrue_store::testing::TestDb;
-use accrue_store::{Clock, Store};
+use accrue_store::{Clock, Sealer, Store, StoreOptions};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
+
+/// The sealing key of every test server, so that several servers on one database can
+/// open each other's secrets.
+pub const TEST_SEALING_KEY: [u8; 32] = [7; 32];
 
 pub struct TestServer {
     /// `http://127.0.0.1:PORT`
@@ -72,7 +76,11 @@ impl TestServer {
     }
 
     async fn start_on_clock(url: &str, options: ServerOptions, clock: Clock) -> TestServer {
-        let store = Store::open_with_clock(url, clock).await.expect("open store");
+        let store_options = StoreOptions {
+            clock,
+            sealer: Sealer::new(TEST_SEALING_KEY),
+        };
+        let store = Store::open_with(url, store_options).await.expect("open store");
         let admin_key = store.create_admin_key("tests").await.expect("admin key").1;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("address"));
@@ -150,11 +158,14 @@ impl TestServer {
     }
 
     /// The digits of the latest message of a kind (`sms`, `email`) sent to a target: the
-    /// confirmation code, read from the outbox's log channel.
+    /// confirmation code, revealed from the outbox's log channel.
     pub async fn sent_code(&self, kind: &str, target: &str) -> String {
         let path = format!("/admin/v1/outbox/messages?kind={kind}&target={target}&count=1");
         let (_, list) = self.admin(Method::GET, &path, None).await;
-        let message = &list["items"][0]["payload"];
+        let id = list["items"][0]["id"].as_str().unwrap_or_default();
+        let path = format!("/admin/v1/outbox/messages/{id}?reveal=true");
+        let (_, detail) = self.admin(Method::GET, &path, None).await;
+        let message = &detail["payload"];
         let text = message
             .get("text")
             .or(message.get("body"))

@@ -322,9 +322,9 @@ async fn unconfirmed_purchases_are_canceled_automatically(db: TestDb) {
     )
     .await;
     assert_eq!(balance(&s, member).await, 70.0);
-    assert_eq!(s.store.cancel_due_purchases(10).await.unwrap(), 0, "not yet");
+    assert_eq!(s.store.cancel_due_purchases(10).await.unwrap().done, 0, "not yet");
     clock.fetch_add(31 * 60 * 1000, std::sync::atomic::Ordering::SeqCst);
-    assert_eq!(s.store.cancel_due_purchases(10).await.unwrap(), 1);
+    assert_eq!(s.store.cancel_due_purchases(10).await.unwrap().done, 1);
     assert_eq!(balance(&s, member).await, 100.0);
     let t = member_token(&s, &till).await;
     let confirm = call(&s, &t, "/Purchases/late/Confirm", json!({"operationId": "l2"})).await;

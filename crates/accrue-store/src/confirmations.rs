@@ -1,9 +1,10 @@
 //! Confirmation codes for phone and e-mail. A code is sent through the outbox in the
-//! transaction that creates it and stored only as a salted SHA-256; wrong entries are
-//! counted (and committed even though the call fails), and too many lock the channel.
+//! transaction that creates it and stored only as a salted SHA-256 (the queued message
+//! carries it sealed until it is delivered); wrong entries are counted (and committed
+//! even though the call fails), and too many lock the channel.
 
 use crate::outbox::{enqueue, NewMessage};
-use crate::{Store, StoreError, Tx};
+use crate::{Sealer, Store, StoreError, Tx};
 use accrue_core::outbox::MessageKind;
 use accrue_core::registration::{code_from, Channel, CodeRules};
 use accrue_core::Millis;
@@ -78,18 +79,22 @@ async fn current(tx: &mut Tx, member_id: i64, channel: Channel) -> Result<Option
     .transpose()
 }
 
-fn message(channel: Channel, target: String, code: &str) -> NewMessage {
-    match channel {
-        Channel::Phone => NewMessage {
-            kind: MessageKind::Sms,
-            target,
-            payload: serde_json::json!({"text": format!("Код подтверждения: {code}")}),
-        },
-        Channel::Email => NewMessage {
-            kind: MessageKind::Email,
-            target,
-            payload: serde_json::json!({"subject": "Код подтверждения", "body": format!("Ваш код подтверждения: {code}")}),
-        },
+/// The message that carries a code: its text names `{code}`, and the code itself travels
+/// sealed, so the outbox keeps it in clear nowhere.
+fn message(channel: Channel, target: String, code: &str, sealer: &Sealer) -> NewMessage {
+    let (kind, payload) = match channel {
+        Channel::Phone => (
+            MessageKind::Sms,
+            serde_json::json!({"text": "Код подтверждения: {code}"}),
+        ),
+        Channel::Email => (
+            MessageKind::Email,
+            serde_json::json!({"subject": "Код подтверждения", "body": "Ваш код подтверждения: {code}"}),
+        ),
+    };
+    NewMessage {
+        sealed_secrets: Some(sealer.seal(&serde_json::json!({ "code": code }).to_string())),
+        ..NewMessage::new(kind, target, payload)
     }
 }
 
@@ -105,7 +110,7 @@ impl Store {
     /// e-mail otherwise. Refused with [`CodeError::TooSoon`] within `resend_after_seconds`
     /// of the previous send on the channel (whatever its target), and with
     /// [`CodeError::Locked`] while the channel is locked. Only a salted SHA-256 of the code
-    /// is stored; the clear code exists only in the queued message.
+    /// is stored, and the queued message carries the code sealed with the server's key.
     pub async fn send_code(
         &self,
         program_id: i64,
@@ -114,6 +119,7 @@ impl Store {
         target: String,
         rules: CodeRules,
     ) -> Result<SentCode, StoreError> {
+        let sealer = self.sealer().clone();
         self.write(move |tx| {
             Box::pin(async move {
                 crate::members::member_in_tx(tx, program_id, member_id).await?;
@@ -146,7 +152,7 @@ impl Store {
                 .bind(tx.now)
                 .execute(tx.conn())
                 .await?;
-                enqueue(tx, program_id, &message(channel, target.clone(), &code)).await?;
+                enqueue(tx, program_id, &message(channel, target.clone(), &code, &sealer)).await?;
                 Ok(SentCode { target, expires_at, length: rules.length })
             })
         })

@@ -31,8 +31,14 @@ pub enum StoreError {
     /// A purchase operation refused with a processing code.
     #[error(transparent)]
     Refused(#[from] accrue_core::purchase::Refusal),
+    /// An amount over a currency's bound (`what`: "operation" or "balance"), in minor units.
+    #[error("the amount is over the currency's limit of {limit} minor units per {what}")]
+    OverLimit { what: &'static str, limit: i64 },
+    /// Over a rate limit; try again in this many seconds.
+    #[error("rate limit reached; try again in {retry_after} s")]
+    RateLimited { retry_after: i64 },
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("{0}")]
     Internal(String),
 }
@@ -47,6 +53,22 @@ impl StoreError {
     pub(crate) fn on_unique(error: StoreError) -> impl FnOnce(sqlx::Error) -> StoreError {
         move |e| match &e {
             sqlx::Error::Database(db) if db.is_unique_violation() => error,
+            _ => StoreError::Database(e),
+        }
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    /// Values a database refuses are the caller's mistake, whichever backend it is:
+    /// text with NUL characters (PostgreSQL stores none) and numbers out of range.
+    fn from(e: sqlx::Error) -> Self {
+        let code = match &e {
+            sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+            _ => None,
+        };
+        match code.as_deref() {
+            Some("22021" | "22P05") => StoreError::Invalid("text must not contain NUL characters".into()),
+            Some("22003") => StoreError::Invalid("a number is out of range".into()),
             _ => StoreError::Database(e),
         }
     }

@@ -4,7 +4,7 @@
 use crate::cards::member_card;
 use crate::members::member_in_tx;
 use crate::programs::currency_by_id;
-use crate::{idempotency, outbox, Store, StoreError, Tx};
+use crate::{idempotency, outbox, Limits, Store, StoreError, Tx};
 use accrue_core::hold::{Hold, HoldState, Resolution};
 use accrue_core::ledger::{AccountKind, Entry, Posting, PostingKind};
 use accrue_core::lots::{self, Lot};
@@ -123,6 +123,8 @@ pub struct HistoryPage {
 pub struct ExpiryReport {
     pub lots: u64,
     pub holds: u64,
+    /// Items that failed and were passed over.
+    pub failed: u64,
 }
 
 /// One side of a posting: an account and the signed amount it receives.
@@ -340,8 +342,9 @@ async fn restore_lots(tx: &mut Tx, from_posting: i64, to_posting: i64, amount: i
 }
 
 /// Checks what every wallet operation needs: an active member, a currency of the
-/// program, a positive amount, and the card (when given) belongs to the member.
-async fn prepare(tx: &mut Tx, program_id: i64, m: &Movement) -> Result<Option<i64>, StoreError> {
+/// program, a positive amount within the currency's bound, and the card (when given)
+/// belongs to the member. Returns the card and the currency's limits.
+async fn prepare(tx: &mut Tx, program_id: i64, m: &Movement) -> Result<(Option<i64>, Limits), StoreError> {
     if m.amount <= 0 {
         return Err(StoreError::Invalid("amount must be greater than zero".into()));
     }
@@ -353,10 +356,17 @@ async fn prepare(tx: &mut Tx, program_id: i64, m: &Movement) -> Result<Option<i6
     if currency.program_id != program_id {
         return Err(StoreError::NotFound("currency"));
     }
-    match &m.card {
-        Some(number) => Ok(Some(member_card(tx, program_id, m.member_id, number).await?)),
-        None => Ok(None),
+    if m.amount > currency.limits.max_operation {
+        return Err(StoreError::OverLimit {
+            what: "operation",
+            limit: currency.limits.max_operation,
+        });
     }
+    let card = match &m.card {
+        Some(number) => Some(member_card(tx, program_id, m.member_id, number).await?),
+        None => None,
+    };
+    Ok((card, currency.limits))
 }
 
 fn new_posting(program_id: i64, kind: PostingKind, m: &Movement, card_id: Option<i64>) -> NewPosting<'_> {
@@ -391,8 +401,8 @@ pub(crate) async fn accrue_in(
     m: Movement,
     life: Lifetime,
 ) -> Result<Receipt, StoreError> {
-    let card_id = prepare(tx, program_id, &m).await?;
-    credit_in(
+    let (card_id, limits) = prepare(tx, program_id, &m).await?;
+    let receipt = credit_in(
         tx,
         program_id,
         &m,
@@ -400,7 +410,15 @@ pub(crate) async fn accrue_in(
         (AccountKind::Issuance, PostingKind::Accrual),
         life,
     )
-    .await
+    .await?;
+    // Rolls the accrual back with the transaction.
+    if receipt.balance > limits.max_balance {
+        return Err(StoreError::OverLimit {
+            what: "balance",
+            limit: limits.max_balance,
+        });
+    }
+    Ok(receipt)
 }
 
 /// Puts points into the member's wallet from a system account, as a new lot.
@@ -480,11 +498,12 @@ async fn debit_in(
     receipt(tx, posting_id, &new, wallet).await
 }
 
-async fn hold_row(tx: &mut Tx, program_id: i64, hold_id: i64) -> Result<(HoldInfo, i64), StoreError> {
+/// The hold's row, locked (`lock`) or only read.
+async fn hold_row(tx: &mut Tx, program_id: i64, hold_id: i64, lock: bool) -> Result<(HoldInfo, i64), StoreError> {
     let sql = format!(
         "SELECT id, member_id, currency_id, amount, captured, state, expires_at, created_at, resolved_at, \
          reserve_posting_id FROM holds WHERE program_id = $1 AND id = $2{}",
-        tx.for_update()
+        if lock { tx.for_update() } else { "" }
     );
     let row = sqlx::query(&sql)
         .bind(program_id)
@@ -518,10 +537,11 @@ async fn resolve_in(
     hold_id: i64,
     decide: impl FnOnce(&Hold, Millis) -> Result<Resolution, StoreError>,
 ) -> Result<Receipt, StoreError> {
-    let (peek, _) = hold_row(tx, program_id, hold_id).await?;
-    // The member is locked first, as in every other wallet operation.
+    // The member is locked before the hold, as on every path (see the crate's lock
+    // order): the first read only learns whose hold it is.
+    let (peek, _) = hold_row(tx, program_id, hold_id, false).await?;
     member_in_tx(tx, program_id, peek.member_id).await?;
-    let (info, reserve_posting) = hold_row(tx, program_id, hold_id).await?;
+    let (info, reserve_posting) = hold_row(tx, program_id, hold_id, true).await?;
     let hold = Hold {
         amount: info.amount,
         state: info.state,
@@ -588,7 +608,7 @@ pub(crate) async fn hold_in(
     m: Movement,
     expires_at: Millis,
 ) -> Result<Receipt, StoreError> {
-    let card_id = prepare(tx, program_id, &m).await?;
+    let (card_id, _) = prepare(tx, program_id, &m).await?;
     if expires_at <= tx.now {
         return Err(StoreError::Invalid("a hold must expire in the future".into()));
     }
@@ -691,6 +711,17 @@ pub(crate) async fn reverse_accrual_in(
     Ok((total, Some(posting_id)))
 }
 
+/// A purchase's payment hold is resolved by the purchase (Confirm, Cancel, the
+/// auto-cancel), never on its own: that would leave the purchase unable to finish.
+async fn refuse_purchase_hold(tx: &mut Tx, hold_id: i64) -> Result<(), StoreError> {
+    match crate::purchases::purchase_of_hold(tx, hold_id).await? {
+        Some(key) => Err(StoreError::Conflict(format!(
+            "hold {hold_id} belongs to purchase {key}: confirm or cancel the purchase instead"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Tells subscribed webhook endpoints about a wallet movement.
 async fn announce(tx: &mut Tx, program_id: i64, event: EventType, r: &Receipt) -> Result<(), StoreError> {
     let endpoints = outbox::subscribers(tx, program_id, event, None).await?;
@@ -758,7 +789,7 @@ impl Store {
     ) -> Result<(Receipt, bool), StoreError> {
         self.ledger_write(program_id, key, move |tx| {
             Box::pin(async move {
-                let card_id = prepare(tx, program_id, &m).await?;
+                let (card_id, _) = prepare(tx, program_id, &m).await?;
                 let new = new_posting(program_id, PostingKind::Withdrawal, &m, card_id);
                 let receipt = debit_in(tx, program_id, &m, new, AccountKind::Redemption).await?;
                 announce(tx, program_id, EventType::PointsWithdrawn, &receipt).await?;
@@ -791,7 +822,10 @@ impl Store {
         amount: Option<i64>,
     ) -> Result<(Receipt, bool), StoreError> {
         self.ledger_write(program_id, key, move |tx| {
-            Box::pin(capture_in(tx, program_id, hold_id, amount))
+            Box::pin(async move {
+                refuse_purchase_hold(tx, hold_id).await?;
+                capture_in(tx, program_id, hold_id, amount).await
+            })
         })
         .await
     }
@@ -802,8 +836,13 @@ impl Store {
         key: IdempotencyKey,
         hold_id: i64,
     ) -> Result<(Receipt, bool), StoreError> {
-        self.ledger_write(program_id, key, move |tx| Box::pin(void_in(tx, program_id, hold_id)))
-            .await
+        self.ledger_write(program_id, key, move |tx| {
+            Box::pin(async move {
+                refuse_purchase_hold(tx, hold_id).await?;
+                void_in(tx, program_id, hold_id).await
+            })
+        })
+        .await
     }
 
     pub async fn hold_info(&self, program_id: i64, hold_id: i64) -> Result<HoldInfo, StoreError> {
@@ -819,53 +858,50 @@ impl Store {
         hold_from(&row)
     }
 
-    /// Posts expiry for lots past their date and voids holds past theirs, at most
-    /// `limit` of each. Run by the server's scheduled job.
-    pub async fn expire_due(&self, limit: i64) -> Result<ExpiryReport, StoreError> {
-        let now = self.now();
-        let mut report = ExpiryReport::default();
-        let lots = sqlx::query(
-            "SELECT l.id, a.program_id FROM lots l JOIN accounts a ON a.id = l.account_id \
-             WHERE l.remaining > 0 AND l.expires_at IS NOT NULL AND l.expires_at <= $1 ORDER BY l.expires_at LIMIT $2",
-        )
-        .bind(now)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        for row in lots {
-            let (lot, program_id): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
-            if self.write(move |tx| Box::pin(expire_lot(tx, program_id, lot))).await? {
-                report.lots += 1;
-                self.metrics().postings.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        let holds = sqlx::query(
-            "SELECT id, program_id FROM holds WHERE state = 'active' AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
-        )
-        .bind(now)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        for row in holds {
-            let (hold_id, program_id): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
-            let expired = self
-                .write(move |tx| {
-                    Box::pin(resolve_in(tx, program_id, hold_id, |h, now| {
-                        h.expire(now).ok_or(StoreError::Conflict("hold is not due".into()))
-                    }))
-                })
-                .await;
-            match expired {
-                Ok(_) => {
-                    report.holds += 1;
-                    self.metrics().postings.fetch_add(1, Ordering::Relaxed);
-                }
-                // Resolved by its owner meanwhile: nothing to expire.
-                Err(StoreError::Conflict(_)) | Err(StoreError::Hold(_)) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(report)
+    /// Posts expiry for every lot past its date and voids every hold past its own, in
+    /// batches of `batch`; an item that fails is passed over (see [`crate::sweep`]).
+    /// Run by the server's scheduled job.
+    pub async fn expire_due(&self, batch: i64) -> Result<ExpiryReport, StoreError> {
+        let lots = self
+            .sweep(
+                "lot expiry",
+                "SELECT l.expires_at, l.id, a.program_id FROM lots l JOIN accounts a ON a.id = l.account_id \
+                 WHERE l.remaining > 0 AND l.expires_at IS NOT NULL AND l.expires_at <= $1 \
+                 AND (l.expires_at > $2 OR (l.expires_at = $2 AND l.id > $3)) ORDER BY l.expires_at, l.id LIMIT $4",
+                batch,
+                |program_id, lot| self.write(move |tx| Box::pin(expire_lot(tx, program_id, lot))),
+            )
+            .await?;
+        let holds = self
+            .sweep(
+                "hold expiry",
+                "SELECT expires_at, id, program_id FROM holds WHERE state = 'active' AND expires_at <= $1 \
+                 AND (expires_at > $2 OR (expires_at = $2 AND id > $3)) ORDER BY expires_at, id LIMIT $4",
+                batch,
+                |program_id, hold_id| async move {
+                    let expired = self
+                        .write(move |tx| {
+                            Box::pin(resolve_in(tx, program_id, hold_id, |h, now| {
+                                h.expire(now).ok_or(StoreError::Conflict("hold is not due".into()))
+                            }))
+                        })
+                        .await;
+                    match expired {
+                        Ok(_) => Ok(true),
+                        // Resolved by its owner meanwhile: nothing to expire.
+                        Err(StoreError::Conflict(_) | StoreError::Hold(_)) => Ok(false),
+                        Err(e) => Err(e),
+                    }
+                },
+            )
+            .await?;
+        let postings = lots.done + holds.done;
+        self.metrics().postings.fetch_add(postings, Ordering::Relaxed);
+        Ok(ExpiryReport {
+            lots: lots.done,
+            holds: holds.done,
+            failed: lots.failed + holds.failed,
+        })
     }
 
     pub async fn balances(&self, program_id: i64, member_id: i64) -> Result<Vec<Balance>, StoreError> {

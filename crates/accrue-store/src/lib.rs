@@ -7,7 +7,7 @@
 //! write does not undo its neighbours, and none is acknowledged before the commit.
 
 mod admin_keys;
-pub use admin_keys::AdminKey;
+pub use admin_keys::{AdminKey, KeyScope};
 pub mod cards;
 pub mod check;
 pub mod confirmations;
@@ -25,7 +25,10 @@ pub mod outbox;
 mod programs;
 mod purchase_records;
 pub mod purchases;
+mod rate_limits;
 mod registration;
+pub mod sealing;
+pub mod sweep;
 pub mod testing;
 pub mod tracker;
 mod writer;
@@ -33,7 +36,8 @@ mod writer;
 pub use cards::{Card, CardFilter};
 pub use error::StoreError;
 pub use members::{Member, MemberFields, MemberSearch};
-pub use programs::{Currency, NewCurrency, NewProgram, Program};
+pub use programs::{ChosenLimits, Currency, Limits, NewCurrency, NewProgram, Program};
+pub use sealing::Sealer;
 
 use accrue_core::Millis;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -121,16 +125,38 @@ struct Inner {
     metrics: Arc<StoreMetrics>,
     /// Wakes the delivery worker when a commit queued messages.
     outbox_wakeup: Arc<tokio::sync::Notify>,
+    /// Seals the secrets the store keeps (codes in queued messages) and that servers keep
+    /// in it (webhook and tracker secrets).
+    sealer: Sealer,
+}
+
+/// How a store is opened: its clock and its sealing key.
+#[derive(Debug, Clone, Default)]
+pub struct StoreOptions {
+    pub clock: Clock,
+    pub sealer: Sealer,
 }
 
 impl Store {
     /// Opens `sqlite://PATH` (created if missing) or `postgres://…` and applies
     /// migrations.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
-        Store::open_with_clock(url, Clock::System).await
+        Store::open_with(url, StoreOptions::default()).await
     }
 
     pub async fn open_with_clock(url: &str, clock: Clock) -> Result<Store, StoreError> {
+        Store::open_with(
+            url,
+            StoreOptions {
+                clock,
+                ..StoreOptions::default()
+            },
+        )
+        .await
+    }
+
+    pub async fn open_with(url: &str, options: StoreOptions) -> Result<Store, StoreError> {
+        let StoreOptions { clock, sealer } = options;
         sqlx::any::install_default_drivers();
         let dialect = if url.starts_with("sqlite:") {
             Dialect::Sqlite
@@ -156,6 +182,7 @@ impl Store {
                     clock,
                     metrics,
                     outbox_wakeup,
+                    sealer,
                 }
             }
             Dialect::Postgres => {
@@ -167,6 +194,7 @@ impl Store {
                     clock,
                     metrics: Default::default(),
                     outbox_wakeup: Default::default(),
+                    sealer,
                 }
             }
         };
@@ -182,6 +210,10 @@ impl Store {
 
     pub fn now(&self) -> Millis {
         self.inner.clock.now()
+    }
+
+    pub fn sealer(&self) -> &Sealer {
+        &self.inner.sealer
     }
 
     pub fn metrics(&self) -> &StoreMetrics {

@@ -28,12 +28,44 @@ impl TokenKind {
 }
 
 /// What a wrong password leads to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignInFailure {
     /// Wrong; this many tries are left before the lock.
     AttemptsLeft(u32),
     /// Locked for this many seconds.
     Locked(i64),
+    /// The count could not be kept.
+    Failed(String),
+}
+
+/// The member's count of sign-in attempts and lock, locked for this transaction.
+async fn sign_in_state(tx: &mut crate::Tx, member_id: i64) -> Result<(i64, Option<Millis>), StoreError> {
+    let sql = format!(
+        "SELECT failures, locked_until FROM sign_in_failures WHERE member_id = $1{}",
+        tx.for_update()
+    );
+    let row = sqlx::query(&sql).bind(member_id).fetch_optional(tx.conn()).await?;
+    Ok(match row {
+        Some(r) => (r.try_get(0)?, r.try_get(1)?),
+        None => (0, None),
+    })
+}
+
+async fn lock_sign_in(tx: &mut crate::Tx, member_id: i64, failures: i64, lock_seconds: i64) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO sign_in_failures (member_id, failures, locked_until) VALUES ($1, $2, $3) \
+         ON CONFLICT (member_id) DO UPDATE SET locked_until = excluded.locked_until",
+    )
+    .bind(member_id)
+    .bind(failures)
+    .bind(tx.now + lock_seconds * 1000)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+fn seconds_until(at: Millis, now: Millis) -> i64 {
+    ((at - now).max(0) + 999) / 1000
 }
 
 /// A freshly issued token pair; the only time the tokens exist in clear.
@@ -180,18 +212,43 @@ impl Store {
         .await
     }
 
-    /// Seconds sign-in stays locked for the member (0 when it is not).
-    pub async fn sign_in_lock(&self, member_id: i64) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT locked_until FROM sign_in_failures WHERE member_id = $1")
-            .bind(member_id)
-            .fetch_optional(self.pool())
-            .await?;
-        let until: Option<Millis> = row.map(|r| r.try_get(0)).transpose()?.flatten();
-        Ok(until.map_or(0, |u| ((u - self.now()).max(0) + 999) / 1000))
+    /// Counts a sign-in attempt before its password is checked, so that a burst of
+    /// guesses gets at most `max` of them checked: `Err(Locked)` while sign-in is locked
+    /// or when `max` attempts are already counted (which locks it for `lock_seconds`).
+    /// A right password then clears the count ([`Store::clear_sign_in_failures`]), a
+    /// wrong one settles it ([`Store::settle_sign_in_failure`]).
+    pub async fn claim_sign_in(&self, member_id: i64, max: u32, lock_seconds: i64) -> Result<(), SignInFailure> {
+        let claimed = self
+            .write(move |tx| {
+                Box::pin(async move {
+                    let (failures, locked_until) = sign_in_state(tx, member_id).await?;
+                    if let Some(until) = locked_until.filter(|u| *u > tx.now) {
+                        return Ok(Err(SignInFailure::Locked(seconds_until(until, tx.now))));
+                    }
+                    // A lock that has run out starts the count afresh.
+                    let failures = if locked_until.is_some() { 0 } else { failures };
+                    if failures >= i64::from(max) {
+                        lock_sign_in(tx, member_id, failures, lock_seconds).await?;
+                        return Ok(Err(SignInFailure::Locked(lock_seconds)));
+                    }
+                    sqlx::query(
+                        "INSERT INTO sign_in_failures (member_id, failures, locked_until) VALUES ($1, $2, NULL) \
+                         ON CONFLICT (member_id) DO UPDATE SET failures = excluded.failures, locked_until = NULL",
+                    )
+                    .bind(member_id)
+                    .bind(failures + 1)
+                    .execute(tx.conn())
+                    .await?;
+                    Ok(Ok(()))
+                })
+            })
+            .await;
+        claimed.unwrap_or_else(|e| Err(SignInFailure::Failed(e.to_string())))
     }
 
-    /// Counts a wrong password; the `max`-th in a row locks sign-in for `lock_seconds`.
-    pub async fn record_sign_in_failure(
+    /// A claimed attempt's password was wrong: how many tries are left, or the lock
+    /// that the `max`-th wrong one in a row starts.
+    pub async fn settle_sign_in_failure(
         &self,
         member_id: i64,
         max: u32,
@@ -199,22 +256,14 @@ impl Store {
     ) -> Result<SignInFailure, StoreError> {
         self.write(move |tx| {
             Box::pin(async move {
-                let row = sqlx::query(
-                    "INSERT INTO sign_in_failures (member_id, failures) VALUES ($1, 1) ON CONFLICT (member_id) \
-                     DO UPDATE SET failures = sign_in_failures.failures + 1 RETURNING failures",
-                )
-                .bind(member_id)
-                .fetch_one(tx.conn())
-                .await?;
-                let failures: i64 = row.try_get(0)?;
+                let (failures, locked_until) = sign_in_state(tx, member_id).await?;
+                if let Some(until) = locked_until.filter(|u| *u > tx.now) {
+                    return Ok(SignInFailure::Locked(seconds_until(until, tx.now)));
+                }
                 if failures < i64::from(max) {
                     return Ok(SignInFailure::AttemptsLeft((i64::from(max) - failures) as u32));
                 }
-                sqlx::query("UPDATE sign_in_failures SET failures = 0, locked_until = $1 WHERE member_id = $2")
-                    .bind(tx.now + lock_seconds * 1000)
-                    .bind(member_id)
-                    .execute(tx.conn())
-                    .await?;
+                lock_sign_in(tx, member_id, failures, lock_seconds).await?;
                 Ok(SignInFailure::Locked(lock_seconds))
             })
         })
@@ -241,15 +290,22 @@ impl Store {
             .await
     }
 
-    /// The owner of a live (unexpired, unrevoked) token of this kind.
-    pub async fn token_owner(&self, token: &str, kind: TokenKind) -> Result<Option<TokenOwner>, StoreError> {
+    /// The owner of a live (unexpired, unrevoked) token of this kind issued for this
+    /// program; a token of another program is unknown.
+    pub async fn token_owner(
+        &self,
+        program_id: i64,
+        token: &str,
+        kind: TokenKind,
+    ) -> Result<Option<TokenOwner>, StoreError> {
         let row = sqlx::query(
             "SELECT program_id, member_id FROM member_tokens \
-             WHERE token_hash = $1 AND kind = $2 AND revoked_at IS NULL AND expires_at > $3",
+             WHERE token_hash = $1 AND kind = $2 AND revoked_at IS NULL AND expires_at > $3 AND program_id = $4",
         )
         .bind(hash(token))
         .bind(kind.as_str())
         .bind(self.now())
+        .bind(program_id)
         .fetch_optional(self.pool())
         .await?;
         row.map(|r| {
@@ -277,10 +333,12 @@ impl Store {
         .await
     }
 
-    /// Trades a refresh token for a new pair; the old refresh token stops working.
-    /// `None` when the token is unknown, expired or already used.
+    /// Trades a refresh token of this program for a new pair; the old refresh token stops
+    /// working. `None` when the token is unknown (or another program's), expired or
+    /// already used.
     pub async fn refresh_tokens(
         &self,
+        program_id: i64,
         refresh: &str,
         access_ttl: Millis,
         refresh_ttl: Millis,
@@ -290,10 +348,11 @@ impl Store {
             Box::pin(async move {
                 let row = sqlx::query(
                     "UPDATE member_tokens SET revoked_at = $1 WHERE token_hash = $2 AND kind = 'refresh' \
-                     AND revoked_at IS NULL AND expires_at > $1 RETURNING program_id, member_id",
+                     AND revoked_at IS NULL AND expires_at > $1 AND program_id = $3 RETURNING program_id, member_id",
                 )
                 .bind(tx.now)
                 .bind(&hashed)
+                .bind(program_id)
                 .fetch_optional(tx.conn())
                 .await?;
                 let Some(row) = row else { return Ok(None) };

@@ -34,6 +34,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(9, "0009_tracker"),
     migration!(10, "0010_processing"),
     migration!(11, "0011_purchase_records"),
+    migration!(12, "0012_hardening"),
 ];
 
 /// Serialises migrating servers that share one PostgreSQL database.

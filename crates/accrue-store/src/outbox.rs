@@ -1,14 +1,15 @@
 //! The outbox: messages are written in the transaction of the change that caused them,
 //! claimed by delivery workers under a lease, and every attempt is kept.
 
-use crate::{found, Dialect, Store, StoreError, Tx};
-use accrue_core::outbox::{EventType, MessageKind, MessageState};
+use crate::{found, Dialect, Sealer, Store, StoreError, Tx};
+use accrue_core::outbox::{fill_secrets, EventType, MessageKind, MessageState};
 use accrue_core::Millis;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sqlx::any::AnyRow;
 use sqlx::Row;
+use std::collections::BTreeMap;
 
 /// A message to send.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -19,6 +20,20 @@ pub struct NewMessage {
     /// webhook: the event; http_post: the JSON body; email: `{"subject","body"}`;
     /// sms: `{"text"}`; http_get: `{}` (everything is in the URL).
     pub payload: Value,
+    /// Secrets the payload's text names as `{name}` (a confirmation code), sealed: a JSON
+    /// object of names and values. Filled in at send time, purged after delivery.
+    pub sealed_secrets: Option<String>,
+}
+
+impl NewMessage {
+    pub fn new(kind: MessageKind, target: String, payload: Value) -> NewMessage {
+        NewMessage {
+            kind,
+            target,
+            payload,
+            sealed_secrets: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,12 +47,32 @@ pub struct Message {
     pub event_type: Option<String>,
     pub endpoint_id: Option<i64>,
     pub payload: Value,
+    /// See [`NewMessage::sealed_secrets`]; empty once purged.
+    pub sealed_secrets: Option<String>,
     pub state: MessageState,
     pub attempts: i64,
     pub next_attempt_at: Millis,
     pub last_error: Option<String>,
     pub created_at: Millis,
     pub delivered_at: Option<Millis>,
+}
+
+impl Message {
+    /// The payload to send, with its sealed secrets filled in, and the secrets' values (to
+    /// keep out of what is stored of the attempt). Fails when the secrets were purged
+    /// (the message was done) or cannot be opened with this server's key.
+    pub fn open(&self, sealer: &Sealer) -> Result<(Value, Vec<String>), String> {
+        match self.sealed_secrets.as_deref() {
+            None => Ok((self.payload.clone(), Vec::new())),
+            Some("") => Err("its secrets were purged when it was done; it cannot be sent again".into()),
+            Some(sealed) => {
+                let secrets: BTreeMap<String, String> =
+                    serde_json::from_str(&sealer.open(sealed)?).map_err(|e| format!("sealed secrets: {e}"))?;
+                let payload = fill_secrets(&self.payload, &secrets);
+                Ok((payload, secrets.into_values().collect()))
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,8 +148,8 @@ fn uid(prefix: &str) -> String {
     format!("{prefix}_{}", hex::encode(bytes))
 }
 
-const MESSAGE_COLUMNS: &str = "id, uid, program_id, kind, target, event_type, endpoint_id, payload, state, \
-     attempts, next_attempt_at, last_error, created_at, delivered_at";
+const MESSAGE_COLUMNS: &str = "id, uid, program_id, kind, target, event_type, endpoint_id, payload, sealed_secrets, \
+     state, attempts, next_attempt_at, last_error, created_at, delivered_at";
 
 fn message_from(row: &AnyRow) -> Result<Message, StoreError> {
     let kind: String = row.try_get("kind")?;
@@ -129,6 +164,7 @@ fn message_from(row: &AnyRow) -> Result<Message, StoreError> {
         event_type: row.try_get("event_type")?,
         endpoint_id: row.try_get("endpoint_id")?,
         payload: serde_json::from_str(&payload)?,
+        sealed_secrets: row.try_get("sealed_secrets")?,
         state: MessageState::parse(&state).ok_or_else(|| StoreError::Internal(format!("bad message state {state}")))?,
         attempts: row.try_get("attempts")?,
         next_attempt_at: row.try_get("next_attempt_at")?,
@@ -147,8 +183,8 @@ async fn insert_message(
     let uid = uid("msg");
     tx.queued_messages = true;
     sqlx::query(
-        "INSERT INTO outbox_messages (uid, program_id, kind, target, event_type, endpoint_id, payload, state, \
-         attempts, next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8, $8)",
+        "INSERT INTO outbox_messages (uid, program_id, kind, target, event_type, endpoint_id, payload, sealed_secrets, \
+         state, attempts, next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', 0, $9, $9, $9)",
     )
     .bind(&uid)
     .bind(program_id)
@@ -157,6 +193,7 @@ async fn insert_message(
     .bind(event.map(|e| e.0))
     .bind(event.map(|e| e.1))
     .bind(new.payload.to_string())
+    .bind(&new.sealed_secrets)
     .bind(tx.now)
     .execute(tx.conn())
     .await?;
@@ -206,11 +243,7 @@ pub(crate) async fn emit_to(
 ) -> Result<(), StoreError> {
     let payload = json!({"type": event.as_str(), "id": uid("evt"), "timestamp": rfc3339(tx.now), "data": data});
     for (id, url) in endpoints {
-        let new = NewMessage {
-            kind: MessageKind::Webhook,
-            target: url.clone(),
-            payload: payload.clone(),
-        };
+        let new = NewMessage::new(MessageKind::Webhook, url.clone(), payload.clone());
         insert_message(tx, program_id, &new, Some((event.as_str(), *id))).await?;
     }
     Ok(())
@@ -309,14 +342,17 @@ impl Store {
         .await
     }
 
-    /// Stores an attempt and its outcome, if `worker` still holds the message.
-    /// Returns false when the claim was lost (the lease ran out and another worker took it).
+    /// Stores an attempt and its outcome, if `worker` still holds the message; a message
+    /// that is done (delivered or failed) loses its sealed secrets unless `keep_secrets`
+    /// (the log channel, where the outbox itself is the mailbox). Returns false when the
+    /// claim was lost (the lease ran out and another worker took it).
     pub async fn record_attempt(
         &self,
         message_id: i64,
         worker: &str,
         attempt: Attempt,
         outcome: AttemptOutcome,
+        keep_secrets: bool,
     ) -> Result<bool, StoreError> {
         let worker = worker.to_string();
         self.write(move |tx| {
@@ -326,9 +362,11 @@ impl Store {
                     AttemptOutcome::RetryAt(at) => ("pending", at, None),
                     AttemptOutcome::Failed | AttemptOutcome::EndpointGone => ("failed", tx.now, None),
                 };
+                let purge = state != "pending" && !keep_secrets;
                 let updated = sqlx::query(
                     "UPDATE outbox_messages SET state = $1, attempts = attempts + 1, next_attempt_at = $2, delivered_at = $3, \
-                     last_error = $4, locked_by = NULL, locked_until = NULL, updated_at = $5 \
+                     last_error = $4, locked_by = NULL, locked_until = NULL, updated_at = $5, \
+                     sealed_secrets = CASE WHEN $8 = 1 AND sealed_secrets IS NOT NULL THEN '' ELSE sealed_secrets END \
                      WHERE id = $6 AND locked_by = $7 AND state = 'pending'",
                 )
                 .bind(state)
@@ -338,6 +376,7 @@ impl Store {
                 .bind(tx.now)
                 .bind(message_id)
                 .bind(&worker)
+                .bind(i64::from(purge))
                 .execute(tx.conn())
                 .await?;
                 if updated.rows_affected() == 0 {

@@ -3,7 +3,7 @@
 use crate::{Store, StoreError, Tx};
 use accrue_core::ledger::AccountKind;
 use accrue_core::member::normalize_text;
-use accrue_core::money::MAX_SCALE;
+use accrue_core::money::{MAX_AMOUNT, MAX_SCALE};
 use accrue_core::Millis;
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
@@ -43,6 +43,48 @@ pub struct Currency {
     pub name_plural: String,
     pub abbreviation: String,
     pub is_default: bool,
+    /// The bounds in force, in minor units (the defaults where none are set).
+    pub limits: Limits,
+}
+
+/// Bounds of a currency, in minor units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// The largest single accrual, withdrawal or hold.
+    pub max_operation: i64,
+    /// The largest balance an accrual may bring a wallet to.
+    pub max_balance: i64,
+}
+
+impl Limits {
+    /// 10^12 minor units an operation (10 000 000 000.00 at two decimals) and
+    /// [`MAX_AMOUNT`] a balance.
+    pub const DEFAULT: Limits = Limits {
+        max_operation: 1_000_000_000_000,
+        max_balance: MAX_AMOUNT,
+    };
+
+    /// Chosen bounds (`None`: the default) checked: at least 1, at most [`MAX_AMOUNT`].
+    pub fn chosen(max_operation: Option<i64>, max_balance: Option<i64>) -> Result<ChosenLimits, StoreError> {
+        for (name, value) in [("max_operation", max_operation), ("max_balance", max_balance)] {
+            if value.is_some_and(|v| !(1..=MAX_AMOUNT).contains(&v)) {
+                return Err(StoreError::Invalid(format!(
+                    "{name} must be greater than zero and at most {MAX_AMOUNT} minor units"
+                )));
+            }
+        }
+        Ok(ChosenLimits {
+            max_operation,
+            max_balance,
+        })
+    }
+}
+
+/// Limits as an operator set them: `None` follows the default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChosenLimits {
+    pub max_operation: Option<i64>,
+    pub max_balance: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +96,7 @@ pub struct NewCurrency {
     pub name_genitive: String,
     pub name_plural: String,
     pub abbreviation: String,
+    pub limits: ChosenLimits,
 }
 
 impl NewCurrency {
@@ -67,6 +110,7 @@ impl NewCurrency {
             name_genitive: "бонуса".into(),
             name_plural: "бонусов".into(),
             abbreviation: "Б".into(),
+            limits: ChosenLimits::default(),
         }
     }
 
@@ -85,6 +129,7 @@ impl NewCurrency {
         if self.scale > MAX_SCALE {
             return Err(StoreError::Invalid(format!("currency scale must be 0 to {MAX_SCALE}")));
         }
+        Limits::chosen(self.limits.max_operation, self.limits.max_balance)?;
         Ok(())
     }
 }
@@ -106,7 +151,7 @@ fn validate_program_code(code: &str) -> Result<(), StoreError> {
 
 const PROGRAM_COLUMNS: &str = "id, code, name, phone_region, created_at";
 const CURRENCY_COLUMNS: &str = "id, program_id, code, scale, description, name_nominative, \
-     name_genitive, name_plural, abbreviation, is_default";
+     name_genitive, name_plural, abbreviation, is_default, max_operation, max_balance";
 
 fn program_from(row: &AnyRow) -> Result<Program, sqlx::Error> {
     Ok(Program {
@@ -130,6 +175,14 @@ fn currency_from(row: &AnyRow) -> Result<Currency, sqlx::Error> {
         name_plural: row.try_get("name_plural")?,
         abbreviation: row.try_get("abbreviation")?,
         is_default: row.try_get::<i64, _>("is_default")? != 0,
+        limits: Limits {
+            max_operation: row
+                .try_get::<Option<i64>, _>("max_operation")?
+                .unwrap_or(Limits::DEFAULT.max_operation),
+            max_balance: row
+                .try_get::<Option<i64>, _>("max_balance")?
+                .unwrap_or(Limits::DEFAULT.max_balance),
+        },
     })
 }
 
@@ -161,8 +214,8 @@ async fn insert_currency(
     c.validate()?;
     let row = sqlx::query(&format!(
         "INSERT INTO currencies (program_id, code, scale, description, name_nominative, name_genitive, \
-         name_plural, abbreviation, is_default, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-         RETURNING {CURRENCY_COLUMNS}"
+         name_plural, abbreviation, is_default, created_at, max_operation, max_balance) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {CURRENCY_COLUMNS}"
     ))
     .bind(program_id)
     .bind(&c.code)
@@ -174,6 +227,8 @@ async fn insert_currency(
     .bind(&c.abbreviation)
     .bind(is_default as i64)
     .bind(tx.now)
+    .bind(c.limits.max_operation)
+    .bind(c.limits.max_balance)
     .fetch_one(tx.conn())
     .await
     .map_err(StoreError::unique(format!(
@@ -237,6 +292,34 @@ impl Store {
     pub async fn create_currency(&self, program_id: i64, new: NewCurrency) -> Result<Currency, StoreError> {
         self.write(move |tx| Box::pin(async move { insert_currency(tx, program_id, &new, false).await }))
             .await
+    }
+
+    /// Sets a currency's bounds (`None`: the default).
+    pub async fn set_currency_limits(
+        &self,
+        program_id: i64,
+        code: &str,
+        limits: ChosenLimits,
+    ) -> Result<Currency, StoreError> {
+        Limits::chosen(limits.max_operation, limits.max_balance)?;
+        let code = code.to_string();
+        self.write(move |tx| {
+            Box::pin(async move {
+                let row = sqlx::query(&format!(
+                    "UPDATE currencies SET max_operation = $1, max_balance = $2 WHERE program_id = $3 AND code = $4 \
+                     RETURNING {CURRENCY_COLUMNS}"
+                ))
+                .bind(limits.max_operation)
+                .bind(limits.max_balance)
+                .bind(program_id)
+                .bind(&code)
+                .fetch_optional(tx.conn())
+                .await?
+                .ok_or(StoreError::NotFound("currency"))?;
+                Ok(currency_from(&row)?)
+            })
+        })
+        .await
     }
 
     pub async fn currencies(&self, program_id: i64) -> Result<Vec<Currency>, StoreError> {

@@ -11,6 +11,7 @@ use crate::devices::DeviceSession;
 use crate::ledger::{accrue_in, capture_in, credit_in, hold_in, reverse_accrual_in, void_in, Lifetime, Movement};
 use crate::purchase_records::{add_entry, purchase_confirmed};
 use crate::{outbox, Store, StoreError, Tx};
+use accrue_core::hold::HoldError;
 use accrue_core::ledger::{AccountKind, PostingKind};
 use accrue_core::offers::{Calculation, RefundShare};
 use accrue_core::outbox::EventType;
@@ -242,11 +243,52 @@ async fn mark_canceled(tx: &mut Tx, program_id: i64, operation_id: &str) -> Resu
     Ok(())
 }
 
+/// A purchase's key and member, read without a lock.
+async fn key_and_member(tx: &mut Tx, id: i64) -> Result<(String, Option<i64>), StoreError> {
+    let row = sqlx::query("SELECT purchase_key, member_id FROM purchases WHERE id = $1")
+        .bind(id)
+        .fetch_one(tx.conn())
+        .await?;
+    Ok((row.try_get(0)?, row.try_get(1)?))
+}
+
+/// The purchase whose payment reserved this hold, if any.
+pub(crate) async fn purchase_of_hold(tx: &mut Tx, hold_id: i64) -> Result<Option<String>, StoreError> {
+    let row = sqlx::query("SELECT purchase_key FROM purchase_operations WHERE hold_id = $1")
+        .bind(hold_id)
+        .fetch_optional(tx.conn())
+        .await?;
+    Ok(row.map(|r| r.try_get(0)).transpose()?)
+}
+
+/// Voids a payment's hold; one already resolved (it expired, or was resolved before
+/// this rule existed) has nothing left to give back.
+async fn void_payment(tx: &mut Tx, program_id: i64, hold: i64) -> Result<(), StoreError> {
+    match void_in(tx, program_id, hold).await {
+        Ok(_) | Err(StoreError::Hold(HoldError::AlreadyResolved(_))) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Captures a payment's hold for Confirm; a hold no longer active cannot be captured,
+/// which the till is told rather than failing.
+async fn capture_payment(tx: &mut Tx, program_id: i64, hold: i64) -> Result<i64, StoreError> {
+    match capture_in(tx, program_id, hold, None).await {
+        Ok(receipt) => Ok(receipt.posting_id),
+        Err(StoreError::Hold(HoldError::AlreadyResolved(_) | HoldError::Expired)) => refuse(
+            Code::BusinessError,
+            "Оплата бонусами этой покупки уже отменена; отмените покупку.",
+        ),
+        Err(e) => Err(e),
+    }
+}
+
 /// Refusals a wallet can give, in the terms tills know.
 fn wallet_refusal(e: StoreError) -> StoreError {
     match e {
         StoreError::InsufficientBalance { .. } => Refusal::new(Code::NotEnoughMoney, "Недостаточно бонусов.").into(),
         StoreError::MemberInactive(_) => Refusal::new(Code::CardBlocked, "Счёт участника заблокирован.").into(),
+        StoreError::OverLimit { .. } => Refusal::new(Code::BusinessError, "Сумма больше допустимой.").into(),
         e => e,
     }
 }
@@ -255,7 +297,7 @@ fn wallet_refusal(e: StoreError) -> StoreError {
 async fn cancel_in(tx: &mut Tx, program_id: i64, p: &mut Purchase) -> Result<(), StoreError> {
     for (operation_id, hold, _) in live_operations(tx, program_id, &p.purchase_key, Operation::Payment).await? {
         if let Some(hold) = hold {
-            void_in(tx, program_id, hold).await?;
+            void_payment(tx, program_id, hold).await?;
         }
         mark_canceled(tx, program_id, &operation_id).await?;
     }
@@ -360,7 +402,7 @@ async fn run(tx: &mut Tx, call: &Call, step: Step, cancel_at: Millis) -> Result<
             let mut postings = Vec::new();
             for (_, hold, _) in live_operations(tx, program_id, key, Operation::Payment).await? {
                 if let Some(hold) = hold {
-                    postings.push(capture_in(tx, program_id, hold, None).await?.posting_id);
+                    postings.push(capture_payment(tx, program_id, hold).await?);
                 }
             }
             if let (Some(member_id), true) = (p.member_id, p.accrual > 0) {
@@ -410,7 +452,7 @@ async fn run(tx: &mut Tx, call: &Call, step: Step, cancel_at: Millis) -> Result<
             match Operation::parse(&kind) {
                 Some(Operation::Payment) => {
                     if let Some(hold) = row.try_get::<Option<i64>, _>(1)? {
-                        void_in(tx, program_id, hold).await?;
+                        void_payment(tx, program_id, hold).await?;
                     }
                     p.bonus_paid -= row.try_get::<i64, _>(2)?;
                 }
@@ -583,32 +625,33 @@ impl Store {
         Ok(Some(serde_json::from_str(&row.try_get::<String, _>(0)?)?))
     }
 
-    /// Cancels purchases left unconfirmed past their time, at most `limit`; how many.
-    pub async fn cancel_due_purchases(&self, limit: i64) -> Result<usize, StoreError> {
-        let rows = sqlx::query(
-            "SELECT program_id, purchase_key FROM purchases WHERE state = 'open' AND cancel_at <= $1 ORDER BY cancel_at LIMIT $2",
-        )
-        .bind(self.now())
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        let mut canceled = 0;
-        for row in rows {
-            let (program_id, key): (i64, String) = (row.try_get(0)?, row.try_get(1)?);
-            canceled += self
-                .write(move |tx| {
+    /// Cancels every purchase left unconfirmed past its time, in batches of `batch`; an
+    /// item that fails is passed over (see [`crate::sweep`]). Returns what it did.
+    pub async fn cancel_due_purchases(&self, batch: i64) -> Result<crate::sweep::Swept, StoreError> {
+        self.sweep(
+            "purchase auto-cancel",
+            "SELECT cancel_at, id, program_id FROM purchases WHERE state = 'open' AND cancel_at <= $1 \
+             AND (cancel_at > $2 OR (cancel_at = $2 AND id > $3)) ORDER BY cancel_at, id LIMIT $4",
+            batch,
+            |program_id, id| {
+                self.write(move |tx| {
                     Box::pin(async move {
+                        // The member before the purchase row, as on every purchase path.
+                        let (key, member) = key_and_member(tx, id).await?;
+                        if let Some(member_id) = member {
+                            crate::members::member_in_tx(tx, program_id, member_id).await?;
+                        }
                         match load(tx, program_id, &key).await? {
                             Some(mut p) if p.state == State::Open && p.cancel_at <= tx.now => {
                                 cancel_in(tx, program_id, &mut p).await?;
-                                Ok(1)
+                                Ok(true)
                             }
-                            _ => Ok(0),
+                            _ => Ok(false),
                         }
                     })
                 })
-                .await?;
-        }
-        Ok(canceled)
+            },
+        )
+        .await
     }
 }

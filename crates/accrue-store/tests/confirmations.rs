@@ -28,7 +28,13 @@ async fn last_code(f: &Fixture) -> String {
         ..Default::default()
     };
     let message = f.store.messages(f.program, filter).await.unwrap().remove(0);
-    message.payload["text"]
+    assert_eq!(
+        message.payload["text"], "Код подтверждения: {code}",
+        "the code is not stored in clear"
+    );
+    let (payload, secrets) = message.open(f.store.sealer()).unwrap();
+    assert_eq!(secrets.len(), 1);
+    payload["text"]
         .as_str()
         .unwrap()
         .chars()
@@ -146,7 +152,8 @@ async fn resending_is_throttled_and_replaces_the_code(db: TestDb) {
     let queued = sms(&f).await;
     assert_eq!(queued.len(), 1);
     assert_eq!(queued[0].target, PHONE);
-    assert_eq!(queued[0].payload["text"], format!("Код подтверждения: {first}"));
+    let (payload, _) = queued[0].open(f.store.sealer()).unwrap();
+    assert_eq!(payload["text"], format!("Код подтверждения: {first}"));
 
     f.set_time(T0 + 25_000);
     assert_eq!(
@@ -217,8 +224,9 @@ async fn email_codes_go_by_email_and_channels_are_separate(db: TestDb) {
     let mails = f.store.messages(f.program, filter).await.unwrap();
     assert_eq!(mails.len(), 1);
     assert_eq!(mails[0].target, "ivan@example.com");
-    assert_eq!(mails[0].payload["subject"], "Код подтверждения");
-    let body = mails[0].payload["body"].as_str().unwrap();
+    let (payload, _) = mails[0].open(f.store.sealer()).unwrap();
+    assert_eq!(payload["subject"], "Код подтверждения");
+    let body = payload["body"].as_str().unwrap();
     let code = body.strip_prefix("Ваш код подтверждения: ").expect(body);
     assert_eq!(code.len(), 4);
     assert!(code.chars().all(|c| c.is_ascii_digit()));

@@ -75,11 +75,11 @@ fn endpoint_template() -> NewEndpoint {
 async fn claims_never_overlap_and_leases_run_out(db: TestDb) {
     let f = std::sync::Arc::new(Fixture::new(db).await);
     for i in 0..40 {
-        let new = NewMessage {
-            kind: MessageKind::HttpGet,
-            target: format!("https://example.com/{i}"),
-            payload: serde_json::json!({}),
-        };
+        let new = NewMessage::new(
+            MessageKind::HttpGet,
+            format!("https://example.com/{i}"),
+            serde_json::json!({}),
+        );
         f.store.enqueue_message(f.program, new).await.unwrap();
     }
     let lease = T0 + 60_000;
@@ -123,7 +123,7 @@ async fn claims_never_overlap_and_leases_run_out(db: TestDb) {
     assert_eq!(holder.len(), 40);
     assert!(!f
         .store
-        .record_attempt(first, "intruder", attempt(), AttemptOutcome::Delivered)
+        .record_attempt(first, "intruder", attempt(), AttemptOutcome::Delivered, false)
         .await
         .unwrap());
     // After the lease, another worker may take them.
@@ -132,7 +132,7 @@ async fn claims_never_overlap_and_leases_run_out(db: TestDb) {
     assert_eq!(retaken.len(), 40);
     assert!(f
         .store
-        .record_attempt(first, "next", attempt(), AttemptOutcome::Delivered)
+        .record_attempt(first, "next", attempt(), AttemptOutcome::Delivered, false)
         .await
         .unwrap());
     let delivered = MessageFilter {

@@ -26,6 +26,15 @@ pub struct Flags {
     /// Seconds before a request is answered 408 [default: 30]
     #[arg(long, env = "ACCRUE_REQUEST_TIMEOUT", global = true)]
     pub request_timeout: Option<u64>,
+    /// Seconds a client has to send a request's headers; also ends idle connections [default: 10]
+    #[arg(long, env = "ACCRUE_HEADER_TIMEOUT", global = true)]
+    pub header_timeout: Option<u64>,
+    /// Connections open at once; more are answered 503 [default: the open-file limit less 256]
+    #[arg(long, env = "ACCRUE_MAX_CONNECTIONS", global = true)]
+    pub max_connections: Option<usize>,
+    /// Seconds requests in flight get to finish on shutdown before connections are dropped [default: 30]
+    #[arg(long, env = "ACCRUE_SHUTDOWN_TIMEOUT", global = true)]
+    pub shutdown_timeout: Option<u64>,
     /// Seconds between runs of the expiry job [default: 60]
     #[arg(long, env = "ACCRUE_EXPIRY_INTERVAL", global = true)]
     pub expiry_interval: Option<u64>,
@@ -61,6 +70,9 @@ struct File {
     listen: Option<String>,
     body_limit: Option<usize>,
     request_timeout: Option<u64>,
+    header_timeout: Option<u64>,
+    max_connections: Option<usize>,
+    shutdown_timeout: Option<u64>,
     expiry_interval: Option<u64>,
     delivery: Option<bool>,
     outbound_allow: Option<Vec<String>>,
@@ -80,6 +92,10 @@ pub struct Config {
     pub listen: String,
     pub body_limit: usize,
     pub request_timeout: Duration,
+    pub header_timeout: Duration,
+    /// `None`: derived from the open-file limit when serving.
+    pub max_connections: Option<usize>,
+    pub shutdown_timeout: Duration,
     pub expiry_interval: Duration,
     pub delivery: bool,
     pub outbound_allow: Vec<String>,
@@ -113,6 +129,9 @@ impl Config {
                 .unwrap_or_else(|| "127.0.0.1:8080".into()),
             body_limit: flags.body_limit.or(file.body_limit).unwrap_or(1024 * 1024),
             request_timeout: Duration::from_secs(flags.request_timeout.or(file.request_timeout).unwrap_or(30)),
+            header_timeout: Duration::from_secs(flags.header_timeout.or(file.header_timeout).unwrap_or(10)),
+            max_connections: flags.max_connections.or(file.max_connections),
+            shutdown_timeout: Duration::from_secs(flags.shutdown_timeout.or(file.shutdown_timeout).unwrap_or(30)),
             expiry_interval: Duration::from_secs(flags.expiry_interval.or(file.expiry_interval).unwrap_or(60)),
             delivery: flags.delivery.or(file.delivery).unwrap_or(true),
             outbound_allow: flags.outbound_allow.clone().or(file.outbound_allow).unwrap_or_default(),
@@ -152,6 +171,14 @@ impl Config {
             !config.expiry_interval.is_zero(),
             "expiry_interval must be at least 1 second"
         );
+        anyhow::ensure!(
+            !config.header_timeout.is_zero(),
+            "header_timeout must be at least 1 second"
+        );
+        anyhow::ensure!(
+            config.max_connections.is_none_or(|n| n >= 1),
+            "max_connections must be at least 1"
+        );
         Ok(config)
     }
 }
@@ -167,6 +194,9 @@ mod tests {
             listen: None,
             body_limit: None,
             request_timeout: None,
+            header_timeout: None,
+            max_connections: None,
+            shutdown_timeout: None,
             expiry_interval: None,
             delivery: None,
             outbound_allow: None,

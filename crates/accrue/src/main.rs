@@ -3,12 +3,12 @@
 mod config;
 
 use accrue_core::template::UrlTemplate;
+use accrue_server::connections::ConnectionLimits;
 use accrue_server::outbound::email::Mailer;
 use accrue_server::outbound::guard::Allowlist;
-use accrue_server::outbound::sealing::Sealer;
 use accrue_server::outbound::worker::{DeliveryOptions, EmailChannel, SmsChannel, SMS_PLACEHOLDERS};
 use accrue_server::ServerOptions;
-use accrue_store::Store;
+use accrue_store::{KeyScope, Sealer, Store, StoreOptions};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use config::{Config, Flags};
@@ -49,6 +49,12 @@ enum AdminCommand {
     CreateKey {
         #[arg(long)]
         name: String,
+        /// Limit the key to this program (its code).
+        #[arg(long)]
+        program: Option<String>,
+        /// The key may only read.
+        #[arg(long)]
+        read_only: bool,
     },
 }
 
@@ -75,7 +81,17 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = Config::load(&cli.flags)?;
-    let store = Store::open(&config.database_url).await?;
+    // Only the server seals secrets; the other commands need no key file.
+    let store = match cli.command {
+        Command::Serve => {
+            let options = StoreOptions {
+                sealer: sealer(&config)?,
+                ..StoreOptions::default()
+            };
+            Store::open_with(&config.database_url, options).await?
+        }
+        _ => Store::open(&config.database_url).await?,
+    };
     let code = match cli.command {
         Command::Serve => serve(store.clone(), &config).await?,
         Command::Migrate => {
@@ -84,9 +100,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Check => check(&store).await?,
         Command::Admin {
-            command: AdminCommand::CreateKey { name },
+            command:
+                AdminCommand::CreateKey {
+                    name,
+                    program,
+                    read_only,
+                },
         } => {
-            let (key, secret) = store.create_admin_key(&name).await?;
+            let scope = KeyScope { program, read_only };
+            let (key, secret) = store.create_scoped_admin_key(&name, scope).await?;
             eprintln!("created admin key {} ({}); it is shown only now:", key.name, key.prefix);
             println!("{secret}");
             ExitCode::SUCCESS
@@ -104,8 +126,14 @@ async fn serve(store: Store, config: &Config) -> anyhow::Result<ExitCode> {
     }
     let listener = tokio::net::TcpListener::bind(&config.listen).await?;
     tracing::info!(address = %listener.local_addr()?, database = %redact(&config.database_url), "accrue is serving");
+    let connections = ConnectionLimits {
+        header_timeout: config.header_timeout,
+        max_connections: config.max_connections.unwrap_or_else(default_max_connections),
+        shutdown_timeout: config.shutdown_timeout,
+    };
+    tracing::info!(max_connections = connections.max_connections, "connection limit");
     let options = ServerOptions {
-        sealer: sealer(config)?,
+        connections,
         delivery: delivery(config)?,
         body_limit: config.body_limit,
         request_timeout: config.request_timeout,
@@ -115,6 +143,35 @@ async fn serve(store: Store, config: &Config) -> anyhow::Result<ExitCode> {
     accrue_server::serve(store, listener, options, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Raises the open-file limit to its hard maximum and keeps 256 descriptors of it for
+/// the database, outbound requests and logs; the rest may be client connections.
+fn default_max_connections() -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed to them.
+    let files = unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 1024;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+        limit.rlim_cur
+    };
+    usize::try_from(files)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(256)
+        .clamp(16, 100_000)
 }
 
 /// The key that seals stored secrets: `ACCRUE_SECRET_KEY`, or the key file.

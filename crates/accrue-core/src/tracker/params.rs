@@ -135,6 +135,20 @@ pub fn redact(raw: &str, name: &str) -> String {
         .join("\n")
 }
 
+/// A JSON object's text with the value of `name` replaced by `"***"`; text that is not
+/// a JSON object comes back as it is.
+pub fn redact_json(body: &str, name: &str) -> String {
+    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(body) {
+        Ok(mut object) => {
+            if let Some(value) = object.get_mut(name) {
+                *value = serde_json::Value::String("***".into());
+            }
+            serde_json::Value::Object(object).to_string()
+        }
+        Err(_) => body.to_string(),
+    }
+}
+
 /// The value of `name` among the pairs, if present.
 pub fn value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
     pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
@@ -225,6 +239,30 @@ mod tests {
         let c = read(&pairs("amount=6&clickid=c&tracker.event=resale"), "sub1", "secret").unwrap();
         assert_eq!(a.fingerprint, b.fingerprint);
         assert_ne!(a.fingerprint, c.fingerprint);
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_json_and_any_encoding() {
+        assert_eq!(
+            redact_json(r#"{"secret":"s3 cr&t","clickid":"c"}"#, "secret"),
+            r#"{"clickid":"c","secret":"***"}"#
+        );
+        assert_eq!(redact_json("not json secret", "secret"), "not json secret");
+        let secret = "s3 cr&t\"\\";
+        for raw in [
+            "secret=s3%20cr%26t%22%5C".to_string(),
+            "secret=s3+cr%26t%22%5C".to_string(),
+            r#"{"secret": "s3 cr&t\"\\" "#.to_string(),
+            format!("x {secret} y"),
+        ] {
+            let erased = crate::redact::erase(&raw, secret);
+            assert!(erased.contains("***"), "{raw} -> {erased}");
+            assert!(
+                !erased.contains("cr&t") && !erased.contains("cr%26t"),
+                "{raw} -> {erased}"
+            );
+        }
+        assert_eq!(crate::redact::erase("abc", ""), "abc");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! Program-scoped calls name their program with `?program=CODE` (default `default`).
 
 mod cards;
+mod keys;
 mod members;
 mod notifications;
 mod openapi;
@@ -46,6 +47,10 @@ pub fn router(state: AppState, body_limit: usize) -> Router<AppState> {
         .route(
             "/programs/{code}/currencies",
             post(programs::create_currency).get(programs::currencies),
+        )
+        .route(
+            "/programs/{code}/currencies/{currency}/limits",
+            axum::routing::put(programs::set_currency_limits),
         )
         .route("/members", post(members::create).get(members::list))
         .route("/members/{id}", get(members::get).patch(members::update))
@@ -97,6 +102,8 @@ pub fn router(state: AppState, body_limit: usize) -> Router<AppState> {
         .route("/outbox/messages", get(outbox::list).post(outbox::queue))
         .route("/outbox/messages/{id}", get(outbox::get))
         .route("/outbox/messages/{id}/retry", post(outbox::retry))
+        .route("/admin-keys", post(keys::create).get(keys::list))
+        .route("/admin-keys/{id}/revoke", post(keys::revoke))
         .merge(tracker::routes());
     let authenticated = with_body_limit(resources, body_limit)
         .merge(with_body_limit(import, IMPORT_BODY_LIMIT))
@@ -113,16 +120,19 @@ pub fn router(state: AppState, body_limit: usize) -> Router<AppState> {
         })
 }
 
-async fn authenticate(State(state): State<AppState>, req: Request, next: Next) -> Result<Response, ApiError> {
+async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Result<Response, ApiError> {
     let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m);
     let header = req.headers().get(AUTHORIZATION).and_then(|h| h.to_str().ok());
     let secret = header
         .and_then(|h| h.strip_prefix("Bearer "))
         .ok_or_else(|| unauthorized("send an admin key as Authorization: Bearer <key>"))?;
-    match state.store.verify_admin_key(secret.trim()).await? {
-        Some(_) => Ok(next.run(req).await),
-        None => Err(unauthorized("unknown or revoked admin key")),
+    let key = (state.store.verify_admin_key(secret.trim()).await?)
+        .ok_or_else(|| unauthorized("unknown or revoked admin key"))?;
+    if let Some(refusal) = keys::outside_scope(&key.scope, &req) {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", refusal));
     }
+    req.extensions_mut().insert(key);
+    Ok(next.run(req).await)
 }
 
 /// Selects the program a call works on.

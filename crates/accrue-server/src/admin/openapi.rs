@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document of the admin API, generated from the handlers.
 
 use super::tracker::{integrations as tracker_integrations, links as tracker_links, reports as tracker_reports};
-use super::{cards, members, notifications, operations, outbox, processing, programs, webhooks};
+use super::{cards, keys, members, notifications, operations, outbox, processing, programs, webhooks};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -9,7 +9,7 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(title = "Accrue admin API", description = "Programs, members, cards and the points ledger."),
     paths(
-        programs::create, programs::list, programs::get, programs::create_currency, programs::currencies, programs::registration_settings, programs::set_registration_settings, programs::questionnaire, programs::set_questionnaire,
+        programs::create, programs::list, programs::get, programs::create_currency, programs::currencies, programs::set_currency_limits, programs::registration_settings, programs::set_registration_settings, programs::questionnaire, programs::set_questionnaire,
         members::create, members::list, members::get, members::update, members::block, members::archive, members::set_password,
         members::balances, members::history, notifications::create, notifications::list,
         cards::import, cards::list, cards::assign_to_member, cards::emit_virtual, cards::block, cards::unblock,
@@ -17,6 +17,7 @@ use utoipa::{Modify, OpenApi};
         operations::capture, operations::void,
         webhooks::create, webhooks::list, webhooks::get, webhooks::secret, webhooks::update,
         webhooks::delete, webhooks::rotate_secret, webhooks::test,
+        keys::create, keys::list, keys::revoke,
         outbox::list, outbox::get, outbox::retry, outbox::queue,
         processing::settings, processing::set_settings, processing::create_merchant, processing::merchants,
         processing::create_device, processing::devices, processing::disable_device, processing::put_offer,

@@ -132,15 +132,31 @@ pub async fn list(
     Ok(axum::Json(Items { items }))
 }
 
-#[utoipa::path(operation_id = "outbox_get", get, path = "/admin/v1/outbox/messages/{id}", params(ProgramParam),
-    responses((status = 200, body = MessageDetail), (status = 404)), tag = "outbox")]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RevealQuery {
+    pub program: Option<String>,
+    /// Show the payload with its sealed secrets (a confirmation code) filled in, while
+    /// the message still has them: until delivery, and always on the log channel.
+    pub reveal: Option<bool>,
+}
+
+#[utoipa::path(operation_id = "outbox_get", get, path = "/admin/v1/outbox/messages/{id}", params(RevealQuery),
+    responses((status = 200, body = MessageDetail), (status = 404), (status = 409, description = "nothing to reveal any more")),
+    tag = "outbox")]
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(p): Query<ProgramParam>,
+    Query(q): Query<RevealQuery>,
 ) -> Result<axum::Json<MessageDetail>, ApiError> {
-    let program = p.resolve(&state.store).await?;
-    let (message, attempts) = state.store.message(program.id, &id).await?;
+    let program = ProgramParam { program: q.program }.resolve(&state.store).await?;
+    let (mut message, attempts) = state.store.message(program.id, &id).await?;
+    if q.reveal == Some(true) {
+        let (payload, _) = message
+            .open(state.store.sealer())
+            .map_err(|e| ApiError::new(StatusCode::CONFLICT, "purged", e))?;
+        message.payload = payload;
+    }
     Ok(axum::Json(MessageDetail {
         message: view(message),
         attempt_log: attempts.into_iter().map(attempt_view).collect(),
@@ -210,7 +226,7 @@ fn message_of(state: &AppState, q: QueueMessage) -> Result<NewMessage, ApiError>
         ),
         MessageKind::Webhook => return Err(ApiError::invalid("webhooks are sent for events; use a test event")),
     };
-    Ok(NewMessage { kind, target, payload })
+    Ok(NewMessage::new(kind, target, payload))
 }
 
 #[utoipa::path(operation_id = "outbox_queue", post, path = "/admin/v1/outbox/messages", params(ProgramParam), request_body = QueueMessage,

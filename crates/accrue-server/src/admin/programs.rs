@@ -1,6 +1,6 @@
 //! Programs (tenants) and their currencies.
 
-use super::views::{CurrencyView, Items, NameCases};
+use super::views::{CurrencyView, Items, LimitsInput, NameCases};
 use crate::extract::{Json, Path};
 use crate::{ApiError, AppState};
 use accrue_store::{NewCurrency, NewProgram, Program};
@@ -31,11 +31,19 @@ pub struct CreateCurrency {
     pub description: String,
     #[serde(default)]
     pub name_cases: NameCases,
+    #[serde(default)]
+    pub limits: LimitsInput,
 }
 
-impl From<CreateCurrency> for NewCurrency {
-    fn from(c: CreateCurrency) -> Self {
-        NewCurrency {
+impl TryFrom<CreateCurrency> for NewCurrency {
+    type Error = ApiError;
+
+    fn try_from(c: CreateCurrency) -> Result<Self, ApiError> {
+        if c.scale > accrue_core::money::MAX_SCALE {
+            return Err(ApiError::invalid("currency scale must be 0 to 6"));
+        }
+        Ok(NewCurrency {
+            limits: c.limits.chosen(c.scale)?,
             code: c.code,
             scale: c.scale,
             description: c.description,
@@ -43,7 +51,7 @@ impl From<CreateCurrency> for NewCurrency {
             name_genitive: c.name_cases.genitive,
             name_plural: c.name_cases.plural,
             abbreviation: c.name_cases.abbreviation,
-        }
+        })
     }
 }
 
@@ -79,7 +87,9 @@ pub async fn create(
         code: body.code,
         name: body.name,
         phone_region: body.phone_region.unwrap_or_else(|| "RU".into()),
-        currency: body.currency.map_or_else(NewCurrency::bonus, NewCurrency::from),
+        currency: body
+            .currency
+            .map_or_else(|| Ok(NewCurrency::bonus()), NewCurrency::try_from)?,
     };
     let program = state.store.create_program(new).await?;
     Ok((StatusCode::CREATED, axum::Json(view(&state, program).await?)))
@@ -108,8 +118,26 @@ pub async fn create_currency(
     Json(body): Json<CreateCurrency>,
 ) -> Result<(StatusCode, axum::Json<CurrencyView>), ApiError> {
     let program = state.store.program(&code).await?;
-    let currency = state.store.create_currency(program.id, body.into()).await?;
+    let currency = state.store.create_currency(program.id, body.try_into()?).await?;
     Ok((StatusCode::CREATED, axum::Json(CurrencyView::from(&currency))))
+}
+
+/// Sets a currency's bounds: the largest single operation and the largest balance an
+/// accrual may reach (null: the default).
+#[utoipa::path(operation_id = "programs_set_currency_limits", put, path = "/admin/v1/programs/{code}/currencies/{currency}/limits",
+    request_body = LimitsInput, responses((status = 200, body = CurrencyView), (status = 400), (status = 404)), tag = "programs")]
+pub async fn set_currency_limits(
+    State(state): State<AppState>,
+    Path((code, currency)): Path<(String, String)>,
+    Json(body): Json<LimitsInput>,
+) -> Result<axum::Json<CurrencyView>, ApiError> {
+    let program = state.store.program(&code).await?;
+    let scale = state.store.currency(program.id, Some(&currency)).await?.scale;
+    let updated = state
+        .store
+        .set_currency_limits(program.id, &currency, body.chosen(scale)?)
+        .await?;
+    Ok(axum::Json(CurrencyView::from(&updated)))
 }
 
 #[utoipa::path(operation_id = "programs_currencies", get, path = "/admin/v1/programs/{code}/currencies", responses((status = 200, body = Items<CurrencyView>)), tag = "programs")]

@@ -5,7 +5,7 @@ pub use crate::format::time;
 use crate::ApiError;
 use accrue_core::money;
 use accrue_core::Millis;
-use accrue_store::Currency;
+use accrue_store::{ChosenLimits, Currency};
 use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -20,13 +20,47 @@ pub enum Amount {
 
 impl Amount {
     pub fn to_minor(&self, currency: &Currency) -> Result<i64, ApiError> {
+        self.minor_at(currency.scale, "amount")
+    }
+
+    /// Minor units at `scale` decimals; errors name `field`.
+    pub fn minor_at(&self, scale: u32, field: &str) -> Result<i64, ApiError> {
         let text = match self {
             Amount::Text(t) => t.clone(),
             Amount::Number(n) => n.to_string(),
         };
-        money::parse_minor(&text, currency.scale)
-            .map_err(|e| ApiError::invalid(format!("amount: {e}")).with_details(serde_json::json!({"field": "amount"})))
+        money::parse_minor(&text, scale)
+            .map_err(|e| ApiError::invalid(format!("{field}: {e}")).with_details(serde_json::json!({"field": field})))
     }
+}
+
+/// A currency's bounds as decimals; absent or null is the built-in default
+/// (10 000 000 000.00 an operation and 10 000 000 000 000.00 a balance at two decimals).
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsInput {
+    /// The largest single accrual, withdrawal or hold.
+    #[schema(value_type = Option<String>)]
+    pub max_operation: Option<Amount>,
+    /// The largest balance an accrual may bring a wallet to.
+    #[schema(value_type = Option<String>)]
+    pub max_balance: Option<Amount>,
+}
+
+impl LimitsInput {
+    pub fn chosen(&self, scale: u32) -> Result<ChosenLimits, ApiError> {
+        let minor = |a: &Option<Amount>, field| a.as_ref().map(|a| a.minor_at(scale, field)).transpose();
+        Ok(ChosenLimits {
+            max_operation: minor(&self.max_operation, "max_operation")?,
+            max_balance: minor(&self.max_balance, "max_balance")?,
+        })
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LimitsView {
+    pub max_operation: String,
+    pub max_balance: String,
 }
 
 pub fn decimal(minor: i64, currency: &Currency) -> String {
@@ -59,6 +93,7 @@ pub struct CurrencyView {
     pub description: String,
     pub name_cases: NameCases,
     pub is_default: bool,
+    pub limits: LimitsView,
 }
 
 impl From<&Currency> for CurrencyView {
@@ -75,6 +110,10 @@ impl From<&Currency> for CurrencyView {
                 abbreviation: c.abbreviation.clone(),
             },
             is_default: c.is_default,
+            limits: LimitsView {
+                max_operation: decimal(c.limits.max_operation, c),
+                max_balance: decimal(c.limits.max_balance, c),
+            },
         }
     }
 }

@@ -102,7 +102,7 @@ pub async fn create(
         url: body.url,
         description: body.description,
         event_types: body.event_types,
-        secret: state.sealer.seal(&secret.to_text()),
+        secret: state.store.sealer().seal(&secret.to_text()),
     };
     let endpoint = state.store.create_endpoint(program.id, new).await?;
     Ok((StatusCode::CREATED, axum::Json(view(endpoint, Some(secret.to_text())))))
@@ -143,7 +143,8 @@ pub async fn secret(
     let program = p.resolve(&state.store).await?;
     let endpoint = state.store.endpoint(program.id, id).await?;
     let secret = state
-        .sealer
+        .store
+        .sealer()
         .open(&endpoint.secret)
         .map_err(|e| crate::error::internal(&e))?;
     Ok(axum::Json(SecretView { secret }))
@@ -196,7 +197,7 @@ pub async fn rotate_secret(
     let until = state.store.now() + ROTATION_OVERLAP_MS;
     state
         .store
-        .rotate_endpoint_secret(program.id, id, state.sealer.seal(&secret.to_text()), until)
+        .rotate_endpoint_secret(program.id, id, state.store.sealer().seal(&secret.to_text()), until)
         .await?;
     Ok(axum::Json(SecretView {
         secret: secret.to_text(),

@@ -36,7 +36,9 @@ pub enum GuardError {
 }
 
 /// Addresses outbound requests must not reach unless allowlisted, with the reason
-/// given in errors. The first matching range names the reason.
+/// given in errors: every range of the IANA IPv4 and IPv6 special-purpose address
+/// registries that is not globally reachable, and the multicast and reserved space.
+/// The first matching range names the reason.
 static INTERNAL: LazyLock<Vec<(IpNet, &'static str)>> = LazyLock::new(|| {
     [
         ("0.0.0.0/8", "unspecified address"),
@@ -45,12 +47,25 @@ static INTERNAL: LazyLock<Vec<(IpNet, &'static str)>> = LazyLock::new(|| {
         ("127.0.0.0/8", "loopback address"),
         ("169.254.0.0/16", "link-local address"),
         ("172.16.0.0/12", "private address"),
+        ("192.0.0.0/24", "IETF protocol assignment"),
+        ("192.0.2.0/24", "documentation address"),
+        ("192.88.99.0/24", "6to4 relay address (deprecated)"),
         ("192.168.0.0/16", "private address"),
+        ("198.18.0.0/15", "benchmarking address"),
+        ("198.51.100.0/24", "documentation address"),
+        ("203.0.113.0/24", "documentation address"),
         ("224.0.0.0/4", "multicast address"),
         ("240.0.0.0/4", "reserved or broadcast address"),
         ("::/128", "unspecified address"),
         ("::1/128", "loopback address"),
         ("::/96", "IPv4-compatible address (deprecated)"),
+        ("64:ff9b:1::/48", "local IPv4/IPv6 translation address"),
+        ("100::/64", "discard-only address"),
+        ("2001::/23", "IETF protocol assignment"),
+        ("2001:db8::/32", "documentation address"),
+        ("2002::/16", "6to4 address"),
+        ("3fff::/20", "documentation address"),
+        ("5f00::/16", "segment routing (SRv6) address"),
         ("fc00::/7", "unique-local address"),
         ("fe80::/10", "link-local address"),
         ("fec0::/10", "site-local address (deprecated)"),
@@ -121,10 +136,28 @@ impl Allowlist {
 /// IP host must be public or allowlisted. Host names are checked at connection time
 /// by [`GuardedResolver`].
 pub fn check_url(url: &str, allow: &Allowlist) -> Result<reqwest::Url, GuardError> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| GuardError::InvalidUrl {
+    let invalid = |reason: &str| GuardError::InvalidUrl {
         url: url.to_owned(),
-        reason: e.to_string(),
-    })?;
+        reason: reason.to_owned(),
+    };
+    // The URL parser forgives what a browser would (`http:///h` and `http:h` become
+    // `http://h/`, tabs and newlines vanish); a URL that means something else than it
+    // reads is refused instead.
+    if url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(invalid("it contains spaces or control characters"));
+    }
+    let authority = url.split_once("://").map(|(_, rest)| rest);
+    if authority.is_none_or(|rest| rest.is_empty() || rest.starts_with(['/', '\\', '?', '#'])) {
+        if let Ok(parsed) = reqwest::Url::parse(url) {
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(GuardError::Scheme {
+                    scheme: parsed.scheme().to_owned(),
+                });
+            }
+        }
+        return Err(GuardError::NoHost { url: url.to_owned() });
+    }
+    let parsed = reqwest::Url::parse(url).map_err(|e| invalid(&e.to_string()))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(GuardError::Scheme {
             scheme: parsed.scheme().to_owned(),
@@ -225,6 +258,14 @@ mod tests {
             "100.64.0.1",
             "0.0.0.0",
             "255.255.255.255",
+            "198.18.0.1",
+            "198.19.255.254",
+            "192.0.0.8",
+            "192.0.2.1",
+            "203.0.113.9",
+            "2001:db8::1",
+            "2002:7f00:1::1",
+            "100::1",
             "224.0.0.1",
             "::",
             "::1",
@@ -269,6 +310,13 @@ mod tests {
             "gopher://x/",
             "not a url",
             "http:///",
+            "http:///h",
+            "http:h",
+            "http:\\\\h/",
+            "https://exa\tmple.com/",
+            " https://example.com/",
+            "http://198.18.0.1/",
+            "http://192.0.0.170/",
         ] {
             assert!(check_url(url, &none).is_err(), "{url} should be refused");
         }

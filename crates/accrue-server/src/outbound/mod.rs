@@ -3,5 +3,4 @@
 
 pub mod email;
 pub mod guard;
-pub mod sealing;
 pub mod worker;

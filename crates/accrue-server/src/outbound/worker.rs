@@ -4,13 +4,13 @@
 
 use super::email::Mailer;
 use super::guard::{self, Allowlist};
-use super::sealing::Sealer;
 use accrue_core::outbox::{judge, next_attempt, retry_after_seconds, MessageKind, Verdict, DEFAULT_SCHEDULE};
 use accrue_core::signature::{signature_header, WebhookSecret};
 use accrue_core::template::UrlTemplate;
 use accrue_store::outbox::{Attempt, AttemptOutcome, Message};
 use accrue_store::Store;
 use rand::Rng;
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -115,7 +115,6 @@ enum Sent {
 #[derive(Clone)]
 pub struct Deliverer {
     store: Store,
-    sealer: Sealer,
     options: Arc<DeliveryOptions>,
     client: reqwest::Client,
     metrics: Arc<DeliveryMetrics>,
@@ -123,12 +122,11 @@ pub struct Deliverer {
 }
 
 impl Deliverer {
-    pub fn new(store: Store, sealer: Sealer, options: DeliveryOptions, metrics: Arc<DeliveryMetrics>) -> Deliverer {
+    pub fn new(store: Store, options: DeliveryOptions, metrics: Arc<DeliveryMetrics>) -> Deliverer {
         let client = guard::client(options.allow.clone(), options.timeout);
         let worker = format!("worker-{:016x}", rand::random::<u64>());
         Deliverer {
             store,
-            sealer,
             options: Arc::new(options),
             client,
             metrics,
@@ -182,7 +180,13 @@ impl Deliverer {
     async fn deliver(&self, message: Message) {
         let attempted_at = self.store.now();
         let started = Instant::now();
-        let sent = self.send(&message).await;
+        let (sent, secrets) = match message.open(self.store.sealer()) {
+            Ok((payload, secrets)) => (self.send(&message, &payload).await, secrets),
+            Err(e) => (Sent::Impossible(e), Vec::new()),
+        };
+        // What is kept of an attempt (a gateway's echo, an error naming the URL) never
+        // holds the message's secrets.
+        let keep = |text: String| accrue_core::redact::erase_all(&text, secrets.iter().map(String::as_str));
         let duration = started.elapsed();
         let attempts_done = message.attempts as usize + 1;
         let retry = |retry_after: Option<i64>| {
@@ -211,11 +215,11 @@ impl Deliverer {
                     Verdict::Retry => retry(retry_after),
                 };
                 let error = (outcome != AttemptOutcome::Delivered).then(|| format!("answered HTTP {status}"));
-                (Some(status), Some(body), error, outcome)
+                (Some(status), Some(keep(body)), error, outcome)
             }
             Sent::Done(note) => (None, Some(note), None, AttemptOutcome::Delivered),
-            Sent::Trouble(e) => (None, None, Some(e), retry(None)),
-            Sent::Impossible(e) => (None, None, Some(e), AttemptOutcome::Failed),
+            Sent::Trouble(e) => (None, None, Some(keep(e)), retry(None)),
+            Sent::Impossible(e) => (None, None, Some(keep(e)), AttemptOutcome::Failed),
         };
         self.metrics.observe(&outcome, duration.as_secs_f64());
         let attempt = Attempt {
@@ -227,7 +231,13 @@ impl Deliverer {
         };
         match self
             .store
-            .record_attempt(message.id, &self.worker, attempt, outcome)
+            .record_attempt(
+                message.id,
+                &self.worker,
+                attempt,
+                outcome,
+                self.is_mailbox(message.kind),
+            )
             .await
         {
             Ok(true) => {}
@@ -236,17 +246,27 @@ impl Deliverer {
         }
     }
 
-    async fn send(&self, m: &Message) -> Sent {
-        match m.kind {
-            MessageKind::Webhook => self.send_webhook(m).await,
-            MessageKind::HttpGet => self.http(self.client.get(&m.target), &m.target).await,
-            MessageKind::HttpPost => self.http(self.client.post(&m.target).json(&m.payload), &m.target).await,
-            MessageKind::Email => self.send_email(m).await,
-            MessageKind::Sms => self.send_sms(m).await,
+    /// Whether messages of this kind stay in the outbox as their delivery (the log
+    /// channel), so their sealed secrets are kept for the admin API to reveal.
+    fn is_mailbox(&self, kind: MessageKind) -> bool {
+        match kind {
+            MessageKind::Email => matches!(self.options.email, EmailChannel::Log),
+            MessageKind::Sms => matches!(self.options.sms, SmsChannel::Log),
+            _ => false,
         }
     }
 
-    async fn send_webhook(&self, m: &Message) -> Sent {
+    async fn send(&self, m: &Message, payload: &Value) -> Sent {
+        match m.kind {
+            MessageKind::Webhook => self.send_webhook(m, payload).await,
+            MessageKind::HttpGet => self.http(self.client.get(&m.target), &m.target).await,
+            MessageKind::HttpPost => self.http(self.client.post(&m.target).json(payload), &m.target).await,
+            MessageKind::Email => self.send_email(m, payload).await,
+            MessageKind::Sms => self.send_sms(m, payload).await,
+        }
+    }
+
+    async fn send_webhook(&self, m: &Message, payload: &Value) -> Sent {
         let Some(endpoint_id) = m.endpoint_id else {
             return Sent::Impossible("webhook without an endpoint".into());
         };
@@ -268,7 +288,7 @@ impl Deliverer {
             Ok(s) => s,
             Err(e) => return Sent::Impossible(e),
         };
-        let body = m.payload.to_string();
+        let body = payload.to_string();
         let timestamp = now / 1000;
         let signature = signature_header(&secrets.iter().collect::<Vec<_>>(), &m.uid, timestamp, &body);
         let request = self
@@ -283,7 +303,7 @@ impl Deliverer {
     }
 
     fn open_secret(&self, sealed: &str) -> Result<WebhookSecret, String> {
-        let text = self.sealer.open(sealed)?;
+        let text = self.store.sealer().open(sealed)?;
         WebhookSecret::parse(&text).map_err(|e| e.to_string())
     }
 
@@ -317,9 +337,9 @@ impl Deliverer {
         }
     }
 
-    async fn send_email(&self, m: &Message) -> Sent {
+    async fn send_email(&self, m: &Message, payload: &Value) -> Sent {
         let field = |name: &str| {
-            m.payload
+            payload
                 .get(name)
                 .and_then(|v| v.as_str())
                 .unwrap_or_default()
@@ -334,11 +354,11 @@ impl Deliverer {
         }
     }
 
-    async fn send_sms(&self, m: &Message) -> Sent {
+    async fn send_sms(&self, m: &Message, payload: &Value) -> Sent {
         match &self.options.sms {
             SmsChannel::Log => Sent::Done("stored by the log channel".into()),
             SmsChannel::Gateway(template) => {
-                let text = m.payload.get("text").and_then(|v| v.as_str()).unwrap_or_default();
+                let text = payload.get("text").and_then(|v| v.as_str()).unwrap_or_default();
                 let values = BTreeMap::from([
                     ("phone".to_string(), m.target.clone()),
                     ("text".to_string(), text.to_string()),

@@ -121,28 +121,32 @@ pub struct IngestOutcome {
     pub ignored_fields: Vec<String>,
 }
 
+/// Keeps a postback in the log, whatever it holds: a NUL character (which no stored
+/// text may have) shows as U+FFFD.
 async fn insert_log(
     tx: &mut Tx,
     entry: &LogEntry,
     outcome: Outcome,
     conversion_id: Option<i64>,
 ) -> Result<(), StoreError> {
+    let text = |t: &str| t.replace('\0', "\u{FFFD}");
+    let some_text = |t: &Option<String>| t.as_deref().map(text);
     sqlx::query(
         "INSERT INTO tracker_postbacks (program_id, integration_uid, integration_id, method, raw, source_ip, \
          received_at, outcome, detail, click_id, event, conversion_id) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(entry.program_id)
-    .bind(&entry.integration_uid)
+    .bind(text(&entry.integration_uid))
     .bind(entry.integration_id)
-    .bind(&entry.method)
-    .bind(&entry.raw)
+    .bind(text(&entry.method))
+    .bind(text(&entry.raw))
     .bind(&entry.source_ip)
     .bind(tx.now)
     .bind(outcome.as_str())
-    .bind(&entry.detail)
-    .bind(&entry.click_id)
-    .bind(&entry.event)
+    .bind(some_text(&entry.detail))
+    .bind(some_text(&entry.click_id))
+    .bind(some_text(&entry.event))
     .bind(conversion_id)
     .execute(tx.conn())
     .await?;
@@ -166,18 +170,40 @@ fn record_from(row: &AnyRow) -> Result<PostbackRecord, StoreError> {
     })
 }
 
+/// Every postback draws on its integration's allowance (unknown integrations share
+/// one), whichever server it reaches; over it, nothing is written.
+async fn draw_allowance(tx: &mut Tx, entry: &LogEntry, per_minute: i64) -> Result<(), StoreError> {
+    let key = match entry.integration_id {
+        Some(id) => format!("tracker:{id}"),
+        None => "tracker:unknown".to_string(),
+    };
+    crate::rate_limits::take(tx, &key, per_minute).await
+}
+
 impl Store {
-    /// Keeps a postback that was refused before it could be counted.
-    pub async fn log_postback(&self, entry: LogEntry, outcome: Outcome) -> Result<(), StoreError> {
-        self.write(move |tx| Box::pin(async move { insert_log(tx, &entry, outcome, None).await }))
-            .await
+    /// Keeps a postback that was refused before it could be counted; `per_minute` is the
+    /// allowance it draws on ([`StoreError::RateLimited`] past it, and nothing is kept).
+    pub async fn log_postback(&self, entry: LogEntry, outcome: Outcome, per_minute: i64) -> Result<(), StoreError> {
+        self.write(move |tx| {
+            Box::pin(async move {
+                draw_allowance(tx, &entry, per_minute).await?;
+                insert_log(tx, &entry, outcome, None).await
+            })
+        })
+        .await
     }
 
     /// Counts a postback (once), writes its lead fields, queues its forward and
-    /// `conversion.recorded` event, and logs it: all in one transaction.
+    /// `conversion.recorded` event, and logs it: all in one transaction, within the
+    /// integration's rate limit.
     pub async fn ingest_postback(&self, ingest: Ingest) -> Result<IngestOutcome, StoreError> {
-        self.write(move |tx| Box::pin(async move { ingest_in(tx, ingest).await }))
-            .await
+        self.write(move |tx| {
+            Box::pin(async move {
+                draw_allowance(tx, &ingest.log, ingest.integration.rate_limit_per_minute).await?;
+                ingest_in(tx, ingest).await
+            })
+        })
+        .await
     }
 
     /// The postback log, newest first. Postbacks to unknown integrations belong to no
@@ -391,11 +417,7 @@ async fn forward_conversion(tx: &mut Tx, integration: &Integration, data: &Forwa
     };
     let template = UrlTemplate::parse(source, forward::PLACEHOLDERS)
         .map_err(|e| StoreError::Internal(format!("stored forward_url is invalid: {e}")))?;
-    let message = NewMessage {
-        kind: MessageKind::HttpGet,
-        target: template.render(&forward::values(data)),
-        payload: json!({}),
-    };
+    let message = NewMessage::new(MessageKind::HttpGet, template.render(&forward::values(data)), json!({}));
     outbox::enqueue(tx, integration.program_id, &message).await?;
     Ok(())
 }

@@ -164,7 +164,13 @@ fn postback_views(
 
 pub(super) fn view(state: &AppState, base: &str, i: Integration) -> Result<IntegrationView, ApiError> {
     let secret = match &i.sealed_secret {
-        Some(sealed) => Some(state.sealer.open(sealed).map_err(|e| crate::error::internal(&e))?),
+        Some(sealed) => Some(
+            state
+                .store
+                .sealer()
+                .open(sealed)
+                .map_err(|e| crate::error::internal(&e))?,
+        ),
         None => None,
     };
     let click = i.click_in_link.then_some(i.click_param.as_str());
@@ -201,10 +207,10 @@ fn sealed_secret(state: &AppState, choice: &Value) -> Result<Option<String>, Api
         Value::Bool(true) => {
             let mut random = [0_u8; 18];
             rand::thread_rng().fill_bytes(&mut random);
-            Ok(Some(state.sealer.seal(&URL_SAFE_NO_PAD.encode(random))))
+            Ok(Some(state.store.sealer().seal(&URL_SAFE_NO_PAD.encode(random))))
         }
         Value::String(s) if s.len() >= 16 && s.len() <= 200 && s.bytes().all(|b| b.is_ascii_graphic()) => {
-            Ok(Some(state.sealer.seal(s)))
+            Ok(Some(state.store.sealer().seal(s)))
         }
         Value::Bool(false) | Value::Null => Ok(None),
         _ => Err(ApiError::invalid(

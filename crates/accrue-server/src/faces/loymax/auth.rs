@@ -27,16 +27,19 @@ impl FromRequestParts<AppState> for Member {
             .and_then(|h| h.to_str().ok())
             .and_then(|h| h.strip_prefix("Bearer "))
             .ok_or_else(unauthorized)?;
-        match state.store.token_owner(token.trim(), TokenKind::Access).await {
+        let fail = |e: accrue_store::StoreError| {
+            axum::response::IntoResponse::into_response(super::envelope::Answer::fail(version, &e.to_string()))
+        };
+        let served = state.loymax_program_id().await.map_err(fail)?;
+        // A token of another program (on a server sharing the database) is unknown here.
+        match state.store.token_owner(served, token.trim(), TokenKind::Access).await {
             Ok(Some(owner)) => Ok(Member {
                 owner,
                 version,
                 token: token.trim().to_string(),
             }),
             Ok(None) => Err(unauthorized()),
-            Err(e) => Err(axum::response::IntoResponse::into_response(
-                super::envelope::Answer::fail(version, &e.to_string()),
-            )),
+            Err(e) => Err(fail(e)),
         }
     }
 }

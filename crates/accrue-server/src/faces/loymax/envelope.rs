@@ -121,6 +121,21 @@ impl IntoResponse for Answer {
     }
 }
 
+/// An error that arose outside the handlers (see `strays`): the envelope with the
+/// error's own HTTP status inside and out.
+pub fn stray(v: Version, status: StatusCode, message: &str) -> Response {
+    let (state, validation) = match status.as_u16() {
+        400 | 413 | 414 | 415 | 422 => (
+            "ValidationError",
+            json!([{"field": "request", "errorMessages": [message]}]),
+        ),
+        500.. => ("Fail", Value::Null),
+        _ => ("Error", Value::Null),
+    };
+    let body = json!({"data": null, "result": result(v, state, status.as_u16(), json!(message), validation)});
+    (status, axum::Json(body)).into_response()
+}
+
 /// HTTP 401 as Loymax (ASP.NET) sends it.
 pub fn unauthorized() -> Response {
     let body = json!({"message": "Authorization has been denied for this request."});
@@ -137,6 +152,7 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
         let version = req.extensions().get::<Version>().copied().unwrap_or(Version::V1_2);
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(value)) => Ok(Body(value)),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(stray(version, e.status(), &e.body_text())),
             Err(e) => Err(Answer::invalid(version, "body", e.body_text()).into_response()),
         }
     }

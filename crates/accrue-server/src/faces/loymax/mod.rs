@@ -23,7 +23,16 @@ use axum::Router;
 pub use envelope::Version;
 
 /// Where the canonical routes live.
-const BASE: &str = "/loymax";
+pub const BASE: &str = "/loymax/";
+
+/// An error that arose outside the handlers, in the envelope of the path's endpoint.
+pub fn stray(version: Version, path: &str, status: axum::http::StatusCode, message: &str) -> axum::response::Response {
+    if path == "/loymax/token" {
+        token::stray(status, message)
+    } else {
+        envelope::stray(version, status, message)
+    }
+}
 
 /// Path prefixes real clients use, and the version each stands for.
 const PREFIXES: [(&str, Version); 4] = [
@@ -149,7 +158,7 @@ pub fn canonical_path(mut request: Request) -> Request {
             }
         })
         .collect();
-    let mut canonical = format!("{BASE}/{}", segments.join("/"));
+    let mut canonical = format!("{BASE}{}", segments.join("/"));
     if let Some(query) = request.uri().query() {
         canonical = format!("{canonical}?{query}");
     }

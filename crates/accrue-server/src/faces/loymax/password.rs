@@ -72,22 +72,11 @@ pub async fn change(State(state): State<AppState>, m: Member, Query(query): Quer
     }
     let member_id = m.owner.member_id;
     let result: Result<Option<Answer>, StoreError> = async {
-        let lock = state.store.sign_in_lock(member_id).await?;
-        if lock > 0 {
-            return Ok(Some(Answer::error(
-                v,
-                format!("Слишком много неверных паролей, повторите через {lock} сек."),
-            )));
-        }
-        let stored = state.store.password_hash(member_id).await?.unwrap_or_default();
-        if passwords::verify(old, stored).await {
-            return Ok(None);
-        }
         let settings = state.store.registration_settings(m.owner.program_id).await?;
-        let failure = state
-            .store
-            .record_sign_in_failure(member_id, settings.password_attempts, settings.password_lock_seconds)
-            .await?;
+        let limit = (settings.password_attempts, settings.password_lock_seconds);
+        let Some(failure) = passwords::check_member(&state.store, member_id, old, limit).await? else {
+            return Ok(None);
+        };
         Ok(Some(Answer::error(
             v,
             match failure {
@@ -95,6 +84,7 @@ pub async fn change(State(state): State<AppState>, m: Member, Query(query): Quer
                 SignInFailure::Locked(seconds) => {
                     format!("Слишком много неверных паролей, повторите через {seconds} сек.")
                 }
+                SignInFailure::Failed(e) => return Err(StoreError::Internal(e)),
             },
         )))
     }

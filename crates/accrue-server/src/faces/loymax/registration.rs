@@ -112,19 +112,23 @@ pub async fn begin(
                 ))
             }
         }
-        // Continuing: once a password is set, it is needed to go on.
-        if let Some(stored) = state.store.password_hash(member.id).await? {
-            match body.0.password.as_deref().filter(|p| !p.is_empty()) {
-                None => return Ok(answer("PasswordRequired", Some("Требуется пароль."), None, None)),
-                Some(p) if !passwords::verify(p.to_string(), stored).await => {
-                    return Ok(answer(
-                        "InvalidLoginPassword",
-                        Some("Неверный логин или пароль."),
-                        None,
-                        None,
-                    ));
-                }
-                Some(_) => {}
+        // Continuing: once a password is set, it is needed to go on, within the
+        // program's attempt limit as at sign-in.
+        if state.store.password_hash(member.id).await?.is_some() {
+            let Some(password) = body.0.password.clone().filter(|p| !p.is_empty()) else {
+                return Ok(answer("PasswordRequired", Some("Требуется пароль."), None, None));
+            };
+            let limit = (settings.password_attempts, settings.password_lock_seconds);
+            if passwords::check_member(&state.store, member.id, password, limit)
+                .await?
+                .is_some()
+            {
+                return Ok(answer(
+                    "InvalidLoginPassword",
+                    Some("Неверный логин или пароль."),
+                    None,
+                    None,
+                ));
             }
         }
         // Registering by phone sends the code at once; by card, the phone comes later.

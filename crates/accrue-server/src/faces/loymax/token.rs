@@ -39,6 +39,18 @@ pub(super) fn oauth_error(error: &str, description: &str) -> Response {
         .into_response()
 }
 
+/// An error that arose outside the handler (see `strays`), as an OAuth error with the
+/// error's own status.
+pub fn stray(status: StatusCode, message: &str) -> Response {
+    let error = match status.as_u16() {
+        408 | 429 | 503 => "temporarily_unavailable",
+        500.. => "server_error",
+        _ => "invalid_request",
+    };
+    let body = json!({"error": error, "error_description": message});
+    (status, axum::Json(body)).into_response()
+}
+
 /// The OAuth token answer, also returned inside `data` by registration steps.
 pub fn token_json(pair: &TokenPair) -> serde_json::Value {
     json!({
@@ -106,9 +118,13 @@ pub async fn issue(State(state): State<AppState>, headers: HeaderMap, Form(reque
             let Some(refresh) = request.refresh_token else {
                 return oauth_error("invalid_request", "refresh_token is required");
             };
+            let program_id = match state.loymax_program_id().await {
+                Ok(id) => id,
+                Err(e) => return failed(e),
+            };
             match state
                 .store
-                .refresh_tokens(&refresh, ACCESS_TTL_MS, REFRESH_TTL_MS)
+                .refresh_tokens(program_id, &refresh, ACCESS_TTL_MS, REFRESH_TTL_MS)
                 .await
             {
                 Ok(Some(pair)) => tokens(pair),
@@ -134,48 +150,30 @@ async fn password_grant(state: &AppState, request: TokenRequest) -> Response {
         return oauth_error("invalid_request", "username and password are required");
     };
     let wrong = || oauth_error("IncorrectLoginOrPassword", "Неверный логин или пароль.");
-    let program = match state.store.program(&state.loymax_program).await {
-        Ok(p) => p,
+    let program_id = match state.loymax_program_id().await {
+        Ok(id) => id,
         Err(e) => return failed(e),
     };
-    let member = match find(state, program.id, &login).await {
+    let member = match find(state, program_id, &login).await {
         Ok(Some(m)) => m,
         Ok(None) => return wrong(),
         Err(e) => return failed(e),
     };
-    let settings = match state.store.registration_settings(program.id).await {
+    let settings = match state.store.registration_settings(program_id).await {
         Ok(settings) => settings,
         Err(e) => return failed(e),
     };
-    match state.store.sign_in_lock(member.id).await {
-        Ok(0) => {}
-        Ok(seconds) => return locked(seconds),
+    let limit = (settings.password_attempts, settings.password_lock_seconds);
+    match passwords::check_member(&state.store, member.id, password, limit).await {
+        Ok(None) => {}
+        Ok(Some(refused)) => return sign_in_refused(refused),
         Err(e) => return failed(e),
-    }
-    let stored = match state.store.password_hash(member.id).await {
-        Ok(Some(hash)) => hash,
-        Ok(None) => return wrong(),
-        Err(e) => return failed(e),
-    };
-    if !passwords::verify(password, stored).await {
-        let (max, lock) = (settings.password_attempts, settings.password_lock_seconds);
-        return match state.store.record_sign_in_failure(member.id, max, lock).await {
-            Ok(SignInFailure::AttemptsLeft(left)) => oauth_error(
-                "IncorrectLoginOrPassword",
-                &format!("Неверный логин или пароль, осталось {left} попыток."),
-            ),
-            Ok(SignInFailure::Locked(seconds)) => locked(seconds),
-            Err(e) => failed(e),
-        };
-    }
-    if let Err(e) = state.store.clear_sign_in_failures(member.id).await {
-        return failed(e);
     }
     if !member.state.may_transact() {
         return oauth_error("UserBlocked", "Пользователь заблокирован.");
     }
     let owner = TokenOwner {
-        program_id: program.id,
+        program_id,
         member_id: member.id,
     };
     if settings.two_factor_sign_in {
@@ -184,6 +182,17 @@ async fn password_grant(state: &AppState, request: TokenRequest) -> Response {
     match state.store.issue_tokens(owner, ACCESS_TTL_MS, REFRESH_TTL_MS).await {
         Ok(pair) => tokens(pair),
         Err(e) => failed(e),
+    }
+}
+
+fn sign_in_refused(refused: SignInFailure) -> Response {
+    match refused {
+        SignInFailure::AttemptsLeft(left) => oauth_error(
+            "IncorrectLoginOrPassword",
+            &format!("Неверный логин или пароль, осталось {left} попыток."),
+        ),
+        SignInFailure::Locked(seconds) => locked(seconds),
+        SignInFailure::Failed(e) => failed(StoreError::Internal(e)),
     }
 }
 
@@ -236,7 +245,11 @@ async fn ask_for_code(state: &AppState, owner: TokenOwner, phone: Option<String>
 
 /// The second step of a two-factor sign-in: the code in `password`.
 async fn confirm_two_factor(state: &AppState, pending: &str, code: String) -> Response {
-    let owner = match state.store.token_owner(pending, TokenKind::TwoFactor).await {
+    let served = match state.loymax_program_id().await {
+        Ok(id) => id,
+        Err(e) => return failed(e),
+    };
+    let owner = match state.store.token_owner(served, pending, TokenKind::TwoFactor).await {
         Ok(Some(owner)) => owner,
         Ok(None) => {
             return oauth_error(
@@ -288,7 +301,8 @@ pub async fn resend_code(State(state): State<AppState>, headers: HeaderMap) -> A
         return Answer::invalid(v, TWO_FACTOR_HEADER, "Нет токена двухфакторной авторизации.");
     };
     let result = async {
-        let Some(owner) = state.store.token_owner(&pending, TokenKind::TwoFactor).await? else {
+        let served = state.loymax_program_id().await?;
+        let Some(owner) = state.store.token_owner(served, &pending, TokenKind::TwoFactor).await? else {
             return Ok(Answer::error(v, "Время на ввод кода истекло, войдите снова."));
         };
         let member = state.store.member(owner.program_id, owner.member_id).await?;

@@ -1,25 +1,26 @@
 //! `GET|POST /api/postbacks/{integration}/tracker-postback?tracker.event=…&clickid=…`
 //!
-//! Every postback is kept in the postback log with its outcome, the shared secret's
-//! value masked; rate-limited ones excepted: they are refused before any write, and
-//! the network sends them again.
+//! Every postback is kept in the postback log with its outcome, the shared secret
+//! masked in whatever encoding it came; rate-limited ones excepted: they are refused
+//! before any write, and the network sends them again.
 
-use super::limiter::{UNKNOWN, UNKNOWN_PER_MINUTE};
-use crate::outbound::sealing::Sealer;
+use super::{failed, UNKNOWN_PER_MINUTE};
 use crate::AppState;
 use accrue_core::tracker::params::{self, ParamError, Postback};
 use accrue_core::tracker::{currency, event, ids};
 use accrue_store::tracker::{Ingest, Integration, LogEntry, Outcome};
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ipnet::IpNet;
 use serde_json::{json, Value};
 use std::net::{IpAddr, SocketAddr};
-use std::time::Instant;
+
+/// The most parameters a postback may have (query and body together).
+const MAX_PAIRS: usize = 256;
 
 /// A postback refused before it was counted: its status, outcome and reason.
 struct Refusal {
@@ -50,13 +51,6 @@ fn answer(status: StatusCode, body: Value) -> Response {
     (status, Json(body)).into_response()
 }
 
-fn too_many(retry_after: u64) -> Response {
-    let body = json!({"status": "rate_limited", "error": "too many postbacks for this integration; retry later"});
-    let mut response = answer(StatusCode::TOO_MANY_REQUESTS, body);
-    response.headers_mut().insert(RETRY_AFTER, retry_after.into());
-    response
-}
-
 pub async fn receive(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -64,54 +58,55 @@ pub async fn receive(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let query = uri.query().unwrap_or("");
-    let body_text = String::from_utf8_lossy(&body);
-    let raw = if body.is_empty() {
-        clip(query, super::MAX_QUERY).to_string()
-    } else {
-        format!("{}\n{}", clip(query, super::MAX_QUERY), body_text)
-    };
+    let body = read_body(&headers, body).await;
     let mut log = LogEntry {
         integration_uid: clip(&uid, 64).to_string(),
         method: method.to_string(),
-        raw,
+        raw: raw_text(query, body.as_ref().map_or(&[][..], |b| &b[..])),
         source_ip: peer.ip().to_string(),
         ..LogEntry::default()
     };
     let integration = if ids::is_uuid(&uid) {
         match state.store.integration_by_uid(&uid.to_ascii_lowercase()).await {
             Ok(found) => found,
-            Err(e) => return crate::ApiError::from(e).into_response(),
+            Err(e) => return failed(e),
         }
     } else {
         None
     };
     let Some(integration) = integration else {
-        if let Err(seconds) = state.tracker.take(UNKNOWN, UNKNOWN_PER_MINUTE, Instant::now()) {
-            return too_many(seconds);
-        }
         let refusal = Refusal {
             status: StatusCode::NOT_FOUND,
             outcome: Outcome::UnknownIntegration,
             message: "no integration has this id".into(),
         };
-        return refuse(&state, log, refusal).await;
+        return refuse(&state, log, refusal, UNKNOWN_PER_MINUTE).await;
     };
-    if let Err(seconds) = state
-        .tracker
-        .take(integration.id, integration.rate_limit_per_minute, Instant::now())
-    {
-        tracing::warn!(integration = %integration.uid, "postback rate limit reached; answered 429");
-        return too_many(seconds);
-    }
-    log.raw = params::redact(&log.raw, &integration.secret_param);
+    let limit = integration.rate_limit_per_minute;
+    log.raw = masked(&log.raw, &headers, &integration.secret_param);
     log.program_id = Some(integration.program_id);
     log.integration_id = Some(integration.id);
-    let pairs = match read_pairs(&integration, &state.sealer, peer.ip(), query, &headers, &body) {
+    let secret = match &integration.sealed_secret {
+        Some(sealed) => match state.store.sealer().open(sealed) {
+            Ok(secret) => Some(secret),
+            Err(_) => {
+                let refusal = Refusal::forbidden("the integration's secret cannot be read");
+                return refuse(&state, log, refusal, limit).await;
+            }
+        },
+        None => None,
+    };
+    log.raw = accrue_core::redact::erase(&log.raw, secret.as_deref().unwrap_or_default());
+    let body = match body {
+        Ok(body) => body,
+        Err(refusal) => return refuse(&state, log, refusal, limit).await,
+    };
+    let pairs = match read_pairs(&integration, secret.as_deref(), peer.ip(), query, &headers, &body) {
         Ok(pairs) => pairs,
-        Err(refusal) => return refuse(&state, log, refusal).await,
+        Err(refusal) => return refuse(&state, log, refusal, limit).await,
     };
     log.click_id = params::value(&pairs, params::CLICK_ID)
         .or(params::value(&pairs, &integration.click_param))
@@ -126,7 +121,7 @@ pub async fn receive(
             currency,
             log,
         },
-        Err(refusal) => return refuse(&state, log, refusal).await,
+        Err(refusal) => return refuse(&state, log, refusal, limit).await,
     };
     match state.store.ingest_postback(ingest).await {
         Ok(done) => answer(
@@ -138,15 +133,67 @@ pub async fn receive(
                 "ignored_fields": done.ignored_fields,
             }),
         ),
-        Err(e) => crate::ApiError::from(e).into_response(),
+        Err(e) => failed(e),
     }
 }
 
+/// The body, at most `MAX_BODY` bytes of it; a larger one is refused (and logged).
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, Refusal> {
+    let too_large = || Refusal {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        outcome: Outcome::Rejected,
+        message: format!("body is larger than {} bytes", super::MAX_BODY),
+    };
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > super::MAX_BODY as u64) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, super::MAX_BODY)
+        .await
+        .map_err(|_| too_large())
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json"))
+}
+
+/// What the log keeps: the query, and the body after a newline (masked once the
+/// integration, and so its secret, is known).
+fn raw_text(query: &str, body: &[u8]) -> String {
+    let query = clip(query, super::MAX_QUERY);
+    if body.is_empty() {
+        return query.to_string();
+    }
+    format!("{query}\n{}", String::from_utf8_lossy(body))
+}
+
+/// The log's text with the integration's secret parameter masked in the query and in
+/// the body, whether a form or JSON.
+fn masked(raw: &str, headers: &HeaderMap, name: &str) -> String {
+    let (query, body) = raw.split_once('\n').unwrap_or((raw, ""));
+    let query = params::redact(query, name);
+    if body.is_empty() {
+        return query;
+    }
+    let body = if is_json(headers) {
+        params::redact_json(body, name)
+    } else {
+        params::redact(body, name)
+    };
+    format!("{query}\n{body}")
+}
+
 /// Logs a refused postback and answers with the reason.
-async fn refuse(state: &AppState, mut log: LogEntry, refusal: Refusal) -> Response {
+async fn refuse(state: &AppState, mut log: LogEntry, refusal: Refusal, per_minute: i64) -> Response {
     log.detail = Some(refusal.message.clone());
-    if let Err(e) = state.store.log_postback(log, refusal.outcome).await {
-        return crate::ApiError::from(e).into_response();
+    if let Err(e) = state.store.log_postback(log, refusal.outcome, per_minute).await {
+        return failed(e);
     }
     answer(
         refusal.status,
@@ -164,7 +211,7 @@ fn clip(text: &str, max: usize) -> &str {
 /// The checks before the parameters are believed: size, source address, secret.
 fn read_pairs(
     integration: &Integration,
-    sealer: &Sealer,
+    secret: Option<&str>,
     source: IpAddr,
     query: &str,
     headers: &HeaderMap,
@@ -183,10 +230,13 @@ fn read_pairs(
     let bad_utf8 = |_: ParamError| Refusal::rejected("parameters are not valid UTF-8");
     let mut pairs = params::decode_pairs(query).map_err(bad_utf8)?;
     pairs.extend(body_pairs(headers, body)?);
-    if let Some(sealed) = &integration.sealed_secret {
-        let expected = sealer
-            .open(sealed)
-            .map_err(|_| Refusal::forbidden("the integration's secret cannot be read"))?;
+    if pairs.len() > MAX_PAIRS {
+        return Err(Refusal::rejected(format!("more than {MAX_PAIRS} parameters")));
+    }
+    if pairs.iter().any(|(n, v)| n.contains('\0') || v.contains('\0')) {
+        return Err(Refusal::rejected("text must not contain NUL characters"));
+    }
+    if let Some(expected) = secret {
         let given = params::value(&pairs, &integration.secret_param).unwrap_or("");
         if !same(given.as_bytes(), expected.as_bytes()) {
             return Err(Refusal::forbidden(format!(
@@ -203,11 +253,7 @@ fn body_pairs(headers: &HeaderMap, body: &[u8]) -> Result<Vec<(String, String)>,
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Vec::new());
     }
-    let json_body = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.starts_with("application/json"));
-    if !json_body {
+    if !is_json(headers) {
         let text = std::str::from_utf8(body).map_err(|_| Refusal::rejected("body is not valid UTF-8"))?;
         return params::decode_pairs(text.trim()).map_err(|_| Refusal::rejected("body is not valid UTF-8"));
     }

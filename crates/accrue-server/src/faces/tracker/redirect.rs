@@ -2,6 +2,7 @@
 //! the link's final URL with the new click id. An admin-rendered link comes back with
 //! `click=<id>`; its visit is recorded on that click instead of a new one.
 
+use super::{failed, stray};
 use crate::AppState;
 use accrue_core::tracker::{ids, params};
 use accrue_store::tracker::NewClick;
@@ -25,15 +26,15 @@ pub async fn follow(
 ) -> Response {
     let query = uri.query().unwrap_or("");
     if query.len() > super::MAX_QUERY {
-        return (StatusCode::URI_TOO_LONG, "query string too long").into_response();
+        return stray(StatusCode::URI_TOO_LONG, "query string too long");
     }
     let Ok(pairs) = params::decode_pairs(query) else {
-        return (StatusCode::BAD_REQUEST, "query string is not valid UTF-8").into_response();
+        return stray(StatusCode::BAD_REQUEST, "query string is not valid UTF-8");
     };
     let link = match state.store.link_by_slug(&slug).await {
         Ok(link) => link,
-        Err(StoreError::NotFound(_)) => return (StatusCode::NOT_FOUND, "no such link").into_response(),
-        Err(e) => return crate::ApiError::from(e).into_response(),
+        Err(StoreError::NotFound(_)) => return stray(StatusCode::NOT_FOUND, "no such link"),
+        Err(e) => return failed(e),
     };
     let value = |name: &str| params::value(&pairs, name).filter(|v| !v.is_empty()).map(String::from);
     let header = |name| headers.get(name).and_then(|v| v.to_str().ok()).map(String::from);
@@ -60,7 +61,6 @@ pub async fn follow(
             [(LOCATION, recorded.final_url), (CACHE_CONTROL, "no-store".to_string())],
         )
             .into_response(),
-        Err(e @ StoreError::Invalid(_)) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
-        Err(e) => crate::ApiError::from(e).into_response(),
+        Err(e) => failed(e),
     }
 }

@@ -15,9 +15,14 @@ use serde_json::json;
 
 /// The client-credentials grant.
 pub async fn grant(state: &AppState, client_id: &str, secret: &str, identifier: Option<&str>) -> Response {
+    let served = match state.loymax_program_id().await {
+        Ok(id) => id,
+        Err(e) => return failed(e),
+    };
     let device = match state.store.device_by_credentials(client_id, secret).await {
-        Ok(Some(device)) => device,
-        Ok(None) => return oauth_error("invalid_client", "Неверные учётные данные устройства."),
+        // A device of another program (sharing the database) is unknown here.
+        Ok(Some(device)) if device.program_id == served => device,
+        Ok(_) => return oauth_error("invalid_client", "Неверные учётные данные устройства."),
         Err(e) => return failed(e),
     };
     let member = match identifier.map(str::trim).filter(|i| !i.is_empty()) {
@@ -58,9 +63,10 @@ impl FromRequestParts<AppState> for Device {
             .and_then(|h| h.strip_prefix("Bearer "))
             .map(str::trim)
             .ok_or_else(unauthorized)?;
+        let served = state.loymax_program_id().await.map_err(failed)?;
         match state.store.device_session(token).await {
-            Ok(Some(session)) => Ok(Device(session)),
-            Ok(None) => Err(unauthorized()),
+            Ok(Some(session)) if session.program_id == served => Ok(Device(session)),
+            Ok(_) => Err(unauthorized()),
             Err(e) => Err(failed(e)),
         }
     }

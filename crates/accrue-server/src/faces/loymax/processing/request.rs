@@ -77,12 +77,31 @@ pub struct Pay {
     pub amount: Option<Num>,
 }
 
-/// Builds the JSON tree that ASP.NET form fields describe: `a.b[0].c=v`.
+/// How deep a form field's name may nest (`cheque.lines[0].amount` is 3 deep).
+pub const MAX_FORM_DEPTH: usize = 8;
+/// The longest form field name, in bytes.
+pub const MAX_FORM_KEY: usize = 256;
+/// The most form fields a request may have.
+pub const MAX_FORM_FIELDS: usize = 4096;
+/// The largest list index (`lines[1000]`).
+pub const MAX_FORM_INDEX: usize = 1000;
+
+/// Builds the JSON tree that ASP.NET form fields describe: `a.b[0].c=v`, within the
+/// limits above (a tree of unbounded depth would exhaust the stack when dropped).
 pub fn form_to_json(pairs: &[(String, String)]) -> Result<Value, String> {
+    if pairs.len() > MAX_FORM_FIELDS {
+        return Err(format!("more than {MAX_FORM_FIELDS} form fields"));
+    }
     let mut root = Value::Object(Map::new());
     for (key, value) in pairs {
+        if key.len() > MAX_FORM_KEY {
+            return Err(format!("a form field name is longer than {MAX_FORM_KEY} bytes"));
+        }
         let mut node = &mut root;
         let parts: Vec<&str> = key.split('.').collect();
+        if parts.len() > MAX_FORM_DEPTH {
+            return Err(format!("{key} nests deeper than {MAX_FORM_DEPTH} levels"));
+        }
         for (i, part) in parts.iter().enumerate() {
             let last = i + 1 == parts.len();
             let (name, index) = match part.split_once('[') {
@@ -95,7 +114,7 @@ pub fn form_to_json(pairs: &[(String, String)]) -> Result<Value, String> {
                 }
                 None => (*part, None),
             };
-            if name.is_empty() || index.is_some_and(|i| i > 1000) {
+            if name.is_empty() || index.is_some_and(|i| i > MAX_FORM_INDEX) {
                 return Err(format!("bad field name {key}"));
             }
             let object = node
@@ -183,6 +202,20 @@ mod tests {
         assert_eq!(cheque.lines[1].amount, Some(Num(Decimal::new(105, 1))));
         assert_eq!(request.coupons[0].number.as_deref(), Some("C-1"));
         assert_eq!(request.amount, Some(Num(Decimal::new(365, 1))));
+    }
+
+    #[test]
+    fn deep_long_and_many_fields_are_refused() {
+        // The body that overflowed the stack: `a.a.a….a=1`, about 7000 levels.
+        let attack = vec!["a"; 7000].join(".");
+        assert!(form_to_json(&[(attack, "1".to_string())]).is_err());
+        let deep = ["a"; 100].join(".");
+        assert!(form_to_json(&[(deep, "1".to_string())]).unwrap_err().contains("deeper"));
+        let eight = ["a"; MAX_FORM_DEPTH].join(".");
+        assert!(form_to_json(&[(eight, "1".to_string())]).is_ok());
+        assert!(form_to_json(&[("a".repeat(MAX_FORM_KEY + 1), "1".to_string())]).is_err());
+        let many: Vec<(String, String)> = (0..=MAX_FORM_FIELDS).map(|i| (format!("f{i}"), "1".into())).collect();
+        assert!(form_to_json(&many).is_err());
     }
 
     #[test]

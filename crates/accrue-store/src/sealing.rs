@@ -1,6 +1,6 @@
-//! Secrets that Accrue must use in clear later (webhook signing keys) are stored sealed
-//! with the server's secret key (ChaCha20-Poly1305), so a copy of the database alone
-//! does not reveal them.
+//! Secrets that Accrue must use in clear later (webhook signing keys, tracker shared
+//! secrets, the codes in queued messages) are stored sealed with the server's secret key
+//! (ChaCha20-Poly1305), so a copy of the database alone does not reveal them.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -19,6 +19,16 @@ pub struct Sealer {
 impl std::fmt::Debug for Sealer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Sealer(..)")
+    }
+}
+
+impl Default for Sealer {
+    /// A key of its own: fine for tests and for commands that seal nothing, not for data
+    /// that must outlive the process.
+    fn default() -> Sealer {
+        let mut key = [0_u8; 32];
+        rand::thread_rng().fill_bytes(&mut key);
+        Sealer::new(key)
     }
 }
 
