@@ -117,7 +117,11 @@ pub fn router(store: Store, options: &ServerOptions, deliveries: Arc<DeliveryMet
         .layer(axum::middleware::from_fn(strays::render))
         .layer(CompressionLayer::new())
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(TraceLayer::new_for_http())
+        // Spans name the path only: query strings may carry secrets (a tracker's shared
+        // secret, a partner's hash).
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::extract::Request| {
+            tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
+        }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
 }

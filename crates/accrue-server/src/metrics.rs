@@ -4,6 +4,7 @@
 use crate::AppState;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::CONTENT_TYPE;
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::collections::BTreeMap;
@@ -34,7 +35,13 @@ pub(crate) async fn track(State(state): State<AppState>, req: Request, next: Nex
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let method = req.method().to_string();
+    // Clients may invent methods; each would otherwise become a series of its own.
+    let method = match *req.method() {
+        Method::GET | Method::POST | Method::PUT | Method::PATCH | Method::DELETE | Method::HEAD | Method::OPTIONS => {
+            req.method().to_string()
+        }
+        _ => "OTHER".to_string(),
+    };
     let started = Instant::now();
     let response = next.run(req).await;
     let seconds = started.elapsed().as_secs_f64();

@@ -81,6 +81,42 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// Everything the database holds, as bytes to search: the SQLite files (database,
+    /// journal and WAL) as they are on disk, or every row of every PostgreSQL table as
+    /// text. For tests that look for secrets at rest.
+    pub async fn contents(&self) -> Vec<u8> {
+        if let Some(dir) = &self._dir {
+            let mut bytes = Vec::new();
+            for entry in std::fs::read_dir(dir.path()).expect("database directory").flatten() {
+                bytes.extend(std::fs::read(entry.path()).unwrap_or_default());
+            }
+            return bytes;
+        }
+        let mut conn = sqlx::AnyConnection::connect(&self.url).await.expect("connect");
+        let tables: Vec<String> =
+            sqlx::query("SELECT CAST(table_name AS TEXT) FROM information_schema.tables WHERE table_schema = 'public'")
+                .fetch_all(&mut conn)
+                .await
+                .expect("tables")
+                .iter()
+                .map(|r| sqlx::Row::get(r, 0))
+                .collect();
+        let mut text = String::new();
+        for table in tables {
+            let rows = sqlx::query(&format!("SELECT CAST(t AS TEXT) FROM {table} t"))
+                .fetch_all(&mut conn)
+                .await
+                .expect("rows");
+            for row in rows {
+                text.push_str(&sqlx::Row::get::<String, _>(&row, 0));
+                text.push('\n');
+            }
+        }
+        text.into_bytes()
+    }
+}
+
 fn with_database(base: &str, name: &str) -> String {
     let (head, query) = base.split_once('?').map_or((base, None), |(h, q)| (h, Some(q)));
     let root = match head.rfind('/') {

@@ -25,24 +25,33 @@ struct Running {
     child: Child,
     base: String,
     stdout: String,
+    /// The log lines read while waiting for the address.
+    early_log: Vec<String>,
     stderr: mpsc::Receiver<String>,
 }
 
 /// Starts `accrue serve` on a free port and waits until it says where it listens.
 fn serve(dir: &Path, extra: &[&str]) -> Running {
+    serve_with_env(dir, extra, &[])
+}
+
+fn serve_with_env(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Running {
     let mut child = accrue(dir)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .args(extra)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start accrue serve");
     let addresses = lines_of(child.stderr.take().unwrap());
     let printed = lines_of(child.stdout.take().unwrap());
+    let mut early_log = Vec::new();
     let address = loop {
         let line = addresses
             .recv_timeout(Duration::from_secs(60))
             .expect("server announced its address");
+        early_log.push(line.clone());
         if let Some(rest) = line.split("address=").nth(1) {
             break rest.split_whitespace().next().unwrap_or_default().to_string();
         }
@@ -57,6 +66,7 @@ fn serve(dir: &Path, extra: &[&str]) -> Running {
         child,
         base: format!("http://{address}"),
         stdout,
+        early_log,
         stderr: addresses,
     }
 }
@@ -74,20 +84,23 @@ fn lines_of(pipe: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String>
     received
 }
 
-/// Sends SIGTERM and waits for a clean exit.
-fn terminate(mut running: Running) {
+/// Sends SIGTERM and waits for a clean exit; what the server logged.
+fn terminate(mut running: Running) -> Vec<String> {
     let status = Command::new("kill")
         .args(["-TERM", &running.child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let exit = running.child.wait().unwrap();
-    let log: Vec<String> = running.stderr.try_iter().collect();
+    // The reader ends when the exited server's pipe closes.
+    let mut log = running.early_log;
+    log.extend(running.stderr.iter());
     assert!(
         exit.success(),
         "accrue serve exited with {exit}; it logged:\n{}",
         log.join("\n")
     );
+    log
 }
 
 fn bootstrap_key(stdout: &str) -> Option<String> {
@@ -374,4 +387,289 @@ async fn messages_survive_a_killed_server_and_are_delivered_after_restart() {
         );
     }
     tokio::task::spawn_blocking(move || terminate(second)).await.unwrap();
+}
+
+/// Calls of the admin API and the faces of a running server, as one client.
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    key: String,
+}
+
+impl Client {
+    async fn send(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Value>) -> Value {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{path}: {status} {body}");
+        body
+    }
+
+    async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        self.send(method, path, Some(&self.key.clone()), body).await
+    }
+
+    async fn token(&self, form: &[(&str, &str)]) -> Value {
+        let url = format!("{}/authorizationService/token", self.base);
+        let response = self.http.post(url).form(form).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+}
+
+/// Every secret the server hands out, used the way clients use it, then looked for in
+/// the database and in the server's log (at debug level): none may be there in clear.
+async fn secrets_stay_secret_on(db: TestDb) {
+    use accrue_server::testing::Receiver;
+    use reqwest::Method;
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start().await;
+    let sealing_key = "M2yQp3g3tOq7J5u9H7aKq0dV1s8N6bXcZ4eR2wY5uT0=";
+    let gateway = format!("{}/sms?to={{phone}}&text={{text}}", receiver.base);
+    let flags = [
+        "--database-url".to_string(),
+        db.url.clone(),
+        "--outbound-allow".into(),
+        "127.0.0.1".into(),
+        "--sms-gateway".into(),
+        gateway,
+    ];
+    let running = tokio::task::spawn_blocking({
+        let dir = dir.path().to_path_buf();
+        move || {
+            let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+            serve_with_env(
+                &dir,
+                &flags,
+                &[("ACCRUE_LOG", "debug"), ("ACCRUE_SECRET_KEY", sealing_key)],
+            )
+        }
+    })
+    .await
+    .unwrap();
+    let key = bootstrap_key(&running.stdout).unwrap();
+    let c = Client {
+        http: reqwest::Client::new(),
+        base: running.base.clone(),
+        key: key.clone(),
+    };
+    let mut secrets = vec![key.clone(), sealing_key.to_string()];
+
+    // A member registers by phone; the code travels to the SMS gateway only.
+    let settings = json!({"codes": {"length": 8}});
+    c.admin(
+        Method::PUT,
+        "/admin/v1/programs/default/registration-settings",
+        Some(settings),
+    )
+    .await;
+    let begun = c
+        .send(
+            Method::POST,
+            "/api/v1/Registration/BeginRegistration",
+            None,
+            Some(json!({"login": "+79161234567", "password": ""})),
+        )
+        .await;
+    let auth = begun["data"]["authToken"].as_str().unwrap().to_string();
+    let sms = receiver.wait_for(1, Duration::from_secs(20)).await;
+    let code: String = percent_decoded(&sms[0].uri)
+        .chars()
+        .filter(char::is_ascii_digit)
+        .skip(11)
+        .collect();
+    assert_eq!(code.len(), 8, "{}", sms[0].uri);
+    c.send(
+        Method::POST,
+        "/api/v1/User/PhoneNumber/Confirm",
+        Some(&auth),
+        Some(json!({"confirmCode": code})),
+    )
+    .await;
+    secrets.extend([auth, code]);
+    let members = c.admin(Method::GET, "/admin/v1/members?count=1", None).await;
+    let id = members["items"][0]["id"].as_i64().unwrap();
+    let password = "Pa55-word-zq9";
+    c.admin(
+        Method::POST,
+        &format!("/admin/v1/members/{id}/password"),
+        Some(json!({ "password": password })),
+    )
+    .await;
+    let pair = c
+        .token(&[
+            ("grant_type", "password"),
+            ("username", "79161234567"),
+            ("password", password),
+        ])
+        .await;
+    let refreshed = c
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", pair["refresh_token"].as_str().unwrap()),
+        ])
+        .await;
+    for tokens in [&pair, &refreshed] {
+        secrets.push(tokens["access_token"].as_str().unwrap().to_string());
+        secrets.push(tokens["refresh_token"].as_str().unwrap().to_string());
+    }
+    secrets.push(password.to_string());
+
+    // A till, a webhook endpoint, a tracker integration with a shared secret, a scoped key.
+    c.admin(
+        Method::POST,
+        "/admin/v1/merchants",
+        Some(json!({"code": "shop", "name": "Shop"})),
+    )
+    .await;
+    let device = c
+        .admin(
+            Method::POST,
+            "/admin/v1/merchants/shop/devices",
+            Some(json!({"name": "till"})),
+        )
+        .await;
+    let client_secret = device["client_secret"].as_str().unwrap().to_string();
+    let device_token = c
+        .token(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", device["client_id"].as_str().unwrap()),
+            ("client_secret", &client_secret),
+        ])
+        .await;
+    secrets.extend([
+        client_secret,
+        device_token["access_token"].as_str().unwrap().to_string(),
+    ]);
+    let endpoint = c
+        .admin(
+            Method::POST,
+            "/admin/v1/webhook-endpoints",
+            Some(json!({"url": format!("{}/hooks", receiver.base), "event_types": ["*"]})),
+        )
+        .await;
+    let signing = c
+        .admin(
+            Method::GET,
+            &format!("/admin/v1/webhook-endpoints/{}/secret", endpoint["id"]),
+            None,
+        )
+        .await;
+    secrets.push(signing["secret"].as_str().unwrap().to_string());
+    let integration = c
+        .admin(
+            Method::POST,
+            "/admin/v1/tracker/integrations",
+            Some(json!({"name": "Net", "click_param": "sub1", "secret": true})),
+        )
+        .await;
+    let link = integration["postbacks"][0]["link"].as_str().unwrap();
+    let shared = link.rsplit("&secret=").next().unwrap().to_string();
+    let postback = format!(
+        "{}/api/postbacks/{}/tracker-postback",
+        c.base,
+        integration["id"].as_str().unwrap()
+    );
+    c.http
+        .get(format!(
+            "{postback}?tracker.event=registration&clickid=a&secret={shared}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    c.http
+        .post(&postback)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("tracker.event=registration&clickid=b&secret={shared}"))
+        .send()
+        .await
+        .unwrap();
+    c.http
+        .post(&postback)
+        .json(&json!({"tracker.event": "registration", "clickid": "c", "secret": shared}))
+        .send()
+        .await
+        .unwrap();
+    c.http
+        .post(&postback)
+        .header("content-type", "application/json")
+        .body(format!("not json {shared}"))
+        .send()
+        .await
+        .unwrap();
+    secrets.push(shared);
+    let scoped = c
+        .admin(
+            Method::POST,
+            "/admin/v1/admin-keys",
+            Some(json!({"name": "reader", "read_only": true})),
+        )
+        .await;
+    secrets.push(scoped["secret"].as_str().unwrap().to_string());
+    // A signed webhook goes out.
+    let accrual = c
+        .http
+        .post(format!("{}/admin/v1/operations/accrue", c.base))
+        .bearer_auth(&key)
+        .header("Idempotency-Key", "w1")
+        .json(&json!({"member_id": id, "amount": "5"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accrual.status(), 201);
+    receiver.wait_for(2, Duration::from_secs(20)).await;
+
+    let log = tokio::task::spawn_blocking(move || terminate(running))
+        .await
+        .unwrap()
+        .join("\n");
+    let stored = String::from_utf8_lossy(&db.contents().await).into_owned();
+    // The search looks where it should: the log has the requests, the database the member.
+    assert!(log.contains("phonenumber/confirm") && log.contains("DEBUG"), "{log}");
+    assert!(stored.contains("+79161234567"));
+    let at_rest = format!("{log}\n{stored}");
+    for secret in &secrets {
+        assert!(secret.len() >= 8, "{secret}");
+        assert!(
+            !at_rest.contains(secret.as_str()),
+            "a secret was found in clear: {secret}"
+        );
+    }
+}
+
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_stay_secret_on_sqlite() {
+    secrets_stay_secret_on(TestDb::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_stay_secret_on_postgres() {
+    if let Some(db) = TestDb::postgres().await {
+        secrets_stay_secret_on(db).await;
+    }
 }

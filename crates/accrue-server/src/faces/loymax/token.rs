@@ -39,13 +39,14 @@ pub(super) fn oauth_error(error: &str, description: &str) -> Response {
         .into_response()
 }
 
-/// An error that arose outside the handler (see `strays`), as an OAuth error with the
-/// error's own status.
+/// An error that arose outside the handler (see `strays`), as an OAuth error: a bad
+/// request of any kind is `400 invalid_request` (RFC 6749, 5.2), being too busy or slow
+/// keeps its status as `temporarily_unavailable`.
 pub fn stray(status: StatusCode, message: &str) -> Response {
-    let error = match status.as_u16() {
-        408 | 429 | 503 => "temporarily_unavailable",
-        500.. => "server_error",
-        _ => "invalid_request",
+    let (status, error) = match status.as_u16() {
+        408 | 429 | 503 => (status, "temporarily_unavailable"),
+        500.. => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
+        _ => (StatusCode::BAD_REQUEST, "invalid_request"),
     };
     let body = json!({"error": error, "error_description": message});
     (status, axum::Json(body)).into_response()
