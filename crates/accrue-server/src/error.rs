@@ -96,7 +96,7 @@ impl From<StoreError> for ApiError {
             StoreError::Refused(r) => ApiError::new(S::CONFLICT, r.code.as_str(), r.message),
             StoreError::OverLimit { what, limit } => {
                 ApiError::new(S::UNPROCESSABLE_ENTITY, "amount_over_limit", message)
-                    .with_details(json!({ "per": what, "limit_minor": limit }))
+                    .with_details(json!({ "per": what, "limit": limit }))
             }
             StoreError::RateLimited { retry_after } => ApiError::new(S::TOO_MANY_REQUESTS, "rate_limited", message)
                 .with_details(json!({ "retry_after": retry_after })),

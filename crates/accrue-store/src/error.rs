@@ -31,9 +31,10 @@ pub enum StoreError {
     /// A purchase operation refused with a processing code.
     #[error(transparent)]
     Refused(#[from] accrue_core::purchase::Refusal),
-    /// An amount over a currency's bound (`what`: "operation" or "balance"), in minor units.
-    #[error("the amount is over the currency's limit of {limit} minor units per {what}")]
-    OverLimit { what: &'static str, limit: i64 },
+    /// An amount over a currency's bound (`what`: "operation" or "balance"; `limit` as a
+    /// decimal).
+    #[error("the amount is over the currency's limit of {limit} per {what}")]
+    OverLimit { what: &'static str, limit: String },
     /// Over a rate limit; try again in this many seconds.
     #[error("rate limit reached; try again in {retry_after} s")]
     RateLimited { retry_after: i64 },

@@ -4,7 +4,7 @@
 use crate::cards::member_card;
 use crate::members::member_in_tx;
 use crate::programs::currency_by_id;
-use crate::{idempotency, outbox, Limits, Store, StoreError, Tx};
+use crate::{idempotency, outbox, Currency, Store, StoreError, Tx};
 use accrue_core::hold::{Hold, HoldState, Resolution};
 use accrue_core::ledger::{AccountKind, Entry, Posting, PostingKind};
 use accrue_core::lots::{self, Lot};
@@ -343,8 +343,8 @@ async fn restore_lots(tx: &mut Tx, from_posting: i64, to_posting: i64, amount: i
 
 /// Checks what every wallet operation needs: an active member, a currency of the
 /// program, a positive amount within the currency's bound, and the card (when given)
-/// belongs to the member. Returns the card and the currency's limits.
-async fn prepare(tx: &mut Tx, program_id: i64, m: &Movement) -> Result<(Option<i64>, Limits), StoreError> {
+/// belongs to the member. Returns the card and the currency.
+async fn prepare(tx: &mut Tx, program_id: i64, m: &Movement) -> Result<(Option<i64>, Currency), StoreError> {
     if m.amount <= 0 {
         return Err(StoreError::Invalid("amount must be greater than zero".into()));
     }
@@ -357,16 +357,20 @@ async fn prepare(tx: &mut Tx, program_id: i64, m: &Movement) -> Result<(Option<i
         return Err(StoreError::NotFound("currency"));
     }
     if m.amount > currency.limits.max_operation {
-        return Err(StoreError::OverLimit {
-            what: "operation",
-            limit: currency.limits.max_operation,
-        });
+        return Err(over_limit("operation", currency.limits.max_operation, &currency));
     }
     let card = match &m.card {
         Some(number) => Some(member_card(tx, program_id, m.member_id, number).await?),
         None => None,
     };
-    Ok((card, currency.limits))
+    Ok((card, currency))
+}
+
+fn over_limit(what: &'static str, limit: i64, currency: &Currency) -> StoreError {
+    StoreError::OverLimit {
+        what,
+        limit: format_minor(limit, currency.scale),
+    }
 }
 
 fn new_posting(program_id: i64, kind: PostingKind, m: &Movement, card_id: Option<i64>) -> NewPosting<'_> {
@@ -401,7 +405,7 @@ pub(crate) async fn accrue_in(
     m: Movement,
     life: Lifetime,
 ) -> Result<Receipt, StoreError> {
-    let (card_id, limits) = prepare(tx, program_id, &m).await?;
+    let (card_id, currency) = prepare(tx, program_id, &m).await?;
     let receipt = credit_in(
         tx,
         program_id,
@@ -412,11 +416,8 @@ pub(crate) async fn accrue_in(
     )
     .await?;
     // Rolls the accrual back with the transaction.
-    if receipt.balance > limits.max_balance {
-        return Err(StoreError::OverLimit {
-            what: "balance",
-            limit: limits.max_balance,
-        });
+    if receipt.balance > currency.limits.max_balance {
+        return Err(over_limit("balance", currency.limits.max_balance, &currency));
     }
     Ok(receipt)
 }
