@@ -3,6 +3,8 @@
 //! Everything here takes its inputs (including the current time and randomness) as
 //! arguments, so it can be tested exhaustively and reused by every face.
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod hold;
 pub mod idempotency;
 pub mod ledger;

@@ -58,17 +58,32 @@ pub fn validate_region(region: &str) -> Result<(), IdentifierError> {
         .map_err(|_| IdentifierError::Region(region.into()))
 }
 
+/// The longest text read as a phone number, in bytes (spaces, dashes and brackets
+/// included).
+pub const MAX_PHONE_INPUT: usize = 64;
+
 /// Normalises a phone number to E.164 (`+79161234567`). Numbers without a country
 /// code are read in `region` (an ISO 3166 code such as `RU`).
 pub fn normalize_phone(input: &str, region: &str) -> Result<String, IdentifierError> {
+    // No phone number is longer; the parser need never see more.
+    if input.len() > MAX_PHONE_INPUT {
+        return Err(IdentifierError::Phone(input.chars().take(MAX_PHONE_INPUT).collect()));
+    }
     let country = region
         .parse::<phonenumber::country::Id>()
         .map_err(|_| IdentifierError::Region(region.into()))?;
-    let number = phonenumber::parse(Some(country), input.trim()).map_err(|_| IdentifierError::Phone(input.into()))?;
-    if !phonenumber::is_valid(&number) {
-        return Err(IdentifierError::Phone(input.into()));
+    let bad = || IdentifierError::Phone(input.into());
+    let e164 = |text: &str| {
+        let number = phonenumber::parse(Some(country), text).ok()?;
+        phonenumber::is_valid(&number).then(|| number.format().mode(phonenumber::Mode::E164).to_string())
+    };
+    let normalized = e164(input.trim()).ok_or_else(bad)?;
+    // Some odd spellings (`+3 (288818 0)6 838`) read as a number whose E.164 form is not
+    // valid itself; storing it would make the member unfindable by that number.
+    if e164(&normalized).as_deref() != Some(normalized.as_str()) {
+        return Err(bad());
     }
-    Ok(number.format().mode(phonenumber::Mode::E164).to_string())
+    Ok(normalized)
 }
 
 /// Checks the shape of an e-mail address and lowercases it.

@@ -42,8 +42,14 @@ pub fn to_minor(amount: Decimal, scale: u32) -> Result<i64, AmountError> {
         .ok_or(AmountError::TooLarge)
 }
 
+/// The longest text read as an amount, in bytes.
+pub const MAX_AMOUNT_TEXT: usize = 64;
+
 /// Parses text such as `"76.5"` or `"100.00"` into minor units.
 pub fn parse_minor(text: &str, scale: u32) -> Result<i64, AmountError> {
+    if text.len() > MAX_AMOUNT_TEXT {
+        return Err(AmountError::NotANumber(text.chars().take(MAX_AMOUNT_TEXT).collect()));
+    }
     let amount = Decimal::from_str(text.trim()).map_err(|_| AmountError::NotANumber(text.into()))?;
     to_minor(amount, scale)
 }

@@ -7,8 +7,10 @@ pub(crate) mod error;
 mod extract;
 pub mod faces;
 mod format;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 mod jobs;
-mod limits;
+pub(crate) mod limits;
 mod metrics;
 pub mod outbound;
 mod passwords;

@@ -37,6 +37,11 @@ pub fn normalize(code: &str) -> Result<String, CurrencyError> {
 /// Parses a payout such as `"76.5"` into micros. Zero is allowed (a registration with
 /// a zero cost, say); negatives, text and more than six decimals are not.
 pub fn parse_amount(text: &str) -> Result<i64, AmountError> {
+    if text.len() > crate::money::MAX_AMOUNT_TEXT {
+        return Err(AmountError::NotANumber(
+            text.chars().take(crate::money::MAX_AMOUNT_TEXT).collect(),
+        ));
+    }
     let trimmed = text.trim();
     let amount = Decimal::from_str(trimmed).map_err(|_| AmountError::NotANumber(text.into()))?;
     if amount.is_zero() {

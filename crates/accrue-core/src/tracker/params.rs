@@ -118,8 +118,9 @@ pub fn read(pairs: &[(String, String)], click_param: &str, secret_param: &str) -
     })
 }
 
-/// `raw` (a query string, or lines of them) with the values of `name` replaced by
-/// `***`, so the postback log keeps no shared secret.
+/// `raw` (a query string or a form body) with the values of `name` replaced by `***`,
+/// so the postback log keeps no shared secret. A value may hold a raw newline, so the
+/// text is split at `&` only, as [`decode_pairs`] splits it.
 pub fn redact(raw: &str, name: &str) -> String {
     let redact_part = |part: &str| {
         let key = part.split_once('=').map_or(part, |(k, _)| k);
@@ -129,10 +130,7 @@ pub fn redact(raw: &str, name: &str) -> String {
             part.to_string()
         }
     };
-    raw.split('\n')
-        .map(|line| line.split('&').map(redact_part).collect::<Vec<_>>().join("&"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    raw.split('&').map(redact_part).collect::<Vec<_>>().join("&")
 }
 
 /// A JSON object's text with the value of `name` replaced by `"***"`; text that is not
@@ -268,8 +266,13 @@ mod tests {
     #[test]
     fn secrets_are_redacted() {
         assert_eq!(
-            redact("tracker.event=sale&secret=abc&clickid=1\nsecret=x&a=b", "secret"),
-            "tracker.event=sale&secret=***&clickid=1\nsecret=***&a=b"
+            redact("tracker.event=sale&secret=abc&clickid=1", "secret"),
+            "tracker.event=sale&secret=***&clickid=1"
+        );
+        assert_eq!(
+            redact("secret=x\ny&a=b", "secret"),
+            "secret=***&a=b",
+            "a value with a newline"
         );
         assert_eq!(redact("mysecret=1&secret", "secret"), "mysecret=1&secret=***");
     }

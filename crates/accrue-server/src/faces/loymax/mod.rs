@@ -9,7 +9,7 @@ mod envelope;
 mod history;
 mod notifications;
 mod password;
-mod processing;
+pub(crate) mod processing;
 mod questions;
 mod registration;
 mod token;

@@ -4,7 +4,7 @@
 //! refused postback gets a 4xx that says why, a rate-limited one 429 so the network
 //! retries.
 
-mod postback;
+pub(crate) mod postback;
 mod redirect;
 
 use crate::limits::refuse_nul;

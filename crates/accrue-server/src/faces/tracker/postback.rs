@@ -23,7 +23,7 @@ use std::net::{IpAddr, SocketAddr};
 const MAX_PAIRS: usize = 256;
 
 /// A postback refused before it was counted: its status, outcome and reason.
-struct Refusal {
+pub(crate) struct Refusal {
     status: StatusCode,
     outcome: Outcome,
     message: String,
@@ -249,7 +249,7 @@ fn read_pairs(
 }
 
 /// A POST's parameters: a form, or a flat JSON object.
-fn body_pairs(headers: &HeaderMap, body: &[u8]) -> Result<Vec<(String, String)>, Refusal> {
+pub(crate) fn body_pairs(headers: &HeaderMap, body: &[u8]) -> Result<Vec<(String, String)>, Refusal> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Vec::new());
     }

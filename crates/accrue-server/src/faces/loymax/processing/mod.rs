@@ -7,7 +7,7 @@
 mod answer;
 pub mod device;
 mod pricing;
-mod request;
+pub(crate) mod request;
 
 use super::envelope::{Answer, Version};
 use super::user::{amount, quantity};
