@@ -723,18 +723,25 @@ mod loymax {
         }
     }
 
-    /// The code of the newest SMS to `phone` (digits), from the log channel's outbox.
+    /// The code of the newest SMS to `phone` (digits), revealed from the log channel's
+    /// outbox (the message keeps the code sealed): two admin calls.
     async fn sms_code(api: &Api, phone: &str) -> Result<String, String> {
-        let path = format!("/admin/v1/outbox/messages?kind=sms&target={phone}&count=1");
         let fail = |what: String| format!("{}: {what}", STEPS[2]);
-        let response = api.get(&path).send().await.map_err(|e| fail(transport_error(e)))?;
-        if !response.status().is_success() {
-            return Err(fail(describe_failure(response).await));
-        }
-        let body: Value = response.json().await.map_err(|e| fail(transport_error(e)))?;
-        let text = body["items"][0]["payload"]["text"]
+        let get = |path: String| async move {
+            let response = api.get(&path).send().await.map_err(|e| fail(transport_error(e)))?;
+            if !response.status().is_success() {
+                return Err(fail(describe_failure(response).await));
+            }
+            response.json::<Value>().await.map_err(|e| fail(transport_error(e)))
+        };
+        let list = get(format!("/admin/v1/outbox/messages?kind=sms&target={phone}&count=1")).await?;
+        let id = list["items"][0]["id"]
             .as_str()
             .ok_or_else(|| fail("no SMS for the phone".into()))?;
+        let message = get(format!("/admin/v1/outbox/messages/{id}?reveal=true")).await?;
+        let text = message["payload"]["text"]
+            .as_str()
+            .ok_or_else(|| fail("no text in the SMS".into()))?;
         let code: String = text.chars().filter(char::is_ascii_digit).collect();
         if code.is_empty() {
             return Err(fail(format!("no code in {text:?}")));

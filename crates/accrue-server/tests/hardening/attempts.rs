@@ -2,6 +2,7 @@
 //! that used to overflow the stack.
 
 use crate::member_with_password;
+use crate::processing_support::{till, token as grant};
 use accrue_server::testing::TestServer;
 use accrue_server::ServerOptions;
 use accrue_store::on_both_backends;
@@ -121,37 +122,10 @@ async fn tokens_of_another_program_are_unknown(db: TestDb) {
     assert_eq!(status, StatusCode::OK, "still good where it was issued");
 
     // A device of the default program cannot sign in where shop2 is served.
-    a.admin(
-        Method::POST,
-        "/admin/v1/merchants",
-        Some(json!({"code": "shop", "name": "Shop"})),
-    )
-    .await;
-    let (_, device) = a
-        .admin(
-            Method::POST,
-            "/admin/v1/merchants/shop/devices",
-            Some(json!({"name": "till"})),
-        )
-        .await;
-    let grant = |s: &TestServer| {
-        let form = [
-            ("grant_type", "client_credentials".to_string()),
-            ("client_id", device["client_id"].as_str().unwrap().to_string()),
-            ("client_secret", device["client_secret"].as_str().unwrap().to_string()),
-        ];
-        let request = s
-            .client
-            .post(format!("{}/authorizationService/token", s.base))
-            .form(&form);
-        async move {
-            let response = request.send().await.unwrap();
-            (response.status(), response.json::<Value>().await.unwrap())
-        }
-    };
-    let (status, device_token) = grant(&a).await;
+    let till = till(&a).await;
+    let (status, device_token) = grant(&a, &till, None).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, body) = grant(&b).await;
+    let (status, body) = grant(&b, &till, None).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_client"))
@@ -172,26 +146,7 @@ async fn tokens_of_another_program_are_unknown(db: TestDb) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_form_body_nested_seven_thousand_deep_is_refused_and_the_server_lives() {
     let s = TestServer::start(TestDb::sqlite()).await;
-    s.admin(
-        Method::POST,
-        "/admin/v1/merchants",
-        Some(json!({"code": "shop", "name": "Shop"})),
-    )
-    .await;
-    let (_, device) = s
-        .admin(
-            Method::POST,
-            "/admin/v1/merchants/shop/devices",
-            Some(json!({"name": "till"})),
-        )
-        .await;
-    let (_, token) = s
-        .token(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", device["client_id"].as_str().unwrap()),
-            ("client_secret", device["client_secret"].as_str().unwrap()),
-        ])
-        .await;
+    let (_, token) = grant(&s, &till(&s).await, None).await;
     let body = format!("{}=1", vec!["a"; 7000].join("."));
     let response = s
         .client

@@ -63,6 +63,11 @@ pub async fn member_and_till(s: &TestServer, points: &str) -> (i64, Till) {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
+    (member, till(s).await)
+}
+
+/// A till of merchant `shop` (created on first use).
+pub async fn till(s: &TestServer) -> Till {
     s.admin(
         Method::POST,
         "/admin/v1/merchants",
@@ -77,11 +82,10 @@ pub async fn member_and_till(s: &TestServer, points: &str) -> (i64, Till) {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{device}");
-    let till = Till {
+    Till {
         client_id: device["client_id"].as_str().unwrap().into(),
         secret: device["client_secret"].as_str().unwrap().into(),
-    };
-    (member, till)
+    }
 }
 
 /// A device token for the member with this card (or anonymous).
