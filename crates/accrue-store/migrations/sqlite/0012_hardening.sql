@@ -1,10 +1,14 @@
--- Rate limits shared by every server on this database: one token bucket per key, in
--- units of 1/60000 token, so a bucket refills by per_minute units a millisecond.
+-- Rate limits shared by every server on this database: a token bucket per key, split
+-- into shards for high limits so that concurrent calls do not queue on one row. A
+-- shard refills by per_minute units a millisecond; a token costs 60000 units for each
+-- shard of the key.
 CREATE TABLE rate_buckets (
-    key TEXT NOT NULL PRIMARY KEY,
+    key TEXT NOT NULL,
+    shard INTEGER NOT NULL,
     per_minute INTEGER NOT NULL,
     units INTEGER NOT NULL,
-    at INTEGER NOT NULL
+    at INTEGER NOT NULL,
+    PRIMARY KEY (key, shard)
 );
 
 -- Bounds per currency, in minor units: the largest single operation and the largest

@@ -171,7 +171,9 @@ fn record_from(row: &AnyRow) -> Result<PostbackRecord, StoreError> {
 }
 
 /// Every postback draws on its integration's allowance (unknown integrations share
-/// one), whichever server it reaches; over it, nothing is written.
+/// one), whichever server it reaches; over it, nothing is written. Drawn last in the
+/// transaction: the bucket's row is locked from the draw to the commit, and postbacks
+/// of one integration must not queue behind each other's whole work for it.
 async fn draw_allowance(tx: &mut Tx, entry: &LogEntry, per_minute: i64) -> Result<(), StoreError> {
     let key = match entry.integration_id {
         Some(id) => format!("tracker:{id}"),
@@ -186,8 +188,8 @@ impl Store {
     pub async fn log_postback(&self, entry: LogEntry, outcome: Outcome, per_minute: i64) -> Result<(), StoreError> {
         self.write(move |tx| {
             Box::pin(async move {
-                draw_allowance(tx, &entry, per_minute).await?;
-                insert_log(tx, &entry, outcome, None).await
+                insert_log(tx, &entry, outcome, None).await?;
+                draw_allowance(tx, &entry, per_minute).await
             })
         })
         .await
@@ -199,8 +201,10 @@ impl Store {
     pub async fn ingest_postback(&self, ingest: Ingest) -> Result<IngestOutcome, StoreError> {
         self.write(move |tx| {
             Box::pin(async move {
-                draw_allowance(tx, &ingest.log, ingest.integration.rate_limit_per_minute).await?;
-                ingest_in(tx, ingest).await
+                let (log, per_minute) = (ingest.log.clone(), ingest.integration.rate_limit_per_minute);
+                let done = ingest_in(tx, ingest).await?;
+                draw_allowance(tx, &log, per_minute).await?;
+                Ok(done)
             })
         })
         .await
