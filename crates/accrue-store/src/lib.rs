@@ -5,6 +5,12 @@
 //! locks. On SQLite all writes go through one writer task that commits many of them
 //! per transaction (group commit); each sits in its own savepoint, so one failing
 //! write does not undo its neighbours, and none is acknowledged before the commit.
+//!
+//! Locks (PostgreSQL row locks) are taken in one order on every path, so concurrent
+//! writes cannot deadlock: the member row, then the purchase row, then the hold, then
+//! balance rows in account order, and a rate-limit bucket last. A path that starts from
+//! a hold or a purchase (hold expiry, admin capture or void, the auto-cancel) first
+//! reads it without a lock to learn its member.
 
 mod admin_keys;
 pub use admin_keys::{AdminKey, KeyScope};

@@ -221,6 +221,29 @@ async fn migrate_and_create_key_use_the_configured_database() {
         !dir.path().join("accrue.db").exists(),
         "nothing was written to the default database"
     );
+    let scoped = accrue(dir.path())
+        .args(["--database-url", &db, "admin", "create-key", "--name", "reader"])
+        .args(["--program", "default", "--read-only"])
+        .output()
+        .unwrap();
+    assert!(scoped.status.success(), "{}", String::from_utf8_lossy(&scoped.stderr));
+    let key = String::from_utf8(scoped.stdout).unwrap().trim().to_string();
+    let scope = store.verify_admin_key(&key).await.unwrap().unwrap().scope;
+    assert_eq!((scope.program.as_deref(), scope.read_only), (Some("default"), true));
+    let unknown = accrue(dir.path())
+        .args([
+            "--database-url",
+            &db,
+            "admin",
+            "create-key",
+            "--name",
+            "x",
+            "--program",
+            "nosuch",
+        ])
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success(), "a key for an unknown program is refused");
 }
 
 async fn check_on(db: TestDb) {
