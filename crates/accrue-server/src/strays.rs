@@ -21,20 +21,19 @@ pub fn stray(status: StatusCode, message: impl Into<String>) -> Response {
     (status, message.into()).into_response()
 }
 
-/// The faces a path can belong to.
+/// The faces a path can belong to (and, for Loymax, whether it is the token endpoint,
+/// which answers as OAuth does).
 enum Face {
-    Loymax(loymax::Version),
+    Loymax(loymax::Version, bool),
     Tracker,
     Admin,
 }
 
 fn face_of(req: &Request) -> Face {
     let path = req.uri().path();
-    if let Some(version) = req.extensions().get::<loymax::Version>() {
-        return Face::Loymax(*version);
-    }
     if path.starts_with(loymax::BASE) {
-        return Face::Loymax(loymax::Version::V1_2);
+        let version = req.extensions().get::<loymax::Version>().copied();
+        return Face::Loymax(version.unwrap_or(loymax::Version::V1_2), path == loymax::TOKEN);
     }
     if tracker::owns(path) {
         return Face::Tracker;
@@ -46,7 +45,6 @@ fn face_of(req: &Request) -> Face {
 /// of the request's face.
 pub async fn render(req: Request, next: Next) -> Response {
     let face = face_of(&req);
-    let path = req.uri().path().to_string();
     let response = next.run(req).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) || is_json(&response) {
@@ -59,7 +57,7 @@ pub async fn render(req: Request, next: Next) -> Response {
         message = status.canonical_reason().unwrap_or("error").to_lowercase();
     }
     let mut rendered = match face {
-        Face::Loymax(version) => loymax::stray(version, &path, status, &message),
+        Face::Loymax(version, token) => loymax::stray(version, token, status, &message),
         Face::Tracker => tracker::stray(status, &message),
         Face::Admin => ApiError::stray(status, &message).into_response(),
     };

@@ -25,9 +25,13 @@ pub use envelope::Version;
 /// Where the canonical routes live.
 pub const BASE: &str = "/loymax/";
 
-/// An error that arose outside the handlers, in the envelope of the path's endpoint.
-pub fn stray(version: Version, path: &str, status: axum::http::StatusCode, message: &str) -> axum::response::Response {
-    if path == "/loymax/token" {
+/// The canonical path of the token endpoint.
+pub const TOKEN: &str = "/loymax/token";
+
+/// An error that arose outside the handlers, in the envelope of the endpoint: OAuth for
+/// the token endpoint, the Loymax envelope for the rest.
+pub fn stray(version: Version, token: bool, status: axum::http::StatusCode, message: &str) -> axum::response::Response {
+    if token {
         token::stray(status, message)
     } else {
         envelope::stray(version, status, message)
@@ -87,7 +91,7 @@ const WORDS: &[&str] = &[
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/loymax/token", post(token::issue))
+        .route(TOKEN, post(token::issue))
         .route("/loymax/auth/sendconfirmationcode", post(token::resend_code))
         .route("/loymax/user", get(user::profile))
         .route("/loymax/user/balance", get(user::balance))
