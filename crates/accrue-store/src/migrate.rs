@@ -37,6 +37,17 @@ const MIGRATIONS: &[Migration] = &[
     migration!(12, "0012_hardening"),
 ];
 
+/// A short hash of every PostgreSQL migration: databases migrated by the same code
+/// have the same one.
+pub(crate) fn postgres_fingerprint() -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for m in MIGRATIONS {
+        hash.update(m.postgres.as_bytes());
+    }
+    hex::encode(&hash.finalize()[..6])
+}
+
 /// Serialises migrating servers that share one PostgreSQL database.
 const PG_LOCK: i64 = 0x6163_6372_7565; // "accrue"
 

@@ -48,7 +48,8 @@ impl TestDb {
         }
     }
 
-    /// A new database, or `None` (and a note on stderr) when no server is configured.
+    /// A new database, copied from a migrated template (made once per set of
+    /// migrations), or `None` (and a note on stderr) when no server is configured.
     pub async fn postgres() -> Option<TestDb> {
         let Ok(base) = std::env::var(POSTGRES_ENV) else {
             eprintln!("skipped: {POSTGRES_ENV} is not set, so the PostgreSQL variant of this test did not run");
@@ -59,10 +60,14 @@ impl TestDb {
         let mut admin = sqlx::AnyConnection::connect(&base)
             .await
             .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {base}: {e}"));
-        admin
-            .execute(format!("CREATE DATABASE {name}").as_str())
-            .await
-            .expect("create test database");
+        // Copies of one template are made one at a time: PostgreSQL refuses to copy a
+        // database that another copy is reading.
+        let template = migrated_template(&mut admin, &base).await;
+        let copied = admin
+            .execute(format!("CREATE DATABASE {name} TEMPLATE {template}").as_str())
+            .await;
+        template_lock(&mut admin, "SELECT pg_advisory_unlock($1)").await;
+        copied.expect("create test database");
         let _ = admin.close().await;
         let url = with_database(&base, &name);
         Some(TestDb {
@@ -114,6 +119,87 @@ impl TestDb {
             }
         }
         text.into_bytes()
+    }
+}
+
+/// Serialises test processes making the template.
+const TEMPLATE_LOCK: i64 = 0x6163_6372_7565_7474; // "accruett"
+
+/// The name of a database with every migration applied, made on first use (under
+/// another name until it is complete, so that a process that died half-way leaves
+/// nothing to copy). Templates of older migrations are dropped. Returns holding the
+/// template lock; the caller releases it once its copy is made.
+async fn migrated_template(admin: &mut sqlx::AnyConnection, base: &str) -> String {
+    let name = format!("accrue_test_template_{}", crate::migrate::postgres_fingerprint());
+    template_lock(admin, "SELECT pg_advisory_lock($1)").await;
+    let existing: Vec<String> =
+        sqlx::query("SELECT CAST(datname AS TEXT) FROM pg_database WHERE datname LIKE 'accrue_test_template_%'")
+            .fetch_all(&mut *admin)
+            .await
+            .expect("templates")
+            .iter()
+            .map(|r| sqlx::Row::get(r, 0))
+            .collect();
+    if !existing.contains(&name) {
+        for stale in existing {
+            let _ = admin
+                .execute(format!("DROP DATABASE IF EXISTS {stale} WITH (FORCE)").as_str())
+                .await;
+        }
+        let building = format!("{name}_building");
+        admin
+            .execute(format!("CREATE DATABASE {building}").as_str())
+            .await
+            .expect("create the template");
+        let store = crate::Store::open(&with_database(base, &building))
+            .await
+            .expect("migrate the template");
+        store.close().await;
+        // A closed pool's sessions may still be ending on the server's side.
+        let ending = format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{building}'");
+        let _ = admin.execute(ending.as_str()).await;
+        admin
+            .execute(format!("ALTER DATABASE {building} RENAME TO {name}").as_str())
+            .await
+            .expect("name the template");
+    }
+    name
+}
+
+async fn template_lock(admin: &mut sqlx::AnyConnection, sql: &str) {
+    sqlx::query(sql)
+        .bind(TEMPLATE_LOCK)
+        .execute(&mut *admin)
+        .await
+        .expect("the template lock");
+}
+
+impl TestDb {
+    /// Every table of the migrated schema and its columns, sorted (migrations' own
+    /// bookkeeping left out), to compare the backends.
+    pub async fn schema(&self) -> std::collections::BTreeMap<String, Vec<String>> {
+        let store = crate::Store::open(&self.url).await.expect("migrate");
+        store.close().await;
+        let mut conn = sqlx::AnyConnection::connect(&self.url).await.expect("connect");
+        let sql = match self.dialect {
+            Dialect::Sqlite => {
+                "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p \
+                 WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'"
+            }
+            Dialect::Postgres => {
+                "SELECT CAST(table_name AS TEXT), CAST(column_name AS TEXT) FROM information_schema.columns \
+                 WHERE table_schema = 'public'"
+            }
+        };
+        let mut tables = std::collections::BTreeMap::<String, Vec<String>>::new();
+        for row in sqlx::query(sql).fetch_all(&mut conn).await.expect("schema") {
+            let (table, column): (String, String) = (sqlx::Row::get(&row, 0), sqlx::Row::get(&row, 1));
+            if table != "accrue_migrations" {
+                tables.entry(table).or_default().push(column);
+            }
+        }
+        tables.values_mut().for_each(|columns| columns.sort());
+        tables
     }
 }
 

@@ -1,14 +1,12 @@
 //! The outbox, the same on SQLite and PostgreSQL: a message is committed with its
 //! change or not at all, and claims never overlap.
 
-mod common;
-
+use crate::common::*;
 use accrue_core::outbox::{MessageKind, MessageState};
 use accrue_store::on_both_backends;
 use accrue_store::outbox::{Attempt, AttemptOutcome, MessageFilter, NewEndpoint, NewMessage};
 use accrue_store::testing::TestDb;
 use accrue_store::StoreError;
-use common::*;
 
 on_both_backends!(
     messages_are_committed_with_their_change,

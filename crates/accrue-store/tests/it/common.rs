@@ -1,5 +1,4 @@
 //! Helpers shared by the store's behaviour suites.
-#![allow(dead_code)]
 
 use accrue_store::ledger::{IdempotencyKey, Lifetime, Movement, Receipt};
 use accrue_store::testing::TestDb;

@@ -4,12 +4,10 @@
 //! with one row per purchase and refund, and random refund sequences that always bring the
 //! balance back to where it was.
 
-mod processing_support;
-
+use crate::processing_support::*;
 use accrue_server::testing::TestServer;
 use accrue_store::on_both_backends;
 use accrue_store::testing::TestDb;
-use processing_support::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;

@@ -1,11 +1,9 @@
 //! Member tokens on both backends, with a hand-set clock.
 
-mod common;
-
+use crate::common::*;
 use accrue_store::member_auth::{TokenKind, TokenOwner};
 use accrue_store::on_both_backends;
 use accrue_store::testing::TestDb;
-use common::*;
 
 on_both_backends!(tokens_expire_and_are_revoked);
 

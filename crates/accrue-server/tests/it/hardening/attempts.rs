@@ -1,7 +1,7 @@
 //! Counting limits under bursts; tokens and devices of other programs; the form body
 //! that used to overflow the stack.
 
-use crate::member_with_password;
+use super::member_with_password;
 use crate::processing_support::{till, token as grant};
 use accrue_server::testing::TestServer;
 use accrue_server::ServerOptions;

@@ -1,7 +1,6 @@
 //! Confirmation codes on both backends, with a hand-set clock.
 
-mod common;
-
+use crate::common::*;
 use accrue_core::outbox::MessageKind;
 use accrue_core::registration::{Channel, CodeRules};
 use accrue_store::confirmations::{CodeError, SentCode};
@@ -9,7 +8,6 @@ use accrue_store::on_both_backends;
 use accrue_store::outbox::MessageFilter;
 use accrue_store::testing::TestDb;
 use accrue_store::StoreError;
-use common::*;
 
 on_both_backends!(codes_expire_lock_and_are_used_once);
 

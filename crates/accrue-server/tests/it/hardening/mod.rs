@@ -6,8 +6,6 @@ mod amounts;
 mod attempts;
 mod connections;
 mod envelopes;
-#[path = "../processing_support/mod.rs"]
-mod processing_support;
 mod purchases;
 mod shared;
 

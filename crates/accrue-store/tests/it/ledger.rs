@@ -1,14 +1,12 @@
 //! Ledger behaviour, the same on SQLite and PostgreSQL.
 
-mod common;
-
+use crate::common::*;
 use accrue_core::hold::{HoldError, HoldState};
 use accrue_core::ledger::PostingKind;
 use accrue_store::ledger::{HistoryQuery, Lifetime};
 use accrue_store::on_both_backends;
 use accrue_store::testing::TestDb;
 use accrue_store::StoreError;
-use common::*;
 
 on_both_backends!(
     accrual_and_withdrawal_move_the_balance,

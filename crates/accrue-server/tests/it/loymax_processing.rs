@@ -3,12 +3,10 @@
 //! bonuses", idempotency by operation id, the error codes, refunds, auto-cancel and
 //! concurrent tills.
 
-mod processing_support;
-
+use crate::processing_support::*;
 use accrue_server::testing::TestServer;
 use accrue_store::on_both_backends;
 use accrue_store::testing::TestDb;
-use processing_support::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::sync::Arc;

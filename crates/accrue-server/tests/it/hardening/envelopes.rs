@@ -1,7 +1,7 @@
 //! Every class of malformed input, sent to every face, is answered in that face's own
 //! envelope and status conventions, and changes nothing.
 
-use crate::{member_with_password, raw, Expect};
+use super::{member_with_password, raw, Expect};
 use accrue_server::testing::TestServer;
 use accrue_store::on_both_backends;
 use accrue_store::testing::TestDb;
@@ -247,7 +247,7 @@ async fn malformed_input_meets_each_faces_envelope(db: TestDb) {
         "{}",
         &chunked[..chunked.len().min(300)]
     );
-    Expect::Loymax.check("chunked", &crate::body_of(&chunked));
+    Expect::Loymax.check("chunked", &super::body_of(&chunked));
 
     let (_, after) = s.admin(Method::GET, "/admin/v1/members?count=100", None).await;
     assert_eq!(before, after, "bad input changes nothing");

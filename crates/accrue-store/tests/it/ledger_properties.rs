@@ -2,13 +2,11 @@
 //! currency, cached balances equal their entries, no wallet goes negative, each hold
 //! resolves once, and the wallet equals the sum of its history.
 
-mod common;
-
+use crate::common::*;
 use accrue_core::hold::HoldError;
 use accrue_store::ledger::{HistoryQuery, IdempotencyKey, Lifetime};
 use accrue_store::testing::TestDb;
 use accrue_store::StoreError;
-use common::*;
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]

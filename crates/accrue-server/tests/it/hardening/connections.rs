@@ -1,6 +1,6 @@
 //! Slow and idle clients, floods of connections, shutdown, keep-alive.
 
-use crate::read_until_closed;
+use super::read_until_closed;
 use accrue_server::testing::TestServer;
 use accrue_server::ServerOptions;
 use accrue_store::testing::TestDb;

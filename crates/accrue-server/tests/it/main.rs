@@ -1,0 +1,13 @@
+//! The server's end-to-end suites over real HTTP, in one test binary (each suite a
+//! module), so the crate's tests link once.
+
+mod admin_api;
+mod hardening;
+mod loymax_account;
+mod loymax_member;
+mod loymax_processing;
+mod loymax_purchase_records;
+mod loymax_registration;
+mod outbox;
+mod processing_support;
+mod tracker;

@@ -1,0 +1,10 @@
+//! The store's behaviour suites, in one test binary (each suite a module), so the
+//! crate's tests link once.
+
+mod common;
+mod confirmations;
+mod ledger;
+mod ledger_properties;
+mod member_auth;
+mod outbox;
+mod schema;
