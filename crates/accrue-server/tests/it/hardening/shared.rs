@@ -52,6 +52,7 @@ async fn the_postback_rate_limit_holds_across_servers(db: TestDb) {
     let uid = integration["id"].as_str().unwrap();
     let mut accepted = 0;
     let mut limited = 0;
+    let started = std::time::Instant::now();
     for i in 0..30 {
         let server = if i % 2 == 0 { &a } else { &b };
         let url = format!(
@@ -68,8 +69,12 @@ async fn the_postback_rate_limit_holds_across_servers(db: TestDb) {
             accepted += 1;
         }
     }
-    // A minute's allowance of 10, and at most one more refilled while the test runs.
-    assert!((10..=11).contains(&accepted), "{accepted} accepted, {limited} limited");
+    // A minute's allowance of 10, and one more for every 6 s the test took.
+    let refilled = started.elapsed().as_secs() as usize / 6 + 1;
+    assert!(
+        (10..=10 + refilled).contains(&accepted),
+        "{accepted} accepted, {limited} limited"
+    );
     b.stop().await;
 }
 
