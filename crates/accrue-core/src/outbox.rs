@@ -36,6 +36,14 @@ text_enum!(
         PointsAccrued = "points.accrued",
         PointsWithdrawn = "points.withdrawn",
         PointsExpired = "points.expired",
+        /// Points reserved by a hold (a payment with points before its Confirm).
+        PointsHeld = "points.held",
+        /// A hold voided or expired: its points are back.
+        PointsReleased = "points.released",
+        /// Points that paid for a refunded purchase are back.
+        PointsRefunded = "points.refunded",
+        /// The accrual of a refunded purchase is taken back.
+        PointsReversed = "points.reversed",
         PurchaseConfirmed = "purchase.confirmed",
         PurchaseCanceled = "purchase.canceled",
         PurchaseRefunded = "purchase.refunded",

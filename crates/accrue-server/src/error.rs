@@ -93,7 +93,7 @@ impl From<StoreError> for ApiError {
             }
             StoreError::Posting(p) => ApiError::invalid(p.to_string()),
             StoreError::Code(_) => ApiError::new(S::CONFLICT, "confirmation_code", message),
-            StoreError::Refused(r) => ApiError::new(S::CONFLICT, r.code.as_str(), r.message),
+            StoreError::Rejected(r) => ApiError::new(S::CONFLICT, "rejected", message).with_details(json!(r)),
             StoreError::OverLimit { what, limit } => {
                 ApiError::new(S::UNPROCESSABLE_ENTITY, "amount_over_limit", message)
                     .with_details(json!({ "per": what, "limit": limit }))

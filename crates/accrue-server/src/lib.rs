@@ -14,6 +14,7 @@ pub(crate) mod limits;
 mod metrics;
 pub mod outbound;
 mod passwords;
+pub mod service;
 mod strays;
 pub mod testing;
 

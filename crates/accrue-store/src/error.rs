@@ -28,9 +28,9 @@ pub enum StoreError {
     Code(#[from] crate::confirmations::CodeError),
     #[error(transparent)]
     Posting(#[from] PostingError),
-    /// A purchase operation refused with a processing code.
+    /// A purchase operation refused (each face says it in its own terms).
     #[error(transparent)]
-    Refused(#[from] accrue_core::purchase::Refusal),
+    Rejected(#[from] accrue_core::purchase::Rejection),
     /// An amount over a currency's bound (`what`: "operation" or "balance"; `limit` as a
     /// decimal).
     #[error("the amount is over the currency's limit of {limit} per {what}")]

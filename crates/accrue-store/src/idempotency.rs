@@ -1,38 +1,54 @@
-//! Idempotency keys: claimed in the same transaction as the write they guard, so a
-//! concurrent repeat waits for the first and then reads its stored result.
+//! Replays: every face's repeatable operation keeps its outcome under (program, scope,
+//! key) — the admin API's `Idempotency-Key`, a till's `operationId` — claimed in the same
+//! transaction as the write it guards, so a concurrent repeat waits for the first and
+//! then reads its outcome. Scopes keep the keys of different faces apart.
 
 use crate::{StoreError, Tx};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
+/// The scope of the admin API's keys.
+pub const ADMIN: &str = "admin";
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdempotencyKey {
+    /// Whose key it is: a face, or a part of one.
+    pub scope: String,
     pub key: String,
     /// Fingerprint of the request the key was first used with.
     pub fingerprint: String,
 }
 
 impl IdempotencyKey {
+    /// An admin API key.
     pub fn new(key: &str, request: &serde_json::Value) -> Result<IdempotencyKey, StoreError> {
+        IdempotencyKey::scoped(ADMIN, key, request)
+    }
+
+    pub fn scoped(scope: &str, key: &str, request: &serde_json::Value) -> Result<IdempotencyKey, StoreError> {
         accrue_core::idempotency::validate_key(key).map_err(|e| StoreError::Invalid(e.into()))?;
         Ok(IdempotencyKey {
+            scope: scope.into(),
             key: key.into(),
             fingerprint: accrue_core::idempotency::fingerprint(request),
         })
     }
 }
 
-/// Claims the key, or returns the stored response of its first use.
-pub(crate) async fn claim(
+/// Claims the key, or returns the stored outcome of its first use; the same key with
+/// another request is [`StoreError::IdempotencyMismatch`].
+pub(crate) async fn claim<T: DeserializeOwned>(
     tx: &mut Tx,
     program_id: i64,
     key: &IdempotencyKey,
-) -> Result<Option<serde_json::Value>, StoreError> {
+) -> Result<Option<T>, StoreError> {
     let inserted = sqlx::query(
-        "INSERT INTO idempotency_keys (program_id, key, fingerprint, created_at) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (program_id, key) DO NOTHING",
+        "INSERT INTO replays (program_id, scope, key, fingerprint, created_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (program_id, scope, key) DO NOTHING",
     )
     .bind(program_id)
+    .bind(&key.scope)
     .bind(&key.key)
     .bind(&key.fingerprint)
     .bind(tx.now)
@@ -41,8 +57,9 @@ pub(crate) async fn claim(
     if inserted.rows_affected() == 1 {
         return Ok(None);
     }
-    let row = sqlx::query("SELECT fingerprint, response FROM idempotency_keys WHERE program_id = $1 AND key = $2")
+    let row = sqlx::query("SELECT fingerprint, outcome FROM replays WHERE program_id = $1 AND scope = $2 AND key = $3")
         .bind(program_id)
+        .bind(&key.scope)
         .bind(&key.key)
         .fetch_one(tx.conn())
         .await?;
@@ -50,20 +67,22 @@ pub(crate) async fn claim(
     if fingerprint != key.fingerprint {
         return Err(StoreError::IdempotencyMismatch);
     }
-    let response: Option<String> = row.try_get("response")?;
-    let response = response.ok_or_else(|| StoreError::Internal("idempotency key without a response".into()))?;
-    Ok(Some(serde_json::from_str(&response)?))
+    let outcome: Option<String> = row.try_get("outcome")?;
+    let outcome = outcome.ok_or_else(|| StoreError::Internal("a replay key without its outcome".into()))?;
+    Ok(Some(serde_json::from_str(&outcome)?))
 }
 
+/// Keeps the outcome of the operation that claimed the key.
 pub(crate) async fn record(
     tx: &mut Tx,
     program_id: i64,
     key: &IdempotencyKey,
-    response: &impl Serialize,
+    outcome: &impl Serialize,
 ) -> Result<(), StoreError> {
-    sqlx::query("UPDATE idempotency_keys SET response = $1 WHERE program_id = $2 AND key = $3")
-        .bind(serde_json::to_string(response)?)
+    sqlx::query("UPDATE replays SET outcome = $1 WHERE program_id = $2 AND scope = $3 AND key = $4")
+        .bind(serde_json::to_string(outcome)?)
         .bind(program_id)
+        .bind(&key.scope)
         .bind(&key.key)
         .execute(tx.conn())
         .await?;

@@ -28,7 +28,40 @@ pub struct Movement {
     /// A card of the member the operation was made with.
     pub card: Option<String>,
     pub description: String,
+    /// What made the movement, told to webhooks with its event.
+    #[serde(default)]
+    pub cause: Cause,
 }
+
+/// What caused a posting: a purchase and its operation, or an operation of its own (an
+/// admin call's idempotency key, a batch row).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cause {
+    pub purchase: Option<String>,
+    pub operation: Option<String>,
+}
+
+impl Cause {
+    pub fn purchase(key: &str, operation: &str) -> Cause {
+        Cause {
+            purchase: Some(key.into()),
+            operation: Some(operation.into()),
+        }
+    }
+
+    pub fn operation(key: &str) -> Cause {
+        Cause {
+            purchase: None,
+            operation: Some(key.into()),
+        }
+    }
+}
+
+/// The cause of postings that have no operation of their own (expiry).
+static NO_CAUSE: Cause = Cause {
+    purchase: None,
+    operation: None,
+};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lifetime {
@@ -144,6 +177,7 @@ struct NewPosting<'a> {
     card_id: Option<i64>,
     hold_id: Option<i64>,
     description: &'a str,
+    cause: &'a Cause,
 }
 
 async fn account(
@@ -383,11 +417,14 @@ fn new_posting(program_id: i64, kind: PostingKind, m: &Movement, card_id: Option
         card_id,
         hold_id: None,
         description: &m.description,
+        cause: &m.cause,
     }
 }
 
-async fn receipt(tx: &mut Tx, posting_id: i64, new: &NewPosting<'_>, wallet: i64) -> Result<Receipt, StoreError> {
-    Ok(Receipt {
+/// Every posting ends here: its receipt, and the event subscribed webhooks get of it,
+/// queued in the same transaction.
+async fn settle(tx: &mut Tx, posting_id: i64, new: &NewPosting<'_>, wallet: i64) -> Result<Receipt, StoreError> {
+    let receipt = Receipt {
         posting_id,
         kind: new.kind,
         member_id: new.member_id,
@@ -396,7 +433,44 @@ async fn receipt(tx: &mut Tx, posting_id: i64, new: &NewPosting<'_>, wallet: i64
         hold_id: new.hold_id,
         balance: wallet_balance(tx, wallet).await?,
         created_at: tx.now,
-    })
+    };
+    announce(tx, new, &receipt).await?;
+    Ok(receipt)
+}
+
+/// The event a posting of this kind is announced as.
+fn event_of(kind: PostingKind) -> EventType {
+    match kind {
+        PostingKind::Accrual => EventType::PointsAccrued,
+        PostingKind::Withdrawal | PostingKind::HoldCapture => EventType::PointsWithdrawn,
+        PostingKind::HoldReserve => EventType::PointsHeld,
+        PostingKind::HoldVoid => EventType::PointsReleased,
+        PostingKind::Expiry => EventType::PointsExpired,
+        PostingKind::Refund => EventType::PointsRefunded,
+        PostingKind::AccrualReversal => EventType::PointsReversed,
+    }
+}
+
+/// Tells subscribed webhook endpoints about a posting.
+async fn announce(tx: &mut Tx, new: &NewPosting<'_>, r: &Receipt) -> Result<(), StoreError> {
+    let event = event_of(r.kind);
+    let endpoints = outbox::subscribers(tx, new.program_id, event, None).await?;
+    if endpoints.is_empty() {
+        return Ok(());
+    }
+    let currency = currency_by_id(tx, r.currency_id).await?;
+    let data = serde_json::json!({
+        "member_id": r.member_id,
+        "posting_id": r.posting_id,
+        "type": r.kind.as_str(),
+        "currency": currency.code,
+        "amount": format_minor(r.amount, currency.scale),
+        "balance": format_minor(r.balance, currency.scale),
+        "hold_id": r.hold_id,
+        "purchase_id": new.cause.purchase,
+        "operation_id": new.cause.operation,
+    });
+    outbox::emit_to(tx, new.program_id, &endpoints, event, data).await
 }
 
 pub(crate) async fn accrue_in(
@@ -467,7 +541,7 @@ pub(crate) async fn credit_in(
     .bind(tx.now)
     .execute(tx.conn())
     .await?;
-    receipt(tx, posting_id, &new, wallet).await
+    settle(tx, posting_id, &new, wallet).await
 }
 
 /// Takes points out of the wallet into `to` (redemption, holding or issuance).
@@ -496,7 +570,7 @@ async fn debit_in(
     ];
     let posting_id = post(tx, &new, &legs).await?;
     spend_lots(tx, wallet, posting_id, m.amount).await?;
-    receipt(tx, posting_id, &new, wallet).await
+    settle(tx, posting_id, &new, wallet).await
 }
 
 /// The hold's row, locked (`lock`) or only read.
@@ -536,6 +610,7 @@ async fn resolve_in(
     tx: &mut Tx,
     program_id: i64,
     hold_id: i64,
+    cause: &Cause,
     decide: impl FnOnce(&Hold, Millis) -> Result<Resolution, StoreError>,
 ) -> Result<Receipt, StoreError> {
     // The member is locked before the hold, as on every path (see the crate's lock
@@ -566,6 +641,7 @@ async fn resolve_in(
         card_id: None,
         hold_id: Some(hold_id),
         description: resolution.state.as_str(),
+        cause,
     };
     let legs = [
         Leg {
@@ -600,7 +676,7 @@ async fn resolve_in(
         return Err(StoreError::Conflict("hold was resolved concurrently".into()));
     }
     restore_lots(tx, reserve_posting, posting_id, resolution.released).await?;
-    receipt(tx, posting_id, &new, wallet).await
+    settle(tx, posting_id, &new, wallet).await
 }
 
 pub(crate) async fn hold_in(
@@ -645,12 +721,20 @@ pub(crate) async fn capture_in(
     program_id: i64,
     hold_id: i64,
     amount: Option<i64>,
+    cause: &Cause,
 ) -> Result<Receipt, StoreError> {
-    resolve_in(tx, program_id, hold_id, move |h, now| Ok(h.capture(amount, now)?)).await
+    resolve_in(
+        tx,
+        program_id,
+        hold_id,
+        cause,
+        move |h, now| Ok(h.capture(amount, now)?),
+    )
+    .await
 }
 
-pub(crate) async fn void_in(tx: &mut Tx, program_id: i64, hold_id: i64) -> Result<Receipt, StoreError> {
-    resolve_in(tx, program_id, hold_id, |h, now| Ok(h.void(now)?)).await
+pub(crate) async fn void_in(tx: &mut Tx, program_id: i64, hold_id: i64, cause: &Cause) -> Result<Receipt, StoreError> {
+    resolve_in(tx, program_id, hold_id, cause, |h, now| Ok(h.void(now)?)).await
 }
 
 /// Takes back up to `m.amount` of what the accrual `accrual_posting` gave (a refunded
@@ -709,6 +793,7 @@ pub(crate) async fn reverse_accrual_in(
     let posting_id = post(tx, &new, &legs).await?;
     let moves: Vec<(i64, i64)> = moves.into_iter().map(|(lot, n)| (lot, -n)).collect();
     move_lots(tx, posting_id, &moves).await?;
+    settle(tx, posting_id, &new, wallet).await?;
     Ok((total, Some(posting_id)))
 }
 
@@ -723,37 +808,21 @@ async fn refuse_purchase_hold(tx: &mut Tx, hold_id: i64) -> Result<(), StoreErro
     }
 }
 
-/// Tells subscribed webhook endpoints about a wallet movement.
-async fn announce(tx: &mut Tx, program_id: i64, event: EventType, r: &Receipt) -> Result<(), StoreError> {
-    let endpoints = outbox::subscribers(tx, program_id, event, None).await?;
-    if endpoints.is_empty() {
-        return Ok(());
-    }
-    let currency = currency_by_id(tx, r.currency_id).await?;
-    let data = serde_json::json!({
-        "member_id": r.member_id,
-        "posting_id": r.posting_id,
-        "currency": currency.code,
-        "amount": format_minor(r.amount, currency.scale),
-        "balance": format_minor(r.balance, currency.scale),
-    });
-    outbox::emit_to(tx, program_id, &endpoints, event, data).await
-}
-
 impl Store {
-    /// Runs a ledger operation once per idempotency key. Returns the receipt and
-    /// whether it is the stored result of an earlier call.
+    /// Runs a ledger operation once per idempotency key; the key is the operation that
+    /// caused the posting. Returns the receipt and whether it is the stored result of an
+    /// earlier call.
     async fn ledger_write<F>(&self, program_id: i64, key: IdempotencyKey, op: F) -> Result<(Receipt, bool), StoreError>
     where
-        F: for<'t> FnOnce(&'t mut Tx) -> crate::BoxFuture<'t, Result<Receipt, StoreError>> + Send + 'static,
+        F: for<'t> FnOnce(&'t mut Tx, Cause) -> crate::BoxFuture<'t, Result<Receipt, StoreError>> + Send + 'static,
     {
         let result = self
             .write(move |tx| {
                 Box::pin(async move {
                     if let Some(stored) = idempotency::claim(tx, program_id, &key).await? {
-                        return Ok((serde_json::from_value(stored)?, true));
+                        return Ok((stored, true));
                     }
-                    let receipt = op(tx).await?;
+                    let receipt = op(tx, Cause::operation(&key.key)).await?;
                     idempotency::record(tx, program_id, &key, &receipt).await?;
                     Ok((receipt, false))
                 })
@@ -772,12 +841,8 @@ impl Store {
         m: Movement,
         life: Lifetime,
     ) -> Result<(Receipt, bool), StoreError> {
-        self.ledger_write(program_id, key, move |tx| {
-            Box::pin(async move {
-                let receipt = accrue_in(tx, program_id, m, life).await?;
-                announce(tx, program_id, EventType::PointsAccrued, &receipt).await?;
-                Ok(receipt)
-            })
+        self.ledger_write(program_id, key, move |tx, cause| {
+            Box::pin(accrue_in(tx, program_id, Movement { cause, ..m }, life))
         })
         .await
     }
@@ -788,13 +853,12 @@ impl Store {
         key: IdempotencyKey,
         m: Movement,
     ) -> Result<(Receipt, bool), StoreError> {
-        self.ledger_write(program_id, key, move |tx| {
+        self.ledger_write(program_id, key, move |tx, cause| {
             Box::pin(async move {
+                let m = Movement { cause, ..m };
                 let (card_id, _) = prepare(tx, program_id, &m).await?;
                 let new = new_posting(program_id, PostingKind::Withdrawal, &m, card_id);
-                let receipt = debit_in(tx, program_id, &m, new, AccountKind::Redemption).await?;
-                announce(tx, program_id, EventType::PointsWithdrawn, &receipt).await?;
-                Ok(receipt)
+                debit_in(tx, program_id, &m, new, AccountKind::Redemption).await
             })
         })
         .await
@@ -808,8 +872,8 @@ impl Store {
         m: Movement,
         expires_at: Millis,
     ) -> Result<(Receipt, bool), StoreError> {
-        self.ledger_write(program_id, key, move |tx| {
-            Box::pin(hold_in(tx, program_id, m, expires_at))
+        self.ledger_write(program_id, key, move |tx, cause| {
+            Box::pin(hold_in(tx, program_id, Movement { cause, ..m }, expires_at))
         })
         .await
     }
@@ -822,10 +886,10 @@ impl Store {
         hold_id: i64,
         amount: Option<i64>,
     ) -> Result<(Receipt, bool), StoreError> {
-        self.ledger_write(program_id, key, move |tx| {
+        self.ledger_write(program_id, key, move |tx, cause| {
             Box::pin(async move {
                 refuse_purchase_hold(tx, hold_id).await?;
-                capture_in(tx, program_id, hold_id, amount).await
+                capture_in(tx, program_id, hold_id, amount, &cause).await
             })
         })
         .await
@@ -837,10 +901,10 @@ impl Store {
         key: IdempotencyKey,
         hold_id: i64,
     ) -> Result<(Receipt, bool), StoreError> {
-        self.ledger_write(program_id, key, move |tx| {
+        self.ledger_write(program_id, key, move |tx, cause| {
             Box::pin(async move {
                 refuse_purchase_hold(tx, hold_id).await?;
-                void_in(tx, program_id, hold_id).await
+                void_in(tx, program_id, hold_id, &cause).await
             })
         })
         .await
@@ -882,7 +946,7 @@ impl Store {
                 |program_id, hold_id| async move {
                     let expired = self
                         .write(move |tx| {
-                            Box::pin(resolve_in(tx, program_id, hold_id, |h, now| {
+                            Box::pin(resolve_in(tx, program_id, hold_id, &NO_CAUSE, |h, now| {
                                 h.expire(now).ok_or(StoreError::Conflict("hold is not due".into()))
                             }))
                         })
@@ -1094,6 +1158,7 @@ async fn expire_lot(tx: &mut Tx, program_id: i64, lot_id: i64) -> Result<bool, S
         card_id: None,
         hold_id: None,
         description: "points expired",
+        cause: &NO_CAUSE,
     };
     let legs = [
         Leg {
@@ -1109,7 +1174,6 @@ async fn expire_lot(tx: &mut Tx, program_id: i64, lot_id: i64) -> Result<bool, S
     ];
     let posting_id = post(tx, &new, &legs).await?;
     move_lots(tx, posting_id, &[(lot_id, -remaining)]).await?;
-    let receipt = receipt(tx, posting_id, &new, wallet).await?;
-    announce(tx, program_id, EventType::PointsExpired, &receipt).await?;
+    settle(tx, posting_id, &new, wallet).await?;
     Ok(true)
 }

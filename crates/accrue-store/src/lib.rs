@@ -19,7 +19,8 @@ pub mod check;
 pub mod confirmations;
 pub mod devices;
 mod error;
-mod idempotency;
+pub mod hooks;
+pub mod idempotency;
 pub mod ledger;
 pub mod member_auth;
 pub mod member_history;
@@ -92,6 +93,7 @@ pub struct Tx {
     pub now: Millis,
     /// Set when the transaction queued outbox messages: the worker is woken after commit.
     queued_messages: bool,
+    hooks: Arc<hooks::Hooks>,
 }
 
 impl Tx {
@@ -128,12 +130,19 @@ struct Inner {
     /// SQLite only: the group-commit writer.
     writer: Option<writer::Writer>,
     clock: Clock,
-    metrics: Arc<StoreMetrics>,
-    /// Wakes the delivery worker when a commit queued messages.
-    outbox_wakeup: Arc<tokio::sync::Notify>,
+    shared: Shared,
     /// Seals the secrets the store keeps (codes in queued messages) and that servers keep
     /// in it (webhook and tracker secrets).
     sealer: Sealer,
+}
+
+/// What every transaction can reach, whichever backend runs it.
+#[derive(Clone, Default)]
+pub(crate) struct Shared {
+    metrics: Arc<StoreMetrics>,
+    /// Wakes the delivery worker when a commit queued messages.
+    outbox_wakeup: Arc<tokio::sync::Notify>,
+    hooks: Arc<hooks::Hooks>,
 }
 
 /// How a store is opened: its clock and its sealing key.
@@ -178,16 +187,14 @@ impl Store {
                 let options = AnyConnectOptions::from_str(&sqlite_url(url))?;
                 let pool = sqlite_pool(8).connect_with(options.clone()).await?;
                 let writer_pool = sqlite_pool(1).connect_with(options).await?;
-                let metrics = Arc::<StoreMetrics>::default();
-                let outbox_wakeup = Arc::new(tokio::sync::Notify::new());
-                let writer = writer::Writer::start(writer_pool, clock.clone(), metrics.clone(), outbox_wakeup.clone());
+                let shared = Shared::default();
+                let writer = writer::Writer::start(writer_pool, clock.clone(), shared.clone());
                 Inner {
                     dialect,
                     pool,
                     writer: Some(writer),
                     clock,
-                    metrics,
-                    outbox_wakeup,
+                    shared,
                     sealer,
                 }
             }
@@ -198,8 +205,7 @@ impl Store {
                     pool,
                     writer: None,
                     clock,
-                    metrics: Default::default(),
-                    outbox_wakeup: Default::default(),
+                    shared: Shared::default(),
                     sealer,
                 }
             }
@@ -223,7 +229,13 @@ impl Store {
     }
 
     pub fn metrics(&self) -> &StoreMetrics {
-        &self.inner.metrics
+        &self.inner.shared.metrics
+    }
+
+    /// Adds a hook run after purchases and registrations (see [`hooks`]); servers add
+    /// theirs before they serve.
+    pub fn add_hook(&self, hook: Arc<dyn hooks::Hook>) {
+        self.inner.shared.hooks.add(hook);
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {
@@ -243,27 +255,28 @@ impl Store {
         T: Send + 'static,
         F: for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Result<T, StoreError>> + Send + 'static,
     {
-        self.inner.metrics.writes.fetch_add(1, Ordering::Relaxed);
+        self.inner.shared.metrics.writes.fetch_add(1, Ordering::Relaxed);
         if let Some(writer) = &self.inner.writer {
             return writer.submit(f).await;
         }
         // Spawned so that a client hanging up cannot stop a transaction half-way.
         let pool = self.inner.pool.clone();
         let now = self.inner.clock.now();
-        let wakeup = self.inner.outbox_wakeup.clone();
+        let shared = self.inner.shared.clone();
         tokio::spawn(async move {
             let mut tx = Tx {
                 conn: pool.begin().await?,
                 dialect: Dialect::Postgres,
                 now,
                 queued_messages: false,
+                hooks: shared.hooks.clone(),
             };
             let result = f(&mut tx).await;
             match result {
                 Ok(value) => {
                     tx.conn.commit().await?;
                     if tx.queued_messages {
-                        wakeup.notify_one();
+                        shared.outbox_wakeup.notify_one();
                     }
                     Ok(value)
                 }
@@ -281,7 +294,7 @@ impl Store {
     /// need not wait for its next poll. (Messages queued by other servers sharing the
     /// database are found by polling.)
     pub fn outbox_wakeup(&self) -> Arc<tokio::sync::Notify> {
-        self.inner.outbox_wakeup.clone()
+        self.inner.shared.outbox_wakeup.clone()
     }
 
     /// Waits for queued writes to finish and closes the database.

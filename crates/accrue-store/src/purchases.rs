@@ -1,23 +1,28 @@
-//! Purchases run by devices: each operation (Calculate, Payment, Bonus, Confirm, Cancel,
-//! Refund) happens once per operation id, in one transaction with the ledger moves it
-//! makes and the answer it gave — a repeat gets that answer again, another request under
-//! the same id is refused. The amounts come priced from the offers engine; here they are
-//! held, captured, accrued, voided and given back.
+//! Purchases run by tills and shops: each operation (Calculate, Payment, Bonus, Confirm,
+//! Cancel, Refund) happens once per key, in one transaction with the ledger moves it
+//! makes and its outcome — a repeat gets that outcome again (see [`crate::idempotency`]),
+//! another request under the same key is refused. The amounts come priced and decided
+//! by the service layer; here they are held, captured, accrued, voided and given back.
+//! Refusals are face-neutral [`Rejection`]s.
 //!
-//! Locks are taken in one order — the member of the device's token, the purchase row,
+//! Locks are taken in one order — the member of the till's token, the purchase row,
 //! then the wallet accounts — so concurrent operations of one member cannot deadlock.
 
-use crate::devices::DeviceSession;
-use crate::ledger::{accrue_in, capture_in, credit_in, hold_in, reverse_accrual_in, void_in, Lifetime, Movement};
+use crate::hooks::{self, Happening};
+use crate::idempotency::{self, IdempotencyKey};
+use crate::ledger::{
+    accrue_in, capture_in, credit_in, hold_in, reverse_accrual_in, void_in, Cause, Lifetime, Movement,
+};
 use crate::purchase_records::{add_entry, purchase_confirmed};
 use crate::{outbox, Store, StoreError, Tx};
 use accrue_core::hold::HoldError;
 use accrue_core::ledger::{AccountKind, PostingKind};
-use accrue_core::offers::{Calculation, RefundShare};
+use accrue_core::offers::{Accrual, Calculation, RefundShare};
 use accrue_core::outbox::EventType;
-use accrue_core::purchase::{check_order, Code, Operation, PricedCheque, PurchaseEntry, Refusal, State};
+use accrue_core::purchase::{check_order, Operation, Order, PricedCheque, PurchaseEntry, Rejection, State};
 use accrue_core::Millis;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 use sqlx::Row;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -43,19 +48,25 @@ pub struct Purchase {
     pub created_at: Millis,
 }
 
-/// One call of a device.
+/// Who runs a purchase: the till (device) and the member it identified, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Till {
+    pub device_id: i64,
+    pub member_id: Option<i64>,
+}
+
+/// One operation on a purchase.
 #[derive(Debug, Clone)]
 pub struct Call {
     pub program_id: i64,
     pub purchase_key: String,
-    pub operation_id: String,
+    /// The operation's replay key: a repeat with the same request gets the same outcome.
+    pub key: IdempotencyKey,
     pub operation: Operation,
-    pub session: DeviceSession,
-    /// Of the canonical request: a repeat under the same operation id must match.
-    pub fingerprint: String,
+    pub till: Till,
 }
 
-/// What a refund gives back, decided from the purchase by the caller's pricing.
+/// What a refund gives back, decided from the purchase by the service layer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RefundPlan {
     /// The lines refunded and what they give back and take back.
@@ -64,24 +75,24 @@ pub struct RefundPlan {
     pub accrual_back: i64,
 }
 
-type PlanRefund = Box<dyn FnOnce(&Purchase) -> Result<RefundPlan, Refusal> + Send>;
+pub type PlanRefund = Box<dyn FnOnce(&Purchase) -> Result<RefundPlan, Rejection> + Send>;
 
 pub enum Step {
     /// Nothing moves; the operation is kept as an audit record with its pricing.
     Calculate {
         priced: Calculation,
     },
-    /// Reserves `amount` bonuses; the purchase's payments may not exceed `max_total`.
+    /// Reserves `amount` points; the purchase's payments may not exceed `max_total`.
     Payment {
         currency_id: i64,
         amount: i64,
         max_total: i64,
         cheque: PricedCheque,
     },
-    /// Sets the accrual that Confirm will post.
+    /// Sets the accrual that Confirm will post (`cheque.accrual`).
     Bonus {
         currency_id: i64,
-        accrual: i64,
+        accrual: Accrual,
         cheque: PricedCheque,
     },
     /// Captures the payments and posts the accrual; `cheque_total`, when the till sent a
@@ -97,16 +108,29 @@ pub enum Step {
     Refund(PlanRefund),
 }
 
-/// What an operation did, for rendering its answer.
-#[derive(Debug, Clone)]
+/// What an operation did: kept as its replay, and all a face needs to render its answer.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Done {
-    pub purchase: Option<Purchase>,
-    /// Bonuses reserved (Payment), accrual set (Bonus), or given back (Refund).
+    /// Points reserved (Payment), accrual set (Bonus), or given back (Refund).
     pub amount: i64,
     pub accrual_taken_back: i64,
+    /// The cheque as priced by this operation (Calculate, Payment, Bonus).
+    pub calculation: Option<Calculation>,
+    /// The accrual per line (Bonus).
+    pub accrual: Option<Accrual>,
+    /// The purchase after the operation (not kept in the replay).
+    #[serde(skip)]
+    pub purchase: Option<Purchase>,
 }
 
-pub type Render = Box<dyn FnOnce(&Done) -> Value + Send>;
+impl Done {
+    fn of(purchase: Purchase) -> Done {
+        Done {
+            purchase: Some(purchase),
+            ..Done::default()
+        }
+    }
+}
 
 const COLUMNS: &str = "id, purchase_key, device_id, member_id, currency_id, state, cheque, bonus_paid, accrual, \
                        accrual_posting_id, refunded_payment, refunded_accrual, refunded_lines, cancel_at, created_at";
@@ -141,8 +165,8 @@ fn priced_cheque(p: &Purchase) -> Result<PricedCheque, StoreError> {
         .ok_or_else(|| StoreError::Internal(format!("purchase {} has no pricing", p.purchase_key)))
 }
 
-fn refuse<T>(code: Code, message: &str) -> Result<T, StoreError> {
-    Err(Refusal::new(code, message).into())
+fn reject<T>(rejection: Rejection) -> Result<T, StoreError> {
+    Err(rejection.into())
 }
 
 async fn load(tx: &mut Tx, program_id: i64, key: &str) -> Result<Option<Purchase>, StoreError> {
@@ -169,8 +193,8 @@ async fn open(
     if let Some(p) = found {
         return Ok(p);
     }
-    let Some(member_id) = call.session.member_id else {
-        return refuse(Code::CardNotFound, "Покупатель не определён: нужен токен участника.");
+    let Some(member_id) = call.till.member_id else {
+        return reject(Rejection::MemberUnknown);
     };
     sqlx::query(
         "INSERT INTO purchases (program_id, purchase_key, device_id, member_id, currency_id, state, cheque, bonus_paid, \
@@ -179,7 +203,7 @@ async fn open(
     )
     .bind(call.program_id)
     .bind(&call.purchase_key)
-    .bind(call.session.device_id)
+    .bind(call.till.device_id)
     .bind(member_id)
     .bind(currency_id)
     .bind(cancel_at)
@@ -263,8 +287,8 @@ pub(crate) async fn purchase_of_hold(tx: &mut Tx, hold_id: i64) -> Result<Option
 
 /// Voids a payment's hold; one already resolved (it expired, or was resolved before
 /// this rule existed) has nothing left to give back.
-async fn void_payment(tx: &mut Tx, program_id: i64, hold: i64) -> Result<(), StoreError> {
-    match void_in(tx, program_id, hold).await {
+async fn void_payment(tx: &mut Tx, program_id: i64, hold: i64, cause: &Cause) -> Result<(), StoreError> {
+    match void_in(tx, program_id, hold, cause).await {
         Ok(_) | Err(StoreError::Hold(HoldError::AlreadyResolved(_))) => Ok(()),
         Err(e) => Err(e),
     }
@@ -272,32 +296,29 @@ async fn void_payment(tx: &mut Tx, program_id: i64, hold: i64) -> Result<(), Sto
 
 /// Captures a payment's hold for Confirm; a hold no longer active cannot be captured,
 /// which the till is told rather than failing.
-async fn capture_payment(tx: &mut Tx, program_id: i64, hold: i64) -> Result<i64, StoreError> {
-    match capture_in(tx, program_id, hold, None).await {
+async fn capture_payment(tx: &mut Tx, program_id: i64, hold: i64, cause: &Cause) -> Result<i64, StoreError> {
+    match capture_in(tx, program_id, hold, None, cause).await {
         Ok(receipt) => Ok(receipt.posting_id),
-        Err(StoreError::Hold(HoldError::AlreadyResolved(_) | HoldError::Expired)) => refuse(
-            Code::BusinessError,
-            "Оплата бонусами этой покупки уже отменена; отмените покупку.",
-        ),
+        Err(StoreError::Hold(HoldError::AlreadyResolved(_) | HoldError::Expired)) => reject(Rejection::PaymentReleased),
         Err(e) => Err(e),
     }
 }
 
-/// Refusals a wallet can give, in the terms tills know.
-fn wallet_refusal(e: StoreError) -> StoreError {
+/// What a wallet refuses, as a purchase's rejection.
+fn wallet_rejection(e: StoreError) -> StoreError {
     match e {
-        StoreError::InsufficientBalance { .. } => Refusal::new(Code::NotEnoughMoney, "Недостаточно бонусов.").into(),
-        StoreError::MemberInactive(_) => Refusal::new(Code::CardBlocked, "Счёт участника заблокирован.").into(),
-        StoreError::OverLimit { .. } => Refusal::new(Code::BusinessError, "Сумма больше допустимой.").into(),
+        StoreError::InsufficientBalance { available } => Rejection::NotEnoughPoints { available }.into(),
+        StoreError::MemberInactive(_) => Rejection::MemberBlocked.into(),
+        StoreError::OverLimit { .. } => Rejection::OverAmountLimit.into(),
         e => e,
     }
 }
 
 /// Voids the live payments and cancels the purchase.
-async fn cancel_in(tx: &mut Tx, program_id: i64, p: &mut Purchase) -> Result<(), StoreError> {
+async fn cancel_in(tx: &mut Tx, program_id: i64, p: &mut Purchase, cause: &Cause) -> Result<(), StoreError> {
     for (operation_id, hold, _) in live_operations(tx, program_id, &p.purchase_key, Operation::Payment).await? {
         if let Some(hold) = hold {
-            void_payment(tx, program_id, hold).await?;
+            void_payment(tx, program_id, hold, cause).await?;
         }
         mark_canceled(tx, program_id, &operation_id).await?;
     }
@@ -319,27 +340,37 @@ async fn announce(tx: &mut Tx, program_id: i64, event: EventType, p: &Purchase) 
     outbox::emit_to(tx, program_id, &endpoints, event, data).await
 }
 
-/// Runs the step on the locked purchase (if any).
+/// The purchase an operation other than Calculate, Payment and Bonus works on; the
+/// order check has already refused those without one.
+fn existing(found: Option<Purchase>) -> Result<Purchase, StoreError> {
+    found.ok_or(StoreError::Internal("no purchase".into()))
+}
+
+fn member_of(p: &Purchase) -> Result<i64, StoreError> {
+    p.member_id
+        .ok_or(StoreError::Internal("purchase without member".into()))
+}
+
+/// Runs the step on the locked purchase (if any), once the order allows it.
 async fn run(tx: &mut Tx, call: &Call, step: Step, cancel_at: Millis) -> Result<Done, StoreError> {
-    let program_id = call.program_id;
-    let key = call.purchase_key.as_str();
+    let (program_id, key) = (call.program_id, call.purchase_key.as_str());
     let found = load(tx, program_id, key).await?;
-    if let (Some(p), Some(member)) = (&found, call.session.member_id) {
+    if let (Some(p), Some(member)) = (&found, call.till.member_id) {
         if p.member_id.is_some_and(|m| m != member) {
-            return refuse(Code::BusinessError, "Покупка принадлежит другому участнику.");
+            return reject(Rejection::OtherMembersPurchase);
         }
     }
     let bonus_done = !live_operations(tx, program_id, key, Operation::Bonus).await?.is_empty();
     check_order(found.as_ref().map(|p| p.state), bonus_done, call.operation)?;
-    let mut done = Done {
-        purchase: None,
-        amount: 0,
-        accrual_taken_back: 0,
-    };
+    let cause = Cause::purchase(key, &call.key.key);
     match step {
         Step::Calculate { priced } => {
             set_priced(tx, call, &priced).await?;
-            done.purchase = found;
+            Ok(Done {
+                calculation: Some(priced),
+                purchase: found,
+                ..Done::default()
+            })
         }
         Step::Payment {
             currency_id,
@@ -347,161 +378,236 @@ async fn run(tx: &mut Tx, call: &Call, step: Step, cancel_at: Millis) -> Result<
             max_total,
             cheque,
         } => {
-            let mut p = open(tx, call, found, currency_id, cancel_at).await?;
-            if p.bonus_paid + amount > max_total {
-                return refuse(Code::LargePaymentAmount, "Сумма оплаты бонусами больше допустимой.");
-            }
-            let member_id = p
-                .member_id
-                .ok_or(StoreError::Internal("purchase without member".into()))?;
-            let m = Movement {
-                member_id,
-                currency_id: p.currency_id,
-                amount,
-                card: None,
-                description: format!("purchase {key}"),
-            };
-            // The hold outlives the auto-cancel, which voids it first.
-            let receipt = hold_in(tx, program_id, m, p.cancel_at + 24 * 3600 * 1000)
-                .await
-                .map_err(wallet_refusal)?;
-            set_operation(tx, call, receipt.hold_id, amount).await?;
-            set_priced(tx, call, &cheque.calculation).await?;
-            p.bonus_paid += amount;
-            p.cheque = Some(cheque);
-            save(tx, &p).await?;
-            done.amount = amount;
-            done.purchase = Some(p);
+            let p = open(tx, call, found, currency_id, cancel_at).await?;
+            pay(tx, call, p, (amount, max_total), cheque, &cause).await
         }
         Step::Bonus {
             currency_id,
             accrual,
             cheque,
         } => {
-            let mut p = open(tx, call, found, currency_id, cancel_at).await?;
-            // A new Bonus replaces the earlier one (the claimed row of this call is live too).
-            for (earlier, _, _) in live_operations(tx, program_id, key, Operation::Bonus).await? {
-                if earlier != call.operation_id {
-                    mark_canceled(tx, program_id, &earlier).await?;
-                }
-            }
-            set_operation(tx, call, None, accrual).await?;
-            set_priced(tx, call, &cheque.calculation).await?;
-            p.accrual = accrual;
-            p.cheque = Some(cheque);
-            save(tx, &p).await?;
-            done.amount = accrual;
-            done.purchase = Some(p);
+            let p = open(tx, call, found, currency_id, cancel_at).await?;
+            set_bonus(tx, call, p, accrual, cheque).await
         }
-        Step::Confirm { cheque_total, life } => {
-            let mut p = found.ok_or(StoreError::Internal("no purchase".into()))?;
-            let cheque = priced_cheque(&p)?;
-            if cheque_total.is_some_and(|total| total != cheque.calculation.total_amount) {
-                return refuse(Code::DifferentCheque, "Чек отличается от рассчитанного.");
-            }
-            let mut postings = Vec::new();
-            for (_, hold, _) in live_operations(tx, program_id, key, Operation::Payment).await? {
-                if let Some(hold) = hold {
-                    postings.push(capture_payment(tx, program_id, hold).await?);
-                }
-            }
-            if let (Some(member_id), true) = (p.member_id, p.accrual > 0) {
-                let m = Movement {
-                    member_id,
-                    currency_id: p.currency_id,
-                    amount: p.accrual,
-                    card: None,
-                    description: format!("purchase {key}"),
-                };
-                let posting = accrue_in(tx, program_id, m, life)
-                    .await
-                    .map_err(wallet_refusal)?
-                    .posting_id;
-                p.accrual_posting_id = Some(posting);
-                postings.push(posting);
-            }
-            p.state = State::Confirmed;
-            save(tx, &p).await?;
-            purchase_confirmed(tx, program_id, &p, &cheque, &postings).await?;
-            announce(tx, program_id, EventType::PurchaseConfirmed, &p).await?;
-            done.purchase = Some(p);
-        }
+        Step::Confirm { cheque_total, life } => confirm(tx, call, existing(found)?, cheque_total, life, &cause).await,
         Step::Cancel => {
-            let mut p = found.ok_or(StoreError::Internal("no purchase".into()))?;
-            cancel_in(tx, program_id, &mut p).await?;
-            done.purchase = Some(p);
+            let mut p = existing(found)?;
+            cancel_in(tx, program_id, &mut p, &cause).await?;
+            Ok(Done::of(p))
         }
         Step::CancelOperation { operation_id } => {
-            let mut p = found.ok_or(StoreError::Internal("no purchase".into()))?;
-            let row = sqlx::query(
-                "SELECT kind, hold_id, amount, canceled_at FROM purchase_operations \
-                 WHERE program_id = $1 AND purchase_key = $2 AND operation_id = $3",
-            )
-            .bind(program_id)
-            .bind(key)
-            .bind(&operation_id)
-            .fetch_optional(tx.conn())
-            .await?;
-            let Some(row) = row else {
-                return refuse(Code::OperationNotFound, "Операция не найдена.");
-            };
-            if row.try_get::<Option<Millis>, _>(3)?.is_some() {
-                return refuse(Code::OperationIsCanceled, "Операция уже отменена.");
-            }
-            let kind: String = row.try_get(0)?;
-            match Operation::parse(&kind) {
-                Some(Operation::Payment) => {
-                    if let Some(hold) = row.try_get::<Option<i64>, _>(1)? {
-                        void_payment(tx, program_id, hold).await?;
-                    }
-                    p.bonus_paid -= row.try_get::<i64, _>(2)?;
-                }
-                Some(Operation::Bonus) => p.accrual = 0,
-                _ => return refuse(Code::IncorrectOperationOrder, "Эту операцию нельзя отменить."),
-            }
-            mark_canceled(tx, program_id, &operation_id).await?;
-            save(tx, &p).await?;
-            done.purchase = Some(p);
+            cancel_operation(tx, call, existing(found)?, &operation_id, &cause).await
         }
-        Step::Refund(plan) => {
-            let mut p = found.ok_or(StoreError::Internal("no purchase".into()))?;
-            let plan = plan(&p)?;
-            let member_id = p
-                .member_id
-                .ok_or(StoreError::Internal("purchase without member".into()))?;
-            let m = |amount| Movement {
-                member_id,
-                currency_id: p.currency_id,
-                amount,
-                card: None,
-                description: format!("refund of purchase {key}"),
-            };
-            let cheque = priced_cheque(&p)?;
-            let payment_back = plan.share.bonus_returned;
-            let mut postings = Vec::new();
-            if payment_back > 0 {
-                let back = (AccountKind::Redemption, PostingKind::Refund);
-                let receipt = credit_in(tx, program_id, &m(payment_back), None, back, Lifetime::default()).await?;
-                postings.push(receipt.posting_id);
-            }
-            if let (true, Some(accrual)) = (plan.accrual_back > 0, p.accrual_posting_id) {
-                let (taken, posting) = reverse_accrual_in(tx, program_id, &m(plan.accrual_back), accrual).await?;
-                done.accrual_taken_back = taken;
-                postings.extend(posting);
-            }
-            set_operation(tx, call, None, payment_back).await?;
-            p.refunded_payment += payment_back;
-            p.refunded_accrual += done.accrual_taken_back;
-            let entry = PurchaseEntry::refund(&cheque, &plan.share, done.accrual_taken_back);
-            p.refunded_lines.push(plan.share);
-            save(tx, &p).await?;
-            add_entry(tx, program_id, &p, entry, &postings).await?;
-            announce(tx, program_id, EventType::PurchaseRefunded, &p).await?;
-            done.amount = payment_back;
-            done.purchase = Some(p);
+        Step::Refund(plan) => refund(tx, call, existing(found)?, plan, &cause).await,
+    }
+}
+
+/// Reserves `amount` of the member's points for the purchase.
+async fn pay(
+    tx: &mut Tx,
+    call: &Call,
+    mut p: Purchase,
+    (amount, max_total): (i64, i64),
+    cheque: PricedCheque,
+    cause: &Cause,
+) -> Result<Done, StoreError> {
+    if p.bonus_paid + amount > max_total {
+        return reject(Rejection::OverPaymentLimit { limit: max_total });
+    }
+    let m = Movement {
+        member_id: member_of(&p)?,
+        currency_id: p.currency_id,
+        amount,
+        card: None,
+        description: format!("purchase {}", p.purchase_key),
+        cause: cause.clone(),
+    };
+    // The hold outlives the auto-cancel, which voids it first.
+    let receipt = hold_in(tx, call.program_id, m, p.cancel_at + 24 * 3600 * 1000)
+        .await
+        .map_err(wallet_rejection)?;
+    set_operation(tx, call, receipt.hold_id, amount).await?;
+    set_priced(tx, call, &cheque.calculation).await?;
+    p.bonus_paid += amount;
+    let calculation = Some(cheque.calculation.clone());
+    p.cheque = Some(cheque);
+    save(tx, &p).await?;
+    Ok(Done {
+        amount,
+        calculation,
+        ..Done::of(p)
+    })
+}
+
+/// Sets the accrual Confirm will post; a new Bonus replaces the earlier one.
+async fn set_bonus(
+    tx: &mut Tx,
+    call: &Call,
+    mut p: Purchase,
+    accrual: Accrual,
+    cheque: PricedCheque,
+) -> Result<Done, StoreError> {
+    let (program_id, key) = (call.program_id, call.purchase_key.as_str());
+    // The claimed row of this call is live too.
+    for (earlier, _, _) in live_operations(tx, program_id, key, Operation::Bonus).await? {
+        if earlier != call.key.key {
+            mark_canceled(tx, program_id, &earlier).await?;
         }
     }
-    Ok(done)
+    set_operation(tx, call, None, accrual.total).await?;
+    set_priced(tx, call, &cheque.calculation).await?;
+    p.accrual = accrual.total;
+    let calculation = Some(cheque.calculation.clone());
+    p.cheque = Some(cheque);
+    save(tx, &p).await?;
+    Ok(Done {
+        amount: accrual.total,
+        calculation,
+        accrual: Some(accrual),
+        ..Done::of(p)
+    })
+}
+
+/// Captures the payments, posts the accrual, records the purchase and runs the hooks.
+async fn confirm(
+    tx: &mut Tx,
+    call: &Call,
+    mut p: Purchase,
+    cheque_total: Option<i64>,
+    life: Lifetime,
+    cause: &Cause,
+) -> Result<Done, StoreError> {
+    let (program_id, key) = (call.program_id, call.purchase_key.as_str());
+    let cheque = priced_cheque(&p)?;
+    if cheque_total.is_some_and(|total| total != cheque.calculation.total_amount) {
+        return reject(Rejection::ChequeChanged { detail: None });
+    }
+    let mut postings = Vec::new();
+    for (_, hold, _) in live_operations(tx, program_id, key, Operation::Payment).await? {
+        if let Some(hold) = hold {
+            postings.push(capture_payment(tx, program_id, hold, cause).await?);
+        }
+    }
+    if let (Some(member_id), true) = (p.member_id, p.accrual > 0) {
+        let m = Movement {
+            member_id,
+            currency_id: p.currency_id,
+            amount: p.accrual,
+            card: None,
+            description: format!("purchase {key}"),
+            cause: cause.clone(),
+        };
+        let posting = accrue_in(tx, program_id, m, life)
+            .await
+            .map_err(wallet_rejection)?
+            .posting_id;
+        p.accrual_posting_id = Some(posting);
+        postings.push(posting);
+    }
+    p.state = State::Confirmed;
+    save(tx, &p).await?;
+    purchase_confirmed(tx, program_id, &p, &cheque, &postings).await?;
+    announce(tx, program_id, EventType::PurchaseConfirmed, &p).await?;
+    hooks::run(tx, program_id, Happening::PurchaseConfirmed { purchase: &p }).await?;
+    Ok(Done::of(p))
+}
+
+/// Cancels one payment (voiding its hold) or the accrual set by one Bonus.
+async fn cancel_operation(
+    tx: &mut Tx,
+    call: &Call,
+    mut p: Purchase,
+    operation_id: &str,
+    cause: &Cause,
+) -> Result<Done, StoreError> {
+    let program_id = call.program_id;
+    let row = sqlx::query(
+        "SELECT kind, hold_id, amount, canceled_at FROM purchase_operations \
+         WHERE program_id = $1 AND purchase_key = $2 AND operation_id = $3",
+    )
+    .bind(program_id)
+    .bind(&call.purchase_key)
+    .bind(operation_id)
+    .fetch_optional(tx.conn())
+    .await?;
+    let Some(row) = row else {
+        return reject(Rejection::OperationNotFound);
+    };
+    if row.try_get::<Option<Millis>, _>(3)?.is_some() {
+        return reject(Rejection::OperationCanceled);
+    }
+    let kind: String = row.try_get(0)?;
+    match Operation::parse(&kind) {
+        Some(Operation::Payment) => {
+            if let Some(hold) = row.try_get::<Option<i64>, _>(1)? {
+                void_payment(tx, program_id, hold, cause).await?;
+            }
+            p.bonus_paid -= row.try_get::<i64, _>(2)?;
+        }
+        Some(Operation::Bonus) => p.accrual = 0,
+        _ => {
+            return reject(Rejection::OutOfOrder {
+                order: Order::NotCancelable,
+            })
+        }
+    }
+    mark_canceled(tx, program_id, operation_id).await?;
+    save(tx, &p).await?;
+    Ok(Done::of(p))
+}
+
+/// Gives back the points that paid for the refunded lines and takes back their accrual,
+/// as the service's plan says; records the refund and runs the hooks.
+async fn refund(
+    tx: &mut Tx,
+    call: &Call,
+    mut p: Purchase,
+    plan: PlanRefund,
+    cause: &Cause,
+) -> Result<Done, StoreError> {
+    let program_id = call.program_id;
+    let plan = plan(&p)?;
+    let m = |amount| Movement {
+        member_id: p.member_id.unwrap_or_default(),
+        currency_id: p.currency_id,
+        amount,
+        card: None,
+        description: format!("refund of purchase {}", p.purchase_key),
+        cause: cause.clone(),
+    };
+    member_of(&p)?;
+    let cheque = priced_cheque(&p)?;
+    let payment_back = plan.share.bonus_returned;
+    let mut postings = Vec::new();
+    if payment_back > 0 {
+        let back = (AccountKind::Redemption, PostingKind::Refund);
+        let receipt = credit_in(tx, program_id, &m(payment_back), None, back, Lifetime::default()).await?;
+        postings.push(receipt.posting_id);
+    }
+    let mut taken_back = 0;
+    if let (true, Some(accrual)) = (plan.accrual_back > 0, p.accrual_posting_id) {
+        let (taken, posting) = reverse_accrual_in(tx, program_id, &m(plan.accrual_back), accrual).await?;
+        taken_back = taken;
+        postings.extend(posting);
+    }
+    set_operation(tx, call, None, payment_back).await?;
+    p.refunded_payment += payment_back;
+    p.refunded_accrual += taken_back;
+    let entry = PurchaseEntry::refund(&cheque, &plan.share, taken_back);
+    p.refunded_lines.push(plan.share.clone());
+    save(tx, &p).await?;
+    add_entry(tx, program_id, &p, entry, &postings).await?;
+    announce(tx, program_id, EventType::PurchaseRefunded, &p).await?;
+    let refunded = Happening::PurchaseRefunded {
+        purchase: &p,
+        refund: &plan.share,
+    };
+    hooks::run(tx, program_id, refunded).await?;
+    Ok(Done {
+        amount: payment_back,
+        accrual_taken_back: taken_back,
+        ..Done::of(p)
+    })
 }
 
 async fn set_operation(tx: &mut Tx, call: &Call, hold_id: Option<i64>, amount: i64) -> Result<(), StoreError> {
@@ -509,7 +615,7 @@ async fn set_operation(tx: &mut Tx, call: &Call, hold_id: Option<i64>, amount: i
         .bind(hold_id)
         .bind(amount)
         .bind(call.program_id)
-        .bind(&call.operation_id)
+        .bind(&call.key.key)
         .execute(tx.conn())
         .await?;
     Ok(())
@@ -519,81 +625,61 @@ async fn set_priced(tx: &mut Tx, call: &Call, priced: &Calculation) -> Result<()
     sqlx::query("UPDATE purchase_operations SET priced = $1 WHERE program_id = $2 AND operation_id = $3")
         .bind(serde_json::to_string(priced)?)
         .bind(call.program_id)
-        .bind(&call.operation_id)
+        .bind(&call.key.key)
         .execute(tx.conn())
         .await?;
     Ok(())
 }
 
-/// Claims the operation id. `Some(answer)` when it was already done with this request.
-async fn claim(tx: &mut Tx, call: &Call) -> Result<Option<Value>, StoreError> {
-    let claimed = sqlx::query(
+/// Claims the operation's key: `Some(outcome)` when it was already done with this
+/// request. The operation's own row is written here too; its id is unique per program,
+/// so one run before replays existed is refused as a reused key.
+async fn claim(tx: &mut Tx, call: &Call) -> Result<Option<Done>, StoreError> {
+    if let Some(done) = idempotency::claim(tx, call.program_id, &call.key).await? {
+        return Ok(Some(done));
+    }
+    sqlx::query(
         "INSERT INTO purchase_operations (program_id, purchase_key, operation_id, kind, device_id, member_id, \
-         fingerprint, amount, answer, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 'null', $8) \
-         ON CONFLICT (program_id, operation_id) DO NOTHING",
+         amount, created_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7)",
     )
     .bind(call.program_id)
     .bind(&call.purchase_key)
-    .bind(&call.operation_id)
+    .bind(&call.key.key)
     .bind(call.operation.as_str())
-    .bind(call.session.device_id)
-    .bind(call.session.member_id)
-    .bind(&call.fingerprint)
+    .bind(call.till.device_id)
+    .bind(call.till.member_id)
     .bind(tx.now)
     .execute(tx.conn())
-    .await?;
-    if claimed.rows_affected() == 1 {
-        return Ok(None);
-    }
-    let row = sqlx::query(
-        "SELECT fingerprint, answer, device_id FROM purchase_operations WHERE program_id = $1 AND operation_id = $2",
-    )
-    .bind(call.program_id)
-    .bind(&call.operation_id)
-    .fetch_one(tx.conn())
-    .await?;
-    let same = row.try_get::<String, _>(0)? == call.fingerprint && row.try_get::<i64, _>(2)? == call.session.device_id;
-    if !same {
-        return refuse(
-            Code::NotUniqueOperationId,
-            "Операция с таким идентификатором уже выполнена с другими данными.",
-        );
-    }
-    Ok(Some(serde_json::from_str(&row.try_get::<String, _>(1)?)?))
+    .await
+    .map_err(StoreError::on_unique(StoreError::IdempotencyMismatch))?;
+    Ok(None)
 }
 
 impl Store {
-    /// Runs one device operation once. Returns the answer and whether it is the stored
-    /// answer of an earlier identical call. Refusals (`StoreError::Refused`) change
-    /// nothing and keep nothing, so the till may try the operation id again.
+    /// Runs one purchase operation once. Returns its outcome and whether it is the kept
+    /// outcome of an earlier identical call. Rejections (`StoreError::Rejected`) change
+    /// nothing and keep nothing, so the till may try the key again.
     pub async fn process_purchase(
         &self,
         call: Call,
         step: Step,
         auto_cancel_ms: Millis,
-        render: Render,
-    ) -> Result<(Value, bool), StoreError> {
+    ) -> Result<(Done, bool), StoreError> {
         self.write(move |tx| {
             Box::pin(async move {
                 // The member first: rows inserted below reference it (a key-share lock on
                 // PostgreSQL) and a later FOR UPDATE after them would deadlock with a
                 // concurrent payment of the same member.
-                if let Some(member_id) = call.session.member_id {
+                if let Some(member_id) = call.till.member_id {
                     crate::members::member_in_tx(tx, call.program_id, member_id).await?;
                 }
-                if let Some(answer) = claim(tx, &call).await? {
-                    return Ok((answer, true));
+                if let Some(done) = claim(tx, &call).await? {
+                    return Ok((done, true));
                 }
                 let cancel_at = tx.now + auto_cancel_ms;
                 let done = run(tx, &call, step, cancel_at).await?;
-                let answer = render(&done);
-                sqlx::query("UPDATE purchase_operations SET answer = $1 WHERE program_id = $2 AND operation_id = $3")
-                    .bind(answer.to_string())
-                    .bind(call.program_id)
-                    .bind(&call.operation_id)
-                    .execute(tx.conn())
-                    .await?;
-                Ok((answer, false))
+                idempotency::record(tx, call.program_id, &call.key, &done).await?;
+                Ok((done, false))
             })
         })
         .await
@@ -643,7 +729,11 @@ impl Store {
                         }
                         match load(tx, program_id, &key).await? {
                             Some(mut p) if p.state == State::Open && p.cancel_at <= tx.now => {
-                                cancel_in(tx, program_id, &mut p).await?;
+                                let cause = Cause {
+                                    purchase: Some(key),
+                                    operation: None,
+                                };
+                                cancel_in(tx, program_id, &mut p, &cause).await?;
                                 Ok(true)
                             }
                             _ => Ok(false),

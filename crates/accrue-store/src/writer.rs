@@ -1,10 +1,9 @@
 //! The SQLite group-commit writer: one task, one connection, many writes per commit.
 
-use crate::{BoxFuture, Clock, Dialect, StoreError, StoreMetrics, Tx};
+use crate::{BoxFuture, Clock, Dialect, Shared, StoreError, Tx};
 use sqlx::{AnyPool, Executor};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot, Mutex, Notify};
+use tokio::sync::{mpsc, oneshot, Mutex};
 
 /// The most writes one commit takes.
 const MAX_BATCH: usize = 256;
@@ -19,9 +18,9 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub fn start(pool: AnyPool, clock: Clock, metrics: Arc<StoreMetrics>, wakeup: Arc<Notify>) -> Writer {
+    pub fn start(pool: AnyPool, clock: Clock, shared: Shared) -> Writer {
         let (sender, receiver) = mpsc::channel(4 * MAX_BATCH);
-        let handle = tokio::spawn(run(pool, clock, metrics, wakeup, receiver));
+        let handle = tokio::spawn(run(pool, clock, shared, receiver));
         Writer {
             sender: Mutex::new(Some(sender)),
             done: Mutex::new(Some(handle)),
@@ -67,17 +66,11 @@ impl Writer {
     }
 }
 
-async fn run(
-    pool: AnyPool,
-    clock: Clock,
-    metrics: Arc<StoreMetrics>,
-    wakeup: Arc<Notify>,
-    mut receiver: mpsc::Receiver<Job>,
-) {
+async fn run(pool: AnyPool, clock: Clock, shared: Shared, mut receiver: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        metrics.write_batches.fetch_add(1, Ordering::Relaxed);
-        let completions = commit_batch(&pool, clock.now(), std::mem::take(&mut batch), &wakeup).await;
+        shared.metrics.write_batches.fetch_add(1, Ordering::Relaxed);
+        let completions = commit_batch(&pool, clock.now(), std::mem::take(&mut batch), &shared).await;
         let (completions, outcome) = match completions {
             Ok(c) => (c, Ok(())),
             Err((c, e)) => {
@@ -93,7 +86,7 @@ async fn run(
 
 type BatchResult = Result<Vec<Completion>, (Vec<Completion>, String)>;
 
-async fn commit_batch(pool: &AnyPool, now: accrue_core::Millis, jobs: Vec<Job>, wakeup: &Notify) -> BatchResult {
+async fn commit_batch(pool: &AnyPool, now: accrue_core::Millis, jobs: Vec<Job>, shared: &Shared) -> BatchResult {
     let mut completions = Vec::new();
     let conn = match pool.begin().await {
         Ok(conn) => conn,
@@ -108,6 +101,7 @@ async fn commit_batch(pool: &AnyPool, now: accrue_core::Millis, jobs: Vec<Job>, 
         dialect: Dialect::Sqlite,
         now,
         queued_messages: false,
+        hooks: shared.hooks.clone(),
     };
     for job in jobs {
         if let Err(e) = savepoint(&mut tx, "SAVEPOINT w").await {
@@ -123,7 +117,7 @@ async fn commit_batch(pool: &AnyPool, now: accrue_core::Millis, jobs: Vec<Job>, 
     match tx.conn.commit().await {
         Ok(()) => {
             if tx.queued_messages {
-                wakeup.notify_one();
+                shared.outbox_wakeup.notify_one();
             }
             Ok(completions)
         }

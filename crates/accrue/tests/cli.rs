@@ -256,6 +256,7 @@ async fn check_on(db: TestDb) {
         amount: 500,
         card: None,
         description: String::new(),
+        cause: Default::default(),
     };
     let key = accrue_store::ledger::IdempotencyKey::new("a", &json!(1)).unwrap();
     store.accrue(1, key, movement, Default::default()).await.unwrap();

@@ -11,7 +11,7 @@ use super::matching::{matching_lines, ChequeFacts};
 use super::model::{Effect, Offer, Target};
 use super::rounding::{distribute, percent_floor, percent_half_up};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Calculation {
     /// In the order of the cheque's lines.
     pub lines: Vec<LineResult>,

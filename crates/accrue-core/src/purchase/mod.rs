@@ -1,5 +1,5 @@
-//! A purchase at a till or web shop: which operation may follow which, the result codes
-//! tills know, and the program's processing settings. The amounts come from the offers
+//! A purchase at a till or web shop: which operation may follow which, why an operation
+//! is refused, and the program's processing settings. The amounts come from the offers
 //! engine; this module only keeps the flow honest.
 
 use serde::{Deserialize, Serialize};
@@ -8,64 +8,63 @@ mod record;
 
 pub use record::{EntryItem, EntryReward, Goods, PricedCheque, PurchaseEntry};
 
-/// Result codes of processing operations, as Loymax clients parse them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Code {
-    Ok,
-    SystemError,
-    ParseError,
-    CardNotFound,
-    NotEnoughMoney,
-    CardBlocked,
-    #[serde(rename = "NotUniqueOperationID")]
-    NotUniqueOperationId,
-    OperationNotFound,
-    OperationIsConfirmed,
-    OperationIsCanceled,
+/// Why a purchase operation was refused, in no face's terms: each face maps these to
+/// its own codes and messages. A refusal changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "snake_case", tag = "rejection")]
+pub enum Rejection {
+    #[error("invalid request: {reason}")]
+    Invalid { reason: String },
+    /// A payment or accrual needs a member, and none was identified.
+    #[error("no member is identified")]
+    MemberUnknown,
+    #[error("the member may not transact")]
+    MemberBlocked,
+    /// A payment of nothing.
+    #[error("the amount to pay must be greater than zero")]
+    NothingToPay,
+    #[error("not enough points: {available} available")]
+    NotEnoughPoints { available: i64 },
+    /// More than the cheque allows to be paid with points.
+    #[error("the payment is over the cheque's limit of {limit}")]
+    OverPaymentLimit { limit: i64 },
+    /// More than the currency allows per operation or per balance.
+    #[error("the amount is over the currency's limit")]
+    OverAmountLimit,
+    /// The cheque is not the one priced (or paid for).
+    #[error("the cheque is not the one priced{}", detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    ChequeChanged { detail: Option<String> },
+    #[error("operations out of order: {order:?}")]
+    OutOfOrder { order: Order },
+    #[error("no such purchase")]
     PurchaseNotFound,
-    DifferentCheque,
-    IncorrectOperationOrder,
-    LargePaymentAmount,
-    BusinessError,
+    #[error("the purchase is already confirmed")]
+    PurchaseConfirmed,
+    #[error("the purchase is canceled")]
+    PurchaseCanceled,
+    #[error("the purchase belongs to another member")]
+    OtherMembersPurchase,
+    /// The points paid were released before Confirm (the hold expired or was voided).
+    #[error("the payment with points was already released")]
+    PaymentReleased,
+    #[error("no such operation")]
+    OperationNotFound,
+    #[error("the operation is already canceled")]
+    OperationCanceled,
+    #[error("the purchase cannot be refunded: {reason}")]
+    NotRefundable { reason: String },
 }
 
-impl Code {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Code::Ok => "Ok",
-            Code::SystemError => "SystemError",
-            Code::ParseError => "ParseError",
-            Code::CardNotFound => "CardNotFound",
-            Code::NotEnoughMoney => "NotEnoughMoney",
-            Code::CardBlocked => "CardBlocked",
-            Code::NotUniqueOperationId => "NotUniqueOperationID",
-            Code::OperationNotFound => "OperationNotFound",
-            Code::OperationIsConfirmed => "OperationIsConfirmed",
-            Code::OperationIsCanceled => "OperationIsCanceled",
-            Code::PurchaseNotFound => "PurchaseNotFound",
-            Code::DifferentCheque => "DifferentCheque",
-            Code::IncorrectOperationOrder => "IncorrectOperationOrder",
-            Code::LargePaymentAmount => "LargePaymentAmount",
-            Code::BusinessError => "BusinessError",
-        }
-    }
-}
-
-/// A refusal: the code and the message for the cashier.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{code:?}: {message}")]
-pub struct Refusal {
-    pub code: Code,
-    pub message: String,
-}
-
-impl Refusal {
-    pub fn new(code: Code, message: impl Into<String>) -> Refusal {
-        Refusal {
-            code,
-            message: message.into(),
-        }
-    }
+/// Which order rule a refused operation broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Order {
+    /// A refund needs a confirmed purchase.
+    RefundBeforeConfirm,
+    /// Points cannot pay once the accrual is set.
+    PaymentAfterBonus,
+    /// Only payments and accruals can be canceled one by one.
+    NotCancelable,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,24 +127,18 @@ impl Operation {
 
 /// Whether `next` may run on a purchase in `state` (`None`: no purchase yet) whose
 /// bonus accrual has (`bonus_done`) or has not been computed.
-pub fn check_order(state: Option<State>, bonus_done: bool, next: Operation) -> Result<(), Refusal> {
+pub fn check_order(state: Option<State>, bonus_done: bool, next: Operation) -> Result<(), Rejection> {
     use Operation::*;
-    let refuse = |code, message: &str| Err(Refusal::new(code, message));
+    let out_of_order = |order| Err(Rejection::OutOfOrder { order });
     match (state, next) {
         (_, Calculate) => Ok(()),
         (None, Payment | Bonus) => Ok(()),
-        (None, _) => refuse(Code::PurchaseNotFound, "Покупка не найдена."),
-        (Some(State::Canceled), _) => refuse(Code::OperationIsCanceled, "Покупка отменена."),
+        (None, _) => Err(Rejection::PurchaseNotFound),
+        (Some(State::Canceled), _) => Err(Rejection::PurchaseCanceled),
         (Some(State::Confirmed), Refund) => Ok(()),
-        (Some(State::Confirmed), _) => refuse(Code::OperationIsConfirmed, "Покупка уже подтверждена."),
-        (Some(State::Open), Refund) => refuse(
-            Code::IncorrectOperationOrder,
-            "Возврат возможен только после подтверждения покупки.",
-        ),
-        (Some(State::Open), Payment) if bonus_done => refuse(
-            Code::IncorrectOperationOrder,
-            "Оплата бонусами невозможна после начисления бонусов.",
-        ),
+        (Some(State::Confirmed), _) => Err(Rejection::PurchaseConfirmed),
+        (Some(State::Open), Refund) => out_of_order(Order::RefundBeforeConfirm),
+        (Some(State::Open), Payment) if bonus_done => out_of_order(Order::PaymentAfterBonus),
         (Some(State::Open), _) => Ok(()),
     }
 }
@@ -206,27 +199,28 @@ mod tests {
         use Operation::*;
         assert!(check_order(None, false, Calculate).is_ok());
         assert!(check_order(None, false, Payment).is_ok());
-        assert_eq!(
-            check_order(None, false, Confirm).unwrap_err().code,
-            Code::PurchaseNotFound
-        );
+        assert_eq!(check_order(None, false, Confirm), Err(Rejection::PurchaseNotFound));
         assert!(check_order(Some(State::Open), false, Payment).is_ok());
         assert_eq!(
-            check_order(Some(State::Open), true, Payment).unwrap_err().code,
-            Code::IncorrectOperationOrder
+            check_order(Some(State::Open), true, Payment),
+            Err(Rejection::OutOfOrder {
+                order: Order::PaymentAfterBonus
+            })
         );
         assert_eq!(
-            check_order(Some(State::Open), false, Refund).unwrap_err().code,
-            Code::IncorrectOperationOrder
+            check_order(Some(State::Open), false, Refund),
+            Err(Rejection::OutOfOrder {
+                order: Order::RefundBeforeConfirm
+            })
         );
         assert!(check_order(Some(State::Confirmed), true, Refund).is_ok());
         assert_eq!(
-            check_order(Some(State::Confirmed), true, Cancel).unwrap_err().code,
-            Code::OperationIsConfirmed
+            check_order(Some(State::Confirmed), true, Cancel),
+            Err(Rejection::PurchaseConfirmed)
         );
         assert_eq!(
-            check_order(Some(State::Canceled), true, Confirm).unwrap_err().code,
-            Code::OperationIsCanceled
+            check_order(Some(State::Canceled), true, Confirm),
+            Err(Rejection::PurchaseCanceled)
         );
     }
 
@@ -236,11 +230,6 @@ mod tests {
             assert_eq!(Operation::parse(o.as_str()), Some(o));
         }
         assert_eq!(State::parse("confirmed"), Some(State::Confirmed));
-        assert_eq!(
-            serde_json::to_value(Code::NotUniqueOperationId).unwrap(),
-            "NotUniqueOperationID"
-        );
-        assert_eq!(Code::NotUniqueOperationId.as_str(), "NotUniqueOperationID");
     }
 
     #[test]

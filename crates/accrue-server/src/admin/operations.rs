@@ -2,11 +2,12 @@
 //! `Idempotency-Key` header: a repeat with the same body returns the first answer
 //! (marked `Idempotent-Replayed: true`); the same key with another body is refused.
 
-use super::views::{decimal, millis, pick_currency, time, Amount};
+use super::views::{decimal, millis, time, Amount};
 use super::ProgramParam;
 use crate::extract::{Json, Path, Query};
+use crate::service::postings::{self, Order, Posted};
 use crate::{ApiError, AppState};
-use accrue_store::ledger::{HoldInfo, IdempotencyKey, Lifetime, Movement, Receipt};
+use accrue_store::ledger::{HoldInfo, IdempotencyKey, Lifetime, Movement};
 use accrue_store::{Currency, Program, StoreError};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -15,9 +16,6 @@ use chrono::{DateTime, FixedOffset};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-
-/// Holds last an hour unless told otherwise.
-const DEFAULT_HOLD_SECONDS: i64 = 3600;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -113,7 +111,7 @@ fn ledger_error(e: StoreError, currency: &Currency) -> ApiError {
     }
 }
 
-fn render(receipt: Receipt, replayed: bool, currency: &Currency, status: StatusCode) -> Response {
+fn render(Posted { receipt, replayed }: Posted, currency: &Currency, status: StatusCode) -> Response {
     let view = ReceiptView {
         posting_id: receipt.posting_id,
         kind: receipt.kind.as_str().into(),
@@ -133,28 +131,34 @@ fn render(receipt: Receipt, replayed: bool, currency: &Currency, status: StatusC
     response
 }
 
-struct Prepared {
-    program: Program,
-    currency: Currency,
-    movement: Movement,
-}
-
-async fn prepare(state: &AppState, p: &ProgramParam, input: &OperationInput) -> Result<Prepared, ApiError> {
+/// The order an operation's input makes, and the currency of its amounts.
+async fn order(
+    state: &AppState,
+    p: &ProgramParam,
+    key: IdempotencyKey,
+    input: &OperationInput,
+) -> Result<(Order, Currency), ApiError> {
     let program = p.resolve(&state.store).await?;
-    let currencies = state.store.currencies(program.id).await?;
-    let currency = pick_currency(&currencies, input.currency.as_deref())?.clone();
+    let currency = postings::currency(&state.store, program.id, input.currency.as_deref())
+        .await
+        .map_err(|_| {
+            let named = input.currency.as_deref().unwrap_or("(default)");
+            ApiError::not_found(format!("currency {named} not found"))
+        })?;
     let movement = Movement {
         member_id: input.member_id,
         currency_id: currency.id,
         amount: input.amount.to_minor(&currency)?,
         card: input.card.clone(),
         description: input.description.clone(),
+        cause: Default::default(),
     };
-    Ok(Prepared {
-        program,
-        currency,
+    let order = Order {
+        program_id: program.id,
+        key,
         movement,
-    })
+    };
+    Ok((order, currency))
 }
 
 fn refuse_lifetime(input: &OperationInput) -> Result<(), ApiError> {
@@ -180,13 +184,11 @@ pub async fn accrue(
         activates_at: input.activates_at.as_ref().map(millis),
         expires_at: input.expires_at.as_ref().map(millis),
     };
-    let op = prepare(&state, &p, &input).await?;
-    let (receipt, replayed) = state
-        .store
-        .accrue(op.program.id, key, op.movement, life)
+    let (order, currency) = order(&state, &p, key, &input).await?;
+    let posted = postings::accrue(&state.store, order, life)
         .await
-        .map_err(|e| ledger_error(e, &op.currency))?;
-    Ok(render(receipt, replayed, &op.currency, StatusCode::CREATED))
+        .map_err(|e| ledger_error(e, &currency))?;
+    Ok(render(posted, &currency, StatusCode::CREATED))
 }
 
 #[utoipa::path(operation_id = "operations_withdraw", post, path = "/admin/v1/operations/withdraw", params(ProgramParam, ("Idempotency-Key" = String, Header)),
@@ -201,13 +203,11 @@ pub async fn withdraw(
 ) -> Result<Response, ApiError> {
     let (key, input): (_, OperationInput) = keyed(&headers, "withdraw", body)?;
     refuse_lifetime(&input)?;
-    let op = prepare(&state, &p, &input).await?;
-    let (receipt, replayed) = state
-        .store
-        .withdraw(op.program.id, key, op.movement)
+    let (order, currency) = order(&state, &p, key, &input).await?;
+    let posted = postings::withdraw(&state.store, order)
         .await
-        .map_err(|e| ledger_error(e, &op.currency))?;
-    Ok(render(receipt, replayed, &op.currency, StatusCode::CREATED))
+        .map_err(|e| ledger_error(e, &currency))?;
+    Ok(render(posted, &currency, StatusCode::CREATED))
 }
 
 #[utoipa::path(operation_id = "operations_hold", post, path = "/admin/v1/holds", params(ProgramParam, ("Idempotency-Key" = String, Header)),
@@ -224,17 +224,12 @@ pub async fn hold(
     if input.activates_at.is_some() {
         return Err(ApiError::invalid("activates_at applies to accruals only"));
     }
-    let op = prepare(&state, &p, &input).await?;
-    let expires_at = input
-        .expires_at
-        .as_ref()
-        .map_or(state.store.now() + DEFAULT_HOLD_SECONDS * 1000, millis);
-    let (receipt, replayed) = state
-        .store
-        .hold(op.program.id, key, op.movement, expires_at)
+    let (order, currency) = order(&state, &p, key, &input).await?;
+    let expires_at = input.expires_at.as_ref().map(millis);
+    let posted = postings::hold(&state.store, order, expires_at)
         .await
-        .map_err(|e| ledger_error(e, &op.currency))?;
-    Ok(render(receipt, replayed, &op.currency, StatusCode::CREATED))
+        .map_err(|e| ledger_error(e, &currency))?;
+    Ok(render(posted, &currency, StatusCode::CREATED))
 }
 
 async fn hold_currency(state: &AppState, program: &Program, hold_id: i64) -> Result<(HoldInfo, Currency), ApiError> {
@@ -284,12 +279,10 @@ pub async fn capture(
     let program = p.resolve(&state.store).await?;
     let (_, currency) = hold_currency(&state, &program, id).await?;
     let amount = input.amount.map(|a| a.to_minor(&currency)).transpose()?;
-    let (receipt, replayed) = state
-        .store
-        .capture(program.id, key, id, amount)
+    let posted = postings::capture(&state.store, program.id, key, id, amount)
         .await
         .map_err(|e| ledger_error(e, &currency))?;
-    Ok(render(receipt, replayed, &currency, StatusCode::OK))
+    Ok(render(posted, &currency, StatusCode::OK))
 }
 
 #[utoipa::path(operation_id = "operations_void", post, path = "/admin/v1/holds/{id}/void", params(ProgramParam, ("Idempotency-Key" = String, Header)),
@@ -304,10 +297,8 @@ pub async fn void(
     let (key, _): (_, serde_json::Value) = keyed(&headers, &format!("void {id}"), serde_json::json!({}))?;
     let program = p.resolve(&state.store).await?;
     let (_, currency) = hold_currency(&state, &program, id).await?;
-    let (receipt, replayed) = state
-        .store
-        .void(program.id, key, id)
+    let posted = postings::void(&state.store, program.id, key, id)
         .await
         .map_err(|e| ledger_error(e, &currency))?;
-    Ok(render(receipt, replayed, &currency, StatusCode::OK))
+    Ok(render(posted, &currency, StatusCode::OK))
 }

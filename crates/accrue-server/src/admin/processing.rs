@@ -5,8 +5,9 @@
 use super::views::{time, Items};
 use super::ProgramParam;
 use crate::extract::{Json, Path, Query};
+use crate::service::pricing::{self, Quote};
 use crate::{ApiError, AppState};
-use accrue_core::offers::{self, Calculation, Cheque, Context, Offer, UsageSoFar};
+use accrue_core::offers::{self, Calculation, Cheque, Offer};
 use accrue_core::purchase::Settings;
 use accrue_store::devices::Device;
 use accrue_store::offers::{Goods, StoredOffer};
@@ -284,9 +285,14 @@ pub struct SimulateInput {
     /// Offers to try instead of the program's enabled ones.
     #[schema(value_type = Option<Vec<Object>>)]
     pub offers: Option<Vec<Offer>>,
+    /// Price it for this member (their facts and caps), as a till with their card would.
+    pub member_id: Option<i64>,
+    /// Price it at this device (its merchant and location), as that till would.
+    pub device_id: Option<i64>,
 }
 
-/// Prices a cheque without writing anything.
+/// Prices a cheque without writing anything, exactly as a till of the program gets it
+/// (the same quote, in the program's local time).
 #[utoipa::path(operation_id = "offers_simulate", post, path = "/admin/v1/offers/simulate", params(ProgramParam),
     request_body = SimulateInput, responses((status = 200, body = Object), (status = 400)), tag = "processing")]
 pub async fn simulate(
@@ -295,20 +301,18 @@ pub async fn simulate(
     Json(input): Json<SimulateInput>,
 ) -> Result<axum::Json<Calculation>, ApiError> {
     let program = p.resolve(&state.store).await?;
-    let offers = match input.offers {
-        Some(given) => {
-            offers::validate_offers(&given).map_err(|errors| {
-                ApiError::invalid("the offers have errors").with_details(json!({ "errors": errors }))
-            })?;
-            given
-        }
-        None => state.store.enabled_offers(program.id).await?,
+    if let Some(given) = &input.offers {
+        offers::validate_offers(given)
+            .map_err(|errors| ApiError::invalid("the offers have errors").with_details(json!({ "errors": errors })))?;
+    }
+    let quote = Quote {
+        program_id: program.id,
+        cheque: input.cheque,
+        member_id: input.member_id,
+        device_id: input.device_id,
+        offers: input.offers,
     };
-    let ids: Vec<String> = input.cheque.lines.iter().filter_map(|l| l.goods_id.clone()).collect();
-    let catalogue = state.store.catalogue(program.id, &ids).await?;
-    let usage = UsageSoFar::default();
-    let ctx = Context::new(state.store.now(), &catalogue, &usage);
-    Ok(axum::Json(offers::calculate(&offers, &input.cheque, &ctx)))
+    Ok(axum::Json(pricing::quote(&state.store, quote).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -284,6 +284,7 @@ async fn member_with_history(s: &TestServer, accruals: i64) -> (i64, String) {
         amount,
         card: None,
         description: "за покупку".into(),
+        cause: Default::default(),
     };
     for i in 1..=accruals {
         let key = IdempotencyKey::new(&format!("a{i}"), &json!(i)).unwrap();

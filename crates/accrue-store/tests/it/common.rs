@@ -54,6 +54,7 @@ impl Fixture {
             amount,
             card: None,
             description: String::new(),
+            cause: Default::default(),
         }
     }
 

@@ -4,7 +4,7 @@
 //! answer (HTTP 200, `result.state: "Success"`); its `code` says what went wrong.
 
 use super::super::envelope::{Answer, Version};
-use accrue_core::purchase::{Code, Refusal};
+use super::codes::{Code, Refusal};
 use serde_json::{json, Value};
 
 /// One operation result, before the method's own fields are added.

@@ -5,28 +5,30 @@
 //! the offers engine prices the cheque; the store runs each operation once.
 
 mod answer;
+mod codes;
 pub mod device;
-mod pricing;
 pub(crate) mod request;
 
 use super::envelope::{Answer, Version};
 use super::user::{amount, quantity};
+use crate::service::pricing::ChequeInput;
+use crate::service::purchases::{self, Outcome, Request as Operation};
 use crate::AppState;
-use accrue_core::idempotency::fingerprint;
-use accrue_core::offers::{self, Accrual, Calculation, RefundLine, RefundPart};
-use accrue_core::purchase::{Code, Goods, Operation, PricedCheque, Refusal, Settings};
-use accrue_store::ledger::Lifetime;
-use accrue_store::purchases::{Call, Done, Purchase, RefundPlan, Step};
+use accrue_core::offers::{self, Calculation};
 use accrue_store::{Currency, StoreError};
 use answer::{item, refused};
-use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
+use codes::{Code, Refusal};
 use device::Device;
-use pricing::{minor, price, priced_for, Failure};
 use request::{Body, ProcessingRequest};
 use serde_json::{json, Value};
+use std::borrow::Cow;
+
+/// The key space of tills' operation ids among the replays of all faces.
+const SCOPE: &str = "loymax";
 
 pub fn router() -> Router<AppState> {
     let purchase = "/loymax/processing/purchases/{purchase}";
@@ -45,12 +47,11 @@ pub fn router() -> Router<AppState> {
         .route("/loymax/processing/balance", post(balance))
 }
 
-/// What every handler has: the version asked, the device, its program's processing
-/// settings, the request.
+/// What every handler has: the state, the version asked, the device, the request.
 struct Ctx {
+    state: AppState,
     v: Version,
     device: Device,
-    settings: Settings,
     request: ProcessingRequest,
     raw: Value,
 }
@@ -64,10 +65,12 @@ impl Ctx {
         refused(self.v, self.operation_id(), Some(self.device.0.device_id), r)
     }
 
-    fn failed(&self, failure: Failure) -> Answer {
-        match failure {
-            Failure::Refused(r) => self.refused(&r),
-            Failure::Store(e) => Answer::fail(self.v, &e.to_string()),
+    /// A service failure: a rejection in the till's codes, or our own failure.
+    fn failed(&self, e: StoreError) -> Answer {
+        match e {
+            StoreError::Rejected(r) => self.refused(&Refusal::from(&r)),
+            StoreError::IdempotencyMismatch => self.refused(&codes::reused_key()),
+            e => Answer::fail(self.v, &e.to_string()),
         }
     }
 
@@ -75,35 +78,37 @@ impl Ctx {
         item(self.operation_id(), Some(self.device.0.device_id), Code::Ok, None)
     }
 
-    /// Runs an operation through the store once per operation id.
-    async fn run(&self, state: &AppState, key: &str, operation: Operation, step: Step, render: Render) -> Answer {
+    /// The operation on purchase `key` under the till's operation id.
+    fn operation<'a>(&'a self, key: &'a str) -> Result<Operation<'a>, Answer> {
         let Some(operation_id) = self.operation_id() else {
-            return self.refused(&Refusal::new(Code::ParseError, "Не указан operationId."));
+            return Err(self.refused(&Refusal::new(Code::ParseError, "Не указан operationId.")));
         };
-        let fingerprint = fingerprint(&json!({"purchase": key, "operation": operation.as_str(), "request": self.raw}));
-        let call = Call {
-            program_id: self.device.0.program_id,
-            purchase_key: key.to_string(),
-            operation_id: operation_id.to_string(),
-            operation,
-            session: self.device.0,
-            fingerprint,
-        };
-        let base = self.ok();
-        let render: accrue_store::purchases::Render = Box::new(move |done| {
-            let mut item = base;
-            render(done, &mut item);
-            item
-        });
-        let auto_cancel = i64::from(self.settings.auto_cancel_minutes) * 60_000;
-        match state.store.process_purchase(call, step, auto_cancel, render).await {
-            Ok((item, _)) => answer::answer(self.v, item),
-            Err(e) => self.failed(e.into()),
+        Ok(Operation {
+            till: &self.device.0,
+            purchase: key,
+            scope: SCOPE,
+            key: operation_id,
+            body: &self.raw,
+        })
+    }
+
+    fn cheque(&self) -> Result<ChequeInput, Answer> {
+        let missing = || self.refused(&Refusal::new(Code::ParseError, "the request has no cheque"));
+        self.request.cheque().ok_or_else(missing)
+    }
+
+    /// The answer of an operation, its own fields set by `render`.
+    fn answer(&self, outcome: Result<Outcome, StoreError>, render: impl FnOnce(&Outcome, &mut Value)) -> Answer {
+        match outcome {
+            Ok(outcome) => {
+                let mut item = self.ok();
+                render(&outcome, &mut item);
+                answer::answer(self.v, item)
+            }
+            Err(e) => self.failed(e),
         }
     }
 }
-
-type Render = Box<dyn FnOnce(&Done, &mut Value) + Send>;
 
 impl FromRequest<AppState> for Ctx {
     type Rejection = Response;
@@ -112,15 +117,11 @@ impl FromRequest<AppState> for Ctx {
         let (mut parts, body) = req.into_parts();
         let v = parts.extensions.get::<Version>().copied().unwrap_or(Version::V1_2);
         let device = Device::from_request_parts(&mut parts, state).await?;
-        let settings = match state.store.processing_settings(device.0.program_id).await {
-            Ok(settings) => settings,
-            Err(e) => return Err(Answer::fail(v, &e.to_string()).into_response()),
-        };
         let Body(request, raw) = Body::from_request(Request::from_parts(parts, body), state).await?;
         Ok(Ctx {
+            state: state.clone(),
             v,
             device,
-            settings,
             request,
             raw,
         })
@@ -160,250 +161,130 @@ fn messages(calc: &Calculation, item: &mut Value) {
     item["cashierMessage"] = json!(join(&calc.cashier_messages));
 }
 
-/// What the purchase keeps of its pricing, for Confirm, Refund and the member's history.
-fn priced_cheque(calc: &Calculation, accrual: Option<Accrual>, request: &ProcessingRequest) -> PricedCheque {
-    let sent = request.cheque.as_ref().map_or(&[][..], |c| &c.lines[..]);
-    let goods = calc.lines.iter().zip(sent).map(|(l, s)| Goods {
-        position: l.position,
-        goods_id: s.goods_id.clone().filter(|g| !g.is_empty()),
-        barcode: s.barcode.clone().filter(|b| !b.is_empty()),
-    });
-    PricedCheque {
-        calculation: calc.clone(),
-        accrual,
-        goods: goods.collect(),
+/// The calculation an outcome carries (every pricing operation keeps one).
+fn calculation(o: &Outcome) -> Cow<'_, Calculation> {
+    o.done.calculation.as_ref().map_or_else(Cow::default, Cow::Borrowed)
+}
+
+/// The cheque and messages of a pricing, with what the points paid and accrued per line.
+fn priced(o: &Outcome, item: &mut Value, pay: Option<&[i64]>, cashback: Option<&[i64]>) {
+    let calc = calculation(o);
+    item["cheque"] = cheque_json(&calc, &o.currency, pay, cashback);
+    messages(&calc, item);
+}
+
+/// What the cheque allows to be paid with points, in each of `fields`.
+fn payable(o: &Outcome, item: &mut Value, fields: [&str; 2]) {
+    let most = amount(calculation(o).max_bonus_payment, &o.currency);
+    for field in fields {
+        item[field] = most.clone();
     }
 }
 
-async fn calculate(State(state): State<AppState>, Path(key): Path<String>, c: Ctx) -> Answer {
-    let (calc, currency) = match price(&state, &c.device.0, &c.settings, &c.request).await {
-        Ok(priced) => priced,
-        Err(f) => return c.failed(f),
+async fn calculate(Path(key): Path<String>, c: Ctx) -> Answer {
+    let (op, cheque) = match (c.operation(&key), c.cheque()) {
+        (Ok(op), Ok(cheque)) => (op, cheque),
+        (Err(a), _) | (_, Err(a)) => return a,
     };
-    let step = Step::Calculate { priced: calc.clone() };
-    let render: Render = Box::new(move |_, item| {
-        item["availableAmount"] = amount(calc.max_bonus_payment, &currency);
-        item["availableBonusAmount"] = amount(calc.max_bonus_payment, &currency);
-        item["cheque"] = cheque_json(&calc, &currency, None, None);
-        messages(&calc, item);
-    });
-    c.run(&state, &key, Operation::Calculate, step, render).await
+    let outcome = purchases::calculate(&c.state.store, op, &cheque).await;
+    c.answer(outcome, |o, item| {
+        payable(o, item, ["availableAmount", "availableBonusAmount"]);
+        priced(o, item, None, None);
+    })
 }
 
-/// `Bonus/Available`: the most bonuses this cheque may be paid with. Writes nothing.
-async fn available(State(state): State<AppState>, Path(_key): Path<String>, c: Ctx) -> Answer {
-    match price(&state, &c.device.0, &c.settings, &c.request).await {
-        Ok((calc, currency)) => {
-            let mut item = c.ok();
-            item["amount"] = amount(calc.max_bonus_payment, &currency);
-            item["bonusAmount"] = amount(calc.max_bonus_payment, &currency);
-            item["cheque"] = cheque_json(&calc, &currency, None, None);
-            answer::answer(c.v, item)
-        }
-        Err(f) => c.failed(f),
-    }
+/// `Bonus/Available`: the most points this cheque may be paid with. Writes nothing.
+async fn available(Path(_key): Path<String>, c: Ctx) -> Answer {
+    let cheque = match c.cheque() {
+        Ok(cheque) => cheque,
+        Err(a) => return a,
+    };
+    let outcome = purchases::available(&c.state.store, &c.device.0, &cheque).await;
+    c.answer(outcome, |o, item| {
+        payable(o, item, ["amount", "bonusAmount"]);
+        item["cheque"] = cheque_json(&calculation(o), &o.currency, None, None);
+    })
 }
 
-async fn payment(State(state): State<AppState>, Path(key): Path<String>, c: Ctx) -> Answer {
-    let priced = async {
-        let (calc, currency) = priced_for(&state, &c.device.0, &c.settings, &key, &c.request).await?;
-        let wanted = minor(c.request.amount, currency.scale, "amount")?;
-        if wanted == 0 {
-            return Err(Failure::Refused(Refusal::new(
-                Code::ParseError,
-                "Сумма оплаты должна быть больше нуля.",
-            )));
-        }
-        // Over the cheque's limit is LargePaymentAmount; over the member's balance the
-        // ledger answers NotEnoughMoney.
-        if wanted > calc.lines.iter().map(|l| l.max_bonus_payment).sum::<i64>() {
-            let message = "Сумма оплаты бонусами больше доступной.";
-            return Err(Failure::Refused(Refusal::new(Code::LargePaymentAmount, message)));
-        }
-        Ok((calc, currency, wanted))
+async fn payment(Path(key): Path<String>, c: Ctx) -> Answer {
+    let (op, cheque) = match (c.operation(&key), c.cheque()) {
+        (Ok(op), Ok(cheque)) => (op, cheque),
+        (Err(a), _) | (_, Err(a)) => return a,
     };
-    let (calc, currency, wanted) = match priced.await {
-        Ok(p) => p,
-        Err(f) => return c.failed(f),
-    };
-    let limits: Vec<i64> = calc.lines.iter().map(|l| l.max_bonus_payment).collect();
-    let step = Step::Payment {
-        currency_id: currency.id,
-        amount: wanted,
-        max_total: limits.iter().sum(),
-        cheque: priced_cheque(&calc, None, &c.request),
-    };
-    let render: Render = Box::new(move |done, item| {
-        item["amount"] = amount(done.amount, &currency);
-        item["bonusAmount"] = amount(done.amount, &currency);
-        let pay = offers::distribute(done.amount, &limits);
-        item["cheque"] = cheque_json(&calc, &currency, Some(&pay), None);
-        messages(&calc, item);
-    });
-    c.run(&state, &key, Operation::Payment, step, render).await
+    let wanted = c.request.amount.map(|n| n.0);
+    let outcome = purchases::pay(&c.state.store, op, &cheque, wanted).await;
+    c.answer(outcome, |o, item| {
+        item["amount"] = amount(o.done.amount, &o.currency);
+        item["bonusAmount"] = amount(o.done.amount, &o.currency);
+        let limits: Vec<i64> = calculation(o).lines.iter().map(|l| l.max_bonus_payment).collect();
+        let pay = offers::distribute(o.done.amount, &limits);
+        priced(o, item, Some(&pay), None);
+    })
 }
 
-async fn bonus(State(state): State<AppState>, Path(key): Path<String>, c: Ctx) -> Answer {
-    let priced = async {
-        let (calc, currency) = priced_for(&state, &c.device.0, &c.settings, &key, &c.request).await?;
-        let paid = match state.store.purchase(c.device.0.program_id, &key).await {
-            Ok(p) => p.bonus_paid,
-            Err(StoreError::NotFound(_)) => 0,
-            Err(e) => return Err(Failure::Store(e)),
-        };
-        let accrual = offers::accrual(&calc, paid)
-            .map_err(|e| Refusal::new(Code::DifferentCheque, format!("Чек не совпадает с оплаченным: {e}.")))?;
-        Ok((calc, currency, accrual))
+async fn bonus(Path(key): Path<String>, c: Ctx) -> Answer {
+    let (op, cheque) = match (c.operation(&key), c.cheque()) {
+        (Ok(op), Ok(cheque)) => (op, cheque),
+        (Err(a), _) | (_, Err(a)) => return a,
     };
-    let (calc, currency, accrual) = match priced.await {
-        Ok(p) => p,
-        Err(f) => return c.failed(f),
-    };
-    let step = Step::Bonus {
-        currency_id: currency.id,
-        accrual: accrual.total,
-        cheque: priced_cheque(&calc, Some(accrual.clone()), &c.request),
-    };
-    let render: Render = Box::new(move |_, item| {
-        let pay: Vec<i64> = accrual.lines.iter().map(|l| l.bonus_paid).collect();
-        let cashback: Vec<i64> = accrual.lines.iter().map(|l| l.accrued).collect();
-        item["cheque"] = cheque_json(&calc, &currency, Some(&pay), Some(&cashback));
-        messages(&calc, item);
-    });
-    c.run(&state, &key, Operation::Bonus, step, render).await
+    let outcome = purchases::set_bonus(&c.state.store, op, &cheque).await;
+    c.answer(outcome, |o, item| {
+        let lines = o.done.accrual.as_ref().map_or(&[][..], |a| &a.lines[..]);
+        let pay: Vec<i64> = lines.iter().map(|l| l.bonus_paid).collect();
+        let cashback: Vec<i64> = lines.iter().map(|l| l.accrued).collect();
+        priced(o, item, Some(&pay), Some(&cashback));
+    })
 }
 
-async fn confirm(State(state): State<AppState>, Path(key): Path<String>, c: Ctx) -> Answer {
-    let prepared = async {
-        let cheque_total = match c.request.cheque {
-            Some(_) => Some(
-                priced_for(&state, &c.device.0, &c.settings, &key, &c.request)
-                    .await?
-                    .0
-                    .total_amount,
-            ),
-            None => None,
-        };
-        let day = 24 * 3600 * 1000;
-        let activates_at = state.store.now() + i64::from(c.settings.activation_delay_days) * day;
-        let life = Lifetime {
-            activates_at: Some(activates_at),
-            expires_at: c
-                .settings
-                .bonus_lifetime_days
-                .map(|d| activates_at + i64::from(d) * day),
-        };
-        Ok::<_, Failure>(Step::Confirm { cheque_total, life })
+async fn confirm(Path(key): Path<String>, c: Ctx) -> Answer {
+    let op = match c.operation(&key) {
+        Ok(op) => op,
+        Err(a) => return a,
     };
-    match prepared.await {
-        Ok(step) => c.run(&state, &key, Operation::Confirm, step, Box::new(|_, _| {})).await,
-        Err(f) => c.failed(f),
-    }
+    let cheque = c.request.cheque();
+    let outcome = purchases::confirm(&c.state.store, op, cheque.as_ref()).await;
+    c.answer(outcome, |_, _| {})
 }
 
-async fn cancel(State(state): State<AppState>, Path(key): Path<String>, c: Ctx) -> Answer {
-    c.run(&state, &key, Operation::Cancel, Step::Cancel, Box::new(|_, _| {}))
-        .await
+async fn cancel(Path(key): Path<String>, c: Ctx) -> Answer {
+    let op = match c.operation(&key) {
+        Ok(op) => op,
+        Err(a) => return a,
+    };
+    let outcome = purchases::cancel(&c.state.store, op).await;
+    c.answer(outcome, |_, _| {})
 }
 
-async fn cancel_operation(
-    State(state): State<AppState>,
-    Path((key, operation_id)): Path<(String, String)>,
-    c: Ctx,
-) -> Answer {
-    let step = Step::CancelOperation { operation_id };
-    c.run(&state, &key, Operation::CancelOperation, step, Box::new(|_, _| {}))
-        .await
+async fn cancel_operation(Path((key, operation_id)): Path<(String, String)>, c: Ctx) -> Answer {
+    let op = match c.operation(&key) {
+        Ok(op) => op,
+        Err(a) => return a,
+    };
+    let outcome = purchases::cancel_operation(&c.state.store, op, &operation_id).await;
+    c.answer(outcome, |_, _| {})
 }
 
-/// The lines a refund names: by quantity, else by amount; no cheque refunds what is left.
-fn refund_lines(request: &ProcessingRequest, scale: u32) -> Result<Vec<RefundLine>, Failure> {
-    let Some(cheque) = &request.cheque else {
-        return Ok(Vec::new());
+async fn refund(Path(key): Path<String>, c: Ctx) -> Answer {
+    let op = match c.operation(&key) {
+        Ok(op) => op,
+        Err(a) => return a,
     };
-    cheque
-        .lines
-        .iter()
-        .enumerate()
-        .map(|(i, l)| {
-            let position = match l.position {
-                Some(p) => u32::try_from(p.0.trunc().mantissa()).unwrap_or(u32::MAX),
-                None => i as u32 + 1,
-            };
-            let part = match (l.quantity, l.amount) {
-                (Some(q), _) => RefundPart::Quantity { quantity: q.0 },
-                (None, Some(_)) => RefundPart::Amount {
-                    amount: minor(l.amount, scale, "amount")?,
-                },
-                (None, None) => RefundPart::Rest,
-            };
-            Ok(RefundLine { position, part })
-        })
-        .collect()
-}
-
-/// The refund of a confirmed purchase, decided from what the purchase kept.
-fn plan_refund(p: &Purchase, lines: Vec<RefundLine>) -> Result<RefundPlan, Refusal> {
-    let bad = |m: String| Refusal::new(Code::BusinessError, m);
-    let Some(cheque) = &p.cheque else {
-        return Err(bad("the purchase was never priced".into()));
-    };
-    let accrual = match &cheque.accrual {
-        Some(a) => a.clone(),
-        None => offers::accrual(&cheque.calculation, p.bonus_paid).map_err(|e| bad(e.to_string()))?,
-    };
-    let lines = if lines.is_empty() {
-        let all = accrual.lines.iter().map(|l| RefundLine {
-            position: l.position,
-            part: RefundPart::Rest,
-        });
-        all.collect()
-    } else {
-        lines
-    };
-    let share = offers::refund_share(&accrual, &p.refunded_lines, &lines).map_err(|e| bad(e.to_string()))?;
-    let accrual_back = if p.accrual > 0 { share.accrual_taken } else { 0 };
-    Ok(RefundPlan { share, accrual_back })
-}
-
-async fn refund(State(state): State<AppState>, Path(key): Path<String>, c: Ctx) -> Answer {
-    let prepared = async {
-        let currency = pricing::currency(&state, c.device.0.program_id).await?;
-        Ok::<_, Failure>((refund_lines(&c.request, currency.scale)?, currency))
-    };
-    let (lines, currency) = match prepared.await {
-        Ok(p) => p,
-        Err(f) => return c.failed(f),
-    };
-    let step = Step::Refund(Box::new(move |p| plan_refund(p, lines)));
-    let render: Render = Box::new(move |done, item| {
-        item["amount"] = amount(done.amount, &currency);
-        item["bonusAmount"] = amount(done.amount, &currency);
-    });
-    c.run(&state, &key, Operation::Refund, step, render).await
+    let outcome = purchases::refund(&c.state.store, op, &c.request.refund_lines()).await;
+    c.answer(outcome, |o, item| {
+        item["amount"] = amount(o.done.amount, &o.currency);
+        item["bonusAmount"] = amount(o.done.amount, &o.currency);
+    })
 }
 
 /// `Processing/Balance`: the identified member's balance.
-async fn balance(State(state): State<AppState>, c: Ctx) -> Answer {
-    let Some(member_id) = c.device.0.member_id else {
-        return c.refused(&Refusal::new(Code::CardNotFound, "Покупатель не определён."));
-    };
-    let found = async {
-        let currency = pricing::currency(&state, c.device.0.program_id).await?;
-        let balances = state.store.balances(c.device.0.program_id, member_id).await?;
-        let available = balances
-            .iter()
-            .find(|b| b.currency_id == currency.id)
-            .map_or(0, |b| b.available);
-        Ok::<_, Failure>((currency, available))
-    };
-    match found.await {
+async fn balance(c: Ctx) -> Answer {
+    match purchases::balance(&c.state.store, &c.device.0).await {
         Ok((currency, available)) => {
             let mut item = c.ok();
             item["amount"] = amount(available, &currency);
             item["currency"] = json!(currency.code);
             answer::answer(c.v, item)
         }
-        Err(f) => c.failed(f),
+        Err(e) => c.failed(e),
     }
 }

@@ -3,6 +3,8 @@
 
 use super::super::envelope::Version;
 use super::answer::parse_error;
+use crate::service::pricing::{ChequeInput, LineInput};
+use crate::service::purchases::RefundLineInput;
 use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
@@ -172,6 +174,37 @@ impl<S: Send + Sync> FromRequest<S> for Body {
         };
         let parsed = value.and_then(|v| Ok(Body(serde_json::from_value(v.clone()).map_err(|e| e.to_string())?, v)));
         parsed.map_err(|e| parse_error(version, &e).into_response())
+    }
+}
+
+impl ProcessingRequest {
+    /// The cheque as the service takes it; `None` when the request has none.
+    pub fn cheque(&self) -> Option<ChequeInput> {
+        let given = self.cheque.as_ref()?;
+        let lines = given.lines.iter().map(|l| LineInput {
+            position: l.position.map(|n| n.0),
+            goods_id: l.goods_id.clone(),
+            barcode: l.barcode.clone(),
+            quantity: l.quantity.map(|n| n.0),
+            price: l.price.map(|n| n.0),
+            amount: l.amount.map(|n| n.0),
+            discount: l.discount.map(|n| n.0),
+        });
+        Some(ChequeInput {
+            lines: lines.collect(),
+            coupons: self.coupons.iter().filter_map(|c| c.number.clone()).collect(),
+        })
+    }
+
+    /// The lines a refund names (none: all that is left).
+    pub fn refund_lines(&self) -> Vec<RefundLineInput> {
+        let lines = self.cheque.as_ref().map_or(&[][..], |c| &c.lines[..]);
+        let named = lines.iter().map(|l| RefundLineInput {
+            position: l.position.map(|n| n.0),
+            quantity: l.quantity.map(|n| n.0),
+            amount: l.amount.map(|n| n.0),
+        });
+        named.collect()
     }
 }
 

@@ -1,0 +1,1 @@
+//! Registration: each step a member takes is one store transaction.
