@@ -1,0 +1,278 @@
+//! The service layer under the faces, over real HTTP on both backends: the admin
+//! simulation prices exactly as a till does (in the program's local time), purchases
+//! announce every posting they make, hooks run inside the purchase's transaction, and the
+//! keys of different faces never collide.
+
+use crate::processing_support::*;
+use accrue_server::testing::{delivering_options, Receiver, TestServer};
+use accrue_store::hooks::{Happening, Hook};
+use accrue_store::on_both_backends;
+use accrue_store::testing::TestDb;
+use accrue_store::{BoxFuture, StoreError, Tx};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+on_both_backends!(
+    simulate_prices_like_the_till_in_local_time,
+    purchases_announce_every_posting,
+    hooks_run_inside_the_purchase_transaction,
+    keys_of_different_faces_do_not_collide,
+);
+
+/// Sunday 2026-12-06 22:30 UTC: already Monday 01:30 in a program at UTC+3.
+const SUNDAY_NIGHT_UTC: i64 = 1_796_596_200_000;
+
+async fn set_utc_offset(s: &TestServer, minutes: i32) {
+    let settings = json!({"utc_offset_minutes": minutes});
+    let (status, body) = s
+        .admin(Method::PUT, "/admin/v1/processing/settings", Some(settings))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// The till's Calculate and the admin simulation of the same cheque, as
+/// `(total amount, total discount)` in minor units.
+async fn both_prices(s: &TestServer, t: &str, member: i64, device: i64, op: &str) -> ((i64, i64), (i64, i64)) {
+    let calc = call(s, t, "/Purchases/p-local/Calculate", request(op, json!({}))).await;
+    let minor = |v: &Value| (v.as_f64().unwrap() * 100.0).round() as i64;
+    let till = (
+        minor(&calc["cheque"]["totalAmount"]),
+        minor(&calc["cheque"]["totalDiscount"]),
+    );
+    let cheque = json!({"lines": [{"position": 1, "goods_id": "0036961", "barcode": "8765653477", "quantity": "1",
+                                   "price": 10000, "amount": 8500, "discount": 1500}], "coupons": ["string"]});
+    let simulate = json!({"cheque": cheque, "member_id": member, "device_id": device});
+    let (status, priced) = s.admin(Method::POST, "/admin/v1/offers/simulate", Some(simulate)).await;
+    assert_eq!(status, StatusCode::OK, "{priced}");
+    let admin = (
+        priced["total_amount"].as_i64().unwrap(),
+        priced["total_discount"].as_i64().unwrap(),
+    );
+    (till, admin)
+}
+
+async fn simulate_prices_like_the_till_in_local_time(db: TestDb) {
+    let (s, clock) = TestServer::start_with_manual_clock(db).await;
+    clock.store(SUNDAY_NIGHT_UTC, Ordering::SeqCst);
+    let monday = json!({"name": "Mondays: 20 % off", "conditions": [{"type": "weekdays", "days": ["monday"]}],
+                        "effects": [{"type": "discount_percent", "percent": 20, "target": "cheque"}]});
+    put_offer(&s, "monday", monday).await;
+    let (member, till) = member_and_till(&s, "100").await;
+    let t = member_token(&s, &till).await;
+    let (_, devices) = s.admin(Method::GET, "/admin/v1/devices", None).await;
+    let device = devices["items"][0]["id"].as_i64().unwrap();
+
+    set_utc_offset(&s, 180).await;
+    let (till_price, admin_price) = both_prices(&s, &t, member, device, "local-1").await;
+    assert_eq!(till_price, (6800, 3200), "Monday locally: 20 % off the 85.00 line");
+    assert_eq!(admin_price, till_price, "the simulation is the till's price");
+
+    set_utc_offset(&s, 0).await;
+    let (till_price, admin_price) = both_prices(&s, &t, member, device, "local-2").await;
+    assert_eq!(till_price, (8500, 1500), "Sunday in UTC: no Monday offer");
+    assert_eq!(admin_price, till_price);
+}
+
+/// The events the receiver got, as `(type, data)`, in the order they were queued.
+fn events(received: &[accrue_server::testing::Received]) -> Vec<(String, Value)> {
+    let mut events: Vec<(String, Value)> = received
+        .iter()
+        .map(|r| {
+            let body: Value = serde_json::from_str(&r.body).unwrap();
+            (body["type"].as_str().unwrap().to_string(), body["data"].clone())
+        })
+        .collect();
+    events.sort_by_key(|(_, data)| data["posting_id"].as_i64());
+    events
+}
+
+async fn purchases_announce_every_posting(db: TestDb) {
+    let s = TestServer::start_with(db, delivering_options(vec![1])).await;
+    let (member, till) = setup(&s, "100").await;
+    let receiver = Receiver::start().await;
+    let kinds = json!([
+        "points.accrued",
+        "points.held",
+        "points.withdrawn",
+        "points.refunded",
+        "points.reversed"
+    ]);
+    let endpoint = json!({"url": format!("{}/hooks", receiver.base), "event_types": kinds});
+    let (status, body) = s
+        .admin(Method::POST, "/admin/v1/webhook-endpoints", Some(endpoint))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let t = member_token(&s, &till).await;
+    let p = "/Purchases/hooked-1/";
+    let pay = call(
+        &s,
+        &t,
+        &format!("{p}Bonus/Payment"),
+        request("op-pay", json!({"amount": 10})),
+    )
+    .await;
+    assert_eq!(pay["code"], "Ok", "{pay}");
+    assert_eq!(
+        call(&s, &t, &format!("{p}Bonus"), request("op-bonus", json!({}))).await["code"],
+        "Ok"
+    );
+    let confirm = json!({"operationId": "op-confirm"});
+    assert_eq!(call(&s, &t, &format!("{p}Confirm"), confirm).await["code"], "Ok");
+
+    let got = events(&receiver.wait_for(3, Duration::from_secs(20)).await);
+    let kinds: Vec<&str> = got.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(kinds, ["points.held", "points.withdrawn", "points.accrued"], "{got:?}");
+    for ((_, data), operation) in got.iter().zip(["op-pay", "op-confirm", "op-confirm"]) {
+        assert_eq!(data["purchase_id"], "hooked-1", "{data}");
+        assert_eq!(data["operation_id"], operation, "{data}");
+        assert_eq!(data["member_id"], member);
+    }
+    assert_eq!(got[0].1["amount"], "10.00");
+    let accrued = &got[2].1;
+    assert_eq!(accrued["type"], "accrual");
+    assert!(
+        accrued["amount"].as_str().unwrap().parse::<f64>().unwrap() > 0.0,
+        "{accrued}"
+    );
+
+    let refund = json!({"operationId": "op-refund"});
+    let refunded = call(&s, &t, &format!("{p}Refund"), refund).await;
+    assert_eq!(refunded["code"], "Ok", "{refunded}");
+    let got = events(&receiver.wait_for(5, Duration::from_secs(20)).await);
+    let refunds: Vec<&(String, Value)> = got.iter().skip(3).collect();
+    assert_eq!(refunds[0].0, "points.refunded", "{got:?}");
+    assert_eq!(refunds[0].1["amount"], "10.00", "the points paid come back");
+    assert_eq!(refunds[1].0, "points.reversed", "{got:?}");
+    assert_eq!(refunds[1].1["amount"], accrued["amount"], "the accrual is taken back");
+    for (_, data) in refunds {
+        assert_eq!(
+            (&data["purchase_id"], &data["operation_id"]),
+            (&json!("hooked-1"), &json!("op-refund"))
+        );
+    }
+}
+
+/// Records what happened, and fails confirmations while `fail` is set.
+#[derive(Default)]
+struct Recorder {
+    fail: AtomicBool,
+    seen: Mutex<Vec<String>>,
+}
+
+impl Hook for Recorder {
+    fn run<'t>(
+        &'t self,
+        _tx: &'t mut Tx,
+        _program: i64,
+        what: &'t Happening<'t>,
+    ) -> BoxFuture<'t, Result<(), StoreError>> {
+        Box::pin(async move {
+            let seen = match what {
+                Happening::PurchaseConfirmed { purchase } => {
+                    if self.fail.load(Ordering::SeqCst) {
+                        return Err(StoreError::Internal("the hook failed".into()));
+                    }
+                    format!("confirmed {} accrual {}", purchase.purchase_key, purchase.accrual)
+                }
+                Happening::PurchaseRefunded { purchase, refund } => {
+                    format!("refunded {} returned {}", purchase.purchase_key, refund.bonus_returned)
+                }
+                Happening::RegistrationFinished { member_id } => format!("registered {member_id}"),
+            };
+            self.seen.lock().unwrap().push(seen);
+            Ok(())
+        })
+    }
+}
+
+async fn hooks_run_inside_the_purchase_transaction(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let hook = Arc::new(Recorder::default());
+    s.store.add_hook(hook.clone());
+    let (member, till) = setup(&s, "100").await;
+    let t = member_token(&s, &till).await;
+    let p = "/Purchases/hooked-2/";
+    assert_eq!(
+        call(
+            &s,
+            &t,
+            &format!("{p}Bonus/Payment"),
+            request("h-pay", json!({"amount": 10}))
+        )
+        .await["code"],
+        "Ok"
+    );
+    assert_eq!(
+        call(&s, &t, &format!("{p}Bonus"), request("h-bonus", json!({}))).await["code"],
+        "Ok"
+    );
+    let held = balance(&s, member).await;
+
+    hook.fail.store(true, Ordering::SeqCst);
+    let confirm = json!({"operationId": "h-confirm"});
+    let (status, failed) = s
+        .call(
+            Method::POST,
+            &format!("{BASE}{p}Confirm"),
+            Some(&t),
+            Some(confirm.clone()),
+        )
+        .await;
+    assert_ne!(failed["result"]["state"], "Success", "{status} {failed}");
+    assert_eq!(
+        balance(&s, member).await,
+        held,
+        "a failing hook undoes the confirmation"
+    );
+    assert!(hook.seen.lock().unwrap().is_empty());
+
+    hook.fail.store(false, Ordering::SeqCst);
+    assert_eq!(
+        call(&s, &t, &format!("{p}Confirm"), confirm).await["code"],
+        "Ok",
+        "the key was not used up"
+    );
+    assert!(balance(&s, member).await > held, "the accrual is posted");
+    let refunded = call(&s, &t, &format!("{p}Refund"), json!({"operationId": "h-refund"})).await;
+    assert_eq!(refunded["code"], "Ok", "{refunded}");
+    let seen = hook.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(seen[0].starts_with("confirmed hooked-2 accrual "), "{seen:?}");
+    assert_eq!(seen[1], "refunded hooked-2 returned 1000");
+}
+
+async fn keys_of_different_faces_do_not_collide(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let (member, till) = setup(&s, "100").await;
+    let t = member_token(&s, &till).await;
+    let accrual = json!({"member_id": member, "amount": "5"});
+    let (status, body) = s
+        .admin_with(
+            Method::POST,
+            "/admin/v1/operations/accrue",
+            Some(accrual),
+            &[("Idempotency-Key", "shared-key")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let pay = call(
+        &s,
+        &t,
+        "/Purchases/k-1/Bonus/Payment",
+        request("shared-key", json!({"amount": 10})),
+    )
+    .await;
+    assert_eq!(pay["code"], "Ok", "a till's operation id is not the admin's key: {pay}");
+    let again = call(
+        &s,
+        &t,
+        "/Purchases/k-1/Bonus/Payment",
+        request("shared-key", json!({"amount": 10})),
+    )
+    .await;
+    assert_eq!(again, pay, "a repeat gets the original answer");
+    assert_eq!(balance(&s, member).await, 95.0);
+}
