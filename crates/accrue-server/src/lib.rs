@@ -15,6 +15,7 @@ mod metrics;
 pub mod outbound;
 mod passwords;
 mod strays;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 pub use error::ApiError;
