@@ -10,4 +10,5 @@ mod loymax_purchase_records;
 mod loymax_registration;
 mod outbox;
 mod processing_support;
+mod snapshots;
 mod tracker;
