@@ -16,6 +16,7 @@ pub mod outbound;
 mod passwords;
 pub mod service;
 mod strays;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 pub use error::ApiError;

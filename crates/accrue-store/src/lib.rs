@@ -36,6 +36,7 @@ mod rate_limits;
 mod registration;
 pub mod sealing;
 pub mod sweep;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod tracker;
 mod writer;

@@ -39,7 +39,8 @@ const MIGRATIONS: &[Migration] = &[
 ];
 
 /// A short hash of every PostgreSQL migration: databases migrated by the same code
-/// have the same one.
+/// have the same one (names the tests' template database).
+#[cfg(any(test, feature = "testing"))]
 pub(crate) fn postgres_fingerprint() -> String {
     use sha2::{Digest, Sha256};
     let mut hash = Sha256::new();

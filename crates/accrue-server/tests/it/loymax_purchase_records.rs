@@ -195,24 +195,6 @@ async fn offers_see_segments_card_category_and_first_purchase(db: TestDb) {
 }
 
 /// The member's own token from the member API (password sign-in by phone).
-async fn member_api_token(s: &TestServer, member: i64) -> String {
-    let (status, _) = s
-        .admin(
-            Method::POST,
-            &format!("/admin/v1/members/{member}/password"),
-            Some(json!({"password": "111111"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
-    let form = [
-        ("grant_type", "password"),
-        ("username", "79161234567"),
-        ("password", "111111"),
-    ];
-    let (_, body) = s.token(&form).await;
-    body["access_token"].as_str().unwrap().to_string()
-}
-
 async fn history(s: &TestServer, token: &str, version: &str, item_type: &str) -> Value {
     let path =
         format!("/{version}/History?filter.toDate=2100-01-01&filter.count=10&filter.historyItemType={item_type}");

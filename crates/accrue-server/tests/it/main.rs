@@ -11,4 +11,5 @@ mod loymax_registration;
 mod outbox;
 mod processing_support;
 mod service;
+mod snapshots;
 mod tracker;

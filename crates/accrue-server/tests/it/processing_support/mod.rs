@@ -117,6 +117,26 @@ pub async fn call(s: &TestServer, token: &str, path: &str, body: Value) -> Value
     answer["data"][0].clone()
 }
 
+/// The member of [`member_and_till`] with a password, signed in to the member API: its
+/// access token.
+pub async fn member_api_token(s: &TestServer, member: i64) -> String {
+    let (status, _) = s
+        .admin(
+            Method::POST,
+            &format!("/admin/v1/members/{member}/password"),
+            Some(json!({"password": "111111"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let form = [
+        ("grant_type", "password"),
+        ("username", "79161234567"),
+        ("password", "111111"),
+    ];
+    let (_, body) = s.token(&form).await;
+    body["access_token"].as_str().unwrap().to_string()
+}
+
 pub fn cheque_85() -> Value {
     json!({"number": "string", "date": "2019-04-09T07:24:26.628Z", "lines": [{
         "position": 1, "amount": 85, "goodsId": "0036961", "barcode": "8765653477", "quantity": 1,
