@@ -92,6 +92,13 @@ impl Ctx {
         })
     }
 
+    /// An operation that prices the cheque: the cheque is checked first, as the pricing
+    /// runs before the operation id is needed.
+    fn priced_operation<'a>(&'a self, key: &'a str) -> Result<(Operation<'a>, ChequeInput), Answer> {
+        let cheque = self.cheque()?;
+        Ok((self.operation(key)?, cheque))
+    }
+
     fn cheque(&self) -> Result<ChequeInput, Answer> {
         let missing = || self.refused(&Refusal::new(Code::ParseError, "the request has no cheque"));
         self.request.cheque().ok_or_else(missing)
@@ -182,9 +189,9 @@ fn payable(o: &Outcome, item: &mut Value, fields: [&str; 2]) {
 }
 
 async fn calculate(Path(key): Path<String>, c: Ctx) -> Answer {
-    let (op, cheque) = match (c.operation(&key), c.cheque()) {
-        (Ok(op), Ok(cheque)) => (op, cheque),
-        (Err(a), _) | (_, Err(a)) => return a,
+    let (op, cheque) = match c.priced_operation(&key) {
+        Ok(both) => both,
+        Err(a) => return a,
     };
     let outcome = purchases::calculate(&c.state.store, op, &cheque).await;
     c.answer(outcome, |o, item| {
@@ -207,9 +214,9 @@ async fn available(Path(_key): Path<String>, c: Ctx) -> Answer {
 }
 
 async fn payment(Path(key): Path<String>, c: Ctx) -> Answer {
-    let (op, cheque) = match (c.operation(&key), c.cheque()) {
-        (Ok(op), Ok(cheque)) => (op, cheque),
-        (Err(a), _) | (_, Err(a)) => return a,
+    let (op, cheque) = match c.priced_operation(&key) {
+        Ok(both) => both,
+        Err(a) => return a,
     };
     let wanted = c.request.amount.map(|n| n.0);
     let outcome = purchases::pay(&c.state.store, op, &cheque, wanted).await;
@@ -223,9 +230,9 @@ async fn payment(Path(key): Path<String>, c: Ctx) -> Answer {
 }
 
 async fn bonus(Path(key): Path<String>, c: Ctx) -> Answer {
-    let (op, cheque) = match (c.operation(&key), c.cheque()) {
-        (Ok(op), Ok(cheque)) => (op, cheque),
-        (Err(a), _) | (_, Err(a)) => return a,
+    let (op, cheque) = match c.priced_operation(&key) {
+        Ok(both) => both,
+        Err(a) => return a,
     };
     let outcome = purchases::set_bonus(&c.state.store, op, &cheque).await;
     c.answer(outcome, |o, item| {
