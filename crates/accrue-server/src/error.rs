@@ -72,9 +72,10 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(what) => ApiError::not_found(format!("{what} not found")),
             StoreError::Invalid(m) => ApiError::invalid(m),
             StoreError::Conflict(m) => ApiError::new(S::CONFLICT, "conflict", m),
-            StoreError::StepDone(_) | StoreError::CardBlocked(_) | StoreError::CardTaken(_) => {
-                ApiError::new(S::CONFLICT, "conflict", message)
-            }
+            StoreError::StepDone(_)
+            | StoreError::CardBlocked(_)
+            | StoreError::CardTaken(_)
+            | StoreError::PasswordSet => ApiError::new(S::CONFLICT, "conflict", message),
             StoreError::InsufficientBalance { available } => {
                 ApiError::new(S::UNPROCESSABLE_ENTITY, "insufficient_balance", message)
                     .with_details(json!({ "available_minor": available }))

@@ -64,7 +64,7 @@ pub fn validate_number(number: &str) -> Result<String, StoreError> {
     }
 }
 
-async fn card_by_number(tx: &mut Tx, program_id: i64, number: &str) -> Result<Option<Card>, StoreError> {
+pub(crate) async fn card_by_number(tx: &mut Tx, program_id: i64, number: &str) -> Result<Option<Card>, StoreError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM cards WHERE program_id = $1 AND number = $2{}",
         tx.for_update()
@@ -75,6 +75,59 @@ async fn card_by_number(tx: &mut Tx, program_id: i64, number: &str) -> Result<Op
         .fetch_optional(tx.conn())
         .await?;
     Ok(row.as_ref().map(card_from).transpose()?)
+}
+
+/// Gives a free card of the pool to a member, in `tx`.
+pub(crate) async fn assign_card_in(
+    tx: &mut Tx,
+    program_id: i64,
+    number: String,
+    member_id: i64,
+) -> Result<Card, StoreError> {
+    member_in_tx(tx, program_id, member_id).await?;
+    let card = card_by_number(tx, program_id, &number)
+        .await?
+        .ok_or(StoreError::NotFound("card"))?;
+    match (card.state.as_str(), card.member_id) {
+        ("blocked", _) => return Err(StoreError::CardBlocked(number)),
+        (_, Some(owner)) if owner == member_id => return Ok(card),
+        (_, Some(_)) => return Err(StoreError::CardTaken(number)),
+        _ => {}
+    }
+    let rows = sqlx::query(
+        "UPDATE cards SET state = 'active', member_id = $1, assigned_at = $2 WHERE id = $3 AND member_id IS NULL",
+    )
+    .bind(member_id)
+    .bind(tx.now)
+    .bind(card.id)
+    .execute(tx.conn())
+    .await?;
+    found(rows.rows_affected(), "card")?;
+    card_by_number(tx, program_id, &number)
+        .await?
+        .ok_or(StoreError::NotFound("card"))
+}
+
+/// Creates a virtual card for a member, in `tx`.
+pub(crate) async fn emit_virtual_card_in(tx: &mut Tx, program_id: i64, member_id: i64) -> Result<Card, StoreError> {
+    member_in_tx(tx, program_id, member_id).await?;
+    let number = loop {
+        let candidate = format!("99{:014}", rand::thread_rng().gen_range(0..100_000_000_000_000_u64));
+        if card_by_number(tx, program_id, &candidate).await?.is_none() {
+            break candidate;
+        }
+    };
+    let row = sqlx::query(&format!(
+        "INSERT INTO cards (program_id, number, kind, state, member_id, created_at, assigned_at) \
+         VALUES ($1, $2, 'virtual', 'active', $3, $4, $4) RETURNING {COLUMNS}"
+    ))
+    .bind(program_id)
+    .bind(&number)
+    .bind(member_id)
+    .bind(tx.now)
+    .fetch_one(tx.conn())
+    .await?;
+    Ok(card_from(&row)?)
 }
 
 impl Store {
@@ -146,59 +199,16 @@ impl Store {
     /// Gives a free card of the pool to a member.
     pub async fn assign_card(&self, program_id: i64, number: String, member_id: i64) -> Result<Card, StoreError> {
         let number = validate_number(&number)?;
-        self.write(move |tx| {
-            Box::pin(async move {
-                member_in_tx(tx, program_id, member_id).await?;
-                let card = card_by_number(tx, program_id, &number).await?.ok_or(StoreError::NotFound("card"))?;
-                match (card.state.as_str(), card.member_id) {
-                    ("blocked", _) => return Err(StoreError::CardBlocked(number)),
-                    (_, Some(owner)) if owner == member_id => return Ok(card),
-                    (_, Some(_)) => return Err(StoreError::CardTaken(number)),
-                    _ => {}
-                }
-                let rows = sqlx::query(
-                    "UPDATE cards SET state = 'active', member_id = $1, assigned_at = $2 WHERE id = $3 AND member_id IS NULL",
-                )
-                .bind(member_id)
-                .bind(tx.now)
-                .bind(card.id)
-                .execute(tx.conn())
-                .await?;
-                found(rows.rows_affected(), "card")?;
-                card_by_number(tx, program_id, &number).await?.ok_or(StoreError::NotFound("card"))
-            })
-        })
-        .await
+        self.write(move |tx| Box::pin(assign_card_in(tx, program_id, number, member_id)))
+            .await
     }
 
     /// Creates a virtual card for a member.
     pub async fn emit_virtual_card(&self, program_id: i64, member_id: i64) -> Result<Card, StoreError> {
-        self.write(move |tx| {
-            Box::pin(async move {
-                member_in_tx(tx, program_id, member_id).await?;
-                let number = loop {
-                    let candidate = format!("99{:014}", rand::thread_rng().gen_range(0..100_000_000_000_000_u64));
-                    if card_by_number(tx, program_id, &candidate).await?.is_none() {
-                        break candidate;
-                    }
-                };
-                let row = sqlx::query(&format!(
-                    "INSERT INTO cards (program_id, number, kind, state, member_id, created_at, assigned_at) \
-                     VALUES ($1, $2, 'virtual', 'active', $3, $4, $4) RETURNING {COLUMNS}"
-                ))
-                .bind(program_id)
-                .bind(&number)
-                .bind(member_id)
-                .bind(tx.now)
-                .fetch_one(tx.conn())
-                .await?;
-                Ok(card_from(&row)?)
-            })
-        })
-        .await
+        self.write(move |tx| Box::pin(emit_virtual_card_in(tx, program_id, member_id)))
+            .await
     }
 
-    /// Blocks a card or makes a blocked one usable again.
     pub async fn set_card_blocked(&self, program_id: i64, number: String, blocked: bool) -> Result<Card, StoreError> {
         self.write(move |tx| {
             Box::pin(async move {

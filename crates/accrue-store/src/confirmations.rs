@@ -98,10 +98,115 @@ fn message(channel: Channel, target: String, code: &str, sealer: &Sealer) -> New
     }
 }
 
-/// What checking a code came to; decided inside the transaction, reported after it.
-enum Checked {
-    Right(String),
-    Refused(CodeError),
+/// Makes and queues a new code in `tx` (see [`Store::send_code`]).
+pub(crate) async fn send_code_in(
+    tx: &mut Tx,
+    program_id: i64,
+    member_id: i64,
+    (channel, target): (Channel, String),
+    rules: CodeRules,
+    sealer: &Sealer,
+) -> Result<SentCode, StoreError> {
+    crate::members::member_in_tx(tx, program_id, member_id).await?;
+    if let Some(row) = current(tx, member_id, channel).await? {
+        if let Some(until) = row.locked_until.filter(|u| *u > tx.now) {
+            return Err(CodeError::Locked {
+                seconds: seconds_until(until, tx.now),
+            }
+            .into());
+        }
+        let next = row.sent_at + rules.resend_after_seconds * 1000;
+        if next > tx.now {
+            return Err(CodeError::TooSoon {
+                seconds: seconds_until(next, tx.now),
+            }
+            .into());
+        }
+    }
+    let code = code_from(rand::random::<u64>(), rules.length);
+    let mut salt = [0_u8; 16];
+    rand::thread_rng().fill_bytes(&mut salt);
+    let salt = hex::encode(salt);
+    let expires_at = tx.now + rules.ttl_seconds * 1000;
+    sqlx::query(
+        "INSERT INTO confirmation_codes (member_id, channel, target, code_hash, salt, expires_at, attempts, sent_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 0, $7) ON CONFLICT (member_id, channel) DO UPDATE SET \
+         target = excluded.target, code_hash = excluded.code_hash, salt = excluded.salt, \
+         expires_at = excluded.expires_at, attempts = 0, sent_at = excluded.sent_at, locked_until = NULL",
+    )
+    .bind(member_id)
+    .bind(channel.as_str())
+    .bind(&target)
+    .bind(hash(&salt, &code))
+    .bind(&salt)
+    .bind(expires_at)
+    .bind(tx.now)
+    .execute(tx.conn())
+    .await?;
+    enqueue(tx, program_id, &message(channel, target.clone(), &code, &sealer)).await?;
+    Ok(SentCode {
+        target,
+        expires_at,
+        length: rules.length,
+    })
+}
+
+/// Checks a typed code in `tx`: the outcome, with a wrong attempt counted in `tx` (which
+/// the caller commits).
+pub(crate) async fn check_code_in(
+    tx: &mut Tx,
+    program_id: i64,
+    member_id: i64,
+    channel: Channel,
+    code: &str,
+    rules: CodeRules,
+) -> Result<Result<String, CodeError>, StoreError> {
+    crate::members::member_in_tx(tx, program_id, member_id).await?;
+    let Some(row) = current(tx, member_id, channel).await? else {
+        return Ok(Err(CodeError::NotSent));
+    };
+    if let Some(until) = row.locked_until.filter(|u| *u > tx.now) {
+        return Ok(Err(CodeError::Locked {
+            seconds: seconds_until(until, tx.now),
+        }));
+    }
+    let Some(stored) = row.code_hash else {
+        return Ok(Err(CodeError::NotSent));
+    };
+    if row.expires_at <= tx.now {
+        return Ok(Err(CodeError::Expired));
+    }
+    let key = (member_id, channel.as_str());
+    if hash(&row.salt, &code) == stored {
+        sqlx::query("UPDATE confirmation_codes SET code_hash = NULL WHERE member_id = $1 AND channel = $2")
+            .bind(key.0)
+            .bind(key.1)
+            .execute(tx.conn())
+            .await?;
+        return Ok(Ok(row.target));
+    }
+    let attempts = row.attempts + 1;
+    let exhausted = attempts >= i64::from(rules.max_attempts);
+    let locked_until = exhausted.then_some(tx.now + rules.lock_seconds * 1000);
+    sqlx::query(
+        "UPDATE confirmation_codes SET attempts = $1, locked_until = $2, \
+         code_hash = CASE WHEN $3 = 1 THEN NULL ELSE code_hash END WHERE member_id = $4 AND channel = $5",
+    )
+    .bind(attempts)
+    .bind(locked_until)
+    .bind(exhausted as i64)
+    .bind(key.0)
+    .bind(key.1)
+    .execute(tx.conn())
+    .await?;
+    Ok(Err(match locked_until {
+        Some(until) => CodeError::Locked {
+            seconds: seconds_until(until, tx.now),
+        },
+        None => CodeError::Wrong {
+            attempts_left: (i64::from(rules.max_attempts) - attempts) as u32,
+        },
+    }))
 }
 
 impl Store {
@@ -121,40 +226,7 @@ impl Store {
     ) -> Result<SentCode, StoreError> {
         let sealer = self.sealer().clone();
         self.write(move |tx| {
-            Box::pin(async move {
-                crate::members::member_in_tx(tx, program_id, member_id).await?;
-                if let Some(row) = current(tx, member_id, channel).await? {
-                    if let Some(until) = row.locked_until.filter(|u| *u > tx.now) {
-                        return Err(CodeError::Locked { seconds: seconds_until(until, tx.now) }.into());
-                    }
-                    let next = row.sent_at + rules.resend_after_seconds * 1000;
-                    if next > tx.now {
-                        return Err(CodeError::TooSoon { seconds: seconds_until(next, tx.now) }.into());
-                    }
-                }
-                let code = code_from(rand::random::<u64>(), rules.length);
-                let mut salt = [0_u8; 16];
-                rand::thread_rng().fill_bytes(&mut salt);
-                let salt = hex::encode(salt);
-                let expires_at = tx.now + rules.ttl_seconds * 1000;
-                sqlx::query(
-                    "INSERT INTO confirmation_codes (member_id, channel, target, code_hash, salt, expires_at, attempts, sent_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, 0, $7) ON CONFLICT (member_id, channel) DO UPDATE SET \
-                     target = excluded.target, code_hash = excluded.code_hash, salt = excluded.salt, \
-                     expires_at = excluded.expires_at, attempts = 0, sent_at = excluded.sent_at, locked_until = NULL",
-                )
-                .bind(member_id)
-                .bind(channel.as_str())
-                .bind(&target)
-                .bind(hash(&salt, &code))
-                .bind(&salt)
-                .bind(expires_at)
-                .bind(tx.now)
-                .execute(tx.conn())
-                .await?;
-                enqueue(tx, program_id, &message(channel, target.clone(), &code, &sealer)).await?;
-                Ok(SentCode { target, expires_at, length: rules.length })
-            })
+            Box::pin(async move { send_code_in(tx, program_id, member_id, (channel, target), rules, &sealer).await })
         })
         .await
     }
@@ -175,52 +247,10 @@ impl Store {
         let code = code.trim().to_string();
         let checked = self
             .write(move |tx| {
-                Box::pin(async move {
-                    crate::members::member_in_tx(tx, program_id, member_id).await?;
-                    let Some(row) = current(tx, member_id, channel).await? else {
-                        return Ok(Checked::Refused(CodeError::NotSent));
-                    };
-                    if let Some(until) = row.locked_until.filter(|u| *u > tx.now) {
-                        return Ok(Checked::Refused(CodeError::Locked { seconds: seconds_until(until, tx.now) }));
-                    }
-                    let Some(stored) = row.code_hash else { return Ok(Checked::Refused(CodeError::NotSent)) };
-                    if row.expires_at <= tx.now {
-                        return Ok(Checked::Refused(CodeError::Expired));
-                    }
-                    let key = (member_id, channel.as_str());
-                    if hash(&row.salt, &code) == stored {
-                        sqlx::query("UPDATE confirmation_codes SET code_hash = NULL WHERE member_id = $1 AND channel = $2")
-                            .bind(key.0)
-                            .bind(key.1)
-                            .execute(tx.conn())
-                            .await?;
-                        return Ok(Checked::Right(row.target));
-                    }
-                    let attempts = row.attempts + 1;
-                    let exhausted = attempts >= i64::from(rules.max_attempts);
-                    let locked_until = exhausted.then_some(tx.now + rules.lock_seconds * 1000);
-                    sqlx::query(
-                        "UPDATE confirmation_codes SET attempts = $1, locked_until = $2, \
-                         code_hash = CASE WHEN $3 = 1 THEN NULL ELSE code_hash END WHERE member_id = $4 AND channel = $5",
-                    )
-                    .bind(attempts)
-                    .bind(locked_until)
-                    .bind(exhausted as i64)
-                    .bind(key.0)
-                    .bind(key.1)
-                    .execute(tx.conn())
-                    .await?;
-                    Ok(Checked::Refused(match locked_until {
-                        Some(until) => CodeError::Locked { seconds: seconds_until(until, tx.now) },
-                        None => CodeError::Wrong { attempts_left: (i64::from(rules.max_attempts) - attempts) as u32 },
-                    }))
-                })
+                Box::pin(async move { check_code_in(tx, program_id, member_id, channel, &code, rules).await })
             })
             .await?;
-        match checked {
-            Checked::Right(target) => Ok(target),
-            Checked::Refused(e) => Err(e.into()),
-        }
+        Ok(checked?)
     }
 
     /// Voids the member's live code on the channel (a reset the member gave up). The resend

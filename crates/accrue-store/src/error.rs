@@ -10,6 +10,9 @@ pub enum StoreError {
     /// A registration step may be done once.
     #[error("step {0} is already done")]
     StepDone(&'static str),
+    /// The member has a password already (changing it needs the old one).
+    #[error("the password is already set")]
+    PasswordSet,
     #[error("card {0} is blocked")]
     CardBlocked(String),
     #[error("card {0} belongs to another member")]

@@ -45,6 +45,7 @@ pub use cards::{Card, CardFilter};
 pub use error::StoreError;
 pub use members::{Member, MemberFields, MemberSearch};
 pub use programs::{ChosenLimits, Currency, Limits, NewCurrency, NewProgram, Program};
+pub use registration::{Begun, Ttls};
 pub use sealing::Sealer;
 
 use accrue_core::Millis;

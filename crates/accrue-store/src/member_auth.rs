@@ -116,7 +116,7 @@ async fn insert_token(
     Ok(token)
 }
 
-async fn insert_pair(
+pub(crate) async fn insert_pair(
     tx: &mut crate::Tx,
     owner: TokenOwner,
     access_ttl: Millis,
@@ -129,7 +129,7 @@ async fn insert_pair(
     })
 }
 
-async fn store_password(tx: &mut crate::Tx, member_id: i64, password_hash: &str) -> Result<(), StoreError> {
+pub(crate) async fn store_password(tx: &mut crate::Tx, member_id: i64, password_hash: &str) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO member_credentials (member_id, password_hash, updated_at) VALUES ($1, $2, $3) \
          ON CONFLICT (member_id) DO UPDATE SET password_hash = excluded.password_hash, updated_at = excluded.updated_at",
@@ -140,6 +140,25 @@ async fn store_password(tx: &mut crate::Tx, member_id: i64, password_hash: &str)
     .execute(tx.conn())
     .await?;
     Ok(())
+}
+
+/// Ends a token before its time, in `tx`.
+pub(crate) async fn revoke_token_in(tx: &mut crate::Tx, token: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE member_tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL")
+        .bind(tx.now)
+        .bind(hash(token))
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+/// Whether the member has a password, read in `tx`.
+pub(crate) async fn has_password_in(tx: &mut crate::Tx, member_id: i64) -> Result<bool, StoreError> {
+    let row = sqlx::query("SELECT 1 FROM member_credentials WHERE member_id = $1")
+        .bind(member_id)
+        .fetch_optional(tx.conn())
+        .await?;
+    Ok(row.is_some())
 }
 
 impl Store {
@@ -319,18 +338,9 @@ impl Store {
 
     /// Ends a token before its time (a registration step handed out a new one).
     pub async fn revoke_token(&self, token: &str) -> Result<(), StoreError> {
-        let hashed = hash(token);
-        self.write(move |tx| {
-            Box::pin(async move {
-                sqlx::query("UPDATE member_tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL")
-                    .bind(tx.now)
-                    .bind(&hashed)
-                    .execute(tx.conn())
-                    .await?;
-                Ok(())
-            })
-        })
-        .await
+        let token = token.to_string();
+        self.write(move |tx| Box::pin(async move { revoke_token_in(tx, &token).await }))
+            .await
     }
 
     /// Trades a refresh token of this program for a new pair; the old refresh token stops

@@ -258,43 +258,82 @@ async fn announce(tx: &mut Tx, member: &Member, event: EventType) -> Result<(), 
     outbox::emit_to(tx, member.program_id, &endpoints, event, data).await
 }
 
+/// Creates a member in `tx`, announcing it.
+pub(crate) async fn create_member_in(tx: &mut Tx, program_id: i64, new: MemberFields) -> Result<Member, StoreError> {
+    let region = phone_region(tx.conn(), program_id).await?;
+    let ids = Identifiers::normalize(&region, &new)?;
+    ensure_free(tx, program_id, 0, &ids).await?;
+    let code = unused_referral_code(tx, program_id).await?;
+    let state = new.state.unwrap_or(MemberState::Active);
+    let row = sqlx::query(
+        "INSERT INTO members (program_id, state, phone, email, login, referral_code, first_name, \
+         last_name, attributes, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id",
+    )
+    .bind(program_id)
+    .bind(state.as_str())
+    .bind(&ids.phone)
+    .bind(&ids.email)
+    .bind(&ids.login)
+    .bind(&code)
+    .bind(&ids.first_name)
+    .bind(&ids.last_name)
+    .bind(serde_json::Value::Object(new.attributes).to_string())
+    .bind(tx.now)
+    .fetch_one(tx.conn())
+    .await
+    .map_err(StoreError::unique(
+        "an identifier of this member belongs to another member",
+    ))?;
+    let id: i64 = row.try_get(0)?;
+    save_external_ids(tx, program_id, id, &ids.external_ids).await?;
+    let member = member_in_tx(tx, program_id, id).await?;
+    announce(tx, &member, EventType::MemberRegistered).await?;
+    Ok(member)
+}
+
+/// Updates a member in `tx`, announcing it.
+pub(crate) async fn update_member_in(
+    tx: &mut Tx,
+    program_id: i64,
+    id: i64,
+    update: MemberFields,
+) -> Result<Member, StoreError> {
+    let member = member_in_tx(tx, program_id, id).await?;
+    let region = phone_region(tx.conn(), program_id).await?;
+    let ids = Identifiers::normalize(&region, &update)?;
+    ensure_free(tx, program_id, id, &ids).await?;
+    let mut attributes = member.attributes;
+    attributes.extend(update.attributes);
+    let rows = sqlx::query(
+        "UPDATE members SET state = $1, phone = $2, email = $3, login = $4, first_name = $5, \
+         last_name = $6, attributes = $7, updated_at = $8 WHERE id = $9",
+    )
+    .bind(update.state.unwrap_or(member.state).as_str())
+    .bind(ids.phone.or(member.phone))
+    .bind(ids.email.or(member.email))
+    .bind(ids.login.or(member.login))
+    .bind(ids.first_name.or(member.first_name))
+    .bind(ids.last_name.or(member.last_name))
+    .bind(serde_json::Value::Object(attributes).to_string())
+    .bind(tx.now)
+    .bind(id)
+    .execute(tx.conn())
+    .await
+    .map_err(StoreError::unique(
+        "an identifier of this member belongs to another member",
+    ))?;
+    found(rows.rows_affected(), "member")?;
+    save_external_ids(tx, program_id, id, &ids.external_ids).await?;
+    let member = member_in_tx(tx, program_id, id).await?;
+    announce(tx, &member, EventType::MemberUpdated).await?;
+    Ok(member)
+}
+
 impl Store {
     pub async fn create_member(&self, program_id: i64, new: MemberFields) -> Result<Member, StoreError> {
-        self.write(move |tx| {
-            Box::pin(async move {
-                let region = phone_region(tx.conn(), program_id).await?;
-                let ids = Identifiers::normalize(&region, &new)?;
-                ensure_free(tx, program_id, 0, &ids).await?;
-                let code = unused_referral_code(tx, program_id).await?;
-                let state = new.state.unwrap_or(MemberState::Active);
-                let row = sqlx::query(
-                    "INSERT INTO members (program_id, state, phone, email, login, referral_code, first_name, \
-                     last_name, attributes, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id",
-                )
-                .bind(program_id)
-                .bind(state.as_str())
-                .bind(&ids.phone)
-                .bind(&ids.email)
-                .bind(&ids.login)
-                .bind(&code)
-                .bind(&ids.first_name)
-                .bind(&ids.last_name)
-                .bind(serde_json::Value::Object(new.attributes).to_string())
-                .bind(tx.now)
-                .fetch_one(tx.conn())
-                .await
-                .map_err(StoreError::unique(
-                    "an identifier of this member belongs to another member",
-                ))?;
-                let id: i64 = row.try_get(0)?;
-                save_external_ids(tx, program_id, id, &ids.external_ids).await?;
-                let member = member_in_tx(tx, program_id, id).await?;
-                announce(tx, &member, EventType::MemberRegistered).await?;
-                Ok(member)
-            })
-        })
-        .await
+        self.write(move |tx| Box::pin(create_member_in(tx, program_id, new)))
+            .await
     }
 
     pub async fn member(&self, program_id: i64, id: i64) -> Result<Member, StoreError> {
@@ -355,39 +394,7 @@ impl Store {
     }
 
     pub async fn update_member(&self, program_id: i64, id: i64, update: MemberFields) -> Result<Member, StoreError> {
-        self.write(move |tx| {
-            Box::pin(async move {
-                let member = member_in_tx(tx, program_id, id).await?;
-                let region = phone_region(tx.conn(), program_id).await?;
-                let ids = Identifiers::normalize(&region, &update)?;
-                ensure_free(tx, program_id, id, &ids).await?;
-                let mut attributes = member.attributes;
-                attributes.extend(update.attributes);
-                let rows = sqlx::query(
-                    "UPDATE members SET state = $1, phone = $2, email = $3, login = $4, first_name = $5, \
-                     last_name = $6, attributes = $7, updated_at = $8 WHERE id = $9",
-                )
-                .bind(update.state.unwrap_or(member.state).as_str())
-                .bind(ids.phone.or(member.phone))
-                .bind(ids.email.or(member.email))
-                .bind(ids.login.or(member.login))
-                .bind(ids.first_name.or(member.first_name))
-                .bind(ids.last_name.or(member.last_name))
-                .bind(serde_json::Value::Object(attributes).to_string())
-                .bind(tx.now)
-                .bind(id)
-                .execute(tx.conn())
-                .await
-                .map_err(StoreError::unique(
-                    "an identifier of this member belongs to another member",
-                ))?;
-                found(rows.rows_affected(), "member")?;
-                save_external_ids(tx, program_id, id, &ids.external_ids).await?;
-                let member = member_in_tx(tx, program_id, id).await?;
-                announce(tx, &member, EventType::MemberUpdated).await?;
-                Ok(member)
-            })
-        })
-        .await
+        self.write(move |tx| Box::pin(update_member_in(tx, program_id, id, update)))
+            .await
     }
 }

@@ -3,9 +3,10 @@
 
 use super::auth::Member;
 use super::envelope::{Answer, Body};
+use crate::service::registration;
 use crate::AppState;
-use accrue_core::registration::{RegistrationSettings, Step, VirtualCards};
-use accrue_store::{Card, CardFilter, StoreError};
+use accrue_core::registration::Step;
+use accrue_store::{Card, StoreError};
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -26,18 +27,7 @@ fn card_json(c: &Card) -> Value {
 }
 
 async fn member_cards(state: &AppState, m: &Member) -> Result<Vec<Card>, StoreError> {
-    let filter = CardFilter {
-        member_id: Some(m.owner.member_id),
-        count: 100,
-        ..Default::default()
-    };
-    state.store.cards(m.owner.program_id, filter).await
-}
-
-/// Whether the member may have another virtual card now.
-fn may_emit(settings: &RegistrationSettings, cards: &[Card]) -> bool {
-    let virtual_cards = cards.iter().filter(|c| c.kind == "virtual").count() as u32;
-    settings.virtual_cards != VirtualCards::Off && virtual_cards < settings.max_virtual_cards
+    registration::cards(&state.store, m.owner).await
 }
 
 /// Marks `AssignCard` done, unless it already is.
@@ -65,7 +55,7 @@ pub async fn emission(State(state): State<AppState>, m: Member) -> Answer {
         let cards = member_cards(&state, &m).await?;
         let count = cards.iter().filter(|c| c.kind == "virtual").count();
         Ok::<_, StoreError>(
-            json!({"currentCountOfVirtualCards": count, "isVirtualCardEmissionAllowed": may_emit(&settings, &cards)}),
+            json!({"currentCountOfVirtualCards": count, "isVirtualCardEmissionAllowed": registration::may_emit(&settings, &cards)}),
         )
     };
     match result.await {
@@ -77,7 +67,7 @@ pub async fn emission(State(state): State<AppState>, m: Member) -> Answer {
 /// Emits a virtual card if the program allows one more; `false` when it does not.
 pub async fn emit_if_allowed(state: &AppState, m: &Member) -> Result<bool, StoreError> {
     let settings = state.store.registration_settings(m.owner.program_id).await?;
-    if !may_emit(&settings, &member_cards(state, m).await?) {
+    if !registration::may_emit(&settings, &member_cards(state, m).await?) {
         return Ok(false);
     }
     state

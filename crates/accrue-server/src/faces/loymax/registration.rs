@@ -6,12 +6,13 @@
 use super::auth::Member;
 use super::envelope::{Answer, Body, Version};
 use super::token::{token_json, ACCESS_TTL_MS, REFRESH_TTL_MS};
+use crate::service::registration::{self, Started};
 use crate::{passwords, AppState};
-use accrue_core::member::{mask_phone, normalize_phone, MemberState};
-use accrue_core::registration::{Channel, Provider, RegistrationSettings, Step};
+use accrue_core::member::{mask_phone, normalize_phone};
+use accrue_core::registration::{Channel, RegistrationSettings, Step};
 use accrue_store::confirmations::CodeError;
-use accrue_store::member_auth::TokenOwner;
-use accrue_store::{MemberFields, StoreError};
+use accrue_store::member_auth::TokenPair;
+use accrue_store::{StoreError, Ttls};
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -21,6 +22,10 @@ fn refused(v: Version, e: StoreError) -> Answer {
     match e {
         StoreError::Code(code) => Answer::error(v, code_message(&code)),
         StoreError::StepDone(_) => Answer::error(v, "Шаг регистрации уже выполнен."),
+        StoreError::PasswordSet => Answer::error(
+            v,
+            "Пароль уже установлен. Для смены пароля используйте User/Password/Change.",
+        ),
         StoreError::Conflict(m) | StoreError::Invalid(m) => Answer::error(v, m),
         e => Answer::fail(v, &e.to_string()),
     }
@@ -54,6 +59,12 @@ pub struct Begin {
     password: Option<String>,
 }
 
+/// Token lifetimes of the member API.
+const TTLS: Ttls = Ttls {
+    access: ACCESS_TTL_MS,
+    refresh: REFRESH_TTL_MS,
+};
+
 /// `Registration/BeginRegistration {"login": phone, "password": ""}`: starts (or
 /// continues) a registration by phone and sends the phone a code.
 pub async fn begin(
@@ -62,10 +73,7 @@ pub async fn begin(
     body: Body<Begin>,
 ) -> Answer {
     let v = version.map_or(Version::V1_2, |e| e.0);
-    let answer = |state_name: &str,
-                  message: Option<&str>,
-                  tokens: Option<&accrue_store::member_auth::TokenPair>,
-                  person: Option<i64>| {
+    let answer = |state_name: &str, message: Option<&str>, tokens: Option<&TokenPair>, person: Option<i64>| {
         let mut data =
             json!({"state": state_name, "errorMessage": message, "authToken": tokens.map(|t| t.access.clone())});
         if v == Version::V1_2 {
@@ -74,79 +82,25 @@ pub async fn begin(
         }
         Answer::success(v, data)
     };
-    let result = async {
+    let started = async {
         let program = state.store.program(&state.loymax_program).await?;
-        let settings = settings(&state, program.id).await?;
         let login = body.0.login.clone().unwrap_or_default();
-        let (member, created, phone) = match settings.provider {
-            Provider::Phone => {
-                let Ok(phone) = normalize_phone(&login, &program.phone_region) else {
-                    return Ok(Answer::invalid(v, "login", "Неверный формат номера телефона."));
-                };
-                let (member, created) = state.store.begin_registration(program.id, &phone).await?;
-                (member, created, Some(phone))
-            }
-            Provider::Card => match state.store.begin_registration_by_card(program.id, &login).await {
-                Ok((member, created)) => (member, created, None),
-                Err(StoreError::NotFound(_)) => return Ok(Answer::error(v, "Карта не найдена.")),
-                Err(StoreError::CardBlocked(_)) => return Ok(Answer::error(v, "Карта заблокирована.")),
-                Err(e) => return Err(e),
-            },
-        };
-        match member.state {
-            MemberState::Registering => {}
-            MemberState::Active => {
-                return Ok(answer(
-                    "RegistrationAlreadyCompleted",
-                    Some("Регистрация уже завершена."),
-                    None,
-                    None,
-                ))
-            }
-            _ => {
-                return Ok(answer(
-                    "RegistrationBlocked",
-                    Some("Регистрация заблокирована."),
-                    None,
-                    None,
-                ))
-            }
-        }
-        // Continuing: once a password is set, it is needed to go on, within the
-        // program's attempt limit as at sign-in.
-        if state.store.password_hash(member.id).await?.is_some() {
-            let Some(password) = body.0.password.clone().filter(|p| !p.is_empty()) else {
-                return Ok(answer("PasswordRequired", Some("Требуется пароль."), None, None));
-            };
-            let limit = (settings.password_attempts, settings.password_lock_seconds);
-            if passwords::check_member(&state.store, member.id, password, limit)
-                .await?
-                .is_some()
-            {
-                return Ok(answer(
-                    "InvalidLoginPassword",
-                    Some("Неверный логин или пароль."),
-                    None,
-                    None,
-                ));
-            }
-        }
-        // Registering by phone sends the code at once; by card, the phone comes later.
-        if let (true, Some(phone)) = (created, phone) {
-            state
-                .store
-                .send_code(program.id, member.id, Channel::Phone, phone, settings.codes)
-                .await?;
-        }
-        let owner = TokenOwner {
-            program_id: program.id,
-            member_id: member.id,
-        };
-        let tokens = state.store.issue_tokens(owner, ACCESS_TTL_MS, REFRESH_TTL_MS).await?;
-        Ok(answer("Success", None, Some(&tokens), Some(member.id)))
+        registration::begin(&state.store, &program, &login, body.0.password.clone(), TTLS).await
     };
-    match result.await {
-        Ok(answer) => answer,
+    match started.await {
+        Ok(Started::Registering { member_id, tokens }) => answer("Success", None, Some(&tokens), Some(member_id)),
+        Ok(Started::AlreadyCompleted) => answer(
+            "RegistrationAlreadyCompleted",
+            Some("Регистрация уже завершена."),
+            None,
+            None,
+        ),
+        Ok(Started::Blocked) => answer("RegistrationBlocked", Some("Регистрация заблокирована."), None, None),
+        Ok(Started::PasswordRequired) => answer("PasswordRequired", Some("Требуется пароль."), None, None),
+        Ok(Started::WrongPassword) => answer("InvalidLoginPassword", Some("Неверный логин или пароль."), None, None),
+        Ok(Started::BadPhone) => Answer::invalid(v, "login", "Неверный формат номера телефона."),
+        Ok(Started::CardNotFound) => Answer::error(v, "Карта не найдена."),
+        Ok(Started::CardBlocked) => Answer::error(v, "Карта заблокирована."),
         Err(e) => refused(v, e),
     }
 }
@@ -172,26 +126,17 @@ pub async fn actions(State(state): State<AppState>, m: Member) -> Answer {
 /// Accepting the offer may come with a virtual card (`virtual_cards: after_offer`).
 pub async fn accept_offer(State(state): State<AppState>, m: Member) -> Answer {
     step(m.version, async {
-        state
-            .store
-            .complete_step(m.owner.program_id, m.owner.member_id, Step::AcceptTenderOffer)
-            .await?;
-        let settings = settings(&state, m.owner.program_id).await?;
-        if settings.virtual_cards == accrue_core::registration::VirtualCards::AfterOffer {
-            super::cards::emit_if_allowed(&state, &m).await?;
-        }
+        registration::accept_offer(&state.store, m.owner).await?;
         Ok(Value::Null)
     })
     .await
 }
 
-/// A new token pair for the member; the one the request came with stops working.
-async fn rotate(state: &AppState, m: &Member) -> Result<Value, StoreError> {
-    let tokens = state.store.issue_tokens(m.owner, ACCESS_TTL_MS, REFRESH_TTL_MS).await?;
-    state.store.revoke_token(&m.token).await?;
-    let mut data = token_json(&tokens);
+/// A step's answer of the token pair that replaced the member's token.
+fn token_data(tokens: &TokenPair) -> Value {
+    let mut data = token_json(tokens);
     data["authToken"] = json!(tokens.access);
-    Ok(data)
+    data
 }
 
 /// What a channel's step shows: the confirmed value and the one awaiting its code.
@@ -233,19 +178,7 @@ pub struct NewTarget {
 
 /// Sends a code to a new phone number or e-mail address (re-entering it).
 async fn send_to(state: &AppState, m: &Member, channel: Channel, target: String) -> Result<Value, StoreError> {
-    let step_of = if channel == Channel::Phone {
-        Step::ChangePhone
-    } else {
-        Step::ChangeEmail
-    };
-    if state.store.done_steps(m.owner.member_id).await?.contains(&step_of) {
-        return Err(StoreError::StepDone(step_of.as_str()));
-    }
-    let rules = settings(state, m.owner.program_id).await?.codes;
-    state
-        .store
-        .send_code(m.owner.program_id, m.owner.member_id, channel, target, rules)
-        .await?;
+    registration::send_code(&state.store, m.owner, channel, target).await?;
     Ok(Value::Null)
 }
 
@@ -279,17 +212,10 @@ pub async fn change_email(State(state): State<AppState>, m: Member, body: Body<N
     step(v, send_to(&state, &m, Channel::Email, email)).await
 }
 
-/// Sends the code again, to the value awaiting confirmation (or the member's own phone).
+/// Sends the code again, to the value awaiting confirmation (or the member's own).
 async fn resend(state: &AppState, m: &Member, channel: Channel) -> Result<Value, StoreError> {
-    let member = state.store.member(m.owner.program_id, m.owner.member_id).await?;
-    let fallback = if channel == Channel::Phone {
-        member.phone
-    } else {
-        member.email
-    };
-    let target = state.store.pending_target(member.id, channel).await?.or(fallback);
-    let target = target.ok_or(StoreError::Code(CodeError::NotSent))?;
-    send_to(state, m, channel, target).await
+    registration::resend_code(&state.store, m.owner, channel).await?;
+    Ok(Value::Null)
 }
 
 pub async fn resend_phone(State(state): State<AppState>, m: Member) -> Answer {
@@ -306,41 +232,14 @@ pub struct Code {
     confirm_code: Option<String>,
 }
 
-/// Checks the code, stores the confirmed value, marks the step done.
-async fn confirm(state: &AppState, m: &Member, channel: Channel, code: &str) -> Result<Value, StoreError> {
-    let (program_id, member_id) = (m.owner.program_id, m.owner.member_id);
-    let rules = settings(state, program_id).await?.codes;
-    let target = state
-        .store
-        .confirm_code(program_id, member_id, channel, code, rules)
-        .await?;
-    let fields = match channel {
-        Channel::Phone => MemberFields {
-            phone: Some(target),
-            ..Default::default()
-        },
-        Channel::Email => MemberFields {
-            email: Some(target),
-            ..Default::default()
-        },
-    };
-    state.store.update_member(program_id, member_id, fields).await?;
-    let step_of = if channel == Channel::Phone {
-        Step::ChangePhone
-    } else {
-        Step::ChangeEmail
-    };
-    state.store.complete_step(program_id, member_id, step_of).await?;
-    Ok(Value::Null)
-}
-
 pub async fn confirm_phone(State(state): State<AppState>, m: Member, body: Body<Code>) -> Answer {
     let Some(code) = body.0.confirm_code.clone() else {
         return Answer::invalid(m.version, "confirmCode", "Введите код.");
     };
     step(m.version, async {
-        confirm(&state, &m, Channel::Phone, &code).await?;
-        rotate(&state, &m).await
+        let rotate = Some((m.token.clone(), TTLS));
+        let tokens = registration::confirm(&state.store, m.owner, Channel::Phone, &code, rotate).await?;
+        Ok(tokens.as_ref().map_or(Value::Null, token_data))
     })
     .await
 }
@@ -349,7 +248,11 @@ pub async fn confirm_email(State(state): State<AppState>, m: Member, body: Body<
     let Some(code) = body.0.confirm_code.clone() else {
         return Answer::invalid(m.version, "confirmCode", "Введите код.");
     };
-    step(m.version, confirm(&state, &m, Channel::Email, &code)).await
+    step(m.version, async {
+        registration::confirm(&state.store, m.owner, Channel::Email, &code, None).await?;
+        Ok(Value::Null)
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -365,27 +268,9 @@ pub async fn set_password(State(state): State<AppState>, m: Member, body: Body<P
     if let Err(message) = passwords::validate(&password) {
         return Answer::invalid(v, "password", message);
     }
-    let hash = match passwords::hash(password).await {
-        Ok(hash) => hash,
-        Err(e) => return Answer::fail(v, &e.message),
-    };
     step(v, async {
-        let member = state.store.member(m.owner.program_id, m.owner.member_id).await?;
-        if member.state == MemberState::Registering {
-            state
-                .store
-                .complete_step(m.owner.program_id, m.owner.member_id, Step::PasswordRequired)
-                .await?;
-        } else if state.store.password_hash(member.id).await?.is_some() {
-            return Err(StoreError::Conflict(
-                "Пароль уже установлен. Для смены пароля используйте User/Password/Change.".into(),
-            ));
-        }
-        state
-            .store
-            .set_password_hash(m.owner.program_id, m.owner.member_id, hash)
-            .await?;
-        rotate(&state, &m).await
+        let tokens = registration::set_password(&state.store, m.owner, password, m.token.clone(), TTLS).await?;
+        Ok(token_data(&tokens))
     })
     .await
 }
@@ -394,29 +279,23 @@ pub async fn set_password(State(state): State<AppState>, m: Member, body: Body<P
 /// required steps are still open.
 pub async fn finish(State(state): State<AppState>, m: Member) -> Answer {
     let v = m.version;
-    let result = async {
-        let settings = settings(&state, m.owner.program_id).await?;
-        let missing = state
-            .store
-            .finish_registration(m.owner.program_id, m.owner.member_id, &settings)
-            .await?;
-        if !missing.is_empty() {
+    match registration::finish(&state.store, m.owner, m.token.clone(), TTLS).await {
+        Ok(Ok(tokens)) => {
+            let mut data = token_data(&tokens);
+            data["registrationCompleted"] = json!(true);
+            data["uncompletedActions"] = Value::Null;
+            Answer::success(v, data)
+        }
+        Ok(Err(missing)) => {
             let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
             let open: Vec<Value> = missing.iter().map(|s| action(*s, true, &[])).collect();
             let data = json!({"registrationCompleted": false, "authToken": null, "uncompletedActions": open});
-            return Ok(Answer::error_with(
+            Answer::error_with(
                 v,
                 format!("Не выполнены обязательные шаги регистрации: {}.", names.join(", ")),
                 data,
-            ));
+            )
         }
-        let mut data = rotate(&state, &m).await?;
-        data["registrationCompleted"] = json!(true);
-        data["uncompletedActions"] = Value::Null;
-        Ok(Answer::success(v, data))
-    };
-    match result.await {
-        Ok(answer) => answer,
         Err(e) => refused(v, e),
     }
 }
