@@ -19,6 +19,7 @@ pub mod check;
 pub mod confirmations;
 pub mod devices;
 mod error;
+pub mod face_bindings;
 mod idempotency;
 pub mod ledger;
 pub mod member_auth;

@@ -35,6 +35,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(10, "0010_processing"),
     migration!(11, "0011_purchase_records"),
     migration!(12, "0012_hardening"),
+    migration!(14, "0014_face_bindings"),
 ];
 
 /// A short hash of every PostgreSQL migration: databases migrated by the same code
