@@ -3,6 +3,7 @@
 //! Program-scoped calls name their program with `?program=CODE` (default `default`).
 
 mod cards;
+mod faces;
 mod keys;
 mod members;
 mod notifications;
@@ -82,6 +83,13 @@ pub fn router(state: AdminState, body_limit: usize) -> Router {
             "/programs/{code}/currencies/{currency}/limits",
             put(programs::set_currency_limits),
         )
+        .route(
+            "/programs/{code}/faces/loymax",
+            get(faces::get_loymax)
+                .put(faces::put_loymax)
+                .delete(faces::delete_loymax),
+        )
+        .route("/faces/loymax", get(faces::list_loymax))
         .route("/members", post(members::create).get(members::list))
         .route("/members/{id}", get(members::get).patch(members::update))
         .route("/members/{id}/block", post(members::block))
