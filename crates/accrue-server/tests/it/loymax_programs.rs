@@ -134,16 +134,16 @@ async fn two_programs(s: &TestServer) {
     assert_eq!(by_prefix, (StatusCode::OK, expected));
 }
 
+/// The member of a program with [`PHONE`].
+async fn member_of(s: &TestServer, program: &str) -> Value {
+    let path = format!("/admin/v1/members?program={program}&phone={PHONE}");
+    let (_, found) = s.admin(Method::GET, &path, None).await;
+    found["items"][0].clone()
+}
+
 /// Accrues points to the member of a program with [`PHONE`].
 async fn accrue(s: &TestServer, program: &str, amount: &str) {
-    let (_, found) = s
-        .admin(
-            Method::GET,
-            &format!("/admin/v1/members?program={program}&phone={PHONE}"),
-            None,
-        )
-        .await;
-    let accrual = json!({"member_id": found["items"][0]["id"], "amount": amount});
+    let accrual = json!({"member_id": member_of(s, program).await["id"], "amount": amount});
     let path = format!("/admin/v1/operations/accrue?program={program}");
     let (status, answer) = s
         .admin_with(Method::POST, &path, Some(accrual), &[("Idempotency-Key", program)])
@@ -165,17 +165,8 @@ async fn programs_are_served_by_host_and_by_path_prefix(db: TestDb) {
         tokens.push(token);
     }
     for program in ["default", "shop2", "shop3"] {
-        let (_, found) = s
-            .admin(
-                Method::GET,
-                &format!("/admin/v1/members?program={program}&phone={PHONE}"),
-                None,
-            )
-            .await;
-        assert_eq!(
-            found["items"][0]["state"], "active",
-            "{program}: one member each: {found}"
-        );
+        let member = member_of(&s, program).await;
+        assert_eq!(member["state"], "active", "{program}: {member}");
     }
 
     // The prefix wins over the host, both in any case; an unknown host gets the default.
@@ -211,6 +202,12 @@ async fn programs_are_served_by_host_and_by_path_prefix(db: TestDb) {
     assert_eq!(shop2.balance(&tokens[0]).await, 10.0);
     let (_, unbound) = s.admin(Method::GET, path, None).await;
     assert_eq!(unbound, json!({"program": "shop2", "hosts": [], "path_prefix": null}));
+
+    // Metrics count the face's requests by its routes, whatever the prefix.
+    let metrics = s.client.get(format!("{}/metrics", s.base)).send().await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+    let balances = r#"{method="GET",route="/loymax/user/balance",status="200"} 6"#;
+    assert!(metrics.contains(balances), "{metrics}");
     s.stop().await;
 }
 

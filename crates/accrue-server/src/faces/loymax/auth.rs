@@ -24,6 +24,7 @@ impl FromRequestParts<AppState> for Member {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let version = parts.extensions.get::<Version>().copied().unwrap_or(Version::V1_2);
+        let program = ServedProgram::from_request_parts(parts, state).await?;
         let token = parts
             .headers
             .get(AUTHORIZATION)
@@ -33,7 +34,6 @@ impl FromRequestParts<AppState> for Member {
         let fail = |e: accrue_store::StoreError| {
             axum::response::IntoResponse::into_response(super::envelope::Answer::fail(version, &e.to_string()))
         };
-        let program = ServedProgram::of(parts)?;
         // A token of another program (served elsewhere) is unknown here.
         match state
             .store

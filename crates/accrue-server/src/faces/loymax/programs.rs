@@ -35,19 +35,13 @@ pub struct ServedProgram {
     pub code: String,
 }
 
-impl ServedProgram {
-    /// The program chosen for a request by [`select`].
-    pub fn of(parts: &Parts) -> Result<ServedProgram, Response> {
-        let served = parts.extensions.get::<ServedProgram>().cloned();
-        served.ok_or_else(|| failed(&StoreError::Internal("no program was chosen for the request".into())))
-    }
-}
-
+/// The program [`select`] chose for the request.
 impl<S: Send + Sync> FromRequestParts<S> for ServedProgram {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Response> {
-        ServedProgram::of(parts)
+        let served = parts.extensions.get::<ServedProgram>().cloned();
+        served.ok_or_else(|| failed(&StoreError::Internal("no program was chosen for the request".into())))
     }
 }
 

@@ -53,6 +53,7 @@ impl FromRequestParts<AppState> for Device {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let served = ServedProgram::from_request_parts(parts, state).await?.id;
         let token = parts
             .headers
             .get(AUTHORIZATION)
@@ -60,7 +61,6 @@ impl FromRequestParts<AppState> for Device {
             .and_then(|h| h.strip_prefix("Bearer "))
             .map(str::trim)
             .ok_or_else(unauthorized)?;
-        let served = ServedProgram::of(parts)?.id;
         match state.store.device_session(token).await {
             Ok(Some(session)) if session.program_id == served => Ok(Device(session)),
             Ok(_) => Err(unauthorized()),
