@@ -22,7 +22,7 @@ pub mod testing;
 pub use error::ApiError;
 
 use connections::ConnectionLimits;
-use outbound::guard::Allowlist;
+use faces::loymax::programs::Programs;
 use outbound::worker::{Deliverer, DeliveryMetrics, DeliveryOptions};
 
 use accrue_store::Store;
@@ -30,7 +30,7 @@ use axum::extract::State;
 use axum::http::{HeaderName, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::Router;
+use axum::{Extension, Router};
 use std::sync::Arc;
 use std::time::Duration;
 use tower_http::compression::CompressionLayer;
@@ -49,7 +49,8 @@ pub struct ServerOptions {
     pub request_timeout: Duration,
     /// How often expired points and holds are processed.
     pub expiry_interval: Duration,
-    /// The program the Loymax face serves.
+    /// The program the Loymax face serves where no program is bound to the request's
+    /// host or path prefix.
     pub loymax_program: String,
     /// Header deadline, connection cap, shutdown time.
     pub connections: ConnectionLimits,
@@ -68,51 +69,41 @@ impl Default for ServerOptions {
     }
 }
 
+/// What every face shares: the store and the HTTP metrics. What only one face needs
+/// lives with that face: the admin API's [`admin::AdminState`], the programs the Loymax
+/// face serves ([`faces::loymax::programs::Programs`]).
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
     pub(crate) metrics: Arc<metrics::HttpMetrics>,
-    pub(crate) deliveries: Arc<DeliveryMetrics>,
-    /// Internal addresses outbound URLs may use.
-    pub(crate) allow: Allowlist,
-    pub(crate) loymax_program: String,
-    /// The id of `loymax_program`, found on first use (programs are never renumbered).
-    loymax_program_id: Arc<tokio::sync::OnceCell<i64>>,
-}
-
-impl AppState {
-    /// The id of the program the Loymax face serves.
-    pub(crate) async fn loymax_program_id(&self) -> Result<i64, accrue_store::StoreError> {
-        self.loymax_program_id
-            .get_or_try_init(|| async { Ok(self.store.program(&self.loymax_program).await?.id) })
-            .await
-            .copied()
-    }
 }
 
 pub fn router(store: Store, options: &ServerOptions, deliveries: Arc<DeliveryMetrics>) -> Router {
-    let state = AppState {
-        store,
+    let app = AppState {
+        store: store.clone(),
         metrics: Default::default(),
-        deliveries,
+    };
+    let loymax_programs = Arc::new(Programs::new(store, &options.loymax_program));
+    let admin = admin::AdminState {
+        app: app.clone(),
         allow: options.delivery.allow.clone(),
-        loymax_program: options.loymax_program.clone(),
-        loymax_program_id: Default::default(),
+        loymax_programs: loymax_programs.clone(),
     };
     let request_id = HeaderName::from_static("x-request-id");
-    let refuse_nul = || axum::middleware::from_fn(limits::refuse_nul);
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics::render))
+        .route("/metrics", get(metrics::render).layer(Extension(deliveries)))
+        .with_state(app.clone())
         .nest(
             "/admin/v1",
-            admin::router(state.clone(), options.body_limit).layer(refuse_nul()),
+            admin::router(admin, options.body_limit).layer(axum::middleware::from_fn(limits::refuse_nul)),
         )
-        .merge(limits::with_body_limit(faces::loymax::router(), options.body_limit).layer(refuse_nul()))
-        .merge(faces::tracker::router())
-        .fallback(|| async { strays::stray(StatusCode::NOT_FOUND, "no such route") })
-        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .merge(faces::tracker::router(app.clone()))
+        // Loymax paths have several prefixes in any letter case: the face takes what no
+        // other route matched, and routes it itself.
+        .fallback_service(faces::loymax::router(app.clone(), loymax_programs, options.body_limit))
+        .layer(axum::middleware::from_fn_with_state(app, metrics::track))
         .layer(axum::middleware::from_fn(limits::intake))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -127,7 +118,6 @@ pub fn router(store: Store, options: &ServerOptions, deliveries: Arc<DeliveryMet
             tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
-        .with_state(state)
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
@@ -158,10 +148,6 @@ pub async fn serve(
         jobs.spawn(deliverer.run(jobs_stopped));
     }
     let app = router(store.clone(), &options, deliveries);
-    // Loymax paths are rewritten before routing: several prefixes, any letter case.
-    let app = tower::ServiceBuilder::new()
-        .map_request(faces::loymax::canonical_path)
-        .service(app);
     connections::serve(listener, app, options.connections.clone(), shutdown).await;
     let _ = stop_jobs.send(true);
     while jobs.join_next().await.is_some() {}

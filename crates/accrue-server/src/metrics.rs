@@ -1,15 +1,18 @@
 //! Prometheus metrics in the text exposition format: requests and latencies per
 //! route, and the store's counters.
 
+use crate::outbound::worker::DeliveryMetrics;
 use crate::AppState;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -30,11 +33,10 @@ pub(crate) struct HttpMetrics {
     series: Mutex<BTreeMap<(String, String, u16), Series>>,
 }
 
+/// Counts a request by method, route and status, and its latency. A face routed behind
+/// the fallback (Loymax) tells its route on the response (see [`pass_route`]).
 pub(crate) async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let matched = req.extensions().get::<MatchedPath>().cloned();
     // Clients may invent methods; each would otherwise become a series of its own.
     let method = match *req.method() {
         Method::GET | Method::POST | Method::PUT | Method::PATCH | Method::DELETE | Method::HEAD | Method::OPTIONS => {
@@ -45,6 +47,9 @@ pub(crate) async fn track(State(state): State<AppState>, req: Request, next: Nex
     let started = Instant::now();
     let response = next.run(req).await;
     let seconds = started.elapsed().as_secs_f64();
+    let route = matched
+        .or_else(|| response.extensions().get::<MatchedPath>().cloned())
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let mut series = state.metrics.series.lock().expect("metrics lock");
     let s = series.entry((method, route, response.status().as_u16())).or_default();
     s.count += 1;
@@ -57,7 +62,20 @@ pub(crate) async fn track(State(state): State<AppState>, req: Request, next: Nex
     response
 }
 
-pub(crate) async fn render(State(state): State<AppState>) -> impl IntoResponse {
+/// Puts the route a request matched on its response, for [`track`] outside the router.
+pub(crate) async fn pass_route(req: Request, next: Next) -> Response {
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let mut response = next.run(req).await;
+    if let Some(matched) = matched {
+        response.extensions_mut().insert(matched);
+    }
+    response
+}
+
+pub(crate) async fn render(
+    State(state): State<AppState>,
+    Extension(deliveries): Extension<Arc<DeliveryMetrics>>,
+) -> impl IntoResponse {
     let mut out = String::new();
     render_http(&state.metrics, &mut out);
     let store = state.store.metrics();
@@ -81,12 +99,11 @@ pub(crate) async fn render(State(state): State<AppState>) -> impl IntoResponse {
     for (name, help, value) in counters {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
     }
-    render_deliveries(&state, &mut out).await;
+    render_deliveries(&state, &deliveries, &mut out).await;
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }
 
-async fn render_deliveries(state: &AppState, out: &mut String) {
-    let d = &state.deliveries;
+async fn render_deliveries(state: &AppState, d: &DeliveryMetrics, out: &mut String) {
     out.push_str("# HELP accrue_outbox_deliveries_total Delivery attempts by outcome.\n");
     out.push_str("# TYPE accrue_outbox_deliveries_total counter\n");
     for (outcome, n) in [

@@ -21,8 +21,9 @@ pub fn stray(status: StatusCode, message: impl Into<String>) -> Response {
     (status, message.into()).into_response()
 }
 
-/// The faces a path can belong to (and, for Loymax, whether it is the token endpoint,
-/// which answers as OAuth does).
+/// The faces a path can belong to (and, for Loymax, the version asked for and whether it
+/// is the token endpoint, which answers as OAuth does). Decided from the path as sent,
+/// because errors may arise before any face has seen the request.
 enum Face {
     Loymax(loymax::Version, bool),
     Tracker,
@@ -31,14 +32,16 @@ enum Face {
 
 fn face_of(req: &Request) -> Face {
     let path = req.uri().path();
-    if path.starts_with(loymax::BASE) {
-        let version = req.extensions().get::<loymax::Version>().copied();
-        return Face::Loymax(version.unwrap_or(loymax::Version::V1_2), path == loymax::TOKEN);
-    }
     if tracker::owns(path) {
         return Face::Tracker;
     }
-    Face::Admin
+    if path.starts_with("/admin/") {
+        return Face::Admin;
+    }
+    match loymax::envelope_of(path) {
+        Some((version, token)) => Face::Loymax(version, token),
+        None => Face::Admin,
+    }
 }
 
 /// Renders error answers that are not JSON (so no face rendered them) in the envelope

@@ -40,7 +40,7 @@ pub fn delivering_options(schedule: Vec<i64>) -> ServerOptions {
 
 /// Sends a request (with a JSON body, if any); the status and the JSON answer
 /// (`Null` when empty or not JSON).
-async fn send(mut request: reqwest::RequestBuilder, body: Option<Value>) -> (StatusCode, Value) {
+pub async fn send(mut request: reqwest::RequestBuilder, body: Option<Value>) -> (StatusCode, Value) {
     if let Some(body) = body {
         request = request.json(&body);
     }
@@ -160,10 +160,15 @@ impl TestServer {
     /// The digits of the latest message of a kind (`sms`, `email`) sent to a target: the
     /// confirmation code, revealed from the outbox's log channel.
     pub async fn sent_code(&self, kind: &str, target: &str) -> String {
-        let path = format!("/admin/v1/outbox/messages?kind={kind}&target={target}&count=1");
+        self.sent_code_in("default", kind, target).await
+    }
+
+    /// [`TestServer::sent_code`] for a member of `program`.
+    pub async fn sent_code_in(&self, program: &str, kind: &str, target: &str) -> String {
+        let path = format!("/admin/v1/outbox/messages?program={program}&kind={kind}&target={target}&count=1");
         let (_, list) = self.admin(Method::GET, &path, None).await;
         let id = list["items"][0]["id"].as_str().unwrap_or_default();
-        let path = format!("/admin/v1/outbox/messages/{id}?reveal=true");
+        let path = format!("/admin/v1/outbox/messages/{id}?reveal=true&program={program}");
         let (_, detail) = self.admin(Method::GET, &path, None).await;
         let message = &detail["payload"];
         let text = message

@@ -143,7 +143,7 @@ pub(crate) async fn send_code_in(
     .bind(tx.now)
     .execute(tx.conn())
     .await?;
-    enqueue(tx, program_id, &message(channel, target.clone(), &code, &sealer)).await?;
+    enqueue(tx, program_id, &message(channel, target.clone(), &code, sealer)).await?;
     Ok(SentCode {
         target,
         expires_at,
@@ -177,7 +177,7 @@ pub(crate) async fn check_code_in(
         return Ok(Err(CodeError::Expired));
     }
     let key = (member_id, channel.as_str());
-    if hash(&row.salt, &code) == stored {
+    if hash(&row.salt, code) == stored {
         sqlx::query("UPDATE confirmation_codes SET code_hash = NULL WHERE member_id = $1 AND channel = $2")
             .bind(key.0)
             .bind(key.1)

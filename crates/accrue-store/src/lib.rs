@@ -19,6 +19,7 @@ pub mod check;
 pub mod confirmations;
 pub mod devices;
 mod error;
+pub mod face_bindings;
 pub mod hooks;
 pub mod idempotency;
 pub mod ledger;

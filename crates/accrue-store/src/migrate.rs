@@ -36,6 +36,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(11, "0011_purchase_records"),
     migration!(12, "0012_hardening"),
     migration!(13, "0013_service"),
+    migration!(14, "0014_face_bindings"),
 ];
 
 /// A short hash of every PostgreSQL migration: databases migrated by the same code

@@ -656,7 +656,10 @@ async fn secrets_stay_secret_on(db: TestDb) {
         .join("\n");
     let stored = String::from_utf8_lossy(&db.contents().await).into_owned();
     // The search looks where it should: the log has the requests, the database the member.
-    assert!(log.contains("phonenumber/confirm") && log.contains("DEBUG"), "{log}");
+    assert!(
+        log.contains("/api/v1/User/PhoneNumber/Confirm") && log.contains("DEBUG"),
+        "{log}"
+    );
     assert!(stored.contains("+79161234567"));
     let at_rest = format!("{log}\n{stored}");
     for secret in &secrets {

@@ -25,6 +25,9 @@ pub fn outside_scope(scope: &KeyScope, req: &Request) -> Option<String> {
     if path.starts_with("/admin-keys") && !scope.is_full() {
         return Some("only a key for every program that may write manages keys".into());
     }
+    if routes_requests(path, reads) && scope.program.is_some() {
+        return Some("only a key for every program sees or changes where faces serve programs".into());
+    }
     let program = scope.program.as_deref()?;
     let named = match path.strip_prefix("/programs") {
         Some("" | "/") => return Some(format!("this key is limited to program {program}")),
@@ -32,6 +35,13 @@ pub fn outside_scope(scope: &KeyScope, req: &Request) -> Option<String> {
         None => Some(query_program(req.uri().query()).unwrap_or_else(|| "default".into())),
     };
     (named.as_deref() != Some(program)).then(|| format!("this key is limited to program {program}"))
+}
+
+/// Whether a call sees all face bindings or changes one: bindings decide which program
+/// a request to the whole server is for, so they are not one program's business.
+fn routes_requests(path: &str, reads: bool) -> bool {
+    let binding = path.starts_with("/programs/") && path.contains("/faces/");
+    path.starts_with("/faces/") || (binding && !reads)
 }
 
 /// The `program` of a query string.

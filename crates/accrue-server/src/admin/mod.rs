@@ -3,6 +3,7 @@
 //! Program-scoped calls name their program with `?program=CODE` (default `default`).
 
 mod cards;
+mod faces;
 mod keys;
 mod members;
 mod notifications;
@@ -15,23 +16,53 @@ mod tracker;
 mod views;
 mod webhooks;
 
+use crate::faces::loymax::programs::Programs;
 use crate::limits::with_body_limit;
+use crate::outbound::guard::Allowlist;
 use crate::{ApiError, AppState};
 use accrue_store::{Program, Store};
-use axum::extract::{Request, State};
+use axum::extract::{FromRef, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use serde::Deserialize;
+use std::sync::Arc;
 use utoipa::IntoParams;
 
 /// Card pools arrive as large lists.
 const IMPORT_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
-pub fn router(state: AppState, body_limit: usize) -> Router<AppState> {
+/// The admin API's state: what every face shares, the internal addresses outbound URLs
+/// may use, and the programs the Loymax face serves (whose bindings it changes).
+#[derive(Clone)]
+pub struct AdminState {
+    pub app: AppState,
+    pub allow: Allowlist,
+    pub loymax_programs: Arc<Programs>,
+}
+
+impl FromRef<AdminState> for AppState {
+    fn from_ref(admin: &AdminState) -> AppState {
+        admin.app.clone()
+    }
+}
+
+impl FromRef<AdminState> for Allowlist {
+    fn from_ref(admin: &AdminState) -> Allowlist {
+        admin.allow.clone()
+    }
+}
+
+impl FromRef<AdminState> for Arc<Programs> {
+    fn from_ref(admin: &AdminState) -> Arc<Programs> {
+        admin.loymax_programs.clone()
+    }
+}
+
+pub fn router(state: AdminState, body_limit: usize) -> Router {
     let import = Router::new().route("/cards/import", post(cards::import));
     let resources = Router::new()
         .route("/programs", post(programs::create).get(programs::list))
@@ -50,8 +81,15 @@ pub fn router(state: AppState, body_limit: usize) -> Router<AppState> {
         )
         .route(
             "/programs/{code}/currencies/{currency}/limits",
-            axum::routing::put(programs::set_currency_limits),
+            put(programs::set_currency_limits),
         )
+        .route(
+            "/programs/{code}/faces/loymax",
+            get(faces::get_loymax)
+                .put(faces::put_loymax)
+                .delete(faces::delete_loymax),
+        )
+        .route("/faces/loymax", get(faces::list_loymax))
         .route("/members", post(members::create).get(members::list))
         .route("/members/{id}", get(members::get).patch(members::update))
         .route("/members/{id}/block", post(members::block))
@@ -107,7 +145,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router<AppState> {
         .merge(tracker::routes());
     let authenticated = with_body_limit(resources, body_limit)
         .merge(with_body_limit(import, IMPORT_BODY_LIMIT))
-        .route_layer(axum::middleware::from_fn_with_state(state, authenticate));
+        .route_layer(axum::middleware::from_fn_with_state(state.app.clone(), authenticate));
     Router::new()
         .route("/openapi.json", get(openapi::document))
         .merge(authenticated)
@@ -118,6 +156,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router<AppState> {
                 "method not allowed on this route",
             )
         })
+        .with_state(state)
 }
 
 async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Result<Response, ApiError> {

@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document of the admin API, generated from the handlers.
 
 use super::tracker::{integrations as tracker_integrations, links as tracker_links, reports as tracker_reports};
-use super::{cards, keys, members, notifications, operations, outbox, processing, programs, webhooks};
+use super::{cards, faces, keys, members, notifications, operations, outbox, processing, programs, webhooks};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -10,6 +10,7 @@ use utoipa::{Modify, OpenApi};
     info(title = "Accrue admin API", description = "Programs, members, cards and the points ledger."),
     paths(
         programs::create, programs::list, programs::get, programs::create_currency, programs::currencies, programs::set_currency_limits, programs::registration_settings, programs::set_registration_settings, programs::questionnaire, programs::set_questionnaire,
+        faces::get_loymax, faces::put_loymax, faces::delete_loymax, faces::list_loymax,
         members::create, members::list, members::get, members::update, members::block, members::archive, members::set_password,
         members::balances, members::history, notifications::create, notifications::list,
         cards::import, cards::list, cards::assign_to_member, cards::emit_virtual, cards::block, cards::unblock,

@@ -4,7 +4,7 @@
 use super::views::{time, Items};
 use super::{Paging, ProgramParam};
 use crate::extract::{Json, Path, Query};
-use crate::outbound::guard;
+use crate::outbound::guard::{self, Allowlist};
 use crate::{ApiError, AppState};
 use accrue_core::outbox::{MessageKind, MessageState};
 use accrue_core::template::UrlTemplate;
@@ -201,7 +201,7 @@ fn required(value: Option<String>, field: &str) -> Result<String, ApiError> {
     value.ok_or_else(|| ApiError::invalid(format!("{field} is required for this kind")))
 }
 
-fn message_of(state: &AppState, q: QueueMessage) -> Result<NewMessage, ApiError> {
+fn message_of(allow: &Allowlist, q: QueueMessage) -> Result<NewMessage, ApiError> {
     let kind = MessageKind::parse(&q.kind).ok_or_else(|| ApiError::invalid(format!("unknown kind {:?}", q.kind)))?;
     let (target, payload) = match kind {
         MessageKind::HttpGet | MessageKind::HttpPost => {
@@ -212,7 +212,7 @@ fn message_of(state: &AppState, q: QueueMessage) -> Result<NewMessage, ApiError>
                     .render(&q.values),
                 _ => return Err(ApiError::invalid("give either url or template")),
             };
-            guard::check_url(&url, &state.allow).map_err(|e| ApiError::invalid(format!("url: {e}")))?;
+            guard::check_url(&url, allow).map_err(|e| ApiError::invalid(format!("url: {e}")))?;
             (url, q.json.unwrap_or(serde_json::json!({})))
         }
         MessageKind::Email => {
@@ -233,11 +233,12 @@ fn message_of(state: &AppState, q: QueueMessage) -> Result<NewMessage, ApiError>
     responses((status = 202, body = MessageView), (status = 400, description = "bad template, refused address, missing field")), tag = "outbox")]
 pub async fn queue(
     State(state): State<AppState>,
+    State(allow): State<Allowlist>,
     Query(p): Query<ProgramParam>,
     Json(body): Json<QueueMessage>,
 ) -> Result<(StatusCode, axum::Json<MessageView>), ApiError> {
     let program = p.resolve(&state.store).await?;
-    let new = message_of(&state, body)?;
+    let new = message_of(&allow, body)?;
     let uid = state.store.enqueue_message(program.id, new).await?;
     let (message, _) = state.store.message(program.id, &uid).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(view(message))))

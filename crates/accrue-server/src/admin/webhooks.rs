@@ -4,7 +4,7 @@
 use super::views::{time, Items};
 use super::ProgramParam;
 use crate::extract::{Json, Path, Query};
-use crate::outbound::guard;
+use crate::outbound::guard::{self, Allowlist};
 use crate::{ApiError, AppState};
 use accrue_core::signature::WebhookSecret;
 use accrue_store::outbox::{Endpoint, EndpointUpdate, NewEndpoint};
@@ -79,8 +79,8 @@ fn new_secret() -> WebhookSecret {
     WebhookSecret::from_random(bytes)
 }
 
-fn check_url(state: &AppState, url: &str) -> Result<(), ApiError> {
-    guard::check_url(url, &state.allow)
+fn check_url(allow: &Allowlist, url: &str) -> Result<(), ApiError> {
+    guard::check_url(url, allow)
         .map(drop)
         .map_err(|e| ApiError::invalid(format!("url: {e}")))
 }
@@ -89,11 +89,12 @@ fn check_url(state: &AppState, url: &str) -> Result<(), ApiError> {
     responses((status = 201, body = EndpointView), (status = 400, description = "bad URL (also: internal addresses), unknown event type")), tag = "webhooks")]
 pub async fn create(
     State(state): State<AppState>,
+    State(allow): State<Allowlist>,
     Query(p): Query<ProgramParam>,
     Json(body): Json<CreateEndpoint>,
 ) -> Result<(StatusCode, axum::Json<EndpointView>), ApiError> {
     let program = p.resolve(&state.store).await?;
-    check_url(&state, &body.url)?;
+    check_url(&allow, &body.url)?;
     let secret = match &body.secret {
         Some(text) => WebhookSecret::parse(text).map_err(|e| ApiError::invalid(format!("secret: {e}")))?,
         None => new_secret(),
@@ -154,13 +155,14 @@ pub async fn secret(
     responses((status = 200, body = EndpointView), (status = 400), (status = 404)), tag = "webhooks")]
 pub async fn update(
     State(state): State<AppState>,
+    State(allow): State<Allowlist>,
     Path(id): Path<i64>,
     Query(p): Query<ProgramParam>,
     Json(body): Json<UpdateEndpoint>,
 ) -> Result<axum::Json<EndpointView>, ApiError> {
     let program = p.resolve(&state.store).await?;
     if let Some(url) = &body.url {
-        check_url(&state, url)?;
+        check_url(&allow, url)?;
     }
     let update = EndpointUpdate {
         url: body.url,

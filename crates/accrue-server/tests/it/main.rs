@@ -6,6 +6,7 @@ mod hardening;
 mod loymax_account;
 mod loymax_member;
 mod loymax_processing;
+mod loymax_programs;
 mod loymax_purchase_records;
 mod loymax_registration;
 mod outbox;

@@ -3,6 +3,7 @@
 
 mod common;
 mod confirmations;
+mod face_bindings;
 mod ledger;
 mod ledger_properties;
 mod member_auth;

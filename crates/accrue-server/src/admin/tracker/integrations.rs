@@ -4,7 +4,7 @@ use crate::admin::views::{time, Items};
 use crate::admin::ProgramParam;
 use crate::extract::{Json, Path, Query};
 use crate::faces::tracker::public_base;
-use crate::outbound::guard;
+use crate::outbound::guard::{self, Allowlist};
 use crate::{ApiError, AppState};
 use accrue_core::tracker::ids;
 use accrue_core::tracker::templates::{self, PostbackConfig};
@@ -232,9 +232,9 @@ fn check_ips(ips: &[String]) -> Result<(), ApiError> {
 }
 
 /// The forwarding URL must pass the outbound guard (no internal addresses).
-fn check_forward(state: &AppState, url: &str) -> Result<(), ApiError> {
+fn check_forward(allow: &Allowlist, url: &str) -> Result<(), ApiError> {
     let sample = url.replace(['{', '}'], "");
-    guard::check_url(&sample, &state.allow)
+    guard::check_url(&sample, allow)
         .map(drop)
         .map_err(|e| ApiError::invalid(format!("forward_url: {e}")))
 }
@@ -268,6 +268,7 @@ pub async fn templates(headers: HeaderMap) -> axum::Json<Items<TemplateView>> {
     request_body = CreateIntegration, responses((status = 201, body = IntegrationView), (status = 400)), tag = "tracker")]
 pub async fn create(
     State(state): State<AppState>,
+    State(allow): State<Allowlist>,
     Query(p): Query<ProgramParam>,
     headers: HeaderMap,
     Json(body): Json<CreateIntegration>,
@@ -282,7 +283,7 @@ pub async fn create(
     };
     check_ips(&body.allowed_ips)?;
     if let Some(url) = &body.forward_url {
-        check_forward(&state, url)?;
+        check_forward(&allow, url)?;
     }
     let click_param = body
         .click_param
@@ -354,6 +355,7 @@ pub async fn get(
     request_body = UpdateIntegration, responses((status = 200, body = IntegrationView), (status = 400), (status = 404)), tag = "tracker")]
 pub async fn update(
     State(state): State<AppState>,
+    State(allow): State<Allowlist>,
     Path(uid): Path<String>,
     Query(p): Query<ProgramParam>,
     headers: HeaderMap,
@@ -364,7 +366,7 @@ pub async fn update(
         check_ips(ips)?;
     }
     if let Some(url) = body.forward_url.as_deref().filter(|u| !u.is_empty()) {
-        check_forward(&state, url)?;
+        check_forward(&allow, url)?;
     }
     let update = IntegrationUpdate {
         name: body.name,

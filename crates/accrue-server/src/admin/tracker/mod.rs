@@ -6,11 +6,11 @@ pub(super) mod integrations;
 pub(super) mod links;
 pub(super) mod reports;
 
-use crate::AppState;
+use super::AdminState;
 use axum::routing::{get, post, put};
 use axum::Router;
 
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> Router<AdminState> {
     Router::new()
         .route("/tracker/templates", get(integrations::templates))
         .route(

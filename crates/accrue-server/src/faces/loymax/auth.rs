@@ -1,6 +1,7 @@
 //! The member behind a request: `Authorization: Bearer <access token>`.
 
 use super::envelope::{unauthorized, Version};
+use super::programs::ServedProgram;
 use crate::AppState;
 use accrue_store::member_auth::{TokenKind, TokenOwner};
 use axum::extract::FromRequestParts;
@@ -14,6 +15,8 @@ pub struct Member {
     pub version: Version,
     /// The access token the request came with (rotated by some registration steps).
     pub token: String,
+    /// The program the request is for (the token's).
+    pub program: ServedProgram,
 }
 
 impl FromRequestParts<AppState> for Member {
@@ -21,6 +24,7 @@ impl FromRequestParts<AppState> for Member {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let version = parts.extensions.get::<Version>().copied().unwrap_or(Version::V1_2);
+        let program = ServedProgram::from_request_parts(parts, state).await?;
         let token = parts
             .headers
             .get(AUTHORIZATION)
@@ -30,13 +34,17 @@ impl FromRequestParts<AppState> for Member {
         let fail = |e: accrue_store::StoreError| {
             axum::response::IntoResponse::into_response(super::envelope::Answer::fail(version, &e.to_string()))
         };
-        let served = state.loymax_program_id().await.map_err(fail)?;
-        // A token of another program (on a server sharing the database) is unknown here.
-        match state.store.token_owner(served, token.trim(), TokenKind::Access).await {
+        // A token of another program (served elsewhere) is unknown here.
+        match state
+            .store
+            .token_owner(program.id, token.trim(), TokenKind::Access)
+            .await
+        {
             Ok(Some(owner)) => Ok(Member {
                 owner,
                 version,
                 token: token.trim().to_string(),
+                program,
             }),
             Ok(None) => Err(unauthorized()),
             Err(e) => Err(fail(e)),

@@ -132,7 +132,11 @@ pub fn stray(v: Version, status: StatusCode, message: &str) -> Response {
         500.. => ("Fail", Value::Null),
         _ => ("Error", Value::Null),
     };
-    let body = json!({"data": null, "result": result(v, state, status.as_u16(), json!(message), validation)});
+    let mut body = json!({"result": result(v, state, status.as_u16(), json!(message), validation)});
+    // A `Fail` carries no data, as the document shows it; other answers have `data: null`.
+    if state != "Fail" {
+        body["data"] = Value::Null;
+    }
     (status, axum::Json(body)).into_response()
 }
 

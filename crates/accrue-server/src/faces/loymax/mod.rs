@@ -1,7 +1,8 @@
 //! The Loymax-compatible member API. Real clients call it under several prefixes
 //! (`/api/v1`, `/api/v1.1`, `/publicapi/v1`, `/publicapi/v1.2`) and in any letter case;
-//! [`canonical_path`] maps them all onto one set of routes and remembers the version,
-//! because some answer shapes differ between versions.
+//! the layer in front of the face's routes ([`programs::select`]) chooses the program a
+//! request is for, maps its path onto one set of routes ([`paths`]) and remembers the
+//! version, because some answer shapes differ between versions.
 
 mod auth;
 mod cards;
@@ -9,28 +10,31 @@ mod envelope;
 mod history;
 mod notifications;
 mod password;
+pub mod paths;
 pub(crate) mod processing;
+pub mod programs;
 mod questions;
 mod registration;
 mod token;
 mod user;
 
-use crate::AppState;
-use axum::extract::Request;
-use axum::routing::{delete, get, post};
+use crate::{limits, metrics, strays, AppState};
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post, MethodRouter};
 use axum::Router;
+use programs::{Programs, Selector};
+use std::sync::Arc;
 
 pub use envelope::Version;
+pub use paths::envelope_of;
 
-/// Where the canonical routes live.
+/// Where the routes live, under which no client calls them: requests reach them only
+/// through [`programs::select`].
 pub const BASE: &str = "/loymax/";
-
-/// The canonical path of the token endpoint.
-pub const TOKEN: &str = "/loymax/token";
 
 /// An error that arose outside the handlers, in the envelope of the endpoint: OAuth for
 /// the token endpoint, the Loymax envelope for the rest.
-pub fn stray(version: Version, token: bool, status: axum::http::StatusCode, message: &str) -> axum::response::Response {
+pub fn stray(version: Version, token: bool, status: StatusCode, message: &str) -> axum::response::Response {
     if token {
         token::stray(status, message)
     } else {
@@ -38,176 +42,75 @@ pub fn stray(version: Version, token: bool, status: axum::http::StatusCode, mess
     }
 }
 
-/// Path prefixes real clients use, and the version each stands for.
-const PREFIXES: [(&str, Version); 4] = [
-    ("/publicapi/v1.2/", Version::V1_2),
-    ("/publicapi/v1/", Version::V1),
-    ("/api/v1.1/", Version::V1_1),
-    ("/api/v1/", Version::V1),
-];
+/// Routes: paths under [`BASE`] (literal segments in lowercase, parameters in braces)
+/// and their handlers.
+pub(crate) type Routes = Vec<(String, MethodRouter<AppState>)>;
 
-/// Words of the protocol's paths. They are matched in any case; other segments
-/// (ids, numbers) keep theirs.
-const WORDS: &[&str] = &[
-    "user",
-    "balance",
-    "history",
-    "authorizationservice",
-    "token",
-    "registration",
-    "beginregistration",
-    "tryfinishregistration",
-    "actions",
-    "registrationactions",
-    "accepttenderoffer",
-    "phonenumber",
-    "email",
-    "sendconfirmcode",
-    "confirm",
-    "password",
-    "set",
-    "cards",
-    "emitvirtual",
-    "questions",
-    "answers",
-    "auth",
-    "detailedbalance",
-    "change",
-    "resetpassword",
-    "start",
-    "cancel",
-    "notification",
-    "count",
-    "read",
-    "processing",
-    "purchases",
-    "calculate",
-    "available",
-    "payment",
-    "bonus",
-    "operations",
-    "refund",
-];
-
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(TOKEN, post(token::issue))
-        .route("/loymax/auth/sendconfirmationcode", post(token::resend_code))
-        .route("/loymax/user", get(user::profile))
-        .route("/loymax/user/balance", get(user::balance))
-        .route("/loymax/user/detailedbalance", get(user::detailed_balance))
-        .route("/loymax/history", get(history::history))
-        .route("/loymax/registration/beginregistration", post(registration::begin))
-        .route("/loymax/registration/tryfinishregistration", post(registration::finish))
-        .route("/loymax/user/actions", get(registration::actions))
-        .route("/loymax/user/registrationactions", get(registration::actions))
-        .route("/loymax/user/accepttenderoffer", post(registration::accept_offer))
-        .route(
-            "/loymax/user/phonenumber",
-            get(registration::phone).post(registration::change_phone),
-        )
-        .route(
-            "/loymax/user/phonenumber/sendconfirmcode",
-            post(registration::resend_phone),
-        )
-        .route("/loymax/user/phonenumber/confirm", post(registration::confirm_phone))
-        .route(
-            "/loymax/user/email",
-            get(registration::email).post(registration::change_email),
-        )
-        .route("/loymax/user/email/sendconfirmcode", post(registration::resend_email))
-        .route("/loymax/user/email/confirm", post(registration::confirm_email))
-        .route("/loymax/user/password/set", post(registration::set_password))
-        .route("/loymax/user/password/change", post(password::change))
-        .route("/loymax/resetpassword/start", post(password::start))
-        .route("/loymax/resetpassword/confirm", post(password::confirm))
-        .route("/loymax/resetpassword/cancel", post(password::cancel))
-        .route("/loymax/notification", get(notifications::list))
-        .route("/loymax/notification/count", get(notifications::count))
-        .route("/loymax/notification/read", post(notifications::read_all))
-        .route("/loymax/notification/{id}/read", post(notifications::read))
-        .route("/loymax/notification/{id}", delete(notifications::delete))
-        .route("/loymax/user/questions", get(questions::questions))
-        .route("/loymax/user/answers", post(questions::answers))
-        .route("/loymax/cards", get(cards::list))
-        .route("/loymax/cards/set", post(cards::set))
-        .route("/loymax/cards/emitvirtual", get(cards::emission).put(cards::emit))
-        .merge(processing::router())
-}
-
-/// Rewrites a Loymax path to its canonical route and notes the version asked for.
-/// Paths of other faces pass unchanged.
-pub fn canonical_path(mut request: Request) -> Request {
-    let path = request.uri().path();
-    let lower = path.to_ascii_lowercase();
-    let found = if lower == "/authorizationservice/token" {
-        Some((Version::V1_2, "token".to_string()))
-    } else if lower == "/authorizationservice/v1.2/auth/sendconfirmationcode" {
-        Some((Version::V1_2, "auth/sendconfirmationcode".to_string()))
-    } else {
-        PREFIXES
-            .iter()
-            .find(|(p, _)| lower.starts_with(p))
-            .map(|(p, v)| (*v, path[p.len()..].to_string()))
-    };
-    let Some((version, rest)) = found else { return request };
-    let segments: Vec<String> = rest
-        .trim_end_matches('/')
-        .split('/')
-        .map(|s| {
-            if WORDS.contains(&s.to_ascii_lowercase().as_str()) {
-                s.to_ascii_lowercase()
-            } else {
-                s.to_string()
-            }
-        })
-        .collect();
-    let mut canonical = format!("{BASE}{}", segments.join("/"));
-    if let Some(query) = request.uri().query() {
-        canonical = format!("{canonical}?{query}");
-    }
-    if let Ok(uri) = canonical.parse() {
-        *request.uri_mut() = uri;
-        request.extensions_mut().insert(version);
-    }
-    request
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rewrite(path: &str) -> (String, Option<Version>) {
-        let request = canonical_path(Request::builder().uri(path).body(axum::body::Body::empty()).unwrap());
+/// Every route of the face, declared once: the router is built from this table, and the
+/// words that paths match in any case are the literal segments of its paths.
+fn routes() -> Routes {
+    let member = [
+        (paths::TOKEN_ROUTE, post(token::issue)),
+        ("auth/sendconfirmationcode", post(token::resend_code)),
+        ("user", get(user::profile)),
+        ("user/balance", get(user::balance)),
+        ("user/detailedbalance", get(user::detailed_balance)),
+        ("history", get(history::history)),
+        ("registration/beginregistration", post(registration::begin)),
+        ("registration/tryfinishregistration", post(registration::finish)),
+        ("user/actions", get(registration::actions)),
+        ("user/registrationactions", get(registration::actions)),
+        ("user/accepttenderoffer", post(registration::accept_offer)),
         (
-            request.uri().to_string(),
-            request.extensions().get::<Version>().copied(),
-        )
-    }
+            "user/phonenumber",
+            get(registration::phone).post(registration::change_phone),
+        ),
+        ("user/phonenumber/sendconfirmcode", post(registration::resend_phone)),
+        ("user/phonenumber/confirm", post(registration::confirm_phone)),
+        ("user/email", get(registration::email).post(registration::change_email)),
+        ("user/email/sendconfirmcode", post(registration::resend_email)),
+        ("user/email/confirm", post(registration::confirm_email)),
+        ("user/password/set", post(registration::set_password)),
+        ("user/password/change", post(password::change)),
+        ("resetpassword/start", post(password::start)),
+        ("resetpassword/confirm", post(password::confirm)),
+        ("resetpassword/cancel", post(password::cancel)),
+        ("notification", get(notifications::list)),
+        ("notification/count", get(notifications::count)),
+        ("notification/read", post(notifications::read_all)),
+        ("notification/{id}/read", post(notifications::read)),
+        ("notification/{id}", delete(notifications::delete)),
+        ("user/questions", get(questions::questions)),
+        ("user/answers", post(questions::answers)),
+        ("cards", get(cards::list)),
+        ("cards/set", post(cards::set)),
+        ("cards/emitvirtual", get(cards::emission).put(cards::emit)),
+    ];
+    let member = member.into_iter().map(|(path, handlers)| (path.to_string(), handlers));
+    member.chain(processing::routes()).collect()
+}
 
-    #[test]
-    fn every_prefix_and_case_reaches_one_route() {
-        for (path, version) in [
-            ("/publicapi/v1.2/User/Balance", Version::V1_2),
-            ("/publicapi/v1/user/balance/", Version::V1),
-            ("/API/V1/USER/BALANCE", Version::V1),
-            ("/api/v1.1/User/Balance?x=1", Version::V1_1),
-        ] {
-            let (uri, v) = rewrite(path);
-            assert_eq!(uri.split('?').next(), Some("/loymax/user/balance"), "{path}");
-            assert_eq!(v, Some(version));
-        }
-        assert_eq!(rewrite("/api/v1.1/User/Balance?x=1").0, "/loymax/user/balance?x=1");
-        assert_eq!(rewrite("/authorizationService/token").0, "/loymax/token");
-        assert_eq!(
-            rewrite("/admin/v1/members").0,
-            "/admin/v1/members",
-            "other faces untouched"
-        );
-        assert_eq!(
-            rewrite("/api/v1/Cards/AbC-42").0,
-            "/loymax/cards/AbC-42",
-            "ids keep their case"
-        );
-    }
+/// The path of every route, relative to a prefix, with parameters in braces.
+pub fn route_paths() -> Vec<String> {
+    routes().into_iter().map(|(path, _)| path).collect()
+}
+
+/// The face: its routes behind the layer that chooses each request's program and route.
+/// `programs` is shared with the admin API, which changes the bindings.
+pub fn router(app: AppState, programs: Arc<Programs>, body_limit: usize) -> Router {
+    let table = routes();
+    let paths = paths::Paths::of(table.iter().map(|(path, _)| path.as_str()));
+    let routes = table.into_iter().fold(Router::new(), |router, (path, handlers)| {
+        router.route(&format!("{BASE}{path}"), handlers)
+    });
+    let routes = limits::with_body_limit(routes, body_limit)
+        .layer(axum::middleware::from_fn(limits::refuse_nul))
+        .fallback(|| async { strays::stray(StatusCode::NOT_FOUND, "no such route") })
+        .layer(axum::middleware::from_fn(metrics::pass_route))
+        .with_state(app);
+    let selector = Arc::new(Selector { paths, programs });
+    let face = tower::ServiceBuilder::new()
+        .layer(axum::middleware::from_fn_with_state(selector, programs::select))
+        .service(routes);
+    Router::new().fallback_service(face)
 }

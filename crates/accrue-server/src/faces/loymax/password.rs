@@ -5,6 +5,7 @@
 
 use super::auth::Member;
 use super::envelope::{Answer, Body, Version};
+use super::programs::ServedProgram;
 use super::registration::code_message;
 use super::token::{token_json, ACCESS_TTL_MS, REFRESH_TTL_MS};
 use crate::{passwords, AppState};
@@ -109,15 +110,18 @@ pub struct Reset {
 }
 
 /// The registered member a phone number or e-mail names, and the channel to reach it by.
-async fn notifier(state: &AppState, identity: &str) -> Result<Option<(TokenOwner, Channel, String)>, StoreError> {
-    let program = state.store.program(&state.loymax_program).await?;
+async fn notifier(
+    state: &AppState,
+    program_id: i64,
+    identity: &str,
+) -> Result<Option<(TokenOwner, Channel, String)>, StoreError> {
     let identity = identity.trim().to_string();
     let (search, channel) = if identity.contains('@') {
         (MemberSearch::Email(identity), Channel::Email)
     } else {
         (MemberSearch::Phone(identity), Channel::Phone)
     };
-    let member = match state.store.find_member(program.id, search).await {
+    let member = match state.store.find_member(program_id, search).await {
         Ok(member) => member,
         Err(StoreError::NotFound(_) | StoreError::Invalid(_)) => return Ok(None),
         Err(e) => return Err(e),
@@ -129,7 +133,7 @@ async fn notifier(state: &AppState, identity: &str) -> Result<Option<(TokenOwner
     let registered = member.state == accrue_core::member::MemberState::Active;
     Ok(target.filter(|_| registered).map(|target| {
         let owner = TokenOwner {
-            program_id: program.id,
+            program_id,
             member_id: member.id,
         };
         (owner, channel, target)
@@ -139,7 +143,12 @@ async fn notifier(state: &AppState, identity: &str) -> Result<Option<(TokenOwner
 const UNKNOWN: &str = "Участник с таким номером телефона или адресом эл. почты не найден.";
 
 /// Finds the member of a reset request, or the answer that ends it.
-async fn reset_member(state: &AppState, v: Version, request: &Reset) -> Result<(TokenOwner, Channel, String), Answer> {
+async fn reset_member(
+    state: &AppState,
+    v: Version,
+    program: &ServedProgram,
+    request: &Reset,
+) -> Result<(TokenOwner, Channel, String), Answer> {
     let Some(identity) = request.notifier_identity.as_deref().filter(|i| !i.trim().is_empty()) else {
         return Err(Answer::invalid(
             v,
@@ -147,7 +156,7 @@ async fn reset_member(state: &AppState, v: Version, request: &Reset) -> Result<(
             "Укажите номер телефона или адрес эл. почты.",
         ));
     };
-    match notifier(state, identity).await {
+    match notifier(state, program.id, identity).await {
         Ok(Some(found)) => Ok(found),
         Ok(None) => Err(Answer::error(v, UNKNOWN)),
         Err(e) => Err(refused(v, e)),
@@ -158,11 +167,12 @@ async fn reset_member(state: &AppState, v: Version, request: &Reset) -> Result<(
 /// through the outbox like registration codes.
 pub async fn start(
     State(state): State<AppState>,
+    served: ServedProgram,
     version_asked: Option<axum::Extension<Version>>,
     body: Body<Reset>,
 ) -> Answer {
     let v = version(version_asked);
-    let (owner, channel, target) = match reset_member(&state, v, &body.0).await {
+    let (owner, channel, target) = match reset_member(&state, v, &served, &body.0).await {
         Ok(found) => found,
         Err(answer) => return answer,
     };
@@ -182,6 +192,7 @@ pub async fn start(
 /// `POST ResetPassword/Confirm {"notifierIdentity", "confirmCode", "newPassword"}` → tokens.
 pub async fn confirm(
     State(state): State<AppState>,
+    served: ServedProgram,
     version_asked: Option<axum::Extension<Version>>,
     body: Body<Reset>,
 ) -> Answer {
@@ -193,7 +204,7 @@ pub async fn confirm(
     if let Err(message) = passwords::validate(request.new_password.as_deref().unwrap_or_default()) {
         return Answer::invalid(v, "newPassword", message);
     }
-    let (owner, channel, _) = match reset_member(&state, v, &request).await {
+    let (owner, channel, _) = match reset_member(&state, v, &served, &request).await {
         Ok(found) => found,
         Err(answer) => return answer,
     };
@@ -216,11 +227,12 @@ pub async fn confirm(
 /// `POST ResetPassword/Cancel {"notifierIdentity"}`: the code sent stops working.
 pub async fn cancel(
     State(state): State<AppState>,
+    served: ServedProgram,
     version_asked: Option<axum::Extension<Version>>,
     body: Body<Reset>,
 ) -> Answer {
     let v = version(version_asked);
-    let (owner, channel, _) = match reset_member(&state, v, &body.0).await {
+    let (owner, channel, _) = match reset_member(&state, v, &served, &body.0).await {
         Ok(found) => found,
         Err(answer) => return answer,
     };

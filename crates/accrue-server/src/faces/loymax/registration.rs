@@ -5,6 +5,7 @@
 
 use super::auth::Member;
 use super::envelope::{Answer, Body, Version};
+use super::programs::ServedProgram;
 use super::token::{token_json, ACCESS_TTL_MS, REFRESH_TTL_MS};
 use crate::service::registration::{self, Started};
 use crate::{passwords, AppState};
@@ -69,6 +70,7 @@ const TTLS: Ttls = Ttls {
 /// continues) a registration by phone and sends the phone a code.
 pub async fn begin(
     State(state): State<AppState>,
+    served: ServedProgram,
     version: Option<axum::Extension<Version>>,
     body: Body<Begin>,
 ) -> Answer {
@@ -83,7 +85,7 @@ pub async fn begin(
         Answer::success(v, data)
     };
     let started = async {
-        let program = state.store.program(&state.loymax_program).await?;
+        let program = state.store.program(&served.code).await?;
         let login = body.0.login.clone().unwrap_or_default();
         registration::begin(&state.store, &program, &login, body.0.password.clone(), TTLS).await
     };
@@ -184,7 +186,7 @@ async fn send_to(state: &AppState, m: &Member, channel: Channel, target: String)
 
 pub async fn change_phone(State(state): State<AppState>, m: Member, body: Body<NewTarget>) -> Answer {
     let v = m.version;
-    let region = match state.store.program(&state.loymax_program).await {
+    let region = match state.store.program(&m.program.code).await {
         Ok(p) => p.phone_region,
         Err(e) => return refused(v, e),
     };

@@ -3,6 +3,7 @@
 //! `{"error", "error_description"}` as real clients expect.
 
 use super::envelope::{Answer, Version};
+use super::programs::ServedProgram;
 use crate::{passwords, AppState};
 use accrue_core::member::mask_phone;
 use accrue_core::registration::{Channel, CodeRules};
@@ -109,19 +110,20 @@ fn two_factor_token(headers: &HeaderMap) -> Option<String> {
         .map(|v| v.trim().to_string())
 }
 
-pub async fn issue(State(state): State<AppState>, headers: HeaderMap, Form(request): Form<TokenRequest>) -> Response {
+pub async fn issue(
+    State(state): State<AppState>,
+    ServedProgram { id: program_id, .. }: ServedProgram,
+    headers: HeaderMap,
+    Form(request): Form<TokenRequest>,
+) -> Response {
     if let Some(pending) = two_factor_token(&headers) {
-        return confirm_two_factor(&state, &pending, request.password.unwrap_or_default()).await;
+        return confirm_two_factor(&state, program_id, &pending, request.password.unwrap_or_default()).await;
     }
     match request.grant_type.as_deref() {
-        Some("password") => password_grant(&state, request).await,
+        Some("password") => password_grant(&state, program_id, request).await,
         Some("refresh_token") => {
             let Some(refresh) = request.refresh_token else {
                 return oauth_error("invalid_request", "refresh_token is required");
-            };
-            let program_id = match state.loymax_program_id().await {
-                Ok(id) => id,
-                Err(e) => return failed(e),
             };
             match state
                 .store
@@ -137,7 +139,7 @@ pub async fn issue(State(state): State<AppState>, headers: HeaderMap, Form(reque
             let (Some(id), Some(secret)) = (request.client_id, request.client_secret) else {
                 return oauth_error("invalid_request", "client_id and client_secret are required");
             };
-            super::processing::device::grant(&state, &id, &secret, request.identifier.as_deref()).await
+            super::processing::device::grant(&state, program_id, &id, &secret, request.identifier.as_deref()).await
         }
         _ => oauth_error(
             "unsupported_grant_type",
@@ -146,15 +148,11 @@ pub async fn issue(State(state): State<AppState>, headers: HeaderMap, Form(reque
     }
 }
 
-async fn password_grant(state: &AppState, request: TokenRequest) -> Response {
+async fn password_grant(state: &AppState, program_id: i64, request: TokenRequest) -> Response {
     let (Some(login), Some(password)) = (request.username, request.password) else {
         return oauth_error("invalid_request", "username and password are required");
     };
     let wrong = || oauth_error("IncorrectLoginOrPassword", "Неверный логин или пароль.");
-    let program_id = match state.loymax_program_id().await {
-        Ok(id) => id,
-        Err(e) => return failed(e),
-    };
     let member = match find(state, program_id, &login).await {
         Ok(Some(m)) => m,
         Ok(None) => return wrong(),
@@ -245,11 +243,7 @@ async fn ask_for_code(state: &AppState, owner: TokenOwner, phone: Option<String>
 }
 
 /// The second step of a two-factor sign-in: the code in `password`.
-async fn confirm_two_factor(state: &AppState, pending: &str, code: String) -> Response {
-    let served = match state.loymax_program_id().await {
-        Ok(id) => id,
-        Err(e) => return failed(e),
-    };
+async fn confirm_two_factor(state: &AppState, served: i64, pending: &str, code: String) -> Response {
     let owner = match state.store.token_owner(served, pending, TokenKind::TwoFactor).await {
         Ok(Some(owner)) => owner,
         Ok(None) => {
@@ -296,14 +290,17 @@ async fn confirm_two_factor(state: &AppState, pending: &str, code: String) -> Re
 
 /// `POST /authorizationService/v1.2/auth/SendConfirmationCode` with `X-Loymax-2FA`:
 /// sends the sign-in code again.
-pub async fn resend_code(State(state): State<AppState>, headers: HeaderMap) -> Answer {
+pub async fn resend_code(State(state): State<AppState>, served: ServedProgram, headers: HeaderMap) -> Answer {
     let v = Version::V1_2;
     let Some(pending) = two_factor_token(&headers) else {
         return Answer::invalid(v, TWO_FACTOR_HEADER, "Нет токена двухфакторной авторизации.");
     };
     let result = async {
-        let served = state.loymax_program_id().await?;
-        let Some(owner) = state.store.token_owner(served, &pending, TokenKind::TwoFactor).await? else {
+        let Some(owner) = state
+            .store
+            .token_owner(served.id, &pending, TokenKind::TwoFactor)
+            .await?
+        else {
             return Ok(Answer::error(v, "Время на ввод кода истекло, войдите снова."));
         };
         let member = state.store.member(owner.program_id, owner.member_id).await?;

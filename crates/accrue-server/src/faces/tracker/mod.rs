@@ -25,9 +25,10 @@ pub const MAX_BODY: usize = 16 * 1024;
 /// The rate limit that postbacks naming unknown integrations share, per minute.
 pub const UNKNOWN_PER_MINUTE: i64 = 600;
 
-/// Postbacks read (and limit) their own bodies and keep even the malformed ones in the
-/// log; the redirect refuses NUL characters at the door like the other faces.
-pub fn router() -> Router<AppState> {
+/// The face's routes. It needs nothing beyond what every face shares. Postbacks read
+/// (and limit) their own bodies and keep even the malformed ones in the log; the redirect
+/// refuses NUL characters at the door like the other faces.
+pub fn router(app: AppState) -> Router {
     let redirect = Router::new()
         .route("/t/{slug}", get(redirect::follow))
         .layer(axum::middleware::from_fn(refuse_nul));
@@ -37,6 +38,7 @@ pub fn router() -> Router<AppState> {
             get(postback::receive).post(postback::receive),
         )
         .merge(redirect)
+        .with_state(app)
 }
 
 /// Whether a path belongs to this face.

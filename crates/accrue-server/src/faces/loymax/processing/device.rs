@@ -4,6 +4,7 @@
 //! — for the member the cashier identified.
 
 use super::super::envelope::unauthorized;
+use super::super::programs::ServedProgram;
 use super::super::token::{failed, find, oauth_error};
 use crate::AppState;
 use accrue_store::devices::DeviceSession;
@@ -14,11 +15,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 /// The client-credentials grant.
-pub async fn grant(state: &AppState, client_id: &str, secret: &str, identifier: Option<&str>) -> Response {
-    let served = match state.loymax_program_id().await {
-        Ok(id) => id,
-        Err(e) => return failed(e),
-    };
+pub async fn grant(state: &AppState, served: i64, client_id: &str, secret: &str, identifier: Option<&str>) -> Response {
     let device = match state.store.device_by_credentials(client_id, secret).await {
         // A device of another program (sharing the database) is unknown here.
         Ok(Some(device)) if device.program_id == served => device,
@@ -56,6 +53,7 @@ impl FromRequestParts<AppState> for Device {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let served = ServedProgram::from_request_parts(parts, state).await?.id;
         let token = parts
             .headers
             .get(AUTHORIZATION)
@@ -63,7 +61,6 @@ impl FromRequestParts<AppState> for Device {
             .and_then(|h| h.strip_prefix("Bearer "))
             .map(str::trim)
             .ok_or_else(unauthorized)?;
-        let served = state.loymax_program_id().await.map_err(failed)?;
         match state.store.device_session(token).await {
             Ok(Some(session)) if session.program_id == served => Ok(Device(session)),
             Ok(_) => Err(unauthorized()),

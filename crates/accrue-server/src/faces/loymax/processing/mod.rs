@@ -20,7 +20,6 @@ use answer::{item, refused};
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::response::Response;
 use axum::routing::post;
-use axum::Router;
 use codes::{Code, Refusal};
 use device::Device;
 use request::{Body, ProcessingRequest};
@@ -30,21 +29,22 @@ use std::borrow::Cow;
 /// The key space of tills' operation ids among the replays of all faces.
 const SCOPE: &str = "loymax";
 
-pub fn router() -> Router<AppState> {
-    let purchase = "/loymax/processing/purchases/{purchase}";
-    Router::new()
-        .route(&format!("{purchase}/calculate"), post(calculate))
-        .route(&format!("{purchase}/bonus/available"), post(available))
-        .route(&format!("{purchase}/bonus/payment"), post(payment))
-        .route(&format!("{purchase}/bonus"), post(bonus))
-        .route(&format!("{purchase}/confirm"), post(confirm))
-        .route(&format!("{purchase}/cancel"), post(cancel))
-        .route(
-            &format!("{purchase}/operations/{{operation}}/cancel"),
+pub fn routes() -> super::Routes {
+    let purchase = "processing/purchases/{purchase}";
+    vec![
+        (format!("{purchase}/calculate"), post(calculate)),
+        (format!("{purchase}/bonus/available"), post(available)),
+        (format!("{purchase}/bonus/payment"), post(payment)),
+        (format!("{purchase}/bonus"), post(bonus)),
+        (format!("{purchase}/confirm"), post(confirm)),
+        (format!("{purchase}/cancel"), post(cancel)),
+        (
+            format!("{purchase}/operations/{{operation}}/cancel"),
             post(cancel_operation),
-        )
-        .route(&format!("{purchase}/refund"), post(refund))
-        .route("/loymax/processing/balance", post(balance))
+        ),
+        (format!("{purchase}/refund"), post(refund)),
+        ("processing/balance".to_string(), post(balance)),
+    ]
 }
 
 /// What every handler has: the state, the version asked, the device, the request.
