@@ -3,8 +3,10 @@
 //! carries it sealed until it is delivered); wrong entries are counted (and committed
 //! even though the call fails), and too many lock the channel.
 
+use crate::messages::template_in;
 use crate::outbox::{enqueue, NewMessage};
 use crate::{Sealer, Store, StoreError, Tx};
+use accrue_core::messages::MessageName;
 use accrue_core::outbox::MessageKind;
 use accrue_core::registration::{code_from, Channel, CodeRules};
 use accrue_core::Millis;
@@ -79,23 +81,24 @@ async fn current(tx: &mut Tx, member_id: i64, channel: Channel) -> Result<Option
     .transpose()
 }
 
-/// The message that carries a code: its text names `{code}`, and the code itself travels
-/// sealed, so the outbox keeps it in clear nowhere.
-fn message(channel: Channel, target: String, code: &str, sealer: &Sealer) -> NewMessage {
-    let (kind, payload) = match channel {
-        Channel::Phone => (
-            MessageKind::Sms,
-            serde_json::json!({"text": "Код подтверждения: {code}"}),
-        ),
-        Channel::Email => (
-            MessageKind::Email,
-            serde_json::json!({"subject": "Код подтверждения", "body": "Ваш код подтверждения: {code}"}),
-        ),
+/// The message that carries a code, from the program's template: its text names
+/// `{code}`, and the code itself travels sealed, so the outbox keeps it in clear nowhere.
+async fn message(
+    tx: &mut Tx,
+    program_id: i64,
+    (channel, target): (Channel, String),
+    code: &str,
+    sealer: &Sealer,
+) -> Result<NewMessage, StoreError> {
+    let (kind, name) = match channel {
+        Channel::Phone => (MessageKind::Sms, MessageName::CodeSms),
+        Channel::Email => (MessageKind::Email, MessageName::CodeEmail),
     };
-    NewMessage {
+    let payload = template_in(tx, program_id, name).await?;
+    Ok(NewMessage {
         sealed_secrets: Some(sealer.seal(&serde_json::json!({ "code": code }).to_string())),
         ..NewMessage::new(kind, target, payload)
-    }
+    })
 }
 
 /// Makes and queues a new code in `tx` (see [`Store::send_code`]).
@@ -143,7 +146,8 @@ pub(crate) async fn send_code_in(
     .bind(tx.now)
     .execute(tx.conn())
     .await?;
-    enqueue(tx, program_id, &message(channel, target.clone(), &code, sealer)).await?;
+    let sent = message(tx, program_id, (channel, target.clone()), &code, sealer).await?;
+    enqueue(tx, program_id, &sent).await?;
     Ok(SentCode {
         target,
         expires_at,
@@ -211,8 +215,8 @@ pub(crate) async fn check_code_in(
 
 impl Store {
     /// Makes a new code for the member's channel and target (replacing any earlier one) and
-    /// queues it in the same transaction: by SMS for the phone ("Код подтверждения: …"), by
-    /// e-mail otherwise. Refused with [`CodeError::TooSoon`] within `resend_after_seconds`
+    /// queues it in the same transaction: by SMS for the phone, by e-mail otherwise, with the
+    /// program's template (see [`crate::messages`]). Refused with [`CodeError::TooSoon`] within `resend_after_seconds`
     /// of the previous send on the channel (whatever its target), and with
     /// [`CodeError::Locked`] while the channel is locked. Only a salted SHA-256 of the code
     /// is stored, and the queued message carries the code sealed with the server's key.

@@ -26,6 +26,7 @@ pub mod ledger;
 pub mod member_auth;
 pub mod member_history;
 mod members;
+pub mod messages;
 mod migrate;
 pub mod notifications;
 pub mod offers;

@@ -75,6 +75,11 @@ pub fn router(state: AdminState, body_limit: usize) -> Router {
             "/programs/{code}/registration-settings",
             get(programs::registration_settings).put(programs::set_registration_settings),
         )
+        .route("/programs/{code}/messages", get(programs::messages))
+        .route(
+            "/programs/{code}/messages/{name}",
+            put(programs::set_message).delete(programs::reset_message),
+        )
         .route(
             "/programs/{code}/currencies",
             post(programs::create_currency).get(programs::currencies),

@@ -9,7 +9,7 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(title = "Accrue admin API", description = "Programs, members, cards and the points ledger."),
     paths(
-        programs::create, programs::list, programs::get, programs::create_currency, programs::currencies, programs::set_currency_limits, programs::registration_settings, programs::set_registration_settings, programs::questionnaire, programs::set_questionnaire,
+        programs::create, programs::list, programs::get, programs::create_currency, programs::currencies, programs::set_currency_limits, programs::registration_settings, programs::set_registration_settings, programs::messages, programs::set_message, programs::reset_message, programs::questionnaire, programs::set_questionnaire,
         faces::get_loymax, faces::put_loymax, faces::delete_loymax, faces::list_loymax,
         members::create, members::list, members::get, members::update, members::block, members::archive, members::set_password,
         members::balances, members::history, notifications::create, notifications::list,

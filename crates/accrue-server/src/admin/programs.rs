@@ -3,6 +3,8 @@
 use super::views::{CurrencyView, Items, LimitsInput, NameCases};
 use crate::extract::{Json, Path};
 use crate::{ApiError, AppState};
+use accrue_core::messages::MessageName;
+use accrue_store::messages::Template;
 use accrue_store::{NewCurrency, NewProgram, Program};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -184,6 +186,66 @@ pub async fn set_registration_settings(
         .map_err(|e| ApiError::invalid(format!("invalid settings: {}: {}", e.path(), e.inner())))?;
     state.store.set_registration_settings(program.id, settings).await?;
     registration_settings(State(state), Path(code)).await
+}
+
+fn message_name(name: &str) -> Result<MessageName, ApiError> {
+    MessageName::parse(name).ok_or_else(|| {
+        let known: Vec<&str> = MessageName::ALL.iter().map(|n| n.as_str()).collect();
+        ApiError::not_found(format!("no message {name:?}; the messages are {}", known.join(", ")))
+    })
+}
+
+fn template_view(t: &Template) -> serde_json::Value {
+    serde_json::json!({"name": t.name.as_str(), "template": t.template, "custom": t.custom})
+}
+
+/// The texts sent to the program's members: `{"items": [{"name", "template", "custom"}]}`,
+/// the shipped template where the program has not changed it (`custom: false`).
+#[utoipa::path(operation_id = "programs_messages", get, path = "/admin/v1/programs/{code}/messages",
+    responses((status = 200, body = Object), (status = 404)), tag = "programs")]
+pub async fn messages(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let program = state.store.program(&code).await?;
+    let items: Vec<_> = state
+        .store
+        .message_templates(program.id)
+        .await?
+        .iter()
+        .map(template_view)
+        .collect();
+    Ok(axum::Json(serde_json::json!({ "items": items })))
+}
+
+/// Changes a message's template: `code.sms` `{"text"}`, `code.email` `{"subject", "body"}`,
+/// with `{code}` where the code goes.
+#[utoipa::path(operation_id = "programs_set_message", put, path = "/admin/v1/programs/{code}/messages/{name}",
+    request_body = Object, responses((status = 200, body = Object), (status = 400), (status = 404)), tag = "programs")]
+pub async fn set_message(
+    State(state): State<AppState>,
+    Path((code, name)): Path<(String, String)>,
+    Json(template): Json<serde_json::Value>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let name = message_name(&name)?;
+    let program = state.store.program(&code).await?;
+    state.store.set_message_template(program.id, name, template).await?;
+    let saved = state.store.message_templates(program.id).await?;
+    let view = saved.iter().find(|t| t.name == name).map(template_view);
+    Ok(axum::Json(view.unwrap_or_default()))
+}
+
+/// Goes back to the shipped template of a message.
+#[utoipa::path(operation_id = "programs_reset_message", delete, path = "/admin/v1/programs/{code}/messages/{name}",
+    responses((status = 204), (status = 404)), tag = "programs")]
+pub async fn reset_message(
+    State(state): State<AppState>,
+    Path((code, name)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let name = message_name(&name)?;
+    let program = state.store.program(&code).await?;
+    state.store.reset_message_template(program.id, name).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The program's questionnaire: `{"nodes": [...]}` of headers

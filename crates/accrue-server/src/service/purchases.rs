@@ -40,6 +40,20 @@ pub struct Outcome {
     pub replayed: bool,
 }
 
+impl Outcome {
+    /// A payment with points spread over the cheque's lines, as far as each allows.
+    pub fn paid_by_line(&self) -> Vec<i64> {
+        let limits: Vec<i64> = self
+            .done
+            .calculation
+            .iter()
+            .flat_map(|c| &c.lines)
+            .map(|l| l.max_bonus_payment)
+            .collect();
+        offers::distribute(self.done.amount, &limits)
+    }
+}
+
 /// A refunded line as a face received it: by quantity, by amount, or all that is left.
 #[derive(Debug, Clone, Default)]
 pub struct RefundLineInput {

@@ -6,6 +6,8 @@ use accrue_store::on_both_backends;
 use accrue_store::testing::TestDb;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 on_both_backends!(
     registration_by_phone_as_documented,
@@ -15,6 +17,8 @@ on_both_backends!(
     cards_are_attached_and_emitted,
     registration_by_card_number_as_documented,
     the_questionnaire_is_answered_and_checked,
+    each_step_is_one_transaction,
+    code_texts_follow_the_program_template,
 );
 
 const PHONE: &str = "79123487979";
@@ -658,4 +662,111 @@ async fn the_questionnaire_is_answered_and_checked(db: TestDb) {
     );
     assert_eq!(p["state"], "Normal", "registration is not finished yet");
     assert!(p["personUid"].is_string() && p["balanceShortInfo"]["currency"]["code"] == "BONUS");
+}
+
+/// A confirmation that cannot be stored (the phone belongs to someone else) changes
+/// nothing — the code stays good, the step undone, the token valid — and the finished
+/// registration runs the hooks.
+async fn each_step_is_one_transaction(db: TestDb) {
+    let (s, clock) = TestServer::start_with_manual_clock(db).await;
+    let hook = Arc::new(crate::service::Recorder::default());
+    s.store.add_hook(hook.clone());
+    let (status, other) = s
+        .admin(
+            Method::POST,
+            "/admin/v1/members",
+            Some(json!({"phone": "+79161112233"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{other}");
+    let started = begin(&s, PHONE, "").await;
+    let token = started["data"]["authToken"].as_str().unwrap().to_string();
+    post(&s, "/api/v1/User/AcceptTenderOffer", &token, json!({})).await;
+    clock.fetch_add(120_000, Ordering::SeqCst);
+    let moved = post(
+        &s,
+        "/api/v1/User/PhoneNumber",
+        &token,
+        json!({"phoneNumber": "79161112233"}),
+    )
+    .await;
+    assert_eq!(moved["result"]["state"], "Success", "{moved}");
+    let code = code_for(&s, "sms", "79161112233").await;
+
+    let refused = post(
+        &s,
+        "/api/v1/User/PhoneNumber/Confirm",
+        &token,
+        json!({"confirmCode": code}),
+    )
+    .await;
+    assert_eq!(refused["result"]["state"], "Error", "{refused}");
+    assert!(!actions(&s, &token).await[1].2, "ChangePhone is not done");
+
+    let other = other["id"].as_i64().unwrap();
+    let away = json!({"phone": "+79160000001"});
+    let (status, _) = s
+        .admin(Method::PATCH, &format!("/admin/v1/members/{other}"), Some(away))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let confirmed = post(
+        &s,
+        "/api/v1/User/PhoneNumber/Confirm",
+        &token,
+        json!({"confirmCode": code}),
+    )
+    .await;
+    assert_eq!(
+        confirmed["result"]["state"], "Success",
+        "the same code confirms now: {confirmed}"
+    );
+    let token = confirmed["data"]["authToken"].as_str().unwrap().to_string();
+    let set = post(&s, "/api/v1/User/Password/Set", &token, json!({"password": "111111"})).await;
+    let token = set["data"]["access_token"].as_str().unwrap().to_string();
+    assert!(hook.seen.lock().unwrap().is_empty());
+    let done = post(&s, "/api/v1/Registration/TryFinishRegistration", &token, json!({})).await;
+    assert_eq!(done["data"]["registrationCompleted"], true, "{done}");
+    let (_, found) = s.admin(Method::GET, "/admin/v1/members?phone=79161112233", None).await;
+    let member = &found["items"][0]["id"];
+    assert_eq!(*hook.seen.lock().unwrap(), [format!("registered {member}")]);
+}
+
+async fn code_texts_follow_the_program_template(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let path = "/admin/v1/programs/default/messages/code.sms";
+    let template = json!({"text": "Shop: {code} is your code"});
+    let (status, saved) = s.admin(Method::PUT, path, Some(template.clone())).await;
+    assert_eq!((status, &saved["custom"]), (StatusCode::OK, &json!(true)), "{saved}");
+    let (status, error) = s.admin(Method::PUT, path, Some(json!({"text": "no code here"}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    let (status, _) = s
+        .admin(
+            Method::PUT,
+            "/admin/v1/programs/default/messages/code.fax",
+            Some(template.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    begin(&s, PHONE, "").await;
+    let (_, sent) = s
+        .admin(
+            Method::GET,
+            &format!("/admin/v1/outbox/messages?kind=sms&target={PHONE}&count=1"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        sent["items"][0]["payload"], template,
+        "the text is the program's, the code sealed apart"
+    );
+    assert_eq!(code_for(&s, "sms", PHONE).await.len(), 6);
+
+    let (status, _) = s.admin(Method::DELETE, path, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, all) = s.admin(Method::GET, "/admin/v1/programs/default/messages", None).await;
+    assert_eq!(
+        all["items"][0],
+        json!({"name": "code.sms", "template": {"text": "Код подтверждения: {code}"}, "custom": false})
+    );
 }

@@ -157,9 +157,9 @@ async fn purchases_announce_every_posting(db: TestDb) {
 
 /// Records what happened, and fails confirmations while `fail` is set.
 #[derive(Default)]
-struct Recorder {
-    fail: AtomicBool,
-    seen: Mutex<Vec<String>>,
+pub(crate) struct Recorder {
+    pub(crate) fail: AtomicBool,
+    pub(crate) seen: Mutex<Vec<String>>,
 }
 
 impl Hook for Recorder {

@@ -14,7 +14,7 @@ use super::user::{amount, quantity};
 use crate::service::pricing::ChequeInput;
 use crate::service::purchases::{self, Outcome, Request as Operation};
 use crate::AppState;
-use accrue_core::offers::{self, Calculation};
+use accrue_core::offers::Calculation;
 use accrue_store::{Currency, StoreError};
 use answer::{item, refused};
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
@@ -223,9 +223,7 @@ async fn payment(Path(key): Path<String>, c: Ctx) -> Answer {
     c.answer(outcome, |o, item| {
         item["amount"] = amount(o.done.amount, &o.currency);
         item["bonusAmount"] = amount(o.done.amount, &o.currency);
-        let limits: Vec<i64> = calculation(o).lines.iter().map(|l| l.max_bonus_payment).collect();
-        let pay = offers::distribute(o.done.amount, &limits);
-        priced(o, item, Some(&pay), None);
+        priced(o, item, Some(&o.paid_by_line()), None);
     })
 }
 
