@@ -72,8 +72,32 @@ pub struct Answer {
     pub answer_ids: Vec<i64>,
 }
 
+/// What is wrong with an answer, in no face's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "problem")]
+pub enum Problem {
+    UnknownQuestion,
+    /// A required question is not answered.
+    Required,
+    /// An answer id the question does not offer.
+    NotAnOption,
+    /// More than one answer to a single choice.
+    OneOptionOnly,
+    /// Answer ids for a question without fixed answers.
+    NoOptions,
+    TooLong {
+        max: u32,
+    },
+    NotANumber,
+    NotADate,
+    TooYoung {
+        min_age: u32,
+    },
+    InTheFuture,
+}
+
 /// Problems by question id.
-pub type Problems = BTreeMap<i64, Vec<String>>;
+pub type Problems = BTreeMap<i64, Vec<Problem>>;
 
 fn collect<'a>(nodes: &'a [Node], out: &mut Vec<&'a Question>) {
     for node in nodes {
@@ -143,7 +167,7 @@ impl Questionnaire {
                 problems
                     .entry(a.question_id)
                     .or_default()
-                    .push("Вопрос не найден.".into());
+                    .push(Problem::UnknownQuestion);
                 continue;
             };
             if let Err(problem) = check_one(q, a, today) {
@@ -156,7 +180,7 @@ impl Questionnaire {
                     && (!a.answer_ids.is_empty() || a.value.as_deref().is_some_and(|v| !v.trim().is_empty()))
             });
             if !answered {
-                problems.entry(q.id).or_default().push("Обязательный вопрос.".into());
+                problems.entry(q.id).or_default().push(Problem::Required);
             }
         }
         if problems.is_empty() {
@@ -167,35 +191,33 @@ impl Questionnaire {
     }
 }
 
-fn check_one(q: &Question, a: &Answer, today: NaiveDate) -> Result<(), String> {
+fn check_one(q: &Question, a: &Answer, today: NaiveDate) -> Result<(), Problem> {
     let value = a.value.as_deref().map(str::trim).filter(|v| !v.is_empty());
     match q.field {
         Field::Select | Field::MultiSelect => {
             if a.answer_ids.iter().any(|id| !q.answers.iter().any(|f| f.id == *id)) {
-                return Err("Недопустимый вариант ответа.".into());
+                return Err(Problem::NotAnOption);
             }
             if q.field == Field::Select && a.answer_ids.len() > 1 {
-                return Err("Выберите один вариант.".into());
+                return Err(Problem::OneOptionOnly);
             }
             Ok(())
         }
-        _ if !a.answer_ids.is_empty() => Err("У вопроса нет вариантов ответа.".into()),
+        _ if !a.answer_ids.is_empty() => Err(Problem::NoOptions),
         Field::String => match (value, q.max_length) {
-            (Some(v), Some(max)) if v.chars().count() > max as usize => Err(format!("Не более {max} символов.")),
+            (Some(v), Some(max)) if v.chars().count() > max as usize => Err(Problem::TooLong { max }),
             _ => Ok(()),
         },
         Field::Number => match value {
-            Some(v) if v.replace(',', ".").parse::<f64>().is_err() => Err("Ожидается число.".into()),
+            Some(v) if v.replace(',', ".").parse::<f64>().is_err() => Err(Problem::NotANumber),
             _ => Ok(()),
         },
         Field::Date => {
             let Some(v) = value else { return Ok(()) };
-            let born = parse_date(v).ok_or("Неверный формат даты.")?;
+            let born = parse_date(v).ok_or(Problem::NotADate)?;
             match q.min_age {
-                Some(min) if age(born, today) < min as i32 => {
-                    Err(format!("Не допускается участие в программе лиц младше {min} лет"))
-                }
-                _ if born > today => Err("Дата не может быть в будущем.".into()),
+                Some(min_age) if age(born, today) < min_age as i32 => Err(Problem::TooYoung { min_age }),
+                _ if born > today => Err(Problem::InTheFuture),
                 _ => Ok(()),
             }
         }
@@ -254,14 +276,11 @@ mod tests {
             answer(42, Some("x"), &[]),
         ];
         let problems = q.check(&given, TODAY).unwrap_err();
-        assert_eq!(problems[&2], vec!["Не более 5 символов."]);
-        assert_eq!(
-            problems[&7],
-            vec!["Не допускается участие в программе лиц младше 18 лет"]
-        );
-        assert_eq!(problems[&5], vec!["Недопустимый вариант ответа."]);
-        assert_eq!(problems[&9], vec!["Ожидается число."]);
-        assert_eq!(problems[&42], vec!["Вопрос не найден."]);
+        assert_eq!(problems[&2], vec![Problem::TooLong { max: 5 }]);
+        assert_eq!(problems[&7], vec![Problem::TooYoung { min_age: 18 }]);
+        assert_eq!(problems[&5], vec![Problem::NotAnOption]);
+        assert_eq!(problems[&9], vec![Problem::NotANumber]);
+        assert_eq!(problems[&42], vec![Problem::UnknownQuestion]);
         let missing = q.check(&[answer(5, None, &[1])], TODAY).unwrap_err();
         assert_eq!(
             missing.keys().copied().collect::<Vec<_>>(),

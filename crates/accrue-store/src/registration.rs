@@ -387,15 +387,35 @@ impl Store {
             .await
     }
 
-    /// Stores answers (already checked), replacing earlier answers to the same questions.
+    /// Stores answers (already checked), replacing earlier answers to the same questions,
+    /// and marks the `Questions` step done; one transaction.
     pub async fn save_answers(&self, program_id: i64, member_id: i64, given: Vec<Answer>) -> Result<(), StoreError> {
-        self.member(program_id, member_id).await?;
-        let mut answers = self.answers(member_id).await?;
-        answers.retain(|a| !given.iter().any(|g| g.question_id == a.question_id));
-        answers.extend(given);
-        let sql = "INSERT INTO member_answers (member_id, answers, updated_at) VALUES ($1, $2, $3) \
-                   ON CONFLICT (member_id) DO UPDATE SET answers = excluded.answers, updated_at = excluded.updated_at";
-        self.save_json(sql, member_id, serde_json::to_string(&answers)?).await
+        self.write(move |tx| {
+            Box::pin(async move {
+                member_in_tx(tx, program_id, member_id).await?;
+                let row = sqlx::query("SELECT answers FROM member_answers WHERE member_id = $1")
+                    .bind(member_id)
+                    .fetch_optional(tx.conn())
+                    .await?;
+                let mut answers: Vec<Answer> = match row {
+                    Some(row) => serde_json::from_str(&row.try_get::<String, _>(0)?)?,
+                    None => Vec::new(),
+                };
+                answers.retain(|a| !given.iter().any(|g| g.question_id == a.question_id));
+                answers.extend(given);
+                sqlx::query(
+                    "INSERT INTO member_answers (member_id, answers, updated_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (member_id) DO UPDATE SET answers = excluded.answers, updated_at = excluded.updated_at",
+                )
+                .bind(member_id)
+                .bind(serde_json::to_string(&answers)?)
+                .bind(tx.now)
+                .execute(tx.conn())
+                .await?;
+                step_done_in(tx, member_id, Step::Questions).await
+            })
+        })
+        .await
     }
 
     /// A JSON document kept in one row, or the type's default when there is none.

@@ -5,6 +5,7 @@
 
 use crate::passwords;
 use accrue_core::member::{normalize_phone, MemberState};
+use accrue_core::questionnaire::{self, Problems};
 use accrue_core::registration::{Channel, Provider, RegistrationSettings, Step, VirtualCards};
 use accrue_store::cards::{Card, CardFilter};
 use accrue_store::confirmations::CodeError;
@@ -177,4 +178,26 @@ pub async fn finish(
 ) -> Result<Result<TokenPair, Vec<Step>>, StoreError> {
     let settings = store.registration_settings(owner.program_id).await?;
     store.finish_registration(owner, &settings, token, ttls).await
+}
+
+/// Checks the member's answers together with the earlier ones and keeps them, the
+/// `Questions` step done with them; the problems by question otherwise (nothing kept).
+pub async fn answer_questions(
+    store: &Store,
+    owner: TokenOwner,
+    given: Vec<questionnaire::Answer>,
+) -> Result<Result<(), Problems>, StoreError> {
+    let tree = store.questionnaire(owner.program_id).await?;
+    let today = chrono::DateTime::from_timestamp_millis(store.now())
+        .unwrap_or_default()
+        .date_naive();
+    // Earlier answers count: a member may send just the answers that change.
+    let mut merged = store.answers(owner.member_id).await?;
+    merged.retain(|a| !given.iter().any(|g| g.question_id == a.question_id));
+    merged.extend(given.iter().cloned());
+    if let Err(problems) = tree.check(&merged, today) {
+        return Ok(Err(problems));
+    }
+    store.save_answers(owner.program_id, owner.member_id, given).await?;
+    Ok(Ok(()))
 }

@@ -5,9 +5,9 @@
 
 use super::auth::Member;
 use super::envelope::{Answer, Body};
+use crate::service::registration;
 use crate::AppState;
-use accrue_core::questionnaire::{self, Field, Node, Question};
-use accrue_core::registration::Step;
+use accrue_core::questionnaire::{self, Field, Node, Problem, Question};
 use accrue_store::StoreError;
 use axum::extract::{Query, State};
 use serde_json::{json, Value};
@@ -163,43 +163,46 @@ fn parse(body: &Value, tree: &questionnaire::Questionnaire) -> Result<Vec<questi
     Ok(by_question.into_values().collect())
 }
 
+/// What the member is told of a problem with an answer.
+fn problem_text(problem: &Problem) -> String {
+    match problem {
+        Problem::UnknownQuestion => "Вопрос не найден.".into(),
+        Problem::Required => "Обязательный вопрос.".into(),
+        Problem::NotAnOption => "Недопустимый вариант ответа.".into(),
+        Problem::OneOptionOnly => "Выберите один вариант.".into(),
+        Problem::NoOptions => "У вопроса нет вариантов ответа.".into(),
+        Problem::TooLong { max } => format!("Не более {max} символов."),
+        Problem::NotANumber => "Ожидается число.".into(),
+        Problem::NotADate => "Неверный формат даты.".into(),
+        Problem::TooYoung { min_age } => format!("Не допускается участие в программе лиц младше {min_age} лет"),
+        Problem::InTheFuture => "Дата не может быть в будущем.".into(),
+    }
+}
+
 pub async fn answers(State(state): State<AppState>, m: Member, body: Body<Value>) -> Answer {
     let v = m.version;
     let result = async {
         let tree = state.store.questionnaire(m.owner.program_id).await?;
         let given = match parse(&body.0, &tree) {
             Ok(given) => given,
-            Err(message) => return Ok(Answer::invalid(v, "answers", message)),
+            Err(message) => return Ok::<_, StoreError>(Answer::invalid(v, "answers", message)),
         };
-        let today = chrono::DateTime::from_timestamp_millis(state.store.now())
-            .unwrap_or_default()
-            .date_naive();
-        // Earlier answers count: a member may send just the answers that change.
-        let mut merged = state.store.answers(m.owner.member_id).await?;
-        merged.retain(|a| !given.iter().any(|g| g.question_id == a.question_id));
-        merged.extend(given.iter().cloned());
-        if let Err(problems) = tree.check(&merged, today) {
-            let errors: Vec<Value> = problems
-                .iter()
-                .map(|(id, errors)| json!({"idQuestion": id.to_string(), "errors": errors}))
-                .collect();
-            return Ok(Answer::error_with(
-                v,
-                "Анкета заполнена с ошибками.",
-                json!({"errors": errors}),
-            ));
-        }
-        state
-            .store
-            .save_answers(m.owner.program_id, m.owner.member_id, given)
-            .await?;
-        match state
-            .store
-            .complete_step(m.owner.program_id, m.owner.member_id, Step::Questions)
-            .await
-        {
-            Ok(()) | Err(StoreError::StepDone(_)) => Ok(Answer::success(v, Value::Null)),
-            Err(e) => Err(e),
+        match registration::answer_questions(&state.store, m.owner, given).await? {
+            Ok(()) => Ok(Answer::success(v, Value::Null)),
+            Err(problems) => {
+                let errors: Vec<Value> = problems
+                    .iter()
+                    .map(|(id, found)| {
+                        let texts: Vec<String> = found.iter().map(problem_text).collect();
+                        json!({"idQuestion": id.to_string(), "errors": texts})
+                    })
+                    .collect();
+                Ok(Answer::error_with(
+                    v,
+                    "Анкета заполнена с ошибками.",
+                    json!({"errors": errors}),
+                ))
+            }
         }
     };
     match result.await {
