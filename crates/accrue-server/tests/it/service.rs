@@ -20,6 +20,7 @@ on_both_backends!(
     purchases_announce_every_posting,
     hooks_run_inside_the_purchase_transaction,
     keys_of_different_faces_do_not_collide,
+    admin_postings_and_expiry_announce_themselves,
 );
 
 /// Sunday 2026-12-06 22:30 UTC: already Monday 01:30 in a program at UTC+3.
@@ -275,4 +276,77 @@ async fn keys_of_different_faces_do_not_collide(db: TestDb) {
     .await;
     assert_eq!(again, pay, "a repeat gets the original answer");
     assert_eq!(balance(&s, member).await, 95.0);
+}
+
+/// The events queued for an endpoint of this type, oldest first.
+async fn queued(s: &TestServer, event: &str) -> Vec<Value> {
+    let path = format!("/admin/v1/outbox/messages?event_type={event}&count=50");
+    let (status, list) = s.admin(Method::GET, &path, None).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let mut items: Vec<Value> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["payload"]["data"].clone())
+        .collect();
+    items.reverse();
+    items
+}
+
+async fn admin_postings_and_expiry_announce_themselves(db: TestDb) {
+    let (s, clock) = TestServer::start_with_manual_clock(db).await;
+    let kinds = json!(["points.accrued", "points.held", "points.released", "points.expired"]);
+    let endpoint = json!({"url": "https://hooks.example.com/accrue", "event_types": kinds});
+    let (status, body) = s
+        .admin(Method::POST, "/admin/v1/webhook-endpoints", Some(endpoint))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, member) = s.admin(Method::POST, "/admin/v1/members", Some(json!({}))).await;
+    let member = member["id"].as_i64().unwrap();
+    let soon = chrono::DateTime::from_timestamp_millis(clock.load(Ordering::SeqCst) + 3_600_000).unwrap();
+    let keyed = |path: &'static str, body: Value, key: &'static str| {
+        let s = &s;
+        async move {
+            let (status, answer) = s
+                .admin_with(Method::POST, path, Some(body), &[("Idempotency-Key", key)])
+                .await;
+            assert!(status.is_success(), "{path}: {answer}");
+            answer
+        }
+    };
+    let accrual = json!({"member_id": member, "amount": "7", "expires_at": soon.to_rfc3339()});
+    keyed("/admin/v1/operations/accrue", accrual, "grant-1").await;
+    let hold = keyed("/admin/v1/holds", json!({"member_id": member, "amount": "2"}), "hold-1").await;
+    let void = format!("/admin/v1/holds/{}/void", hold["hold_id"]);
+    let (status, _) = s
+        .admin_with(Method::POST, &void, None, &[("Idempotency-Key", "void-1")])
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    clock.fetch_add(2 * 3_600_000, Ordering::SeqCst);
+    let report = s.store.expire_due(100).await.unwrap();
+    assert_eq!(report.lots, 1, "{report:?}");
+
+    let accrued = queued(&s, "points.accrued").await;
+    assert_eq!((accrued.len(), &accrued[0]["operation_id"]), (1, &json!("grant-1")));
+    let held = queued(&s, "points.held").await;
+    assert_eq!(
+        (&held[0]["amount"], &held[0]["operation_id"]),
+        (&json!("2.00"), &json!("hold-1"))
+    );
+    let released = queued(&s, "points.released").await;
+    assert_eq!(
+        (&released[0]["hold_id"], &released[0]["operation_id"]),
+        (&hold["hold_id"], &json!("void-1"))
+    );
+    let expired = queued(&s, "points.expired").await;
+    assert_eq!(expired.len(), 1, "{expired:?}");
+    assert_eq!(
+        (
+            &expired[0]["amount"],
+            &expired[0]["balance"],
+            &expired[0]["purchase_id"]
+        ),
+        (&json!("7.00"), &json!("0.00"), &Value::Null)
+    );
 }
