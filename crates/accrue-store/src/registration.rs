@@ -8,7 +8,7 @@ use crate::confirmations::{check_code_in, send_code_in};
 use crate::hooks::{self, Happening};
 use crate::member_auth::{has_password_in, insert_pair, revoke_token_in, store_password, TokenOwner, TokenPair};
 use crate::members::{create_member_in, member_in_tx, update_member_in};
-use crate::{Member, MemberFields, Sealer, Store, StoreError, Tx};
+use crate::{Card, Member, MemberFields, Sealer, Store, StoreError, Tx};
 use accrue_core::member::MemberState;
 use accrue_core::questionnaire::{Answer, Questionnaire};
 use accrue_core::registration::{Channel, CodeRules, RegistrationSettings, Step};
@@ -220,6 +220,24 @@ impl Store {
                     step_done_in(tx, member_id, Step::AssignCard).await?;
                 }
                 Ok(())
+            })
+        })
+        .await
+    }
+
+    /// A card for the member's `AssignCard` step — a new virtual card, or the pool's card
+    /// `number` — and the step done; one transaction.
+    pub async fn take_card(&self, owner: TokenOwner, number: Option<String>) -> Result<Card, StoreError> {
+        let number = number.map(|n| crate::cards::validate_number(&n)).transpose()?;
+        self.write(move |tx| {
+            Box::pin(async move {
+                let (program_id, member_id) = (owner.program_id, owner.member_id);
+                let card = match number {
+                    Some(number) => assign_card_in(tx, program_id, number, member_id).await?,
+                    None => emit_virtual_card_in(tx, program_id, member_id).await?,
+                };
+                step_done_in(tx, member_id, Step::AssignCard).await?;
+                Ok(card)
             })
         })
         .await

@@ -101,6 +101,21 @@ pub fn may_emit(settings: &RegistrationSettings, cards: &[Card]) -> bool {
     settings.virtual_cards != VirtualCards::Off && virtual_cards < settings.max_virtual_cards
 }
 
+/// A virtual card for the member, with the `AssignCard` step done; `None` when the
+/// program allows the member no more.
+pub async fn emit_virtual_card(store: &Store, owner: TokenOwner) -> Result<Option<Card>, StoreError> {
+    let settings = store.registration_settings(owner.program_id).await?;
+    if !may_emit(&settings, &cards(store, owner).await?) {
+        return Ok(None);
+    }
+    Ok(Some(store.take_card(owner, None).await?))
+}
+
+/// A card of the pool for the member, with the `AssignCard` step done.
+pub async fn take_card(store: &Store, owner: TokenOwner, number: String) -> Result<Card, StoreError> {
+    store.take_card(owner, Some(number)).await
+}
+
 /// The offer accepted; with a virtual card when the program gives one for it.
 pub async fn accept_offer(store: &Store, owner: TokenOwner) -> Result<(), StoreError> {
     let settings = store.registration_settings(owner.program_id).await?;

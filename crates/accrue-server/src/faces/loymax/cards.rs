@@ -5,7 +5,6 @@ use super::auth::Member;
 use super::envelope::{Answer, Body};
 use crate::service::registration;
 use crate::AppState;
-use accrue_core::registration::Step;
 use accrue_store::{Card, StoreError};
 use axum::extract::State;
 use serde::Deserialize;
@@ -30,18 +29,6 @@ async fn member_cards(state: &AppState, m: &Member) -> Result<Vec<Card>, StoreEr
     registration::cards(&state.store, m.owner).await
 }
 
-/// Marks `AssignCard` done, unless it already is.
-async fn card_assigned(state: &AppState, m: &Member) -> Result<(), StoreError> {
-    match state
-        .store
-        .complete_step(m.owner.program_id, m.owner.member_id, Step::AssignCard)
-        .await
-    {
-        Err(StoreError::StepDone(_)) => Ok(()),
-        other => other,
-    }
-}
-
 pub async fn list(State(state): State<AppState>, m: Member) -> Answer {
     match member_cards(&state, &m).await {
         Ok(cards) => Answer::success(m.version, Value::Array(cards.iter().map(card_json).collect())),
@@ -64,24 +51,10 @@ pub async fn emission(State(state): State<AppState>, m: Member) -> Answer {
     }
 }
 
-/// Emits a virtual card if the program allows one more; `false` when it does not.
-pub async fn emit_if_allowed(state: &AppState, m: &Member) -> Result<bool, StoreError> {
-    let settings = state.store.registration_settings(m.owner.program_id).await?;
-    if !registration::may_emit(&settings, &member_cards(state, m).await?) {
-        return Ok(false);
-    }
-    state
-        .store
-        .emit_virtual_card(m.owner.program_id, m.owner.member_id)
-        .await?;
-    card_assigned(state, m).await?;
-    Ok(true)
-}
-
 pub async fn emit(State(state): State<AppState>, m: Member) -> Answer {
-    match emit_if_allowed(&state, &m).await {
-        Ok(true) => Answer::success(m.version, Value::Null).created(),
-        Ok(false) => Answer::error(m.version, "Выпуск виртуальной карты запрещён."),
+    match registration::emit_virtual_card(&state.store, m.owner).await {
+        Ok(Some(_)) => Answer::success(m.version, Value::Null).created(),
+        Ok(None) => Answer::error(m.version, "Выпуск виртуальной карты запрещён."),
         Err(e) => Answer::fail(m.version, &e.to_string()),
     }
 }
@@ -97,16 +70,8 @@ pub async fn set(State(state): State<AppState>, m: Member, body: Body<SetCard>) 
     let Some(number) = body.0.card_number.filter(|n| !n.trim().is_empty()) else {
         return Answer::invalid(v, "cardNumber", "Введите номер карты.");
     };
-    let assigned = state
-        .store
-        .assign_card(m.owner.program_id, number, m.owner.member_id)
-        .await;
-    let assigned = match assigned {
-        Ok(_) => card_assigned(&state, &m).await,
-        Err(e) => Err(e),
-    };
-    match assigned {
-        Ok(()) => Answer::success(v, Value::Null).created(),
+    match registration::take_card(&state.store, m.owner, number).await {
+        Ok(_) => Answer::success(v, Value::Null).created(),
         Err(StoreError::NotFound("card")) => Answer::error(v, "Карта не найдена."),
         Err(StoreError::CardBlocked(_)) => Answer::error(v, "Карта заблокирована."),
         Err(StoreError::CardTaken(_)) => Answer::error(v, "Карта принадлежит другому участнику."),
