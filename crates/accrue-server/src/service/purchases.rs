@@ -16,11 +16,31 @@ use accrue_store::{Currency, Store, StoreError};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
+/// Where a purchase is made: the program, the till (a device of a merchant) and the
+/// member it identified, if any. Any face that sells makes one — from a device's token
+/// (Loymax), or from a device it keeps for its own orders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checkout {
+    pub program_id: i64,
+    pub device_id: i64,
+    pub member_id: Option<i64>,
+}
+
+impl From<&DeviceSession> for Checkout {
+    fn from(session: &DeviceSession) -> Checkout {
+        Checkout {
+            program_id: session.program_id,
+            device_id: session.device_id,
+            member_id: session.member_id,
+        }
+    }
+}
+
 /// One operation on a purchase, as a face received it.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
-    /// The till (and the member its token identified).
-    pub till: &'a DeviceSession,
+    /// Where it is made.
+    pub till: Checkout,
     pub purchase: &'a str,
     /// The face's key space: keys of different faces never collide.
     pub scope: &'a str,
@@ -75,7 +95,7 @@ async fn prepare(store: &Store, program_id: i64) -> Result<Prepared, StoreError>
     })
 }
 
-fn quote_of(till: &DeviceSession, cheque: accrue_core::offers::Cheque) -> Quote {
+fn quote_of(till: Checkout, cheque: accrue_core::offers::Cheque) -> Quote {
     Quote {
         program_id: till.program_id,
         cheque,
@@ -146,7 +166,7 @@ pub async fn calculate(store: &Store, r: Request<'_>, sent: &ChequeInput) -> Res
 }
 
 /// The most points this cheque may be paid with: its pricing. Writes nothing.
-pub async fn available(store: &Store, till: &DeviceSession, sent: &ChequeInput) -> Result<Outcome, StoreError> {
+pub async fn available(store: &Store, till: Checkout, sent: &ChequeInput) -> Result<Outcome, StoreError> {
     let p = prepare(store, till.program_id).await?;
     let q = quote_of(till, cheque(sent, p.currency.scale)?);
     let calculation = pricing::quote_in(store, q, &p.currency, &p.settings).await?;
@@ -302,7 +322,7 @@ pub async fn refund(store: &Store, r: Request<'_>, lines: &[RefundLineInput]) ->
 }
 
 /// The points the till's member can spend now, in the program's purchase currency.
-pub async fn balance(store: &Store, till: &DeviceSession) -> Result<(Currency, i64), StoreError> {
+pub async fn balance(store: &Store, till: Checkout) -> Result<(Currency, i64), StoreError> {
     let member_id = till.member_id.ok_or(Rejection::MemberUnknown)?;
     let currency = pricing::currency(store, till.program_id).await?;
     let balances = store.balances(till.program_id, member_id).await?;

@@ -12,7 +12,7 @@ pub(crate) mod request;
 use super::envelope::{Answer, Version};
 use super::user::{amount, quantity};
 use crate::service::pricing::ChequeInput;
-use crate::service::purchases::{self, Outcome, Request as Operation};
+use crate::service::purchases::{self, Checkout, Outcome, Request as Operation};
 use crate::AppState;
 use accrue_core::offers::Calculation;
 use accrue_store::{Currency, StoreError};
@@ -84,7 +84,7 @@ impl Ctx {
             return Err(self.refused(&Refusal::new(Code::ParseError, "Не указан operationId.")));
         };
         Ok(Operation {
-            till: &self.device.0,
+            till: Checkout::from(&self.device.0),
             purchase: key,
             scope: SCOPE,
             key: operation_id,
@@ -206,7 +206,7 @@ async fn available(Path(_key): Path<String>, c: Ctx) -> Answer {
         Ok(cheque) => cheque,
         Err(a) => return a,
     };
-    let outcome = purchases::available(&c.state.store, &c.device.0, &cheque).await;
+    let outcome = purchases::available(&c.state.store, Checkout::from(&c.device.0), &cheque).await;
     c.answer(outcome, |o, item| {
         payable(o, item, ["amount", "bonusAmount"]);
         item["cheque"] = cheque_json(&calculation(o), &o.currency, None, None);
@@ -283,7 +283,7 @@ async fn refund(Path(key): Path<String>, c: Ctx) -> Answer {
 
 /// `Processing/Balance`: the identified member's balance.
 async fn balance(c: Ctx) -> Answer {
-    match purchases::balance(&c.state.store, &c.device.0).await {
+    match purchases::balance(&c.state.store, Checkout::from(&c.device.0)).await {
         Ok((currency, available)) => {
             let mut item = c.ok();
             item["amount"] = amount(available, &currency);
