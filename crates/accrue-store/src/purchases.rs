@@ -118,18 +118,6 @@ pub struct Done {
     pub calculation: Option<Calculation>,
     /// The accrual per line (Bonus).
     pub accrual: Option<Accrual>,
-    /// The purchase after the operation (not kept in the replay).
-    #[serde(skip)]
-    pub purchase: Option<Purchase>,
-}
-
-impl Done {
-    fn of(purchase: Purchase) -> Done {
-        Done {
-            purchase: Some(purchase),
-            ..Done::default()
-        }
-    }
 }
 
 const COLUMNS: &str = "id, purchase_key, device_id, member_id, currency_id, state, cheque, bonus_paid, accrual, \
@@ -368,7 +356,6 @@ async fn run(tx: &mut Tx, call: &Call, step: Step, cancel_at: Millis) -> Result<
             set_priced(tx, call, &priced).await?;
             Ok(Done {
                 calculation: Some(priced),
-                purchase: found,
                 ..Done::default()
             })
         }
@@ -393,7 +380,7 @@ async fn run(tx: &mut Tx, call: &Call, step: Step, cancel_at: Millis) -> Result<
         Step::Cancel => {
             let mut p = existing(found)?;
             cancel_in(tx, program_id, &mut p, &cause).await?;
-            Ok(Done::of(p))
+            Ok(Done::default())
         }
         Step::CancelOperation { operation_id } => {
             cancel_operation(tx, call, existing(found)?, &operation_id, &cause).await
@@ -435,7 +422,7 @@ async fn pay(
     Ok(Done {
         amount,
         calculation,
-        ..Done::of(p)
+        ..Done::default()
     })
 }
 
@@ -464,7 +451,7 @@ async fn set_bonus(
         amount: accrual.total,
         calculation,
         accrual: Some(accrual),
-        ..Done::of(p)
+        ..Done::default()
     })
 }
 
@@ -509,7 +496,7 @@ async fn confirm(
     purchase_confirmed(tx, program_id, &p, &cheque, &postings).await?;
     announce(tx, program_id, EventType::PurchaseConfirmed, &p).await?;
     hooks::run(tx, program_id, Happening::PurchaseConfirmed { purchase: &p }).await?;
-    Ok(Done::of(p))
+    Ok(Done::default())
 }
 
 /// Cancels one payment (voiding its hold) or the accrual set by one Bonus.
@@ -553,7 +540,7 @@ async fn cancel_operation(
     }
     mark_canceled(tx, program_id, operation_id).await?;
     save(tx, &p).await?;
-    Ok(Done::of(p))
+    Ok(Done::default())
 }
 
 /// Gives back the points that paid for the refunded lines and takes back their accrual,
@@ -567,15 +554,16 @@ async fn refund(
 ) -> Result<Done, StoreError> {
     let program_id = call.program_id;
     let plan = plan(&p)?;
+    let (member_id, currency_id) = (member_of(&p)?, p.currency_id);
+    let description = format!("refund of purchase {}", p.purchase_key);
     let m = |amount| Movement {
-        member_id: p.member_id.unwrap_or_default(),
-        currency_id: p.currency_id,
+        member_id,
+        currency_id,
         amount,
         card: None,
-        description: format!("refund of purchase {}", p.purchase_key),
+        description: description.clone(),
         cause: cause.clone(),
     };
-    member_of(&p)?;
     let cheque = priced_cheque(&p)?;
     let payment_back = plan.share.bonus_returned;
     let mut postings = Vec::new();
@@ -606,7 +594,7 @@ async fn refund(
     Ok(Done {
         amount: payment_back,
         accrual_taken_back: taken_back,
-        ..Done::of(p)
+        ..Done::default()
     })
 }
 

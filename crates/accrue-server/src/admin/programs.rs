@@ -229,10 +229,13 @@ pub async fn set_message(
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
     let name = message_name(&name)?;
     let program = state.store.program(&code).await?;
+    let saved = Template {
+        name,
+        template: template.clone(),
+        custom: true,
+    };
     state.store.set_message_template(program.id, name, template).await?;
-    let saved = state.store.message_templates(program.id).await?;
-    let view = saved.iter().find(|t| t.name == name).map(template_view);
-    Ok(axum::Json(view.unwrap_or_default()))
+    Ok(axum::Json(template_view(&saved)))
 }
 
 /// Goes back to the shipped template of a message.

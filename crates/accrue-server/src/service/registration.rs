@@ -5,7 +5,7 @@
 
 use crate::passwords;
 use accrue_core::member::{normalize_phone, MemberState};
-use accrue_core::questionnaire::{self, Problems};
+use accrue_core::questionnaire::{self, Problems, Questionnaire};
 use accrue_core::registration::{Channel, Provider, RegistrationSettings, Step, VirtualCards};
 use accrue_store::cards::{Card, CardFilter};
 use accrue_store::confirmations::CodeError;
@@ -195,14 +195,15 @@ pub async fn finish(
     store.finish_registration(owner, &settings, token, ttls).await
 }
 
-/// Checks the member's answers together with the earlier ones and keeps them, the
+/// Checks the member's answers (to `tree`, the program's questionnaire) together with
+/// the earlier ones and keeps them, the
 /// `Questions` step done with them; the problems by question otherwise (nothing kept).
 pub async fn answer_questions(
     store: &Store,
     owner: TokenOwner,
+    tree: &Questionnaire,
     given: Vec<questionnaire::Answer>,
 ) -> Result<Result<(), Problems>, StoreError> {
-    let tree = store.questionnaire(owner.program_id).await?;
     let today = chrono::DateTime::from_timestamp_millis(store.now())
         .unwrap_or_default()
         .date_naive();

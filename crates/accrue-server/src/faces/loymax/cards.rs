@@ -25,12 +25,8 @@ fn card_json(c: &Card) -> Value {
     })
 }
 
-async fn member_cards(state: &AppState, m: &Member) -> Result<Vec<Card>, StoreError> {
-    registration::cards(&state.store, m.owner).await
-}
-
 pub async fn list(State(state): State<AppState>, m: Member) -> Answer {
-    match member_cards(&state, &m).await {
+    match registration::cards(&state.store, m.owner).await {
         Ok(cards) => Answer::success(m.version, Value::Array(cards.iter().map(card_json).collect())),
         Err(e) => Answer::fail(m.version, &e.to_string()),
     }
@@ -39,7 +35,7 @@ pub async fn list(State(state): State<AppState>, m: Member) -> Answer {
 pub async fn emission(State(state): State<AppState>, m: Member) -> Answer {
     let result = async {
         let settings = state.store.registration_settings(m.owner.program_id).await?;
-        let cards = member_cards(&state, &m).await?;
+        let cards = registration::cards(&state.store, m.owner).await?;
         let count = cards.iter().filter(|c| c.kind == "virtual").count();
         Ok::<_, StoreError>(
             json!({"currentCountOfVirtualCards": count, "isVirtualCardEmissionAllowed": registration::may_emit(&settings, &cards)}),

@@ -187,7 +187,7 @@ pub async fn answers(State(state): State<AppState>, m: Member, body: Body<Value>
             Ok(given) => given,
             Err(message) => return Ok::<_, StoreError>(Answer::invalid(v, "answers", message)),
         };
-        match registration::answer_questions(&state.store, m.owner, given).await? {
+        match registration::answer_questions(&state.store, m.owner, &tree, given).await? {
             Ok(()) => Ok(Answer::success(v, Value::Null)),
             Err(problems) => {
                 let errors: Vec<Value> = problems

@@ -188,97 +188,76 @@ fn payable(o: &Outcome, item: &mut Value, fields: [&str; 2]) {
     }
 }
 
-async fn calculate(Path(key): Path<String>, c: Ctx) -> Answer {
-    let (op, cheque) = match c.priced_operation(&key) {
-        Ok(both) => both,
-        Err(a) => return a,
-    };
+/// Handlers answer early (`Err`) when the request lacks what the operation needs.
+type Handled = Result<Answer, Answer>;
+
+async fn calculate(Path(key): Path<String>, c: Ctx) -> Handled {
+    let (op, cheque) = c.priced_operation(&key)?;
     let outcome = purchases::calculate(&c.state.store, op, &cheque).await;
-    c.answer(outcome, |o, item| {
+    Ok(c.answer(outcome, |o, item| {
         payable(o, item, ["availableAmount", "availableBonusAmount"]);
         priced(o, item, None, None);
-    })
+    }))
 }
 
 /// `Bonus/Available`: the most points this cheque may be paid with. Writes nothing.
-async fn available(Path(_key): Path<String>, c: Ctx) -> Answer {
-    let cheque = match c.cheque() {
-        Ok(cheque) => cheque,
-        Err(a) => return a,
-    };
+async fn available(Path(_key): Path<String>, c: Ctx) -> Handled {
+    let cheque = c.cheque()?;
     let outcome = purchases::available(&c.state.store, Checkout::from(&c.device.0), &cheque).await;
-    c.answer(outcome, |o, item| {
+    Ok(c.answer(outcome, |o, item| {
         payable(o, item, ["amount", "bonusAmount"]);
         item["cheque"] = cheque_json(&calculation(o), &o.currency, None, None);
-    })
+    }))
 }
 
-async fn payment(Path(key): Path<String>, c: Ctx) -> Answer {
-    let (op, cheque) = match c.priced_operation(&key) {
-        Ok(both) => both,
-        Err(a) => return a,
-    };
+async fn payment(Path(key): Path<String>, c: Ctx) -> Handled {
+    let (op, cheque) = c.priced_operation(&key)?;
     let wanted = c.request.amount.map(|n| n.0);
     let outcome = purchases::pay(&c.state.store, op, &cheque, wanted).await;
-    c.answer(outcome, |o, item| {
+    Ok(c.answer(outcome, |o, item| {
         item["amount"] = amount(o.done.amount, &o.currency);
         item["bonusAmount"] = amount(o.done.amount, &o.currency);
         priced(o, item, Some(&o.paid_by_line()), None);
-    })
+    }))
 }
 
-async fn bonus(Path(key): Path<String>, c: Ctx) -> Answer {
-    let (op, cheque) = match c.priced_operation(&key) {
-        Ok(both) => both,
-        Err(a) => return a,
-    };
+async fn bonus(Path(key): Path<String>, c: Ctx) -> Handled {
+    let (op, cheque) = c.priced_operation(&key)?;
     let outcome = purchases::set_bonus(&c.state.store, op, &cheque).await;
-    c.answer(outcome, |o, item| {
+    Ok(c.answer(outcome, |o, item| {
         let lines = o.done.accrual.as_ref().map_or(&[][..], |a| &a.lines[..]);
         let pay: Vec<i64> = lines.iter().map(|l| l.bonus_paid).collect();
         let cashback: Vec<i64> = lines.iter().map(|l| l.accrued).collect();
         priced(o, item, Some(&pay), Some(&cashback));
-    })
+    }))
 }
 
-async fn confirm(Path(key): Path<String>, c: Ctx) -> Answer {
-    let op = match c.operation(&key) {
-        Ok(op) => op,
-        Err(a) => return a,
-    };
+async fn confirm(Path(key): Path<String>, c: Ctx) -> Handled {
+    let op = c.operation(&key)?;
     let cheque = c.request.cheque();
     let outcome = purchases::confirm(&c.state.store, op, cheque.as_ref()).await;
-    c.answer(outcome, |_, _| {})
+    Ok(c.answer(outcome, |_, _| {}))
 }
 
-async fn cancel(Path(key): Path<String>, c: Ctx) -> Answer {
-    let op = match c.operation(&key) {
-        Ok(op) => op,
-        Err(a) => return a,
-    };
+async fn cancel(Path(key): Path<String>, c: Ctx) -> Handled {
+    let op = c.operation(&key)?;
     let outcome = purchases::cancel(&c.state.store, op).await;
-    c.answer(outcome, |_, _| {})
+    Ok(c.answer(outcome, |_, _| {}))
 }
 
-async fn cancel_operation(Path((key, operation_id)): Path<(String, String)>, c: Ctx) -> Answer {
-    let op = match c.operation(&key) {
-        Ok(op) => op,
-        Err(a) => return a,
-    };
+async fn cancel_operation(Path((key, operation_id)): Path<(String, String)>, c: Ctx) -> Handled {
+    let op = c.operation(&key)?;
     let outcome = purchases::cancel_operation(&c.state.store, op, &operation_id).await;
-    c.answer(outcome, |_, _| {})
+    Ok(c.answer(outcome, |_, _| {}))
 }
 
-async fn refund(Path(key): Path<String>, c: Ctx) -> Answer {
-    let op = match c.operation(&key) {
-        Ok(op) => op,
-        Err(a) => return a,
-    };
+async fn refund(Path(key): Path<String>, c: Ctx) -> Handled {
+    let op = c.operation(&key)?;
     let outcome = purchases::refund(&c.state.store, op, &c.request.refund_lines()).await;
-    c.answer(outcome, |o, item| {
+    Ok(c.answer(outcome, |o, item| {
         item["amount"] = amount(o.done.amount, &o.currency);
         item["bonusAmount"] = amount(o.done.amount, &o.currency);
-    })
+    }))
 }
 
 /// `Processing/Balance`: the identified member's balance.
