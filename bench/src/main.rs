@@ -293,8 +293,8 @@ async fn setup(scenario: &str, api: &Api, clients: usize, notes: &mut Vec<String
         }
         "click_redirect" => Load::Redirect(tracker::redirect_path(api).await?),
         "postback_ingest" => tracker::postback_load(api, SEED_MEMBERS).await?,
-        "purchase" => Load::Purchase(purchase::setup(api, 200).await?),
-        "hot_member_purchase" => Load::Purchase(purchase::setup(api, 1).await?),
+        "purchase" => Load::Purchase(purchase::setup(api, 1, 200).await?),
+        "hot_member_purchase" => Load::Purchase(purchase::setup(api, 2, 1).await?),
         other => bail!("unknown scenario {other:?}"),
     })
 }

@@ -18,7 +18,8 @@ pub struct Purchases {
 
 /// The document's offer, a device, and `members` members with a card, a balance and a
 /// device token each.
-pub async fn setup(api: &Api, members: usize) -> Result<Purchases> {
+/// `series` keeps the merchants and cards of the two purchase scenarios of one run apart.
+pub async fn setup(api: &Api, series: u8, members: usize) -> Result<Purchases> {
     let offer = json!({"name": "bench", "effects": [
         {"type": "discount_percent", "percent": 10, "target": "cheque"},
         {"type": "max_bonus_payment", "percent": 50, "target": "cheque"},
@@ -31,7 +32,7 @@ pub async fn setup(api: &Api, members: usize) -> Result<Purchases> {
             .json(&offer),
     )
     .await?;
-    let merchant = format!("bench-{run}");
+    let merchant = format!("bench-{series}-{run}");
     Api::expect_ok(api.post("/admin/v1/merchants", &json!({"code": merchant, "name": "bench"}))).await?;
     let device = Api::expect_ok(api.post(
         &format!("/admin/v1/merchants/{merchant}/devices"),
@@ -43,7 +44,7 @@ pub async fn setup(api: &Api, members: usize) -> Result<Purchases> {
     let mut tokens = Vec::with_capacity(members);
     for n in 0..members {
         let member = api.create_member().await?;
-        let card = format!("9{}{n:05}", run % 1_000_000_000);
+        let card = format!("9{series}{}{n:05}", run % 1_000_000_000);
         Api::expect_ok(api.post("/admin/v1/cards/import", &json!({"numbers": [card]}))).await?;
         Api::expect_ok(api.post(&format!("/admin/v1/members/{member}/cards"), &json!({"number": card}))).await?;
         api.accrue(member, "1000000.00").await?;

@@ -1,0 +1,124 @@
+//! Hot data is served from memory, yet a change is seen by the next request: on the
+//! server that made it at once, and on another server of the same PostgreSQL database
+//! as soon as its notice arrives (see `accrue_store::cache`).
+
+use crate::processing_support::{call, put_offer, setup, token, BASE};
+use accrue_server::testing::TestServer;
+use accrue_store::on_both_backends;
+use accrue_store::testing::TestDb;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+on_both_backends!(changes_are_seen_by_the_next_request);
+
+/// An offer giving `percent` % off the cheque.
+fn discount(percent: u32) -> Value {
+    json!({"name": "discount", "effects": [{"type": "discount_percent", "percent": percent, "target": "cheque"}]})
+}
+
+/// The discounted total of a 1000.00 cheque, priced by the server's enabled offers.
+async fn simulated_total(s: &TestServer) -> i64 {
+    let line = json!({"position": 1, "goods_id": "milk", "barcode": null, "quantity": "1",
+                      "price": 100000, "amount": 100000, "discount": 0});
+    let body = json!({"cheque": {"lines": [line], "coupons": []}});
+    let (status, priced) = s.admin(Method::POST, "/admin/v1/offers/simulate", Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{priced}");
+    priced["total_amount"].as_i64().expect("total_amount")
+}
+
+/// A new admin key's secret and id.
+async fn new_key(s: &TestServer) -> (String, i64) {
+    let (status, key) = s
+        .admin(Method::POST, "/admin/v1/admin-keys", Some(json!({"name": "temporary"})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{key}");
+    (key["secret"].as_str().unwrap().into(), key["id"].as_i64().unwrap())
+}
+
+async fn key_works(s: &TestServer, secret: &str) -> bool {
+    let response = s
+        .client
+        .get(format!("{}/admin/v1/programs", s.base))
+        .bearer_auth(secret)
+        .send()
+        .await
+        .unwrap();
+    response.status() == StatusCode::OK
+}
+
+async fn calculation_status(s: &TestServer, token: &str) -> StatusCode {
+    let body = json!({"operationId": "probe", "cheque": {"number": "1", "lines": []}});
+    s.call(Method::POST, &format!("{BASE}/Purchases/p/Calculate"), Some(token), Some(body))
+        .await
+        .0
+}
+
+async fn changes_are_seen_by_the_next_request(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let (_, till) = setup(&s, "100.00").await;
+
+    put_offer(&s, "doc", discount(10)).await;
+    assert_eq!(simulated_total(&s).await, 90000);
+    put_offer(&s, "doc", discount(20)).await;
+    assert_eq!(simulated_total(&s).await, 80000, "a saved offer prices the next cheque");
+
+    let (secret, id) = new_key(&s).await;
+    assert!(key_works(&s, &secret).await);
+    s.admin(Method::POST, &format!("/admin/v1/admin-keys/{id}/revoke"), None).await;
+    assert!(!key_works(&s, &secret).await, "a revoked key stops at once");
+
+    let anonymous = token(&s, &till, None).await.1["access_token"].as_str().unwrap().to_string();
+    call(&s, &anonymous, "/Purchases/p/Calculate", json!({"operationId": "warm", "cheque": {"number": "1", "lines": []}}))
+        .await;
+    let (_, devices) = s.admin(Method::GET, "/admin/v1/devices", None).await;
+    let device = devices["items"][0]["id"].as_i64().unwrap();
+    s.admin(Method::POST, &format!("/admin/v1/devices/{device}/disable"), None).await;
+    assert_eq!(
+        calculation_status(&s, &anonymous).await,
+        StatusCode::UNAUTHORIZED,
+        "a disabled device's token stops at once"
+    );
+}
+
+/// Polls `check` until it holds, for at most two seconds.
+async fn soon<F: Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
+    let started = Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < Duration::from_secs(2), "{what}: not seen within 2 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn another_servers_changes_are_heard_on_postgres() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let a = TestServer::start_on(&db.url, Default::default()).await;
+    let b = TestServer::start_on(&db.url, Default::default()).await;
+    let (_, till) = setup(&a, "100.00").await;
+
+    put_offer(&a, "doc", discount(10)).await;
+    assert_eq!(simulated_total(&b).await, 90000);
+    put_offer(&a, "doc", discount(30)).await;
+    soon("server b prices with a's new offer", || async { simulated_total(&b).await == 70000 }).await;
+
+    let (secret, id) = new_key(&a).await;
+    assert!(key_works(&b, &secret).await);
+    a.admin(Method::POST, &format!("/admin/v1/admin-keys/{id}/revoke"), None).await;
+    soon("server b refuses the key a revoked", || async { !key_works(&b, &secret).await }).await;
+
+    let anonymous = token(&b, &till, None).await.1["access_token"].as_str().unwrap().to_string();
+    assert_eq!(calculation_status(&b, &anonymous).await, StatusCode::OK);
+    let (_, devices) = a.admin(Method::GET, "/admin/v1/devices", None).await;
+    let device = devices["items"][0]["id"].as_i64().unwrap();
+    a.admin(Method::POST, &format!("/admin/v1/devices/{device}/disable"), None).await;
+    soon("server b refuses the token of a device a disabled", || async {
+        calculation_status(&b, &anonymous).await == StatusCode::UNAUTHORIZED
+    })
+    .await;
+    a.stop().await;
+    b.stop().await;
+}

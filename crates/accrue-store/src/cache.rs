@@ -1,0 +1,137 @@
+//! Hot, rarely changing data served from memory: admin keys, device tokens, programs'
+//! processing and tracker settings, currencies, enabled offers, tracker links and
+//! integrations, webhook subscriptions.
+//!
+//! Every entry is tagged with the cache's generation when its load began. A write that
+//! changes such data marks its transaction ([`crate::Tx::changes_config`]); after the
+//! commit the generation moves on, and every older entry is reloaded at its next use.
+//! Servers sharing one PostgreSQL database tell each other: the transaction also sends
+//! `NOTIFY accrue_config`, delivered at its commit, and each server's listener moves its
+//! own generation on (and once more whenever its listening connection was lost, since
+//! notices may have been missed meanwhile). Between another server's commit and the
+//! notice's arrival — normally well under a millisecond on one network — that server's
+//! change is not yet seen here.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+/// The channel of change notices on PostgreSQL.
+pub(crate) const CHANNEL: &str = "accrue_config";
+
+/// Above this many entries a map starts again empty (tokens are many, and random).
+const MAX_ENTRIES: usize = 100_000;
+
+/// The cache's generation: entries loaded before the last change are stale.
+#[derive(Debug, Default)]
+pub(crate) struct Generation(AtomicU64);
+
+impl Generation {
+    pub fn current(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// Makes every entry loaded so far stale.
+    pub fn advance(&self) {
+        self.0.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// Values by key, each with the generation it was loaded in.
+#[derive(Debug)]
+pub(crate) struct Memo<K, V> {
+    entries: RwLock<HashMap<K, (u64, V)>>,
+}
+
+impl<K, V> Default for Memo<K, V> {
+    fn default() -> Self {
+        Memo {
+            entries: RwLock::new(HashMap::new()),
+        }
+    }
+}
+
+impl<K: Hash + Eq, V: Clone> Memo<K, V> {
+    /// The value kept for `key`, unless it is older than `generation`.
+    pub fn get(&self, key: &K, generation: u64) -> Option<V> {
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        match entries.get(key) {
+            Some((loaded, value)) if *loaded == generation => Some(value.clone()),
+            _ => None,
+        }
+    }
+
+    /// Keeps `value`, loaded in `generation` (read before the load began).
+    pub fn put(&self, key: K, generation: u64, value: V) {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(key, (generation, value));
+    }
+}
+
+/// Runs `$load` (an expression awaiting a `Result`) only when `$memo` has no current
+/// value for `$key`, and keeps what it loads.
+macro_rules! memoized {
+    ($store:expr, $memo:ident, $key:expr, $load:expr) => {{
+        let cache = &$store.inner.shared.cache;
+        let generation = cache.generation.current();
+        let key = $key;
+        match cache.$memo.get(&key, generation) {
+            Some(value) => Ok(value),
+            None => {
+                let value = $load?;
+                cache.$memo.put(key, generation, value.clone());
+                Ok(value)
+            }
+        }
+    }};
+}
+pub(crate) use memoized;
+
+/// What is kept, by kind.
+#[derive(Debug, Default)]
+pub(crate) struct Cache {
+    pub generation: Generation,
+    /// By the key's hash; only keys that exist.
+    pub admin_keys: Memo<String, crate::AdminKey>,
+    /// By the token's hash, with the token's expiry; only tokens that exist.
+    pub device_sessions: Memo<String, (crate::devices::DeviceSession, accrue_core::Millis)>,
+    pub processing_settings: Memo<i64, accrue_core::purchase::Settings>,
+    pub currencies: Memo<i64, Arc<[crate::Currency]>>,
+    pub enabled_offers: Memo<i64, Arc<[accrue_core::offers::Offer]>>,
+    pub links: Memo<String, crate::tracker::Link>,
+    pub integrations: Memo<String, crate::tracker::Integration>,
+    pub tracker_settings: Memo<i64, crate::tracker::Settings>,
+    /// A program's enabled webhook endpoints: id, URL, event types.
+    pub subscriptions: Memo<i64, Arc<[(i64, String, Vec<String>)]>>,
+}
+
+/// Listens for other servers' change notices on PostgreSQL until aborted. Whenever it
+/// is not sure to have heard every notice (at the start, after a lost connection) it
+/// makes the whole cache stale.
+pub(crate) async fn listen(url: String, cache: Arc<Cache>) {
+    loop {
+        match sqlx::postgres::PgListener::connect(&url).await {
+            Ok(mut listener) => match listener.listen(CHANNEL).await {
+                Ok(()) => {
+                    cache.generation.advance();
+                    // `Ok(None)`: the connection was lost (and is made again on the next
+                    // call); notices may have been missed meanwhile.
+                    while let Ok(notice) = listener.try_recv().await {
+                        cache.generation.advance();
+                        if notice.is_none() {
+                            tracing::warn!("lost the connection that hears configuration changes; reconnecting");
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot listen for configuration changes"),
+            },
+            Err(e) => tracing::warn!(error = %e, "cannot connect to listen for configuration changes"),
+        }
+        cache.generation.advance();
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
