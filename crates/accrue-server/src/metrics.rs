@@ -95,6 +95,11 @@ pub(crate) async fn render(
             "SQLite group commits.",
             store.write_batches.load(Ordering::Relaxed),
         ),
+        (
+            "accrue_store_write_statements_total",
+            "Statements run inside committed write transactions.",
+            store.write_statements.load(Ordering::Relaxed),
+        ),
     ];
     for (name, help, value) in counters {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");

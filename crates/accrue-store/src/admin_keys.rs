@@ -123,13 +123,23 @@ impl Store {
 
     /// The key with this secret, if it exists and is not revoked.
     pub async fn verify_admin_key(&self, secret: &str) -> Result<Option<AdminKey>, StoreError> {
+        let hashed = hash(secret);
+        let cache = &self.inner.shared.cache;
+        let generation = cache.generation.current();
+        if let Some(key) = cache.admin_keys.get(&hashed, generation) {
+            return Ok(Some(key));
+        }
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM {FROM} WHERE k.key_hash = $1 AND k.revoked_at IS NULL"
         ))
-        .bind(hash(secret))
+        .bind(&hashed)
         .fetch_optional(self.pool())
         .await?;
-        row.as_ref().map(key_from).transpose()
+        let key = row.as_ref().map(key_from).transpose()?;
+        if let Some(key) = &key {
+            cache.admin_keys.put(hashed, generation, key.clone());
+        }
+        Ok(key)
     }
 
     /// Every key, newest first (revoked ones too).
@@ -149,6 +159,7 @@ impl Store {
                     .bind(id)
                     .execute(tx.conn())
                     .await?;
+                tx.changes_config().await?;
                 crate::found(revoked.rows_affected(), "active admin key")
             })
         })

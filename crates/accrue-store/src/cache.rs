@@ -105,8 +105,7 @@ pub(crate) struct Cache {
     pub links: Memo<String, crate::tracker::Link>,
     pub integrations: Memo<String, crate::tracker::Integration>,
     pub tracker_settings: Memo<i64, crate::tracker::Settings>,
-    /// A program's enabled webhook endpoints: id, URL, event types.
-    pub subscriptions: Memo<i64, Arc<[(i64, String, Vec<String>)]>>,
+    pub subscriptions: Memo<i64, Arc<[crate::outbox::Subscription]>>,
 }
 
 /// Listens for other servers' change notices on PostgreSQL until aborted. Whenever it

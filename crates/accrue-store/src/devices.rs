@@ -3,6 +3,7 @@
 //! device identified by card, phone or the QR code of the member's app. Secrets and
 //! tokens are random and stored only as SHA-256.
 
+use crate::cache::memoized;
 use crate::member_auth::{hash, new_token};
 use crate::{Store, StoreError};
 use accrue_core::purchase::Settings;
@@ -66,11 +67,16 @@ fn device(row: &sqlx::any::AnyRow) -> Result<Device, StoreError> {
 
 impl Store {
     pub async fn processing_settings(&self, program_id: i64) -> Result<Settings, StoreError> {
-        self.json_of(
-            "SELECT settings FROM processing_settings WHERE program_id = $1",
+        memoized!(
+            self,
+            processing_settings,
             program_id,
+            self.json_of::<Settings>(
+                "SELECT settings FROM processing_settings WHERE program_id = $1",
+                program_id
+            )
+            .await
         )
-        .await
     }
 
     pub async fn set_processing_settings(&self, program_id: i64, settings: Settings) -> Result<(), StoreError> {
@@ -204,6 +210,7 @@ impl Store {
                 if done.rows_affected() == 0 {
                     return Err(StoreError::NotFound("device"));
                 }
+                tx.changes_config().await?;
                 Ok(())
             })
         })
@@ -255,23 +262,30 @@ impl Store {
 
     /// Who a live device token speaks for (the device still enabled).
     pub async fn device_session(&self, token: &str) -> Result<Option<DeviceSession>, StoreError> {
+        let hashed = hash(token);
+        let now = self.now();
+        let cache = &self.inner.shared.cache;
+        let generation = cache.generation.current();
+        if let Some((session, expires_at)) = cache.device_sessions.get(&hashed, generation) {
+            return Ok((expires_at > now).then_some(session));
+        }
         let row = sqlx::query(
-            "SELECT d.program_id, d.id, d.merchant_id, t.member_id FROM device_tokens t \
+            "SELECT d.program_id, d.id, d.merchant_id, t.member_id, t.expires_at FROM device_tokens t \
              JOIN devices d ON d.id = t.device_id \
              WHERE t.token_hash = $1 AND t.expires_at > $2 AND d.disabled_at IS NULL",
         )
-        .bind(hash(token))
-        .bind(self.now())
+        .bind(&hashed)
+        .bind(now)
         .fetch_optional(self.pool())
         .await?;
-        row.map(|r| {
-            Ok(DeviceSession {
-                program_id: r.try_get(0)?,
-                device_id: r.try_get(1)?,
-                merchant_id: r.try_get(2)?,
-                member_id: r.try_get(3)?,
-            })
-        })
-        .transpose()
+        let Some(r) = row else { return Ok(None) };
+        let session = DeviceSession {
+            program_id: r.try_get(0)?,
+            device_id: r.try_get(1)?,
+            merchant_id: r.try_get(2)?,
+            member_id: r.try_get(3)?,
+        };
+        cache.device_sessions.put(hashed, generation, (session, r.try_get(4)?));
+        Ok(Some(session))
     }
 }

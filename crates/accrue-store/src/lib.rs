@@ -13,6 +13,7 @@
 //! reads it without a lock to learn its member.
 
 mod admin_keys;
+mod cache;
 pub use admin_keys::{AdminKey, KeyScope};
 pub mod cards;
 pub mod check;
@@ -37,6 +38,7 @@ pub mod purchases;
 mod rate_limits;
 mod registration;
 pub mod sealing;
+mod sqlite;
 pub mod sweep;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -92,17 +94,57 @@ impl Clock {
 
 /// An open database transaction and the time it runs at.
 pub struct Tx {
-    conn: Transaction<'static, Any>,
+    conn: Conn,
     pub dialect: Dialect,
     pub now: Millis,
     /// Set when the transaction queued outbox messages: the worker is woken after commit.
     queued_messages: bool,
+    /// Set when the transaction changed data the cache keeps: it is renewed after commit.
+    config_changed: bool,
+    /// Statements run so far.
+    statements: u64,
     hooks: Arc<hooks::Hooks>,
+    cache: Arc<cache::Cache>,
+}
+
+/// The connection a transaction runs on.
+enum Conn {
+    /// A pooled connection inside `BEGIN`.
+    Postgres(Transaction<'static, Any>),
+    /// The SQLite writer's connection, lent to the write for the length of its batch.
+    Sqlite(sqlite::Connection),
 }
 
 impl Tx {
-    fn conn(&mut self) -> &mut sqlx::AnyConnection {
-        &mut self.conn
+    fn conn(&mut self) -> sqlite::TxConn<'_> {
+        self.statements += 1;
+        match &mut self.conn {
+            Conn::Postgres(tx) => sqlite::TxConn::Postgres(tx),
+            Conn::Sqlite(conn) => sqlite::TxConn::Sqlite(conn),
+        }
+    }
+
+    /// Says that this transaction changes what the cache keeps (see [`cache`]): other
+    /// servers on the same PostgreSQL database are told at commit, this one after it.
+    pub(crate) async fn changes_config(&mut self) -> Result<(), StoreError> {
+        if !self.config_changed && self.dialect == Dialect::Postgres {
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(cache::CHANNEL)
+                .execute(self.conn())
+                .await?;
+        }
+        self.config_changed = true;
+        Ok(())
+    }
+
+    /// The connection back, and what to do once the transaction is committed.
+    fn finish(self) -> (Conn, AfterCommit) {
+        let after = AfterCommit {
+            queued_messages: self.queued_messages,
+            config_changed: self.config_changed,
+            statements: self.statements,
+        };
+        (self.conn, after)
     }
 
     /// `FOR UPDATE` where the database has row locks; SQLite's single writer needs none.
@@ -114,12 +156,37 @@ impl Tx {
     }
 }
 
+/// What a committed transaction leaves to do.
+struct AfterCommit {
+    queued_messages: bool,
+    config_changed: bool,
+    statements: u64,
+}
+
+impl AfterCommit {
+    fn run(self, shared: &Shared) {
+        shared
+            .metrics
+            .write_statements
+            .fetch_add(self.statements, Ordering::Relaxed);
+        if self.queued_messages {
+            shared.outbox_wakeup.notify_one();
+        }
+        if self.config_changed {
+            shared.cache.generation.advance();
+        }
+    }
+}
+
 /// Counters the server exports as metrics.
 #[derive(Debug, Default)]
 pub struct StoreMetrics {
     pub postings: AtomicU64,
     pub write_batches: AtomicU64,
     pub writes: AtomicU64,
+    /// Statements run inside committed write transactions (rolled back ones too, when
+    /// they share a SQLite batch with committed ones).
+    pub write_statements: AtomicU64,
 }
 
 #[derive(Clone)]
@@ -135,9 +202,19 @@ struct Inner {
     writer: Option<writer::Writer>,
     clock: Clock,
     shared: Shared,
+    /// PostgreSQL only: hears other servers' configuration changes (see [`cache`]).
+    listener: Option<tokio::task::JoinHandle<()>>,
     /// Seals the secrets the store keeps (codes in queued messages) and that servers keep
     /// in it (webhook and tracker secrets).
     sealer: Sealer,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(listener) = &self.listener {
+            listener.abort();
+        }
+    }
 }
 
 /// What every transaction can reach, whichever backend runs it.
@@ -147,6 +224,23 @@ pub(crate) struct Shared {
     /// Wakes the delivery worker when a commit queued messages.
     outbox_wakeup: Arc<tokio::sync::Notify>,
     hooks: Arc<hooks::Hooks>,
+    cache: Arc<cache::Cache>,
+}
+
+impl Shared {
+    /// A transaction on `conn` at `now`.
+    fn tx(&self, conn: Conn, dialect: Dialect, now: Millis) -> Tx {
+        Tx {
+            conn,
+            dialect,
+            now,
+            queued_messages: false,
+            config_changed: false,
+            statements: 0,
+            hooks: self.hooks.clone(),
+            cache: self.cache.clone(),
+        }
+    }
 }
 
 /// How a store is opened: its clock and its sealing key.
@@ -188,34 +282,45 @@ impl Store {
         };
         let store = match dialect {
             Dialect::Sqlite => {
-                let options = AnyConnectOptions::from_str(&sqlite_url(url))?;
-                let pool = sqlite_pool(8).connect_with(options.clone()).await?;
-                let writer_pool = sqlite_pool(1).connect_with(options).await?;
+                let url = sqlite_url(url);
+                let pool = sqlite_pool(8).connect_with(AnyConnectOptions::from_str(&url)?).await?;
+                // The writer opens the file after the schema is in place.
+                migrate::run(&pool, dialect).await?;
                 let shared = Shared::default();
-                let writer = writer::Writer::start(writer_pool, clock.clone(), shared.clone());
+                let writer = writer::Writer::start(&url, clock.clone(), shared.clone())?;
                 Inner {
                     dialect,
                     pool,
                     writer: Some(writer),
+                    listener: None,
                     clock,
                     shared,
                     sealer,
                 }
             }
             Dialect::Postgres => {
-                let pool = AnyPoolOptions::new().max_connections(32).connect(url).await?;
+                // No ping before each use: a dead connection fails its statement instead,
+                // which the pool then replaces.
+                let pool = AnyPoolOptions::new()
+                    .max_connections(32)
+                    .test_before_acquire(false)
+                    .connect(url)
+                    .await?;
+                migrate::run(&pool, dialect).await?;
+                let shared = Shared::default();
+                let listener = tokio::spawn(cache::listen(url.to_string(), shared.cache.clone()));
                 Inner {
                     dialect,
                     pool,
                     writer: None,
+                    listener: Some(listener),
                     clock,
-                    shared: Shared::default(),
+                    shared,
                     sealer,
                 }
             }
         };
         let store = Store { inner: Arc::new(store) };
-        migrate::run(&store.inner.pool, dialect).await?;
         programs::ensure_default(&store).await?;
         Ok(store)
     }
@@ -268,24 +373,19 @@ impl Store {
         let now = self.inner.clock.now();
         let shared = self.inner.shared.clone();
         tokio::spawn(async move {
-            let mut tx = Tx {
-                conn: pool.begin().await?,
-                dialect: Dialect::Postgres,
-                now,
-                queued_messages: false,
-                hooks: shared.hooks.clone(),
-            };
+            let mut tx = shared.tx(Conn::Postgres(pool.begin().await?), Dialect::Postgres, now);
             let result = f(&mut tx).await;
+            let (Conn::Postgres(conn), after) = tx.finish() else {
+                unreachable!("a PostgreSQL write holds a PostgreSQL transaction")
+            };
             match result {
                 Ok(value) => {
-                    tx.conn.commit().await?;
-                    if tx.queued_messages {
-                        shared.outbox_wakeup.notify_one();
-                    }
+                    conn.commit().await?;
+                    after.run(&shared);
                     Ok(value)
                 }
                 Err(e) => {
-                    tx.conn.rollback().await?;
+                    conn.rollback().await?;
                     Err(e)
                 }
             }
@@ -305,6 +405,9 @@ impl Store {
     pub async fn close(&self) {
         if let Some(writer) = &self.inner.writer {
             writer.stop().await;
+        }
+        if let Some(listener) = &self.inner.listener {
+            listener.abort();
         }
         self.inner.pool.close().await;
     }

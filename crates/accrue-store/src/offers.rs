@@ -1,12 +1,14 @@
 //! A program's offers (JSON definitions checked by the offers engine before they get
 //! here), every version they had, and the goods catalogue they refer to.
 
+use crate::cache::memoized;
 use crate::{Store, StoreError};
 use accrue_core::offers::{Catalogue, Offer};
 use accrue_core::Millis;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::Row;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StoredOffer {
@@ -52,6 +54,7 @@ impl Store {
         let text = definition.to_string();
         self.write(move |tx| {
             Box::pin(async move {
+                tx.changes_config().await?;
                 let existing = sqlx::query(&format!(
                     "SELECT id, version FROM offers WHERE program_id = $1 AND code = $2{}",
                     tx.for_update()
@@ -156,7 +159,11 @@ impl Store {
 
     /// The program's enabled offers as the engine reads them; a stored definition that no
     /// longer reads (an older format) is logged and left out.
-    pub async fn enabled_offers(&self, program_id: i64) -> Result<Vec<Offer>, StoreError> {
+    pub async fn enabled_offers(&self, program_id: i64) -> Result<Arc<[Offer]>, StoreError> {
+        memoized!(self, enabled_offers, program_id, self.parsed_offers(program_id).await)
+    }
+
+    async fn parsed_offers(&self, program_id: i64) -> Result<Arc<[Offer]>, StoreError> {
         let stored = self.offers(program_id, true).await?;
         Ok(stored
             .into_iter()

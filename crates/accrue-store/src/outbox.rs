@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// A message to send.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -212,24 +213,47 @@ pub(crate) async fn subscribers(
     event: EventType,
     only: Option<i64>,
 ) -> Result<Vec<(i64, String)>, StoreError> {
+    let endpoints = subscriptions(tx, program_id).await?;
+    let wanted = |(id, _, types): &&Subscription| match only {
+        Some(only) => only == *id,
+        None => types.iter().any(|t| t == "*" || t == event.as_str()),
+    };
+    Ok(endpoints
+        .iter()
+        .filter(wanted)
+        .map(|(id, url, _)| (*id, url.clone()))
+        .collect())
+}
+
+/// An enabled webhook endpoint: its id, URL and the event types it takes.
+pub(crate) type Subscription = (i64, String, Vec<String>);
+
+/// The program's enabled endpoints with the event types they take: from the cache,
+/// unless this transaction changed them.
+async fn subscriptions(tx: &mut Tx, program_id: i64) -> Result<Arc<[Subscription]>, StoreError> {
+    let cache = tx.cache.clone();
+    let generation = cache.generation.current();
+    if !tx.config_changed {
+        if let Some(endpoints) = cache.subscriptions.get(&program_id, generation) {
+            return Ok(endpoints);
+        }
+    }
     let rows =
         sqlx::query("SELECT id, url, event_types FROM webhook_endpoints WHERE program_id = $1 AND state = 'enabled'")
             .bind(program_id)
             .fetch_all(tx.conn())
             .await?;
-    let mut found = Vec::new();
-    for row in rows {
-        let (id, url, types): (i64, String, String) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-        let types: Vec<String> = serde_json::from_str(&types)?;
-        let wanted = match only {
-            Some(only) => only == id,
-            None => types.iter().any(|t| t == "*" || t == event.as_str()),
-        };
-        if wanted {
-            found.push((id, url));
-        }
+    let endpoints = rows
+        .iter()
+        .map(|row| {
+            let types: String = row.try_get(2)?;
+            Ok((row.try_get(0)?, row.try_get(1)?, serde_json::from_str(&types)?))
+        })
+        .collect::<Result<Arc<[_]>, StoreError>>()?;
+    if !tx.config_changed {
+        cache.subscriptions.put(program_id, generation, endpoints.clone());
     }
-    Ok(found)
+    Ok(endpoints)
 }
 
 /// Queues one delivery of the event per endpoint, in the current transaction. The
@@ -486,6 +510,7 @@ impl Store {
         validate_event_types(&new.event_types)?;
         self.write(move |tx| {
             Box::pin(async move {
+                tx.changes_config().await?;
                 let row = sqlx::query(&format!(
                     "INSERT INTO webhook_endpoints (program_id, url, description, event_types, secret, state, created_at, updated_at) \
                      VALUES ($1, $2, $3, $4, $5, 'enabled', $6, $6) RETURNING {ENDPOINT_COLUMNS}"
@@ -546,6 +571,7 @@ impl Store {
         };
         self.write(move |tx| {
             Box::pin(async move {
+                tx.changes_config().await?;
                 sqlx::query(
                     "UPDATE webhook_endpoints SET url = $1, description = $2, event_types = $3, state = $4, disabled_reason = $5, \
                      updated_at = $6 WHERE id = $7 AND program_id = $8",
@@ -577,6 +603,7 @@ impl Store {
     ) -> Result<Endpoint, StoreError> {
         self.write(move |tx| {
             Box::pin(async move {
+                tx.changes_config().await?;
                 let updated = sqlx::query(
                     "UPDATE webhook_endpoints SET previous_secret = secret, previous_secret_expires_at = $1, secret = $2, \
                      updated_at = $3 WHERE id = $4 AND program_id = $5",
@@ -600,6 +627,7 @@ impl Store {
         self.write(move |tx| {
             Box::pin(async move {
                 fail_pending_of(tx, id, "endpoint deleted").await?;
+                tx.changes_config().await?;
                 let deleted = sqlx::query("UPDATE webhook_endpoints SET state = 'deleted', updated_at = $1 WHERE id = $2 AND program_id = $3 AND state <> 'deleted'")
                     .bind(tx.now)
                     .bind(id)
@@ -653,6 +681,7 @@ async fn disable_endpoint_of(tx: &mut Tx, message_id: i64) -> Result<(), StoreEr
         return Ok(());
     };
     let reason = "the endpoint answered 410 Gone";
+    tx.changes_config().await?;
     sqlx::query("UPDATE webhook_endpoints SET state = 'disabled', disabled_reason = $1, updated_at = $2 WHERE id = $3")
         .bind(reason)
         .bind(tx.now)

@@ -1,5 +1,6 @@
 //! Programs (tenants) and their currencies.
 
+use crate::cache::memoized;
 use crate::{Store, StoreError, Tx};
 use accrue_core::ledger::AccountKind;
 use accrue_core::member::normalize_text;
@@ -8,6 +9,7 @@ use accrue_core::Millis;
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::Row;
+use std::sync::Arc;
 
 pub const DEFAULT_PROGRAM: &str = "default";
 
@@ -212,6 +214,7 @@ async fn insert_currency(
     is_default: bool,
 ) -> Result<Currency, StoreError> {
     c.validate()?;
+    tx.changes_config().await?;
     let row = sqlx::query(&format!(
         "INSERT INTO currencies (program_id, code, scale, description, name_nominative, name_genitive, \
          name_plural, abbreviation, is_default, created_at, max_operation, max_balance) \
@@ -316,6 +319,7 @@ impl Store {
                 .fetch_optional(tx.conn())
                 .await?
                 .ok_or(StoreError::NotFound("currency"))?;
+                tx.changes_config().await?;
                 Ok(currency_from(&row)?)
             })
         })
@@ -323,28 +327,30 @@ impl Store {
     }
 
     pub async fn currencies(&self, program_id: i64) -> Result<Vec<Currency>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {CURRENCY_COLUMNS} FROM currencies WHERE program_id = $1 ORDER BY id"
-        ))
-        .bind(program_id)
-        .fetch_all(self.pool())
-        .await?;
-        Ok(rows.iter().map(currency_from).collect::<Result<_, _>>()?)
+        Ok(self.program_currencies(program_id).await?.to_vec())
+    }
+
+    /// The program's currencies, from the cache.
+    async fn program_currencies(&self, program_id: i64) -> Result<Arc<[Currency]>, StoreError> {
+        memoized!(self, currencies, program_id, {
+            let sql = format!("SELECT {CURRENCY_COLUMNS} FROM currencies WHERE program_id = $1 ORDER BY id");
+            let rows = sqlx::query(&sql).bind(program_id).fetch_all(self.pool()).await?;
+            rows.iter().map(currency_from).collect::<Result<Arc<[Currency]>, _>>()
+        })
     }
 
     /// The currency with `code`, or the program's default one.
     pub async fn currency(&self, program_id: i64, code: Option<&str>) -> Result<Currency, StoreError> {
-        let condition = if code.is_some() { "code = $2" } else { "is_default = 1" };
-        let sql = format!("SELECT {CURRENCY_COLUMNS} FROM currencies WHERE program_id = $1 AND {condition}");
-        let mut query = sqlx::query(&sql).bind(program_id);
-        if let Some(code) = code {
-            query = query.bind(code);
-        }
-        let row = query
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or(StoreError::NotFound("currency"))?;
-        Ok(currency_from(&row)?)
+        let currencies = self.program_currencies(program_id).await?;
+        let wanted = |c: &&Currency| match code {
+            Some(code) => c.code == code,
+            None => c.is_default,
+        };
+        currencies
+            .iter()
+            .find(wanted)
+            .cloned()
+            .ok_or(StoreError::NotFound("currency"))
     }
 }
 

@@ -454,7 +454,7 @@ impl Store {
                     .bind(tx.now)
                     .execute(tx.conn())
                     .await?;
-                Ok(())
+                tx.changes_config().await
             })
         })
         .await

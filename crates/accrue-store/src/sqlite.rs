@@ -15,9 +15,9 @@ use futures_util::future::{self, BoxFuture};
 use futures_util::stream::{self, BoxStream};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use sqlx::any::{AnyArguments, AnyQueryResult, AnyRow, AnyTypeInfo, AnyTypeInfoKind, AnyValue};
-use sqlx_core::any::{AnyColumn, AnyValueKind};
 use sqlx::error::{DatabaseError, ErrorKind};
 use sqlx::{Any, AnyConnection, Either, Execute, Executor};
+use sqlx_core::any::{AnyColumn, AnyValueKind};
 use sqlx_core::ext::ustr::UStr;
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -64,7 +64,10 @@ impl Connection {
 
     /// Runs SQL without arguments or results (transaction control).
     pub fn run(&mut self, sql: &str) -> Result<(), sqlx::Error> {
-        self.conn.prepare_cached(sql).and_then(|mut s| s.raw_execute()).map_err(error)?;
+        self.conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.raw_execute())
+            .map_err(error)?;
         Ok(())
     }
 
@@ -135,7 +138,11 @@ fn describe(statement: &rusqlite::Statement<'_>) -> Columns {
             },
         })
         .collect();
-    let names = names.into_iter().enumerate().map(|(i, name)| (UStr::from(name), i)).collect();
+    let names = names
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| (UStr::from(name), i))
+        .collect();
     Columns {
         names: Arc::new(names),
         list,
@@ -333,7 +340,10 @@ impl<'c> Executor<'c> for TxConn<'c> {
         }
     }
 
-    fn describe<'e, 'q: 'e>(self, sql: &'q str) -> BoxFuture<'e, Result<sqlx_core::describe::Describe<Any>, sqlx::Error>>
+    fn describe<'e, 'q: 'e>(
+        self,
+        sql: &'q str,
+    ) -> BoxFuture<'e, Result<sqlx_core::describe::Describe<Any>, sqlx::Error>>
     where
         'c: 'e,
     {

@@ -110,8 +110,8 @@ pub(crate) async fn quote_in(
     currency: &Currency,
     settings: &Settings,
 ) -> Result<Calculation, StoreError> {
-    let offers = match q.offers {
-        Some(given) => given,
+    let offers: std::sync::Arc<[Offer]> = match q.offers {
+        Some(given) => given.into(),
         None => store.enabled_offers(q.program_id).await?,
     };
     let ids: Vec<String> = q.cheque.lines.iter().filter_map(|l| l.goods_id.clone()).collect();

@@ -50,9 +50,14 @@ async fn key_works(s: &TestServer, secret: &str) -> bool {
 
 async fn calculation_status(s: &TestServer, token: &str) -> StatusCode {
     let body = json!({"operationId": "probe", "cheque": {"number": "1", "lines": []}});
-    s.call(Method::POST, &format!("{BASE}/Purchases/p/Calculate"), Some(token), Some(body))
-        .await
-        .0
+    s.call(
+        Method::POST,
+        &format!("{BASE}/Purchases/p/Calculate"),
+        Some(token),
+        Some(body),
+    )
+    .await
+    .0
 }
 
 async fn changes_are_seen_by_the_next_request(db: TestDb) {
@@ -66,15 +71,25 @@ async fn changes_are_seen_by_the_next_request(db: TestDb) {
 
     let (secret, id) = new_key(&s).await;
     assert!(key_works(&s, &secret).await);
-    s.admin(Method::POST, &format!("/admin/v1/admin-keys/{id}/revoke"), None).await;
+    s.admin(Method::POST, &format!("/admin/v1/admin-keys/{id}/revoke"), None)
+        .await;
     assert!(!key_works(&s, &secret).await, "a revoked key stops at once");
 
-    let anonymous = token(&s, &till, None).await.1["access_token"].as_str().unwrap().to_string();
-    call(&s, &anonymous, "/Purchases/p/Calculate", json!({"operationId": "warm", "cheque": {"number": "1", "lines": []}}))
-        .await;
+    let anonymous = token(&s, &till, None).await.1["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    call(
+        &s,
+        &anonymous,
+        "/Purchases/p/Calculate",
+        json!({"operationId": "warm", "cheque": {"number": "1", "lines": []}}),
+    )
+    .await;
     let (_, devices) = s.admin(Method::GET, "/admin/v1/devices", None).await;
     let device = devices["items"][0]["id"].as_i64().unwrap();
-    s.admin(Method::POST, &format!("/admin/v1/devices/{device}/disable"), None).await;
+    s.admin(Method::POST, &format!("/admin/v1/devices/{device}/disable"), None)
+        .await;
     assert_eq!(
         calculation_status(&s, &anonymous).await,
         StatusCode::UNAUTHORIZED,
@@ -86,7 +101,10 @@ async fn changes_are_seen_by_the_next_request(db: TestDb) {
 async fn soon<F: Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
     let started = Instant::now();
     while !check().await {
-        assert!(started.elapsed() < Duration::from_secs(2), "{what}: not seen within 2 s");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{what}: not seen within 2 s"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -103,18 +121,29 @@ async fn another_servers_changes_are_heard_on_postgres() {
     put_offer(&a, "doc", discount(10)).await;
     assert_eq!(simulated_total(&b).await, 90000);
     put_offer(&a, "doc", discount(30)).await;
-    soon("server b prices with a's new offer", || async { simulated_total(&b).await == 70000 }).await;
+    soon("server b prices with a's new offer", || async {
+        simulated_total(&b).await == 70000
+    })
+    .await;
 
     let (secret, id) = new_key(&a).await;
     assert!(key_works(&b, &secret).await);
-    a.admin(Method::POST, &format!("/admin/v1/admin-keys/{id}/revoke"), None).await;
-    soon("server b refuses the key a revoked", || async { !key_works(&b, &secret).await }).await;
+    a.admin(Method::POST, &format!("/admin/v1/admin-keys/{id}/revoke"), None)
+        .await;
+    soon("server b refuses the key a revoked", || async {
+        !key_works(&b, &secret).await
+    })
+    .await;
 
-    let anonymous = token(&b, &till, None).await.1["access_token"].as_str().unwrap().to_string();
+    let anonymous = token(&b, &till, None).await.1["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(calculation_status(&b, &anonymous).await, StatusCode::OK);
     let (_, devices) = a.admin(Method::GET, "/admin/v1/devices", None).await;
     let device = devices["items"][0]["id"].as_i64().unwrap();
-    a.admin(Method::POST, &format!("/admin/v1/devices/{device}/disable"), None).await;
+    a.admin(Method::POST, &format!("/admin/v1/devices/{device}/disable"), None)
+        .await;
     soon("server b refuses the token of a device a disabled", || async {
         calculation_status(&b, &anonymous).await == StatusCode::UNAUTHORIZED
     })

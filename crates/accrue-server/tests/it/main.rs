@@ -2,6 +2,7 @@
 //! module), so the crate's tests link once.
 
 mod admin_api;
+mod cache;
 mod hardening;
 mod loymax_account;
 mod loymax_member;

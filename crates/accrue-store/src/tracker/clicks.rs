@@ -1,6 +1,7 @@
 //! Custom fields, leads, registration links and the clicks on them.
 
 use super::{invalid, json};
+use crate::cache::memoized;
 use crate::{Store, StoreError, Tx};
 use accrue_core::member::normalize_text;
 use accrue_core::tracker::link;
@@ -325,9 +326,11 @@ impl Store {
     }
 
     pub async fn link_by_slug(&self, slug: &str) -> Result<Link, StoreError> {
-        let sql = format!("SELECT {LINK_COLUMNS} FROM tracker_links WHERE slug = $1");
-        let row = sqlx::query(&sql).bind(slug).fetch_optional(self.pool()).await?;
-        link_from(&row.ok_or(StoreError::NotFound("link"))?)
+        memoized!(self, links, slug.to_string(), {
+            let sql = format!("SELECT {LINK_COLUMNS} FROM tracker_links WHERE slug = $1");
+            let row = sqlx::query(&sql).bind(slug).fetch_optional(self.pool()).await?;
+            link_from(&row.ok_or(StoreError::NotFound("link"))?)
+        })
     }
 
     /// Records a click on `link` (one write) and renders the link's final URL for it.

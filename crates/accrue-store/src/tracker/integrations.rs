@@ -212,9 +212,18 @@ impl Store {
 
     /// The integration a postback URL names, in any program.
     pub async fn integration_by_uid(&self, uid: &str) -> Result<Option<Integration>, StoreError> {
+        let cache = &self.inner.shared.cache;
+        let generation = cache.generation.current();
+        if let Some(integration) = cache.integrations.get(&uid.to_string(), generation) {
+            return Ok(Some(integration));
+        }
         let sql = format!("SELECT {COLUMNS} FROM tracker_integrations WHERE uid = $1");
         let row = sqlx::query(&sql).bind(uid).fetch_optional(self.pool()).await?;
-        row.as_ref().map(from_row).transpose()
+        let integration = row.as_ref().map(from_row).transpose()?;
+        if let Some(found) = &integration {
+            cache.integrations.put(uid.to_string(), generation, found.clone());
+        }
+        Ok(integration)
     }
 
     pub async fn integration(&self, program_id: i64, uid: &str) -> Result<Integration, StoreError> {
@@ -249,6 +258,7 @@ impl Store {
         let id = current.id;
         self.write(move |tx| {
             Box::pin(async move {
+                tx.changes_config().await?;
                 let rows = sqlx::query(
                     "UPDATE tracker_integrations SET name = $1, click_param = $2, postbacks = $3, secret = $4, \
                      allowed_ips = $5, rate_limit_per_minute = $6, forward_url = $7, default_currency = $8, \

@@ -3,6 +3,7 @@
 
 use super::clicks::{click_from, Click, Lead, CLICK_COLUMNS};
 use super::{invalid, json};
+use crate::cache::memoized;
 use crate::{Store, StoreError};
 use accrue_core::tracker::currency;
 use accrue_core::tracker::event::Kind;
@@ -192,6 +193,15 @@ impl Store {
     }
 
     pub async fn tracker_settings(&self, program_id: i64) -> Result<Settings, StoreError> {
+        memoized!(
+            self,
+            tracker_settings,
+            program_id,
+            self.stored_tracker_settings(program_id).await
+        )
+    }
+
+    async fn stored_tracker_settings(&self, program_id: i64) -> Result<Settings, StoreError> {
         let row = sqlx::query("SELECT report_currency, rates, updated_at FROM tracker_settings WHERE program_id = $1")
             .bind(program_id)
             .fetch_optional(self.pool())
@@ -227,6 +237,7 @@ impl Store {
         let updated_at = self
             .write(move |tx| {
                 Box::pin(async move {
+                    tx.changes_config().await?;
                     sqlx::query(
                         "INSERT INTO tracker_settings (program_id, report_currency, rates, updated_at) \
                          VALUES ($1, $2, $3, $4) ON CONFLICT (program_id) DO UPDATE SET \
