@@ -1,7 +1,7 @@
 //! Cards: physical ones imported as a pool and attached by number, virtual ones
 //! emitted on demand.
 
-use crate::members::member_in_tx;
+use crate::members::lock_member;
 use crate::{found, Store, StoreError, Tx};
 use accrue_core::Millis;
 use rand::Rng;
@@ -84,7 +84,7 @@ pub(crate) async fn assign_card_in(
     number: String,
     member_id: i64,
 ) -> Result<Card, StoreError> {
-    member_in_tx(tx, program_id, member_id).await?;
+    lock_member(tx, program_id, member_id).await?;
     let card = card_by_number(tx, program_id, &number)
         .await?
         .ok_or(StoreError::NotFound("card"))?;
@@ -110,7 +110,7 @@ pub(crate) async fn assign_card_in(
 
 /// Creates a virtual card for a member, in `tx`.
 pub(crate) async fn emit_virtual_card_in(tx: &mut Tx, program_id: i64, member_id: i64) -> Result<Card, StoreError> {
-    member_in_tx(tx, program_id, member_id).await?;
+    lock_member(tx, program_id, member_id).await?;
     let number = loop {
         let candidate = format!("99{:014}", rand::thread_rng().gen_range(0..100_000_000_000_000_u64));
         if card_by_number(tx, program_id, &candidate).await?.is_none() {

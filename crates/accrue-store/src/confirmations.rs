@@ -110,7 +110,7 @@ pub(crate) async fn send_code_in(
     rules: CodeRules,
     sealer: &Sealer,
 ) -> Result<SentCode, StoreError> {
-    crate::members::member_in_tx(tx, program_id, member_id).await?;
+    crate::members::lock_member(tx, program_id, member_id).await?;
     if let Some(row) = current(tx, member_id, channel).await? {
         if let Some(until) = row.locked_until.filter(|u| *u > tx.now) {
             return Err(CodeError::Locked {
@@ -165,7 +165,7 @@ pub(crate) async fn check_code_in(
     code: &str,
     rules: CodeRules,
 ) -> Result<Result<String, CodeError>, StoreError> {
-    crate::members::member_in_tx(tx, program_id, member_id).await?;
+    crate::members::lock_member(tx, program_id, member_id).await?;
     let Some(row) = current(tx, member_id, channel).await? else {
         return Ok(Err(CodeError::NotSent));
     };

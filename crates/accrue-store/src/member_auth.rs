@@ -1,7 +1,7 @@
 //! Members' own sign-in: a password hash (made by the caller; the store never sees a
 //! password) and bearer tokens, stored as SHA-256 hashes with their expiry.
 
-use crate::members::member_in_tx;
+use crate::members::lock_member;
 use crate::{Store, StoreError};
 use accrue_core::Millis;
 use rand::RngCore;
@@ -171,7 +171,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.write(move |tx| {
             Box::pin(async move {
-                member_in_tx(tx, program_id, member_id).await?;
+                lock_member(tx, program_id, member_id).await?;
                 store_password(tx, member_id, &password_hash).await
             })
         })
@@ -190,7 +190,7 @@ impl Store {
     ) -> Result<TokenPair, StoreError> {
         self.write(move |tx| {
             Box::pin(async move {
-                member_in_tx(tx, owner.program_id, owner.member_id).await?;
+                lock_member(tx, owner.program_id, owner.member_id).await?;
                 store_password(tx, owner.member_id, &password_hash).await?;
                 sqlx::query("UPDATE member_tokens SET revoked_at = $1 WHERE member_id = $2 AND revoked_at IS NULL")
                     .bind(tx.now)
@@ -224,7 +224,7 @@ impl Store {
     ) -> Result<TokenPair, StoreError> {
         self.write(move |tx| {
             Box::pin(async move {
-                member_in_tx(tx, owner.program_id, owner.member_id).await?;
+                lock_member(tx, owner.program_id, owner.member_id).await?;
                 insert_pair(tx, owner, access_ttl, refresh_ttl).await
             })
         })

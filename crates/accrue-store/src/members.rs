@@ -235,6 +235,23 @@ pub(crate) async fn member_in_tx(tx: &mut Tx, program_id: i64, id: i64) -> Resul
     member_from(tx.conn(), &row).await
 }
 
+/// Locks the member for the rest of the transaction (where the database has locks) and
+/// returns its state: one statement, for writes that need no more of the member.
+pub(crate) async fn lock_member(tx: &mut Tx, program_id: i64, id: i64) -> Result<MemberState, StoreError> {
+    let sql = format!(
+        "SELECT state FROM members WHERE program_id = $1 AND id = $2{}",
+        tx.for_update()
+    );
+    let row = sqlx::query(&sql)
+        .bind(program_id)
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or(StoreError::NotFound("member"))?;
+    let state: String = row.try_get(0)?;
+    MemberState::parse(&state).ok_or_else(|| StoreError::Internal(format!("bad member state {state}")))
+}
+
 /// Tells subscribed webhook endpoints about a member.
 async fn announce(tx: &mut Tx, member: &Member, event: EventType) -> Result<(), StoreError> {
     let endpoints = outbox::subscribers(tx, member.program_id, event, None).await?;

@@ -2,7 +2,7 @@
 //! offers and mailings), listed newest first, marked read one by one or all at once,
 //! deleted by the member (kept, hidden).
 
-use crate::members::member_in_tx;
+use crate::members::lock_member;
 use crate::{Store, StoreError};
 use accrue_core::Millis;
 use serde::Serialize;
@@ -55,7 +55,7 @@ impl Store {
     ) -> Result<Notification, StoreError> {
         self.write(move |tx| {
             Box::pin(async move {
-                member_in_tx(tx, program_id, member_id).await?;
+                lock_member(tx, program_id, member_id).await?;
                 let summary = new.summary.unwrap_or_else(|| new.body.clone());
                 let row = sqlx::query(&format!(
                     "INSERT INTO notifications (program_id, member_id, title, body, summary, image_url, created_at) \

@@ -7,7 +7,7 @@ use crate::cards::{assign_card_in, card_by_number, emit_virtual_card_in};
 use crate::confirmations::{check_code_in, send_code_in};
 use crate::hooks::{self, Happening};
 use crate::member_auth::{has_password_in, insert_pair, revoke_token_in, store_password, TokenOwner, TokenPair};
-use crate::members::{create_member_in, member_in_tx, update_member_in};
+use crate::members::{create_member_in, lock_member, member_in_tx, update_member_in};
 use crate::{Card, Member, MemberFields, Sealer, Store, StoreError, Tx};
 use accrue_core::member::MemberState;
 use accrue_core::questionnaire::{Answer, Questionnaire};
@@ -213,7 +213,7 @@ impl Store {
         self.write(move |tx| {
             Box::pin(async move {
                 let (program_id, member_id) = (owner.program_id, owner.member_id);
-                member_in_tx(tx, program_id, member_id).await?;
+                lock_member(tx, program_id, member_id).await?;
                 complete_step_in(tx, member_id, Step::AcceptTenderOffer).await?;
                 if with_card {
                     emit_virtual_card_in(tx, program_id, member_id).await?;
@@ -330,7 +330,7 @@ impl Store {
         self.write(move |tx| {
             Box::pin(async move {
                 let (program_id, member_id) = (owner.program_id, owner.member_id);
-                member_in_tx(tx, program_id, member_id).await?;
+                lock_member(tx, program_id, member_id).await?;
                 let missing = settings.missing(&done_steps_in(tx, member_id).await?);
                 if !missing.is_empty() {
                     return Ok(Err(missing));
@@ -359,7 +359,7 @@ impl Store {
     pub async fn complete_step(&self, program_id: i64, member_id: i64, step: Step) -> Result<(), StoreError> {
         self.write(move |tx| {
             Box::pin(async move {
-                member_in_tx(tx, program_id, member_id).await?;
+                lock_member(tx, program_id, member_id).await?;
                 complete_step_in(tx, member_id, step).await
             })
         })
@@ -410,7 +410,7 @@ impl Store {
     pub async fn save_answers(&self, program_id: i64, member_id: i64, given: Vec<Answer>) -> Result<(), StoreError> {
         self.write(move |tx| {
             Box::pin(async move {
-                member_in_tx(tx, program_id, member_id).await?;
+                lock_member(tx, program_id, member_id).await?;
                 let row = sqlx::query("SELECT answers FROM member_answers WHERE member_id = $1")
                     .bind(member_id)
                     .fetch_optional(tx.conn())
