@@ -80,16 +80,39 @@ macro_rules! memoized {
         let generation = cache.generation.current();
         let key = $key;
         match cache.$memo.get(&key, generation) {
-            Some(value) => Ok(value),
+            Some(value) => Ok::<_, crate::StoreError>(value),
             None => {
                 let value = $load?;
                 cache.$memo.put(key, generation, value.clone());
-                Ok(value)
+                Ok::<_, crate::StoreError>(value)
             }
         }
     }};
 }
 pub(crate) use memoized;
+
+/// [`memoized`] inside a write transaction: once the transaction has changed what the
+/// cache keeps, the cache is neither read nor filled, since it may not hold what the
+/// transaction sees. `$load` must read only rows that existed before the transaction.
+macro_rules! memoized_in_tx {
+    ($tx:expr, $memo:ident, $key:expr, $load:expr) => {{
+        let cache = $tx.cache.clone();
+        let generation = cache.generation.current();
+        let trusted = !$tx.config_changed;
+        let key = $key;
+        match cache.$memo.get(&key, generation).filter(|_| trusted) {
+            Some(value) => Ok::<_, crate::StoreError>(value),
+            None => {
+                let value = $load?;
+                if trusted {
+                    cache.$memo.put(key, generation, value.clone());
+                }
+                Ok::<_, crate::StoreError>(value)
+            }
+        }
+    }};
+}
+pub(crate) use memoized_in_tx;
 
 /// What is kept, by kind.
 #[derive(Debug, Default)]
@@ -106,6 +129,10 @@ pub(crate) struct Cache {
     pub integrations: Memo<String, crate::tracker::Integration>,
     pub tracker_settings: Memo<i64, crate::tracker::Settings>,
     pub subscriptions: Memo<i64, Arc<[crate::outbox::Subscription]>>,
+    /// System accounts by currency and kind (they never change once made).
+    pub system_accounts: Memo<(i64, &'static str), i64>,
+    /// Members' wallets by currency and member, once they exist.
+    pub wallets: Memo<(i64, i64), i64>,
 }
 
 /// Listens for other servers' change notices on PostgreSQL until aborted. Whenever it

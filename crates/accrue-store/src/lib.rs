@@ -103,6 +103,8 @@ pub struct Tx {
     config_changed: bool,
     /// Statements run so far.
     statements: u64,
+    /// Wallets opened in this transaction, which the cache must not keep before commit.
+    opened_wallets: Vec<i64>,
     hooks: Arc<hooks::Hooks>,
     cache: Arc<cache::Cache>,
 }
@@ -237,6 +239,7 @@ impl Shared {
             queued_messages: false,
             config_changed: false,
             statements: 0,
+            opened_wallets: Vec::new(),
             hooks: self.hooks.clone(),
             cache: self.cache.clone(),
         }

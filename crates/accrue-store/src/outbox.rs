@@ -1,6 +1,7 @@
 //! The outbox: messages are written in the transaction of the change that caused them,
 //! claimed by delivery workers under a lease, and every attempt is kept.
 
+use crate::cache::memoized_in_tx;
 use crate::{found, Dialect, Sealer, Store, StoreError, Tx};
 use accrue_core::outbox::{fill_secrets, EventType, MessageKind, MessageState};
 use accrue_core::Millis;
@@ -231,29 +232,21 @@ pub(crate) type Subscription = (i64, String, Vec<String>);
 /// The program's enabled endpoints with the event types they take: from the cache,
 /// unless this transaction changed them.
 async fn subscriptions(tx: &mut Tx, program_id: i64) -> Result<Arc<[Subscription]>, StoreError> {
-    let cache = tx.cache.clone();
-    let generation = cache.generation.current();
-    if !tx.config_changed {
-        if let Some(endpoints) = cache.subscriptions.get(&program_id, generation) {
-            return Ok(endpoints);
-        }
-    }
+    memoized_in_tx!(tx, subscriptions, program_id, enabled_endpoints(tx, program_id).await)
+}
+
+async fn enabled_endpoints(tx: &mut Tx, program_id: i64) -> Result<Arc<[Subscription]>, StoreError> {
     let rows =
         sqlx::query("SELECT id, url, event_types FROM webhook_endpoints WHERE program_id = $1 AND state = 'enabled'")
             .bind(program_id)
             .fetch_all(tx.conn())
             .await?;
-    let endpoints = rows
-        .iter()
+    rows.iter()
         .map(|row| {
             let types: String = row.try_get(2)?;
             Ok((row.try_get(0)?, row.try_get(1)?, serde_json::from_str(&types)?))
         })
-        .collect::<Result<Arc<[_]>, StoreError>>()?;
-    if !tx.config_changed {
-        cache.subscriptions.put(program_id, generation, endpoints.clone());
-    }
-    Ok(endpoints)
+        .collect()
 }
 
 /// Queues one delivery of the event per endpoint, in the current transaction. The

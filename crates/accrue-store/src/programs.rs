@@ -1,6 +1,6 @@
 //! Programs (tenants) and their currencies.
 
-use crate::cache::memoized;
+use crate::cache::{memoized, memoized_in_tx};
 use crate::{Store, StoreError, Tx};
 use accrue_core::ledger::AccountKind;
 use accrue_core::member::normalize_text;
@@ -332,11 +332,12 @@ impl Store {
 
     /// The program's currencies, from the cache.
     async fn program_currencies(&self, program_id: i64) -> Result<Arc<[Currency]>, StoreError> {
-        memoized!(self, currencies, program_id, {
-            let sql = format!("SELECT {CURRENCY_COLUMNS} FROM currencies WHERE program_id = $1 ORDER BY id");
-            let rows = sqlx::query(&sql).bind(program_id).fetch_all(self.pool()).await?;
-            rows.iter().map(currency_from).collect::<Result<Arc<[Currency]>, _>>()
-        })
+        memoized!(
+            self,
+            currencies,
+            program_id,
+            load_currencies(self.pool(), program_id).await
+        )
     }
 
     /// The currency with `code`, or the program's default one.
@@ -354,11 +355,19 @@ impl Store {
     }
 }
 
-pub(crate) async fn currency_by_id(tx: &mut Tx, id: i64) -> Result<Currency, StoreError> {
-    let row = sqlx::query(&format!("SELECT {CURRENCY_COLUMNS} FROM currencies WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(tx.conn())
-        .await?
-        .ok_or(StoreError::NotFound("currency"))?;
-    Ok(currency_from(&row)?)
+/// A currency of the program, inside a write: from the cache (see
+/// [`crate::cache::memoized_in_tx`]).
+pub(crate) async fn currency_in(tx: &mut Tx, program_id: i64, id: i64) -> Result<Currency, StoreError> {
+    let currencies = memoized_in_tx!(tx, currencies, program_id, load_currencies(tx.conn(), program_id).await)?;
+    currencies
+        .iter()
+        .find(|c| c.id == id)
+        .cloned()
+        .ok_or(StoreError::NotFound("currency"))
+}
+
+async fn load_currencies(db: impl sqlx::AnyExecutor<'_>, program_id: i64) -> Result<Arc<[Currency]>, StoreError> {
+    let sql = format!("SELECT {CURRENCY_COLUMNS} FROM currencies WHERE program_id = $1 ORDER BY id");
+    let rows = sqlx::query(&sql).bind(program_id).fetch_all(db).await?;
+    Ok(rows.iter().map(currency_from).collect::<Result<Arc<[Currency]>, _>>()?)
 }

@@ -107,7 +107,11 @@ fn run(
         conn = Some(sqlite);
         match &outcome {
             Ok(()) => after.run(&shared),
-            Err(e) => tracing::error!(error = %e, "sqlite group commit failed"),
+            Err(e) => {
+                tracing::error!(error = %e, "sqlite group commit failed");
+                // What the batch's writes read and the cache kept may be gone with it.
+                shared.cache.generation.advance();
+            }
         }
         for complete in completions {
             complete(outcome.clone());
