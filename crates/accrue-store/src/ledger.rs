@@ -1,9 +1,10 @@
 //! The points ledger on the database: postings of balanced entries, cached balances
 //! updated in the same transaction, lots consumed oldest first, holds resolved once.
 
+use crate::cache::memoized_in_tx;
 use crate::cards::member_card;
-use crate::members::member_in_tx;
-use crate::programs::currency_by_id;
+use crate::members::lock_member;
+use crate::programs::currency_in;
 use crate::{idempotency, outbox, Currency, Store, StoreError, Tx};
 use accrue_core::hold::{Hold, HoldState, Resolution};
 use accrue_core::ledger::{AccountKind, Entry, Posting, PostingKind};
@@ -200,14 +201,36 @@ async fn account(
 }
 
 async fn system_account(tx: &mut Tx, program_id: i64, currency_id: i64, kind: AccountKind) -> Result<i64, StoreError> {
-    account(tx, program_id, currency_id, kind, 0)
-        .await?
-        .ok_or_else(|| StoreError::Internal(format!("currency {currency_id} has no {} account", kind.as_str())))
+    memoized_in_tx!(tx, system_accounts, (currency_id, kind.as_str()), {
+        account(tx, program_id, currency_id, kind, 0)
+            .await?
+            .ok_or_else(|| StoreError::Internal(format!("currency {currency_id} has no {} account", kind.as_str())))
+    })
+}
+
+/// The member's wallet in a currency, if it exists.
+async fn existing_wallet(
+    tx: &mut Tx,
+    program_id: i64,
+    currency_id: i64,
+    member_id: i64,
+) -> Result<Option<i64>, StoreError> {
+    let cache = tx.cache.clone();
+    let generation = cache.generation.current();
+    if let Some(id) = cache.wallets.get(&(currency_id, member_id), generation) {
+        return Ok(Some(id));
+    }
+    let found = account(tx, program_id, currency_id, AccountKind::Wallet, member_id).await?;
+    // Not a wallet this transaction opened: that one would be gone if it rolled back.
+    if let Some(id) = found.filter(|id| !tx.opened_wallets.contains(id)) {
+        cache.wallets.put((currency_id, member_id), generation, id);
+    }
+    Ok(found)
 }
 
 /// The member's wallet in a currency, opened on first use.
 async fn wallet(tx: &mut Tx, program_id: i64, currency_id: i64, member_id: i64) -> Result<i64, StoreError> {
-    if let Some(id) = account(tx, program_id, currency_id, AccountKind::Wallet, member_id).await? {
+    if let Some(id) = existing_wallet(tx, program_id, currency_id, member_id).await? {
         return Ok(id);
     }
     sqlx::query(
@@ -222,6 +245,7 @@ async fn wallet(tx: &mut Tx, program_id: i64, currency_id: i64, member_id: i64) 
     let id = account(tx, program_id, currency_id, AccountKind::Wallet, member_id)
         .await?
         .ok_or_else(|| StoreError::Internal("wallet was not created".into()))?;
+    tx.opened_wallets.push(id);
     sqlx::query("INSERT INTO balances (account_id, shard, balance) VALUES ($1, 0, 0) ON CONFLICT (account_id, shard) DO NOTHING")
         .bind(id)
         .execute(tx.conn())
@@ -237,10 +261,16 @@ async fn wallet_balance(tx: &mut Tx, wallet: i64) -> Result<i64, StoreError> {
     Ok(row.map(|r| r.try_get(0)).transpose()?.unwrap_or(0))
 }
 
+/// A written posting, and the balance of the wallet it moved (if it moved one).
+struct Posted {
+    id: i64,
+    wallet_balance: Option<i64>,
+}
+
 /// Writes a posting: validates the legs balance, stores the entries, and moves the
 /// cached balances. A wallet is never taken below zero: the check is part of the
 /// update itself, not a read before it.
-async fn post(tx: &mut Tx, new: &NewPosting<'_>, legs: &[Leg]) -> Result<i64, StoreError> {
+async fn post(tx: &mut Tx, new: &NewPosting<'_>, legs: &[Leg]) -> Result<Posted, StoreError> {
     let legs: Vec<Leg> = legs.iter().copied().filter(|l| l.amount != 0).collect();
     let entries = legs.iter().map(|l| Entry {
         account: l.account,
@@ -264,6 +294,7 @@ async fn post(tx: &mut Tx, new: &NewPosting<'_>, legs: &[Leg]) -> Result<i64, St
     .fetch_one(tx.conn())
     .await?;
     let posting_id: i64 = row.try_get(0)?;
+    let mut wallet_balance = None;
     // Entries come sorted by account: every transaction locks balance rows in one order.
     for entry in posting.entries() {
         let kind = legs
@@ -281,26 +312,33 @@ async fn post(tx: &mut Tx, new: &NewPosting<'_>, legs: &[Leg]) -> Result<i64, St
         .bind(tx.now)
         .execute(tx.conn())
         .await?;
-        move_balance(tx, entry.account, kind, entry.amount).await?;
+        if let Some(balance) = move_balance(tx, entry.account, kind, entry.amount).await? {
+            wallet_balance = Some(balance);
+        }
     }
-    Ok(posting_id)
+    Ok(Posted {
+        id: posting_id,
+        wallet_balance,
+    })
 }
 
-async fn move_balance(tx: &mut Tx, account: i64, kind: AccountKind, amount: i64) -> Result<(), StoreError> {
+/// Moves an account's balance; a wallet's new balance is returned.
+async fn move_balance(tx: &mut Tx, account: i64, kind: AccountKind, amount: i64) -> Result<Option<i64>, StoreError> {
     if kind == AccountKind::Wallet {
         let moved = sqlx::query(
-            "UPDATE balances SET balance = balance + $1 WHERE account_id = $2 AND shard = 0 AND balance + $1 >= 0",
+            "UPDATE balances SET balance = balance + $1 WHERE account_id = $2 AND shard = 0 AND balance + $1 >= 0 \
+             RETURNING balance",
         )
         .bind(amount)
         .bind(account)
-        .execute(tx.conn())
+        .fetch_optional(tx.conn())
         .await?;
-        if moved.rows_affected() == 0 {
-            return Err(StoreError::InsufficientBalance {
+        return match moved {
+            Some(row) => Ok(Some(row.try_get(0)?)),
+            None => Err(StoreError::InsufficientBalance {
                 available: wallet_balance(tx, account).await?,
-            });
-        }
-        return Ok(());
+            }),
+        };
     }
     let shard = rand::thread_rng().gen_range(0..kind.balance_shards());
     sqlx::query(
@@ -312,7 +350,7 @@ async fn move_balance(tx: &mut Tx, account: i64, kind: AccountKind, amount: i64)
     .bind(amount)
     .execute(tx.conn())
     .await?;
-    Ok(())
+    Ok(None)
 }
 
 async fn open_lots(tx: &mut Tx, wallet: i64) -> Result<Vec<Lot>, StoreError> {
@@ -323,6 +361,29 @@ async fn open_lots(tx: &mut Tx, wallet: i64) -> Result<Vec<Lot>, StoreError> {
     .bind(wallet)
     .fetch_all(tx.conn())
     .await?;
+    lots_of(&rows)
+}
+
+/// The usable lots, oldest first, that taking `amount` reaches (all of them when they
+/// hold less): an active member's many small lots are not read for every payment.
+async fn lots_to_spend(tx: &mut Tx, wallet: i64, amount: i64) -> Result<Vec<Lot>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, remaining, activates_at, expires_at FROM (\
+           SELECT id, remaining, activates_at, expires_at, \
+             SUM(remaining) OVER (ORDER BY activates_at, id) AS reached \
+           FROM lots WHERE account_id = $1 AND remaining > 0 AND activates_at <= $2 \
+             AND (expires_at IS NULL OR expires_at > $2)) usable \
+         WHERE reached - remaining < $3 ORDER BY activates_at, id",
+    )
+    .bind(wallet)
+    .bind(tx.now)
+    .bind(amount)
+    .fetch_all(tx.conn())
+    .await?;
+    lots_of(&rows)
+}
+
+fn lots_of(rows: &[sqlx::any::AnyRow]) -> Result<Vec<Lot>, StoreError> {
     rows.iter()
         .map(|r| {
             Ok(Lot {
@@ -355,7 +416,7 @@ async fn move_lots(tx: &mut Tx, posting_id: i64, moves: &[(i64, i64)]) -> Result
 
 /// Takes `amount` from the wallet's usable lots, oldest first.
 async fn spend_lots(tx: &mut Tx, wallet: i64, posting_id: i64, amount: i64) -> Result<(), StoreError> {
-    let lots = open_lots(tx, wallet).await?;
+    let lots = lots_to_spend(tx, wallet, amount).await?;
     let taken =
         lots::allocate(&lots, amount, tx.now).map_err(|e| StoreError::InsufficientBalance { available: e.usable })?;
     let moves: Vec<(i64, i64)> = taken.into_iter().map(|(lot, n)| (lot, -n)).collect();
@@ -382,14 +443,11 @@ async fn prepare(tx: &mut Tx, program_id: i64, m: &Movement) -> Result<(Option<i
     if m.amount <= 0 {
         return Err(StoreError::Invalid("amount must be greater than zero".into()));
     }
-    let member = member_in_tx(tx, program_id, m.member_id).await?;
-    if !member.state.may_transact() {
-        return Err(StoreError::MemberInactive(member.state.as_str()));
+    let state = lock_member(tx, program_id, m.member_id).await?;
+    if !state.may_transact() {
+        return Err(StoreError::MemberInactive(state.as_str()));
     }
-    let currency = currency_by_id(tx, m.currency_id).await?;
-    if currency.program_id != program_id {
-        return Err(StoreError::NotFound("currency"));
-    }
+    let currency = currency_in(tx, program_id, m.currency_id).await?;
     if m.amount > currency.limits.max_operation {
         return Err(over_limit("operation", currency.limits.max_operation, &currency));
     }
@@ -423,15 +481,19 @@ fn new_posting(program_id: i64, kind: PostingKind, m: &Movement, card_id: Option
 
 /// Every posting ends here: its receipt, and the event subscribed webhooks get of it,
 /// queued in the same transaction.
-async fn settle(tx: &mut Tx, posting_id: i64, new: &NewPosting<'_>, wallet: i64) -> Result<Receipt, StoreError> {
+async fn settle(tx: &mut Tx, posted: Posted, new: &NewPosting<'_>, wallet: i64) -> Result<Receipt, StoreError> {
+    let balance = match posted.wallet_balance {
+        Some(balance) => balance,
+        None => wallet_balance(tx, wallet).await?,
+    };
     let receipt = Receipt {
-        posting_id,
+        posting_id: posted.id,
         kind: new.kind,
         member_id: new.member_id,
         currency_id: new.currency_id,
         amount: new.amount,
         hold_id: new.hold_id,
-        balance: wallet_balance(tx, wallet).await?,
+        balance,
         created_at: tx.now,
     };
     announce(tx, new, &receipt).await?;
@@ -458,7 +520,7 @@ async fn announce(tx: &mut Tx, new: &NewPosting<'_>, r: &Receipt) -> Result<(), 
     if endpoints.is_empty() {
         return Ok(());
     }
-    let currency = currency_by_id(tx, r.currency_id).await?;
+    let currency = currency_in(tx, new.program_id, r.currency_id).await?;
     let data = serde_json::json!({
         "member_id": r.member_id,
         "posting_id": r.posting_id,
@@ -528,20 +590,56 @@ pub(crate) async fn credit_in(
             amount: m.amount,
         },
     ];
-    let posting_id = post(tx, &new, &legs).await?;
-    sqlx::query(
-        "INSERT INTO lots (account_id, posting_id, amount, remaining, activates_at, expires_at, created_at) \
-         VALUES ($1, $2, $3, $3, $4, $5, $6)",
+    let posted = post(tx, &new, &legs).await?;
+    let lasting = activates_at <= tx.now && life.expires_at.is_none();
+    let topped_up = match lasting {
+        true => top_up_lasting_lot(tx, wallet, m.amount).await?,
+        false => None,
+    };
+    match topped_up {
+        Some(lot) => {
+            sqlx::query("INSERT INTO lot_moves (posting_id, lot_id, amount) VALUES ($1, $2, $3)")
+                .bind(posted.id)
+                .bind(lot)
+                .bind(m.amount)
+                .execute(tx.conn())
+                .await?;
+        }
+        None => {
+            sqlx::query(
+                "INSERT INTO lots (account_id, posting_id, amount, remaining, activates_at, expires_at, created_at) \
+                 VALUES ($1, $2, $3, $3, $4, $5, $6)",
+            )
+            .bind(wallet)
+            .bind(posted.id)
+            .bind(m.amount)
+            .bind(activates_at)
+            .bind(life.expires_at)
+            .bind(tx.now)
+            .execute(tx.conn())
+            .await?;
+        }
+    }
+    settle(tx, posted, &new, wallet).await
+}
+
+/// Adds `amount` to the wallet's newest open lot that is active and never expires, if
+/// there is one. Such lots differ in nothing the ledger uses (they are spent only after
+/// older ones, and all of them are active for good), so an active member's wallet keeps
+/// one of them instead of one per accrual; the accrual's share is its lot move.
+async fn top_up_lasting_lot(tx: &mut Tx, wallet: i64, amount: i64) -> Result<Option<i64>, StoreError> {
+    let row = sqlx::query(
+        "UPDATE lots SET amount = amount + $1, remaining = remaining + $1 WHERE id = (\
+           SELECT id FROM lots WHERE account_id = $2 AND remaining > 0 AND activates_at <= $3 \
+             AND expires_at IS NULL ORDER BY activates_at DESC, id DESC LIMIT 1) \
+         RETURNING id",
     )
+    .bind(amount)
     .bind(wallet)
-    .bind(posting_id)
-    .bind(m.amount)
-    .bind(activates_at)
-    .bind(life.expires_at)
     .bind(tx.now)
-    .execute(tx.conn())
+    .fetch_optional(tx.conn())
     .await?;
-    settle(tx, posting_id, &new, wallet).await
+    Ok(row.map(|r| r.try_get(0)).transpose()?)
 }
 
 /// Takes points out of the wallet into `to` (redemption, holding or issuance).
@@ -552,7 +650,7 @@ async fn debit_in(
     new: NewPosting<'_>,
     to: AccountKind,
 ) -> Result<Receipt, StoreError> {
-    let wallet = account(tx, program_id, m.currency_id, AccountKind::Wallet, m.member_id)
+    let wallet = existing_wallet(tx, program_id, m.currency_id, m.member_id)
         .await?
         .ok_or(StoreError::InsufficientBalance { available: 0 })?;
     let target = system_account(tx, program_id, m.currency_id, to).await?;
@@ -568,9 +666,10 @@ async fn debit_in(
             amount: m.amount,
         },
     ];
-    let posting_id = post(tx, &new, &legs).await?;
+    let posted = post(tx, &new, &legs).await?;
+    let posting_id = posted.id;
     spend_lots(tx, wallet, posting_id, m.amount).await?;
-    settle(tx, posting_id, &new, wallet).await
+    settle(tx, posted, &new, wallet).await
 }
 
 /// The hold's row, locked (`lock`) or only read.
@@ -616,7 +715,7 @@ async fn resolve_in(
     // The member is locked before the hold, as on every path (see the crate's lock
     // order): the first read only learns whose hold it is.
     let (peek, _) = hold_row(tx, program_id, hold_id, false).await?;
-    member_in_tx(tx, program_id, peek.member_id).await?;
+    lock_member(tx, program_id, peek.member_id).await?;
     let (info, reserve_posting) = hold_row(tx, program_id, hold_id, true).await?;
     let hold = Hold {
         amount: info.amount,
@@ -660,7 +759,8 @@ async fn resolve_in(
             amount: resolution.released,
         },
     ];
-    let posting_id = post(tx, &new, &legs).await?;
+    let posted = post(tx, &new, &legs).await?;
+    let posting_id = posted.id;
     let changed = sqlx::query(
         "UPDATE holds SET state = $1, captured = $2, resolve_posting_id = $3, resolved_at = $4 \
          WHERE id = $5 AND state = 'active'",
@@ -676,7 +776,7 @@ async fn resolve_in(
         return Err(StoreError::Conflict("hold was resolved concurrently".into()));
     }
     restore_lots(tx, reserve_posting, posting_id, resolution.released).await?;
-    settle(tx, posting_id, &new, wallet).await
+    settle(tx, posted, &new, wallet).await
 }
 
 pub(crate) async fn hold_in(
@@ -750,12 +850,16 @@ pub(crate) async fn reverse_accrual_in(
     prepare(tx, program_id, m).await?;
     let wallet = wallet(tx, program_id, m.currency_id, m.member_id).await?;
     let lots = open_lots(tx, wallet).await?;
-    let own_lot = sqlx::query("SELECT id FROM lots WHERE posting_id = $1")
-        .bind(accrual_posting)
-        .fetch_optional(tx.conn())
-        .await?
-        .map(|r| r.try_get::<i64, _>(0))
-        .transpose()?;
+    // The lot the accrual made, or the lasting lot it topped up.
+    let own_lot = sqlx::query(
+        "SELECT id FROM lots WHERE posting_id = $1 \
+         UNION SELECT lot_id FROM lot_moves WHERE posting_id = $1 AND amount > 0",
+    )
+    .bind(accrual_posting)
+    .fetch_optional(tx.conn())
+    .await?
+    .map(|r| r.try_get::<i64, _>(0))
+    .transpose()?;
     let mut moves = Vec::new();
     let mut left = m.amount;
     if let Some(own) = lots.iter().find(|l| Some(l.id) == own_lot) {
@@ -790,10 +894,11 @@ pub(crate) async fn reverse_accrual_in(
             amount: total,
         },
     ];
-    let posting_id = post(tx, &new, &legs).await?;
+    let posted = post(tx, &new, &legs).await?;
+    let posting_id = posted.id;
     let moves: Vec<(i64, i64)> = moves.into_iter().map(|(lot, n)| (lot, -n)).collect();
     move_lots(tx, posting_id, &moves).await?;
-    settle(tx, posting_id, &new, wallet).await?;
+    settle(tx, posted, &new, wallet).await?;
     Ok((total, Some(posting_id)))
 }
 
@@ -1138,7 +1243,7 @@ async fn expire_lot(tx: &mut Tx, program_id: i64, lot_id: i64) -> Result<bool, S
     .fetch_one(tx.conn())
     .await?;
     let (member_id, currency_id, wallet): (i64, i64, i64) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-    member_in_tx(tx, program_id, member_id).await?;
+    lock_member(tx, program_id, member_id).await?;
     let sql = format!(
         "SELECT remaining, expires_at FROM lots WHERE id = $1{}",
         tx.for_update()
@@ -1172,8 +1277,9 @@ async fn expire_lot(tx: &mut Tx, program_id: i64, lot_id: i64) -> Result<bool, S
             amount: remaining,
         },
     ];
-    let posting_id = post(tx, &new, &legs).await?;
+    let posted = post(tx, &new, &legs).await?;
+    let posting_id = posted.id;
     move_lots(tx, posting_id, &[(lot_id, -remaining)]).await?;
-    settle(tx, posting_id, &new, wallet).await?;
+    settle(tx, posted, &new, wallet).await?;
     Ok(true)
 }

@@ -15,7 +15,7 @@ pub struct Fixture {
     pub clock: Arc<AtomicI64>,
     pub program: i64,
     pub currency: i64,
-    _db: TestDb,
+    pub db: TestDb,
 }
 
 impl Fixture {
@@ -31,7 +31,7 @@ impl Fixture {
             clock,
             program,
             currency,
-            _db: db,
+            db,
         }
     }
 
@@ -84,6 +84,21 @@ impl Fixture {
 
     pub async fn balance(&self, member: i64) -> accrue_store::ledger::Balance {
         self.store.balances(self.program, member).await.unwrap().remove(0)
+    }
+
+    /// How many of the member's lots still hold points, read straight from the database.
+    pub async fn open_lots(&self, member: i64) -> i64 {
+        use sqlx::Connection;
+        let mut conn = sqlx::AnyConnection::connect(&self.db.url).await.expect("connect");
+        let row = sqlx::query(
+            "SELECT COUNT(*) FROM lots l JOIN accounts a ON a.id = l.account_id \
+             WHERE a.member_id = $1 AND l.remaining > 0",
+        )
+        .bind(member)
+        .fetch_one(&mut conn)
+        .await
+        .expect("count lots");
+        sqlx::Row::get(&row, 0)
     }
 
     pub async fn assert_sound(&self) {

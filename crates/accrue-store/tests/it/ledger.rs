@@ -17,6 +17,7 @@ on_both_backends!(
     holds_capture_in_part_void_and_resolve_once,
     holds_expire_by_the_server_clock,
     lots_activate_late_expire_and_are_spent_oldest_first,
+    lasting_accruals_share_one_lot,
     history_pages_newest_first_with_filters,
     check_finds_a_corrupted_database,
 );
@@ -273,6 +274,33 @@ async fn lots_activate_late_expire_and_are_spent_oldest_first(db: TestDb) {
         f.accrue_with(m, 1, "bad", life(None, Some(T0))).await,
         Err(StoreError::Invalid(_))
     ));
+    f.assert_sound().await;
+}
+
+async fn lasting_accruals_share_one_lot(db: TestDb) {
+    let f = Fixture::new(db).await;
+    let m = f.member().await;
+    for i in 0..40 {
+        f.accrue(m, 10, &format!("a{i}")).await.unwrap();
+    }
+    // Points that are active and never expire are alike: one lot holds them all.
+    assert_eq!(f.open_lots(m).await, 1);
+    let expiring = Lifetime {
+        activates_at: None,
+        expires_at: Some(T0 + DAY),
+    };
+    f.accrue_with(m, 5, "expiring", expiring).await.unwrap();
+    assert_eq!(f.open_lots(m).await, 2);
+    // The lasting lot was made first, so it pays first and the expiring one stays.
+    f.withdraw(m, 400, "all-lasting").await.unwrap();
+    assert_eq!(f.open_lots(m).await, 1);
+    f.accrue(m, 7, "after").await.unwrap();
+    assert_eq!(f.open_lots(m).await, 2);
+    let b = f.balance(m).await;
+    assert_eq!((b.balance, b.available), (12, 12));
+    f.set_time(T0 + DAY);
+    f.store.expire_due(100).await.unwrap();
+    assert_eq!(f.balance(m).await.balance, 7);
     f.assert_sound().await;
 }
 
