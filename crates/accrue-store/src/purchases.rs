@@ -158,16 +158,26 @@ fn reject<T>(rejection: Rejection) -> Result<T, StoreError> {
 }
 
 async fn load(tx: &mut Tx, program_id: i64, key: &str) -> Result<Option<Purchase>, StoreError> {
+    Ok(load_with_bonus(tx, program_id, key).await?.map(|(p, _)| p))
+}
+
+/// The purchase, locked, and whether a Bonus operation on it is live: in one statement.
+async fn load_with_bonus(tx: &mut Tx, program_id: i64, key: &str) -> Result<Option<(Purchase, bool)>, StoreError> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM purchases WHERE program_id = $1 AND purchase_key = $2{}",
+        "SELECT {COLUMNS}, (SELECT COUNT(*) FROM purchase_operations o WHERE o.program_id = $1 \
+         AND o.purchase_key = $2 AND o.kind = $3 AND o.canceled_at IS NULL) \
+         FROM purchases WHERE program_id = $1 AND purchase_key = $2{}",
         tx.for_update()
     );
     let row = sqlx::query(&sql)
         .bind(program_id)
         .bind(key)
+        .bind(Operation::Bonus.as_str())
         .fetch_optional(tx.conn())
         .await?;
-    row.as_ref().map(purchase).transpose()
+    let Some(row) = row else { return Ok(None) };
+    let bonuses: i64 = row.try_get(15)?;
+    Ok(Some((purchase(&row)?, bonuses > 0)))
 }
 
 /// The purchase of a Payment or Bonus: the existing one, or a new one for the member.
@@ -184,11 +194,12 @@ async fn open(
     let Some(member_id) = call.till.member_id else {
         return reject(Rejection::MemberUnknown);
     };
-    sqlx::query(
+    let opened = sqlx::query(&format!(
         "INSERT INTO purchases (program_id, purchase_key, device_id, member_id, currency_id, state, cheque, bonus_paid, \
          accrual, refunded_payment, refunded_accrual, refunded_lines, cancel_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, 'open', 'null', 0, 0, 0, 0, '[]', $6, $7) ON CONFLICT (program_id, purchase_key) DO NOTHING",
-    )
+         VALUES ($1, $2, $3, $4, $5, 'open', 'null', 0, 0, 0, 0, '[]', $6, $7) \
+         ON CONFLICT (program_id, purchase_key) DO NOTHING RETURNING {COLUMNS}"
+    ))
     .bind(call.program_id)
     .bind(&call.purchase_key)
     .bind(call.till.device_id)
@@ -196,11 +207,15 @@ async fn open(
     .bind(currency_id)
     .bind(cancel_at)
     .bind(tx.now)
-    .execute(tx.conn())
+    .fetch_optional(tx.conn())
     .await?;
-    load(tx, call.program_id, &call.purchase_key)
-        .await?
-        .ok_or(StoreError::Internal("purchase vanished".into()))
+    match opened {
+        Some(row) => purchase(&row),
+        // Opened meanwhile by a concurrent call (PostgreSQL): that one, locked.
+        None => load(tx, call.program_id, &call.purchase_key)
+            .await?
+            .ok_or(StoreError::Internal("purchase vanished".into())),
+    }
 }
 
 async fn save(tx: &mut Tx, p: &Purchase) -> Result<(), StoreError> {
@@ -342,13 +357,15 @@ fn member_of(p: &Purchase) -> Result<i64, StoreError> {
 /// Runs the step on the locked purchase (if any), once the order allows it.
 async fn run(tx: &mut Tx, call: &Call, step: Step, cancel_at: Millis) -> Result<Done, StoreError> {
     let (program_id, key) = (call.program_id, call.purchase_key.as_str());
-    let found = load(tx, program_id, key).await?;
+    let (found, bonus_done) = match load_with_bonus(tx, program_id, key).await? {
+        Some((p, bonus_done)) => (Some(p), bonus_done),
+        None => (None, false),
+    };
     if let (Some(p), Some(member)) = (&found, call.till.member_id) {
         if p.member_id.is_some_and(|m| m != member) {
             return reject(Rejection::OtherMembersPurchase);
         }
     }
-    let bonus_done = !live_operations(tx, program_id, key, Operation::Bonus).await?.is_empty();
     check_order(found.as_ref().map(|p| p.state), bonus_done, call.operation)?;
     let cause = Cause::purchase(key, &call.key.key);
     match step {
@@ -413,8 +430,7 @@ async fn pay(
     let receipt = hold_in(tx, call.program_id, m, p.cancel_at + 24 * 3600 * 1000)
         .await
         .map_err(wallet_rejection)?;
-    set_operation(tx, call, receipt.hold_id, amount).await?;
-    set_priced(tx, call, &cheque.calculation).await?;
+    set_operation(tx, call, receipt.hold_id, amount, Some(&cheque.calculation)).await?;
     p.bonus_paid += amount;
     let calculation = Some(cheque.calculation.clone());
     p.cheque = Some(cheque);
@@ -441,8 +457,7 @@ async fn set_bonus(
             mark_canceled(tx, program_id, &earlier).await?;
         }
     }
-    set_operation(tx, call, None, accrual.total).await?;
-    set_priced(tx, call, &cheque.calculation).await?;
+    set_operation(tx, call, None, accrual.total, Some(&cheque.calculation)).await?;
     p.accrual = accrual.total;
     let calculation = Some(cheque.calculation.clone());
     p.cheque = Some(cheque);
@@ -578,7 +593,7 @@ async fn refund(
         taken_back = taken;
         postings.extend(posting);
     }
-    set_operation(tx, call, None, payment_back).await?;
+    set_operation(tx, call, None, payment_back, None).await?;
     p.refunded_payment += payment_back;
     p.refunded_accrual += taken_back;
     let entry = PurchaseEntry::refund(&cheque, &plan.share, taken_back);
@@ -598,14 +613,26 @@ async fn refund(
     })
 }
 
-async fn set_operation(tx: &mut Tx, call: &Call, hold_id: Option<i64>, amount: i64) -> Result<(), StoreError> {
-    sqlx::query("UPDATE purchase_operations SET hold_id = $1, amount = $2 WHERE program_id = $3 AND operation_id = $4")
-        .bind(hold_id)
-        .bind(amount)
-        .bind(call.program_id)
-        .bind(&call.key.key)
-        .execute(tx.conn())
-        .await?;
+/// What an operation did: its hold, its amount and (Payment, Bonus) its pricing.
+async fn set_operation(
+    tx: &mut Tx,
+    call: &Call,
+    hold_id: Option<i64>,
+    amount: i64,
+    priced: Option<&Calculation>,
+) -> Result<(), StoreError> {
+    let priced = priced.map(serde_json::to_string).transpose()?;
+    sqlx::query(
+        "UPDATE purchase_operations SET hold_id = $1, amount = $2, priced = COALESCE($3, priced) \
+         WHERE program_id = $4 AND operation_id = $5",
+    )
+    .bind(hold_id)
+    .bind(amount)
+    .bind(priced)
+    .bind(call.program_id)
+    .bind(&call.key.key)
+    .execute(tx.conn())
+    .await?;
     Ok(())
 }
 
@@ -659,7 +686,7 @@ impl Store {
                 // PostgreSQL) and a later FOR UPDATE after them would deadlock with a
                 // concurrent payment of the same member.
                 if let Some(member_id) = call.till.member_id {
-                    crate::members::member_in_tx(tx, call.program_id, member_id).await?;
+                    crate::members::lock_member(tx, call.program_id, member_id).await?;
                 }
                 if let Some(done) = claim(tx, &call).await? {
                     return Ok((done, true));
@@ -713,7 +740,7 @@ impl Store {
                         // The member before the purchase row, as on every purchase path.
                         let (key, member) = key_and_member(tx, id).await?;
                         if let Some(member_id) = member {
-                            crate::members::member_in_tx(tx, program_id, member_id).await?;
+                            crate::members::lock_member(tx, program_id, member_id).await?;
                         }
                         match load(tx, program_id, &key).await? {
                             Some(mut p) if p.state == State::Open && p.cancel_at <= tx.now => {
