@@ -1,6 +1,6 @@
 //! Hot, rarely changing data served from memory: admin keys, device tokens, programs'
-//! processing and tracker settings, currencies, enabled offers, tracker links and
-//! integrations, webhook subscriptions.
+//! processing and tracker settings, currencies, enabled offers, catalogue groups, tracker
+//! links and integrations, webhook subscriptions, system accounts and wallets.
 //!
 //! Every entry is tagged with the cache's generation when its load began. A write that
 //! changes such data marks its transaction ([`crate::Tx::changes_config`]); after the
@@ -122,9 +122,13 @@ pub(crate) struct Cache {
     pub admin_keys: Memo<String, crate::AdminKey>,
     /// By the token's hash, with the token's expiry; only tokens that exist.
     pub device_sessions: Memo<String, (crate::devices::DeviceSession, accrue_core::Millis)>,
+    /// Devices with their merchant's code, by program and id.
+    pub devices: Memo<(i64, i64), crate::devices::Device>,
     pub processing_settings: Memo<i64, accrue_core::purchase::Settings>,
     pub currencies: Memo<i64, Arc<[crate::Currency]>>,
     pub enabled_offers: Memo<i64, Arc<[accrue_core::offers::Offer]>>,
+    /// The catalogue groups of goods by program and goods id; unknown goods have none.
+    pub goods_groups: Memo<(i64, String), Arc<[String]>>,
     pub links: Memo<String, crate::tracker::Link>,
     pub integrations: Memo<String, crate::tracker::Integration>,
     pub tracker_settings: Memo<i64, crate::tracker::Settings>,

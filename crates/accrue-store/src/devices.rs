@@ -171,7 +171,12 @@ impl Store {
         })
     }
 
+    /// A device and its merchant: from memory, since tills price every cheque at one.
     pub async fn device(&self, program_id: i64, id: i64) -> Result<Device, StoreError> {
+        memoized!(self, devices, (program_id, id), self.load_device(program_id, id).await)
+    }
+
+    async fn load_device(&self, program_id: i64, id: i64) -> Result<Device, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {DEVICE_COLUMNS} FROM devices d JOIN merchants m ON m.id = d.merchant_id \
              WHERE d.program_id = $1 AND d.id = $2"

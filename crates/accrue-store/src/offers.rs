@@ -8,6 +8,7 @@ use accrue_core::Millis;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::Row;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -137,6 +138,7 @@ impl Store {
     pub async fn import_goods(&self, program_id: i64, goods: Vec<Goods>) -> Result<usize, StoreError> {
         self.write(move |tx| {
             Box::pin(async move {
+                tx.changes_config().await?;
                 for g in &goods {
                     sqlx::query(
                         "INSERT INTO goods (program_id, goods_id, barcode, name, groups) VALUES ($1, $2, $3, $4, $5) \
@@ -177,11 +179,36 @@ impl Store {
             .collect())
     }
 
-    /// The catalogue groups of the goods of a cheque, in one query.
+    /// The catalogue groups of the goods of a cheque: from memory, and the goods not yet
+    /// kept in one query.
     pub async fn catalogue(&self, program_id: i64, goods_ids: &[String]) -> Result<Catalogue, StoreError> {
+        let cache = &self.inner.shared.cache;
+        let generation = cache.generation.current();
         let mut catalogue = Catalogue::default();
+        let mut missing = Vec::new();
+        for id in goods_ids {
+            match cache.goods_groups.get(&(program_id, id.clone()), generation) {
+                Some(groups) => add_groups(&mut catalogue, id, &groups),
+                None => missing.push(id.clone()),
+            }
+        }
+        let mut loaded = self.goods_groups(program_id, &missing).await?;
+        for id in missing {
+            // Goods the catalogue lacks are kept too, with no groups.
+            let groups = loaded.remove(&id).unwrap_or_default();
+            add_groups(&mut catalogue, &id, &groups);
+            cache.goods_groups.put((program_id, id), generation, groups);
+        }
+        Ok(catalogue)
+    }
+
+    async fn goods_groups(
+        &self,
+        program_id: i64,
+        goods_ids: &[String],
+    ) -> Result<HashMap<String, Arc<[String]>>, StoreError> {
         if goods_ids.is_empty() {
-            return Ok(catalogue);
+            return Ok(HashMap::new());
         }
         let sql = format!(
             "SELECT goods_id, groups FROM goods WHERE program_id = $1 AND goods_id IN ({})",
@@ -191,13 +218,20 @@ impl Store {
         for id in goods_ids {
             query = query.bind(id);
         }
-        for row in query.fetch_all(self.pool()).await? {
-            let goods_id: String = row.try_get(0)?;
-            let groups: Vec<String> = serde_json::from_str(&row.try_get::<String, _>(1)?)?;
-            for group in groups {
-                catalogue.add(goods_id.clone(), group);
-            }
-        }
-        Ok(catalogue)
+        query
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(|row| {
+                let groups: Vec<String> = serde_json::from_str(&row.try_get::<String, _>(1)?)?;
+                Ok((row.try_get(0)?, groups.into()))
+            })
+            .collect()
+    }
+}
+
+fn add_groups(catalogue: &mut Catalogue, goods_id: &str, groups: &[String]) {
+    for group in groups {
+        catalogue.add(goods_id.to_string(), group.clone());
     }
 }

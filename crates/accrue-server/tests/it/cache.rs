@@ -69,6 +69,19 @@ async fn changes_are_seen_by_the_next_request(db: TestDb) {
     put_offer(&s, "doc", discount(20)).await;
     assert_eq!(simulated_total(&s).await, 80000, "a saved offer prices the next cheque");
 
+    let dairy = json!({"name": "dairy", "conditions": [{"type": "goods_groups", "groups": ["dairy"]}],
+                       "effects": [{"type": "discount_percent", "percent": 30}]});
+    put_offer(&s, "doc", dairy).await;
+    assert_eq!(simulated_total(&s).await, 100000, "milk is in no group yet");
+    let goods = json!({"goods": [{"goods_id": "milk", "barcode": null, "name": "Milk", "groups": ["dairy"]}]});
+    let (status, imported) = s.admin(Method::POST, "/admin/v1/goods/import", Some(goods)).await;
+    assert!(status.is_success(), "{imported}");
+    assert_eq!(
+        simulated_total(&s).await,
+        70000,
+        "imported goods groups price the next cheque"
+    );
+
     let (secret, id) = new_key(&s).await;
     assert!(key_works(&s, &secret).await);
     s.admin(Method::POST, &format!("/admin/v1/admin-keys/{id}/revoke"), None)
