@@ -1075,49 +1075,41 @@ impl Store {
     }
 
     pub async fn balances(&self, program_id: i64, member_id: i64) -> Result<Vec<Balance>, StoreError> {
-        self.member(program_id, member_id).await?;
+        let known = sqlx::query("SELECT 1 FROM members WHERE program_id = $1 AND id = $2")
+            .bind(program_id)
+            .bind(member_id)
+            .fetch_optional(self.pool())
+            .await?;
+        known.ok_or(StoreError::NotFound("member"))?;
         let now = self.now();
         let currencies = self.currencies(program_id).await?;
         let mut balances = Vec::with_capacity(currencies.len());
-        for currency in currencies {
+        for currency in currencies.iter() {
+            // A member without a wallet has no lots and no holds either.
             let wallet = sqlx::query(
-                "SELECT a.id, b.balance FROM accounts a JOIN balances b ON b.account_id = a.id AND b.shard = 0 \
+                "SELECT a.id, b.balance, (SELECT CAST(COALESCE(SUM(h.amount), 0) AS BIGINT) FROM holds h \
+                   WHERE h.member_id = a.member_id AND h.currency_id = a.currency_id AND h.state = 'active') \
+                 FROM accounts a JOIN balances b ON b.account_id = a.id AND b.shard = 0 \
                  WHERE a.currency_id = $1 AND a.kind = 'wallet' AND a.member_id = $2",
             )
             .bind(currency.id)
             .bind(member_id)
             .fetch_optional(self.pool())
             .await?;
-            let (wallet, balance): (i64, i64) = match wallet {
-                Some(r) => (r.try_get(0)?, r.try_get(1)?),
-                None => (0, 0),
+            let (wallet, balance, held): (i64, i64, i64) = match wallet {
+                Some(r) => (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?),
+                None => (0, 0, 0),
             };
-            let lots = sqlx::query(
-                "SELECT id, remaining, activates_at, expires_at FROM lots WHERE account_id = $1 AND remaining > 0",
-            )
-            .bind(wallet)
-            .fetch_all(self.pool())
-            .await?;
-            let lots = lots
-                .iter()
-                .map(|r| {
-                    Ok(Lot {
-                        id: r.try_get(0)?,
-                        remaining: r.try_get(1)?,
-                        activates_at: r.try_get(2)?,
-                        expires_at: r.try_get(3)?,
-                    })
-                })
-                .collect::<Result<Vec<_>, sqlx::Error>>()?;
-            let held = sqlx::query(
-                "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM holds \
-                 WHERE member_id = $1 AND currency_id = $2 AND state = 'active'",
-            )
-            .bind(member_id)
-            .bind(currency.id)
-            .fetch_one(self.pool())
-            .await?
-            .try_get(0)?;
+            let lots = match wallet {
+                0 => Vec::new(),
+                _ => sqlx::query(
+                    "SELECT id, remaining, activates_at, expires_at FROM lots WHERE account_id = $1 AND remaining > 0",
+                )
+                .bind(wallet)
+                .fetch_all(self.pool())
+                .await?,
+            };
+            let lots = lots_of(&lots)?;
             balances.push(Balance {
                 currency_id: currency.id,
                 balance,

@@ -110,23 +110,29 @@ impl Store {
         utc_offset_minutes: i32,
         with_usage: bool,
     ) -> Result<(MemberFacts, UsageSoFar), StoreError> {
-        let member = self.member(program_id, member_id).await?;
-        let balances = self.balances(program_id, member_id).await?;
-        let mut facts = MemberFacts::from_attributes(&member.attributes);
-        facts.balance = Some(
-            balances
-                .iter()
-                .find(|b| b.currency_id == currency_id)
-                .map_or(0, |b| b.available),
-        );
-        let confirmed = sqlx::query(
-            "SELECT 1 FROM purchases WHERE program_id = $1 AND member_id = $2 AND state = 'confirmed' LIMIT 1",
+        // One statement: the attributes, the usable points (lots active and not expired;
+        // held points have already left the wallet) and whether a purchase was confirmed.
+        let row = sqlx::query(
+            "SELECT m.attributes, \
+               (SELECT CAST(COALESCE(SUM(l.remaining), 0) AS BIGINT) FROM accounts a JOIN lots l ON l.account_id = a.id \
+                WHERE a.currency_id = $3 AND a.kind = 'wallet' AND a.member_id = m.id AND l.remaining > 0 \
+                  AND l.activates_at <= $4 AND (l.expires_at IS NULL OR l.expires_at > $4)), \
+               (SELECT COUNT(*) FROM (SELECT 1 FROM purchases p WHERE p.program_id = m.program_id \
+                AND p.member_id = m.id AND p.state = 'confirmed' LIMIT 1) confirmed) \
+             FROM members m WHERE m.program_id = $1 AND m.id = $2",
         )
         .bind(program_id)
         .bind(member_id)
+        .bind(currency_id)
+        .bind(self.now())
         .fetch_optional(self.pool())
-        .await?;
-        facts.first_purchase = confirmed.is_none();
+        .await?
+        .ok_or(StoreError::NotFound("member"))?;
+        let attributes: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&row.try_get::<String, _>(0)?)?;
+        let mut facts = MemberFacts::from_attributes(&attributes);
+        facts.balance = Some(row.try_get(1)?);
+        facts.first_purchase = row.try_get::<i64, _>(2)? == 0;
         let usage = if with_usage {
             self.usage_so_far(program_id, member_id, utc_offset_minutes).await?
         } else {
