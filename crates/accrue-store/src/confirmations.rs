@@ -118,8 +118,9 @@ pub(crate) async fn send_code_in(
             }
             .into());
         }
+        // The pause limits repeats to one target; a corrected phone or address is sent at once.
         let next = row.sent_at + rules.resend_after_seconds * 1000;
-        if next > tx.now {
+        if next > tx.now && row.target == target {
             return Err(CodeError::TooSoon {
                 seconds: seconds_until(next, tx.now),
             }
@@ -217,9 +218,10 @@ impl Store {
     /// Makes a new code for the member's channel and target (replacing any earlier one) and
     /// queues it in the same transaction: by SMS for the phone, by e-mail otherwise, with the
     /// program's template (see [`crate::messages`]). Refused with [`CodeError::TooSoon`] within `resend_after_seconds`
-    /// of the previous send on the channel (whatever its target), and with
+    /// of the previous send to the same target, and with
     /// [`CodeError::Locked`] while the channel is locked. Only a salted SHA-256 of the code
-    /// is stored, and the queued message carries the code sealed with the server's key.
+    /// is stored, and the queued message carries the code sealed with the server's key. The
+    /// pause applies to the same target: a corrected number or address gets its code at once.
     pub async fn send_code(
         &self,
         program_id: i64,

@@ -113,6 +113,14 @@ pub struct Balance {
     pub held: i64,
     /// Unspent points by the time they expire, soonest first.
     pub expirations: Vec<Expiration>,
+    /// Points not active yet by the time they activate, soonest first.
+    pub activations: Vec<Activation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Activation {
+    pub activates_at: Millis,
+    pub amount: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -1117,6 +1125,7 @@ impl Store {
                 not_activated: lots.iter().filter(|l| l.activates_at > now).map(|l| l.remaining).sum(),
                 held,
                 expirations: expirations(&lots, now),
+                activations: activations(&lots, now),
             });
         }
         Ok(balances)
@@ -1223,6 +1232,17 @@ fn expirations(lots: &[Lot], now: Millis) -> Vec<Expiration> {
     by_date
         .into_iter()
         .map(|(expires_at, amount)| Expiration { expires_at, amount })
+        .collect()
+}
+
+fn activations(lots: &[Lot], now: Millis) -> Vec<Activation> {
+    let mut by_date = std::collections::BTreeMap::<Millis, i64>::new();
+    for lot in lots.iter().filter(|l| l.activates_at > now) {
+        *by_date.entry(lot.activates_at).or_default() += lot.remaining;
+    }
+    by_date
+        .into_iter()
+        .map(|(activates_at, amount)| Activation { activates_at, amount })
         .collect()
 }
 

@@ -244,7 +244,7 @@ impl Store {
     }
 
     /// Confirms the phone or e-mail with the typed code, in one transaction: the value is
-    /// stored, its step done, and the member's token (when given) replaced by a new pair.
+    /// stored (replacing the old one, which stays until then), its step done, and the member's token (when given) replaced by a new pair.
     /// A wrong code is counted (and committed): [`StoreError::Code`].
     pub async fn confirm_contact(
         &self,
@@ -280,7 +280,8 @@ impl Store {
                         ),
                     };
                     update_member_in(tx, program_id, member_id, fields).await?;
-                    complete_step_in(tx, member_id, step).await?;
+                    // A registered member changing the value confirms a step done before.
+                    step_done_in(tx, member_id, step).await?;
                     match rotate {
                         Some((token, ttls)) => Ok(Ok(Some(rotate_in(tx, owner, &token, ttls).await?))),
                         None => Ok(Ok(None)),

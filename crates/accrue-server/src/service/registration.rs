@@ -124,28 +124,24 @@ pub async fn accept_offer(store: &Store, owner: TokenOwner) -> Result<(), StoreE
     store.accept_offer(owner, with_card).await
 }
 
-fn step_of(channel: Channel) -> Step {
-    match channel {
-        Channel::Phone => Step::ChangePhone,
-        Channel::Email => Step::ChangeEmail,
-    }
-}
-
-/// Sends a code to a new phone number or e-mail address (normalised by the caller).
-pub async fn send_code(store: &Store, owner: TokenOwner, channel: Channel, target: String) -> Result<(), StoreError> {
-    let step = step_of(channel);
-    if store.done_steps(owner.member_id).await?.contains(&step) {
-        return Err(StoreError::StepDone(step.as_str()));
-    }
+/// Sends a code to a new phone number or e-mail address (normalised by the caller): a
+/// registration step, or a registered member's change — the member keeps the old value
+/// until the code confirms the new one. The code's length is returned.
+pub async fn send_code(store: &Store, owner: TokenOwner, channel: Channel, target: String) -> Result<u32, StoreError> {
     let rules = store.registration_settings(owner.program_id).await?.codes;
-    store
+    let sent = store
         .send_code(owner.program_id, owner.member_id, channel, target, rules)
         .await?;
-    Ok(())
+    Ok(sent.length)
+}
+
+/// Gives up a change awaiting its code: the code is void, the value stays as it was.
+pub async fn cancel_change(store: &Store, owner: TokenOwner, channel: Channel) -> Result<(), StoreError> {
+    store.cancel_code(owner.member_id, channel).await
 }
 
 /// Sends the code again: to the value awaiting confirmation, or the member's own.
-pub async fn resend_code(store: &Store, owner: TokenOwner, channel: Channel) -> Result<(), StoreError> {
+pub async fn resend_code(store: &Store, owner: TokenOwner, channel: Channel) -> Result<u32, StoreError> {
     let member = store.member(owner.program_id, owner.member_id).await?;
     let own = match channel {
         Channel::Phone => member.phone,

@@ -64,7 +64,7 @@ async fn the_password_is_changed_with_the_old_one(db: TestDb) {
 
     let same = json!({"oldPassword": "111111", "newPassword": "111111"});
     let (status, invalid) = post(&s, "/User/Password/Change", Some(&token), same).await;
-    assert_eq!((status, state(&invalid)), (StatusCode::BAD_REQUEST, "ValidationError"));
+    assert_eq!((status, state(&invalid)), (StatusCode::OK, "ValidationError"));
     assert_eq!(invalid["result"]["validationErrors"][0]["field"], "newPassword");
     let short = json!({"oldPassword": "111111", "newPassword": "1"});
     let (_, invalid) = post(&s, "/User/Password/Change", Some(&token), short).await;
@@ -111,7 +111,7 @@ async fn a_forgotten_password_is_reset_by_a_code(db: TestDb) {
     .await;
     assert_eq!(state(&unknown), "Error", "{unknown}");
     let (status, empty) = post(&s, "/ResetPassword/Start", None, json!({"notifierIdentity": ""})).await;
-    assert_eq!((status, state(&empty)), (StatusCode::BAD_REQUEST, "ValidationError"));
+    assert_eq!((status, state(&empty)), (StatusCode::OK, "ValidationError"));
 
     let by_phone = json!({"notifierIdentity": "79161234567"});
     let (status, started) = post(&s, "/ResetPassword/Start", None, by_phone.clone()).await;
@@ -251,7 +251,7 @@ async fn notifications_are_listed_and_marked_read(db: TestDb) {
             None,
         )
         .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(status, StatusCode::OK);
 
     let (_, all) = s
         .call(Method::POST, &format!("{V12}/Notification/Read"), Some(&token), None)

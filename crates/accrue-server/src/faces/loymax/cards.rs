@@ -3,31 +3,92 @@
 
 use super::auth::Member;
 use super::envelope::{Answer, Body};
+use super::user::{guid, money};
 use crate::service::registration;
 use crate::AppState;
-use accrue_store::{Card, StoreError};
+use accrue_core::member::mask_phone;
+use accrue_store::{Card, Currency, StoreError};
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-fn card_json(c: &Card) -> Value {
-    let blocked = c.state == "blocked";
+/// What every card of a member shows besides its own fields: the owner and the member's
+/// totals per currency (Loymax keeps them per card; Accrue's wallets are the member's).
+struct Owner {
+    member: accrue_store::Member,
+    /// Per currency: the currency, accumulated, paid.
+    totals: Vec<(Currency, i64, i64)>,
+}
+
+async fn owner(state: &AppState, m: &Member) -> Result<Owner, StoreError> {
+    let (program, id) = (m.owner.program_id, m.owner.member_id);
+    let member = state.store.member(program, id).await?;
+    let currencies = state.store.currencies(program).await?;
+    let totals = state.store.wallet_totals(program, id).await?;
+    let totals = currencies
+        .iter()
+        .map(|c| {
+            let (earned, spent) = totals.iter().find(|t| t.0 == c.id).map_or((0, 0), |t| (t.1, t.2));
+            (c.clone(), earned, spent)
+        })
+        .collect();
+    Ok(Owner { member, totals })
+}
+
+/// The card's category: virtual or plastic (per-program categories are not kept yet).
+fn category(c: &Card) -> Value {
+    let (id, title, name) = match c.kind.as_str() {
+        "virtual" => (2, "Виртуальная карта", "Virtual"),
+        _ => (1, "Бонусная карта", "Plastic"),
+    };
+    json!({"id": id, "title": title, "logicalName": name, "description": null, "cardCount": 0, "images": []})
+}
+
+/// A card as Loymax describes it. Blocking is the `block` flag; `state` is the card's
+/// life stage, which for an issued card is `Activated`.
+fn card_json(c: &Card, owner: &Owner) -> Value {
+    let m = &owner.member;
+    let main = owner.totals.first();
+    let accumulated: Vec<Value> = owner.totals.iter().map(|(c, earned, _)| money(*earned, c)).collect();
+    let paid: Vec<Value> = owner.totals.iter().map(|(c, _, spent)| money(*spent, c)).collect();
     json!({
         "id": c.id,
         "qrContent": c.number,
-        "state": if blocked { "Blocked" } else { "Activated" },
+        "state": "Activated",
         "number": c.number,
         "barCode": c.number,
-        "block": blocked,
+        "block": c.state == "blocked",
         "expiryDate": null,
-        "cardCategory": null,
+        "cardCategory": category(c),
         "isVirtual": c.kind == "virtual",
+        "accumulated": main.map(|(c, earned, _)| money(*earned, c)),
+        "paid": main.map(|(c, _, spent)| money(*spent, c)),
+        "accumulatedInfo": accumulated,
+        "paidInfo": paid,
+        "cardActionAccessInfo": {"canBlock": false, "canReplace": false},
+        "cardOwnerInfo": {
+            "id": m.id, "personUid": guid(m.id), "firstName": m.first_name, "lastName": m.last_name,
+            "patronymicName": null, "phoneNumber": m.phone.as_deref().map(mask_phone), "email": m.email,
+        },
     })
 }
 
 pub async fn list(State(state): State<AppState>, m: Member) -> Answer {
-    match registration::cards(&state.store, m.owner).await {
-        Ok(cards) => Answer::success(m.version, Value::Array(cards.iter().map(card_json).collect())),
+    let result = async {
+        let owner = owner(&state, &m).await?;
+        let cards = registration::cards(&state.store, m.owner).await?;
+        Ok::<_, StoreError>(cards.iter().map(|c| card_json(c, &owner)).collect())
+    };
+    match result.await {
+        Ok(cards) => Answer::success(m.version, Value::Array(cards)),
+        Err(e) => Answer::fail(m.version, &e.to_string()),
+    }
+}
+
+/// A new card of the member, as `Cards/Set` and `PUT Cards/EmitVirtual` answer it (201).
+async fn created(state: &AppState, m: &Member, card: &Card) -> Answer {
+    match owner(state, m).await {
+        Ok(owner) => Answer::success(m.version, card_json(card, &owner)).created(),
         Err(e) => Answer::fail(m.version, &e.to_string()),
     }
 }
@@ -49,7 +110,7 @@ pub async fn emission(State(state): State<AppState>, m: Member) -> Answer {
 
 pub async fn emit(State(state): State<AppState>, m: Member) -> Answer {
     match registration::emit_virtual_card(&state.store, m.owner).await {
-        Ok(Some(_)) => Answer::success(m.version, Value::Null).created(),
+        Ok(Some(card)) => created(&state, &m, &card).await,
         Ok(None) => Answer::error(m.version, "Выпуск виртуальной карты запрещён."),
         Err(e) => Answer::fail(m.version, &e.to_string()),
     }
@@ -67,7 +128,7 @@ pub async fn set(State(state): State<AppState>, m: Member, body: Body<SetCard>) 
         return Answer::invalid(v, "cardNumber", "Введите номер карты.");
     };
     match registration::take_card(&state.store, m.owner, number).await {
-        Ok(_) => Answer::success(v, Value::Null).created(),
+        Ok(card) => created(&state, &m, &card).await,
         Err(StoreError::NotFound("card")) => Answer::error(v, "Карта не найдена."),
         Err(StoreError::CardBlocked(_)) => Answer::error(v, "Карта заблокирована."),
         Err(StoreError::CardTaken(_)) => Answer::error(v, "Карта принадлежит другому участнику."),

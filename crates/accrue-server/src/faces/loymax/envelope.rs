@@ -104,8 +104,10 @@ impl IntoResponse for Answer {
                     .map(|(field, message)| json!({"field": field, "errorMessages": [message]}))
                     .collect();
                 let message = json!("Запрос содержит ошибки.");
+                // HTTP 200 with the 400 inside, as Loymax answers: clients read the field
+                // errors only from a 2xx answer.
                 let result = result(v, "ValidationError", 400, message, json!(errors));
-                (StatusCode::BAD_REQUEST, json!({"data": null, "result": result}))
+                (StatusCode::OK, json!({"data": null, "result": result}))
             }
             Outcome::Fail(detail) => {
                 let id = format!("{:016x}", rand::random::<u64>());

@@ -1,6 +1,7 @@
 //! `History`: the member's operations, newest first. As documented, rows come only when
 //! both `filter.toDate` and `filter.count` are given; `toDate` alone answers the count
-//! without rows; anything less answers zero rows. v1.2 adds `historyItemType`, the
+//! without rows; anything less answers zero rows — except under v1.2, where a missing
+//! `toDate` means now (the public clients never send one). v1.2 adds `historyItemType`, the
 //! `$type` of each row's data, `historyVersion` and `userUid`, and calls purchases
 //! `PurchaseData`. A purchase (and each refund of it) is one row with its cheque items,
 //! the bonuses it withdrew and the rewards it gave.
@@ -134,7 +135,10 @@ fn purchase_data(p: &PurchaseRecord, c: &Currency) -> Value {
     } = &p.entry;
     let items: Vec<Value> = items
         .iter()
-        .map(|i| json!({"description": item_description(i), "count": quantity(i.quantity), "amount": amount(i.amount, c)}))
+        .map(|i| {
+            json!({"positionId": i.goods.position, "itemId": i.goods.goods_id, "description": item_description(i),
+                   "count": quantity(i.quantity), "unit": null, "amount": amount(i.amount, c)})
+        })
         .collect();
     let withdraws: Vec<Value> = (*withdrawn > 0)
         .then(|| {
@@ -239,9 +243,13 @@ pub async fn history(
             )
         }
     };
-    // The documented rules: no toDate → nothing; toDate alone → the count only.
-    let Some(to) = to else {
-        return Answer::success(v, json!({"allCount": 0, "rows": []}));
+    // The documented rules (v1, v1.1): no toDate → nothing; toDate alone → the count
+    // only. v1.2 clients send no toDate unless the user picked one (the PHP SDK never
+    // does): there it means "until now".
+    let to = match (to, v) {
+        (Some(to), _) => to,
+        (None, Version::V1_2) => state.store.now(),
+        (None, _) => return Answer::success(v, json!({"allCount": 0, "rows": []})),
     };
     let (program, member_id) = (member.owner.program_id, member.owner.member_id);
     let query = HistoryQuery {

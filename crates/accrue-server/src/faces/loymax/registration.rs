@@ -75,31 +75,33 @@ pub async fn begin(
     body: Body<Begin>,
 ) -> Answer {
     let v = version.map_or(Version::V1_2, |e| e.0);
-    let answer = |state_name: &str, message: Option<&str>, tokens: Option<&TokenPair>, person: Option<i64>| {
+    let data = |state_name: &str, message: Option<&str>, tokens: Option<&TokenPair>, person: Option<i64>| {
         let mut data =
             json!({"state": state_name, "errorMessage": message, "authToken": tokens.map(|t| t.access.clone())});
         if v == Version::V1_2 {
             data["authResult"] = tokens.map_or(Value::Null, token_json);
             data["personId"] = json!(person);
         }
-        Answer::success(v, data)
+        data
     };
+    let answer = |state_name: &str, message: &str| Answer::success(v, data(state_name, Some(message), None, None));
+    // Clients raise RegistrationAlreadyCompleted / RegistrationBlocked from an `Error`
+    // envelope whose data names the state, as Loymax answers.
+    let refusal =
+        |state_name: &str, message: &str| Answer::error_with(v, message, data(state_name, Some(message), None, None));
     let started = async {
         let program = state.store.program(&served.code).await?;
         let login = body.0.login.clone().unwrap_or_default();
         registration::begin(&state.store, &program, &login, body.0.password.clone(), TTLS).await
     };
     match started.await {
-        Ok(Started::Registering { member_id, tokens }) => answer("Success", None, Some(&tokens), Some(member_id)),
-        Ok(Started::AlreadyCompleted) => answer(
-            "RegistrationAlreadyCompleted",
-            Some("Регистрация уже завершена."),
-            None,
-            None,
-        ),
-        Ok(Started::Blocked) => answer("RegistrationBlocked", Some("Регистрация заблокирована."), None, None),
-        Ok(Started::PasswordRequired) => answer("PasswordRequired", Some("Требуется пароль."), None, None),
-        Ok(Started::WrongPassword) => answer("InvalidLoginPassword", Some("Неверный логин или пароль."), None, None),
+        Ok(Started::Registering { member_id, tokens }) => {
+            Answer::success(v, data("Success", None, Some(&tokens), Some(member_id)))
+        }
+        Ok(Started::AlreadyCompleted) => refusal("RegistrationAlreadyCompleted", "Регистрация уже завершена."),
+        Ok(Started::Blocked) => refusal("RegistrationBlocked", "Регистрация заблокирована."),
+        Ok(Started::PasswordRequired) => answer("PasswordRequired", "Требуется пароль."),
+        Ok(Started::WrongPassword) => answer("InvalidLoginPassword", "Неверный логин или пароль."),
         Ok(Started::BadPhone) => Answer::invalid(v, "login", "Неверный формат номера телефона."),
         Ok(Started::CardNotFound) => Answer::error(v, "Карта не найдена."),
         Ok(Started::CardBlocked) => Answer::error(v, "Карта заблокирована."),
@@ -153,14 +155,25 @@ async fn channel_info(state: &AppState, m: &Member, channel: Channel) -> Result<
                 .phone
                 .filter(|_| done.contains(&Step::ChangePhone))
                 .map_or(String::new(), |p| mask_phone(&p));
-            json!({"currentPhoneNumber": current, "newPhoneNumber": {"phoneNumber": pending.map(|p| mask_phone(&p))},
-                   "confirmCodeLength": rules.length})
+            let new = pending.map(|p| json!({"phoneNumber": mask_phone(&p)}));
+            json!({"currentPhoneNumber": current, "newPhoneNumber": new, "confirmCodeLength": rules.length})
         }
         Channel::Email => {
             let current = member.email.filter(|_| done.contains(&Step::ChangeEmail));
-            json!({"currentEmail": current, "newEmail": {"email": pending}, "confirmCodeLength": rules.length})
+            let status = if current.is_some() { "Verified" } else { "Unverified" };
+            let mask = current.as_deref().map(mask_email);
+            json!({"currentEmail": current, "newEmail": pending.map(|e| json!({"email": e})),
+                   "confirmCodeLength": rules.length, "currentNotifierStatus": status, "notifierMask": mask})
         }
     })
+}
+
+/// An address as a notice names it without showing it: `ex***@example.com`.
+fn mask_email(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => format!("{}***@{domain}", local.chars().take(2).collect::<String>()),
+        None => "***".into(),
+    }
 }
 
 pub async fn phone(State(state): State<AppState>, m: Member) -> Answer {
@@ -178,10 +191,11 @@ pub struct NewTarget {
     email: Option<String>,
 }
 
-/// Sends a code to a new phone number or e-mail address (re-entering it).
+/// Sends a code to a new phone number or e-mail address: a registration step, or a
+/// registered member's change. Clients read the code's length.
 async fn send_to(state: &AppState, m: &Member, channel: Channel, target: String) -> Result<Value, StoreError> {
-    registration::send_code(&state.store, m.owner, channel, target).await?;
-    Ok(Value::Null)
+    let length = registration::send_code(&state.store, m.owner, channel, target).await?;
+    Ok(json!({"codeLength": length}))
 }
 
 pub async fn change_phone(State(state): State<AppState>, m: Member, body: Body<NewTarget>) -> Answer {
@@ -226,6 +240,21 @@ pub async fn resend_phone(State(state): State<AppState>, m: Member) -> Answer {
 
 pub async fn resend_email(State(state): State<AppState>, m: Member) -> Answer {
     step(m.version, resend(&state, &m, Channel::Email)).await
+}
+
+/// `User/PhoneNumber/CancelChange` and `User/Email/CancelChange`: the change awaiting
+/// its code is given up; the member's value stays as it was.
+async fn cancel_change(state: &AppState, m: &Member, channel: Channel) -> Result<Value, StoreError> {
+    registration::cancel_change(&state.store, m.owner, channel).await?;
+    Ok(Value::Null)
+}
+
+pub async fn cancel_phone_change(State(state): State<AppState>, m: Member) -> Answer {
+    step(m.version, cancel_change(&state, &m, Channel::Phone)).await
+}
+
+pub async fn cancel_email_change(State(state): State<AppState>, m: Member) -> Answer {
+    step(m.version, cancel_change(&state, &m, Channel::Email)).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -289,14 +318,11 @@ pub async fn finish(State(state): State<AppState>, m: Member) -> Answer {
             Answer::success(v, data)
         }
         Ok(Err(missing)) => {
-            let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
+            // Success with the open steps: clients show them (Loymax answers so).
             let open: Vec<Value> = missing.iter().map(|s| action(*s, true, &[])).collect();
-            let data = json!({"registrationCompleted": false, "authToken": null, "uncompletedActions": open});
-            Answer::error_with(
-                v,
-                format!("Не выполнены обязательные шаги регистрации: {}.", names.join(", ")),
-                data,
-            )
+            let data = json!({"registrationCompleted": false, "uncompletedActions": open, "authToken": null,
+                              "token_type": "Bearer", "access_token": null, "refresh_token": null, "expires_in": null});
+            Answer::success(v, data)
         }
         Err(e) => refused(v, e),
     }

@@ -1,10 +1,12 @@
-//! The member's own data: `User/Balance`.
+//! The member's own data: `User`, `User/Balance`, `User/DetailedBalance`.
 
 use super::auth::Member;
 use super::envelope::Answer;
 use crate::AppState;
 use accrue_core::member::{mask_phone, MemberState};
 use accrue_core::money::to_decimal;
+use accrue_core::Millis;
+use accrue_store::ledger::Balance;
 use accrue_store::{CardFilter, Currency};
 use axum::extract::State;
 use rust_decimal::prelude::ToPrimitive;
@@ -32,7 +34,8 @@ pub fn currency(c: &Currency) -> Value {
         "name": c.name_plural,
         "code": c.code,
         "uid": guid(c.id),
-        "externalId": null,
+        // Clients parse it as a GUID.
+        "externalId": guid(c.id),
         "description": c.description,
         "isDeleted": false,
         "nameCases": {
@@ -74,6 +77,11 @@ pub async fn balance(State(state): State<AppState>, member: Member) -> Answer {
     }
 }
 
+/// An amount with its currency, as `User`'s `balanceShortInfo` and cards' totals have them.
+pub fn money(minor: i64, c: &Currency) -> Value {
+    json!({"amount": amount(minor, c), "currency": c.code, "currencyInfo": currency(c)})
+}
+
 /// Loymax's member states as its PHP client documents them: `Normal` while the
 /// registration goes on ("не зарегистрирован"), `Registered` once finished (a blocked
 /// member too: blocking shows on cards and balances, and the token endpoint refuses it),
@@ -104,33 +112,45 @@ pub async fn profile(State(state): State<AppState>, member: Member) -> Answer {
             .await?;
         let currencies = state.store.currencies(program).await?;
         let balances = state.store.balances(program, id).await?;
+        let totals = state.store.wallet_totals(program, id).await?;
         let main = balances
             .first()
             .and_then(|b| Some((b, currencies.iter().find(|c| c.id == b.currency_id)?)));
-        // The birthday is the answer to the questionnaire's `BirthDay` question, if any.
+        let short_info = main.map(|(b, c)| {
+            let (earned, spent) = totals.iter().find(|t| t.0 == c.id).map_or((0, 0), |t| (t.1, t.2));
+            json!({"balance": money(b.balance, c), "notActivated": money(b.not_activated, c),
+                   "accumulated": money(earned, c), "paid": money(spent, c)})
+        });
+        // Names and the birthday are the answers to the questionnaire's questions of
+        // these logical names, where it has them; the member's own fields otherwise.
         let tree = state.store.questionnaire(program).await?;
-        let question = tree
-            .questions()
-            .into_iter()
-            .find(|q| q.logical_name.as_deref() == Some("BirthDay"))
-            .map(|q| q.id);
         let answers = state.store.answers(id).await?;
-        let birthday = answers
-            .into_iter()
-            .find(|a| Some(a.question_id) == question)
-            .and_then(|a| a.value);
+        let answer = |name: &str| {
+            let question = tree
+                .questions()
+                .into_iter()
+                .find(|q| q.logical_name.as_deref() == Some(name))?
+                .id;
+            answers.iter().find(|a| a.question_id == question)?.value.clone()
+        };
+        let card = cards.first().map(|c| {
+            let blocked = c.state == "blocked";
+            let balance = main.map_or(json!(0.0), |(b, cur)| amount(b.balance, cur));
+            json!({"id": c.id, "number": c.number, "balance": balance, "isBlocked": blocked,
+                   "state": if blocked { "Blocked" } else { "Activated" }})
+        });
         Ok::<_, accrue_store::StoreError>(json!({
             "id": m.id,
             "personUid": guid(m.id),
-            "firstName": m.first_name,
-            "lastName": m.last_name,
-            "patronymicName": null,
-            "birthDay": birthday,
+            "firstName": answer("FirstName").or(m.first_name),
+            "lastName": answer("LastName").or(m.last_name),
+            "patronymicName": answer("PatronymicName"),
+            "birthDay": answer("BirthDay"),
             "state": state_name(m.state),
             "phoneNumber": m.phone.as_deref().map(mask_phone),
             "email": m.email,
-            "cardShortInfo": cards.first().map(|c| json!({"number": c.number, "state": if c.state == "blocked" { "Blocked" } else { "Activated" }})),
-            "balanceShortInfo": main.map(|(b, c)| json!({"balance": amount(b.balance, c), "notActivated": amount(b.not_activated, c), "currency": currency(c)})),
+            "cardShortInfo": card,
+            "balanceShortInfo": short_info,
         }))
     };
     match result.await {
@@ -139,7 +159,46 @@ pub async fn profile(State(state): State<AppState>, member: Member) -> Answer {
     }
 }
 
-/// `GET User/DetailedBalance`: per currency, with the unspent points by expiry date.
+const DAY_MS: i64 = 86_400_000;
+
+/// What activates (positive) and expires (negative) within a week, by date; and what
+/// activates and expires later, in Loymax's three periods (both sums positive).
+fn lifetimes(b: &Balance, c: &Currency, now: Millis) -> (Vec<Value>, Vec<Value>) {
+    let changes = b
+        .activations
+        .iter()
+        .map(|a| (a.activates_at, a.amount))
+        .chain(b.expirations.iter().map(|e| (e.expires_at, -e.amount)));
+    let mut week: Vec<(Millis, i64)> = changes.clone().filter(|(at, _)| *at < now + 7 * DAY_MS).collect();
+    week.sort();
+    let by_time = week
+        .into_iter()
+        .map(|(at, n)| json!({"amount": amount(n, c), "date": crate::format::time(at)}))
+        .collect();
+    let periods = [
+        ("FromWeekToMonth", 7, Some(30)),
+        ("FromMonthToYear", 30, Some(365)),
+        ("FromYear", 365, None),
+    ];
+    let by_period = periods
+        .into_iter()
+        .map(|(name, from, until): (&str, i64, Option<i64>)| {
+            let within = |at: Millis| at >= now + from * DAY_MS && until.is_none_or(|u| at < now + u * DAY_MS);
+            let sum = |positive: bool| -> i64 {
+                changes
+                    .clone()
+                    .filter(|(at, n)| within(*at) && (*n > 0) == positive)
+                    .map(|(_, n)| n.abs())
+                    .sum()
+            };
+            json!({"activationAmount": amount(sum(true), c), "expirationAmount": amount(sum(false), c), "period": name})
+        })
+        .collect();
+    (by_time, by_period)
+}
+
+/// `GET User/DetailedBalance`: per currency, what activates and expires within a week
+/// by date, and later by period.
 pub async fn detailed_balance(State(state): State<AppState>, member: Member) -> Answer {
     let (program, id) = (member.owner.program_id, member.owner.member_id);
     let result = async {
@@ -152,18 +211,14 @@ pub async fn detailed_balance(State(state): State<AppState>, member: Member) -> 
             .iter()
             .filter_map(|b| {
                 let c = currencies.iter().find(|c| c.id == b.currency_id)?;
-                let by_time: Vec<Value> = b
-                    .expirations
-                    .iter()
-                    .map(|e| json!({"amount": amount(e.amount, c), "date": crate::format::time(e.expires_at)}))
-                    .collect();
+                let (by_time, by_period) = lifetimes(b, c, state.store.now());
                 Some(json!({
                     "currency": currency(c),
                     "amount": amount(b.balance, c),
                     "notActivatedAmount": amount(b.not_activated, c),
                     "accountIsBlocked": !m.state.may_transact(),
                     "lifeTimesByTime": by_time,
-                    "lifeTimesByPeriod": [],
+                    "lifeTimesByPeriod": by_period,
                 }))
             })
             .collect();
