@@ -204,6 +204,9 @@ async fn cards(mut w: Wire) -> Wire {
     w.record("set_card", set("9116580844911085")).await;
     let emit = || Call::new(Method::PUT, "/api/v1/Cards/EmitVirtual").token(&token);
     w.record("emit_virtual", emit()).await;
+    for field in ["number", "barCode", "qrContent"] {
+        w.redact_last(&format!(".body.data.{field}"), "[virtual card number]");
+    }
     w.record("emit_virtual_not_allowed", emission()).await;
     w.record("emit_virtual_refused", emit()).await;
     let cards = w
