@@ -169,6 +169,19 @@ async fn a_member_signs_in_and_reads_the_balance(db: TestDb) {
             {"activationAmount": 0.0, "expirationAmount": 4.0, "period": "FromYear"},
         ])
     );
+    // What the member signs in with, as Loymax lists it.
+    let (_, logins) = get(&s, "/publicapi/v1.2/User/Logins", access).await;
+    let values: Vec<&str> = logins["data"]["identifiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["value"].as_str().unwrap())
+        .collect();
+    assert!(
+        values.contains(&"ivan@example.com") && values.contains(&"2000000000017"),
+        "{logins}"
+    );
+    assert_eq!(logins["data"]["socialIdentifiers"], json!([]));
     // E-mail and card number sign in too.
     sign_in(&s, "IVAN@example.com").await;
     sign_in(&s, "2000000000017").await;

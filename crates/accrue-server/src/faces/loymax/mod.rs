@@ -54,6 +54,7 @@ fn routes() -> Routes {
         ("auth/sendconfirmationcode", post(token::resend_code)),
         ("user", get(user::profile)),
         ("user/balance", get(user::balance)),
+        ("user/logins", get(user::logins)),
         ("user/detailedbalance", get(user::detailed_balance)),
         ("history", get(history::history)),
         ("registration/beginregistration", post(registration::begin)),

@@ -229,3 +229,30 @@ pub async fn detailed_balance(State(state): State<AppState>, member: Member) -> 
         Err(e) => Answer::fail(member.version, &e.to_string()),
     }
 }
+
+/// `GET User/Logins`: what the member can sign in with — phone (digits), e-mail, login
+/// and card numbers — each as Loymax lists them (`identifierType: "Login"`). Accrue
+/// links no social networks to members yet: `socialIdentifiers` is empty.
+pub async fn logins(State(state): State<AppState>, member: Member) -> Answer {
+    let (program, id) = (member.owner.program_id, member.owner.member_id);
+    let result = async {
+        let m = state.store.member(program, id).await?;
+        let cards = crate::service::registration::cards(&state.store, member.owner).await?;
+        let phone = m
+            .phone
+            .map(|p| p.chars().filter(char::is_ascii_digit).collect::<String>());
+        let values = phone
+            .into_iter()
+            .chain(m.email)
+            .chain(m.login)
+            .chain(cards.into_iter().map(|c| c.number));
+        let identifiers: Vec<Value> = values
+            .map(|value| json!({"identifierType": "Login", "value": value}))
+            .collect();
+        Ok::<_, accrue_store::StoreError>(json!({"identifiers": identifiers, "socialIdentifiers": []}))
+    };
+    match result.await {
+        Ok(data) => Answer::success(member.version, data),
+        Err(e) => Answer::fail(member.version, &e.to_string()),
+    }
+}
