@@ -412,13 +412,19 @@ async fn move_lots(tx: &mut Tx, posting_id: i64, moves: &[(i64, i64)]) -> Result
             .bind(lot)
             .execute(tx.conn())
             .await?;
-        sqlx::query("INSERT INTO lot_moves (posting_id, lot_id, amount) VALUES ($1, $2, $3)")
-            .bind(posting_id)
-            .bind(lot)
-            .bind(amount)
-            .execute(tx.conn())
-            .await?;
+        record_lot_move(tx, posting_id, lot, amount).await?;
     }
+    Ok(())
+}
+
+/// Keeps which posting moved how much of a lot.
+async fn record_lot_move(tx: &mut Tx, posting_id: i64, lot: i64, amount: i64) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO lot_moves (posting_id, lot_id, amount) VALUES ($1, $2, $3)")
+        .bind(posting_id)
+        .bind(lot)
+        .bind(amount)
+        .execute(tx.conn())
+        .await?;
     Ok(())
 }
 
@@ -605,14 +611,7 @@ pub(crate) async fn credit_in(
         false => None,
     };
     match topped_up {
-        Some(lot) => {
-            sqlx::query("INSERT INTO lot_moves (posting_id, lot_id, amount) VALUES ($1, $2, $3)")
-                .bind(posted.id)
-                .bind(lot)
-                .bind(m.amount)
-                .execute(tx.conn())
-                .await?;
-        }
+        Some(lot) => record_lot_move(tx, posted.id, lot, m.amount).await?,
         None => {
             sqlx::query(
                 "INSERT INTO lots (account_id, posting_id, amount, remaining, activates_at, expires_at, created_at) \
@@ -1225,25 +1224,31 @@ impl Store {
 }
 
 fn expirations(lots: &[Lot], now: Millis) -> Vec<Expiration> {
-    let mut by_date = std::collections::BTreeMap::<Millis, i64>::new();
-    for lot in lots.iter().filter(|l| l.expires_at.is_some_and(|e| e > now)) {
-        *by_date.entry(lot.expires_at.expect("filtered")).or_default() += lot.remaining;
-    }
-    by_date
-        .into_iter()
+    let expiring = lots
+        .iter()
+        .filter_map(|l| Some((l.expires_at.filter(|e| *e > now)?, l.remaining)));
+    by_date(expiring)
         .map(|(expires_at, amount)| Expiration { expires_at, amount })
         .collect()
 }
 
 fn activations(lots: &[Lot], now: Millis) -> Vec<Activation> {
-    let mut by_date = std::collections::BTreeMap::<Millis, i64>::new();
-    for lot in lots.iter().filter(|l| l.activates_at > now) {
-        *by_date.entry(lot.activates_at).or_default() += lot.remaining;
-    }
-    by_date
-        .into_iter()
+    let activating = lots
+        .iter()
+        .filter(|l| l.activates_at > now)
+        .map(|l| (l.activates_at, l.remaining));
+    by_date(activating)
         .map(|(activates_at, amount)| Activation { activates_at, amount })
         .collect()
+}
+
+/// Amounts summed by date, soonest first.
+fn by_date(dated: impl Iterator<Item = (Millis, i64)>) -> impl Iterator<Item = (Millis, i64)> {
+    let mut sums = std::collections::BTreeMap::<Millis, i64>::new();
+    for (at, amount) in dated {
+        *sums.entry(at).or_default() += amount;
+    }
+    sums.into_iter()
 }
 
 /// Expires what is left of one lot. Returns false when there was nothing to expire.

@@ -222,34 +222,35 @@ async fn phone_region<'e>(db: impl sqlx::AnyExecutor<'e>, program_id: i64) -> Re
 
 /// The member, locked for the rest of the transaction where the database has locks.
 pub(crate) async fn member_in_tx(tx: &mut Tx, program_id: i64, id: i64) -> Result<Member, StoreError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM members WHERE program_id = $1 AND id = $2{}",
-        tx.for_update()
-    );
-    let row = sqlx::query(&sql)
-        .bind(program_id)
-        .bind(id)
-        .fetch_optional(tx.conn())
-        .await?
-        .ok_or(StoreError::NotFound("member"))?;
+    let row = locked_member_row(tx, program_id, id, COLUMNS).await?;
     member_from(tx.conn(), &row).await
 }
 
 /// Locks the member for the rest of the transaction (where the database has locks) and
 /// returns its state: one statement, for writes that need no more of the member.
 pub(crate) async fn lock_member(tx: &mut Tx, program_id: i64, id: i64) -> Result<MemberState, StoreError> {
+    let row = locked_member_row(tx, program_id, id, "state").await?;
+    let state: String = row.try_get(0)?;
+    MemberState::parse(&state).ok_or_else(|| StoreError::Internal(format!("bad member state {state}")))
+}
+
+/// `columns` of the member's row, locked where the database has locks.
+async fn locked_member_row(
+    tx: &mut Tx,
+    program_id: i64,
+    id: i64,
+    columns: &str,
+) -> Result<sqlx::any::AnyRow, StoreError> {
     let sql = format!(
-        "SELECT state FROM members WHERE program_id = $1 AND id = $2{}",
+        "SELECT {columns} FROM members WHERE program_id = $1 AND id = $2{}",
         tx.for_update()
     );
-    let row = sqlx::query(&sql)
+    sqlx::query(&sql)
         .bind(program_id)
         .bind(id)
         .fetch_optional(tx.conn())
         .await?
-        .ok_or(StoreError::NotFound("member"))?;
-    let state: String = row.try_get(0)?;
-    MemberState::parse(&state).ok_or_else(|| StoreError::Internal(format!("bad member state {state}")))
+        .ok_or(StoreError::NotFound("member"))
 }
 
 /// Tells subscribed webhook endpoints about a member.

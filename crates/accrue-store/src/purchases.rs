@@ -165,7 +165,7 @@ async fn load(tx: &mut Tx, program_id: i64, key: &str) -> Result<Option<Purchase
 async fn load_with_bonus(tx: &mut Tx, program_id: i64, key: &str) -> Result<Option<(Purchase, bool)>, StoreError> {
     let sql = format!(
         "SELECT {COLUMNS}, (SELECT COUNT(*) FROM purchase_operations o WHERE o.program_id = $1 \
-         AND o.purchase_key = $2 AND o.kind = $3 AND o.canceled_at IS NULL) \
+         AND o.purchase_key = $2 AND o.kind = $3 AND o.canceled_at IS NULL) AS live_bonuses \
          FROM purchases WHERE program_id = $1 AND purchase_key = $2{}",
         tx.for_update()
     );
@@ -176,7 +176,7 @@ async fn load_with_bonus(tx: &mut Tx, program_id: i64, key: &str) -> Result<Opti
         .fetch_optional(tx.conn())
         .await?;
     let Some(row) = row else { return Ok(None) };
-    let bonuses: i64 = row.try_get(15)?;
+    let bonuses: i64 = row.try_get("live_bonuses")?;
     Ok(Some((purchase(&row)?, bonuses > 0)))
 }
 

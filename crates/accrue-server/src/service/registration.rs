@@ -95,6 +95,22 @@ pub async fn cards(store: &Store, owner: TokenOwner) -> Result<Vec<Card>, StoreE
     store.cards(owner.program_id, filter).await
 }
 
+/// What the member can sign in with: the phone (digits), the e-mail, the login and the
+/// card numbers.
+pub async fn sign_in_identifiers(store: &Store, owner: TokenOwner) -> Result<Vec<String>, StoreError> {
+    let member = store.member(owner.program_id, owner.member_id).await?;
+    let phone = member
+        .phone
+        .map(|p| p.chars().filter(char::is_ascii_digit).collect::<String>());
+    let cards = cards(store, owner).await?.into_iter().map(|c| c.number);
+    Ok(phone
+        .into_iter()
+        .chain(member.email)
+        .chain(member.login)
+        .chain(cards)
+        .collect())
+}
+
 /// Whether a member with these cards may have another virtual card.
 pub fn may_emit(settings: &RegistrationSettings, cards: &[Card]) -> bool {
     let virtual_cards = cards.iter().filter(|c| c.kind == "virtual").count() as u32;

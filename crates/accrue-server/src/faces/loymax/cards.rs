@@ -3,7 +3,7 @@
 
 use super::auth::Member;
 use super::envelope::{Answer, Body};
-use super::user::{guid, money};
+use super::user::{earned_and_spent, guid, money};
 use crate::service::registration;
 use crate::AppState;
 use accrue_core::member::mask_phone;
@@ -28,7 +28,7 @@ async fn owner(state: &AppState, m: &Member) -> Result<Owner, StoreError> {
     let totals = currencies
         .iter()
         .map(|c| {
-            let (earned, spent) = totals.iter().find(|t| t.0 == c.id).map_or((0, 0), |t| (t.1, t.2));
+            let (earned, spent) = earned_and_spent(&totals, c.id);
             (c.clone(), earned, spent)
         })
         .collect();

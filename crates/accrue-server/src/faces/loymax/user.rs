@@ -59,7 +59,7 @@ pub async fn balance(State(state): State<AppState>, member: Member) -> Answer {
             .iter()
             .filter_map(|b| {
                 let c = currencies.iter().find(|c| c.id == b.currency_id)?;
-                let (earned, spent) = totals.iter().find(|t| t.0 == c.id).map_or((0, 0), |t| (t.1, t.2));
+                let (earned, spent) = earned_and_spent(&totals, c.id);
                 Some(json!({
                     "currency": currency(c),
                     "balance": amount(b.balance, c),
@@ -75,6 +75,14 @@ pub async fn balance(State(state): State<AppState>, member: Member) -> Answer {
         Ok(rows) => Answer::success(member.version, Value::Array(rows)),
         Err(e) => Answer::fail(member.version, &e.to_string()),
     }
+}
+
+/// What the member earned and spent in a currency, from [`accrue_store::Store::wallet_totals`].
+pub fn earned_and_spent(totals: &[(i64, i64, i64)], currency_id: i64) -> (i64, i64) {
+    totals
+        .iter()
+        .find(|t| t.0 == currency_id)
+        .map_or((0, 0), |t| (t.1, t.2))
 }
 
 /// An amount with its currency, as `User`'s `balanceShortInfo` and cards' totals have them.
@@ -117,7 +125,7 @@ pub async fn profile(State(state): State<AppState>, member: Member) -> Answer {
             .first()
             .and_then(|b| Some((b, currencies.iter().find(|c| c.id == b.currency_id)?)));
         let short_info = main.map(|(b, c)| {
-            let (earned, spent) = totals.iter().find(|t| t.0 == c.id).map_or((0, 0), |t| (t.1, t.2));
+            let (earned, spent) = earned_and_spent(&totals, c.id);
             json!({"balance": money(b.balance, c), "notActivated": money(b.not_activated, c),
                    "accumulated": money(earned, c), "paid": money(spent, c)})
         });
@@ -234,25 +242,17 @@ pub async fn detailed_balance(State(state): State<AppState>, member: Member) -> 
 /// and card numbers — each as Loymax lists them (`identifierType: "Login"`). Accrue
 /// links no social networks to members yet: `socialIdentifiers` is empty.
 pub async fn logins(State(state): State<AppState>, member: Member) -> Answer {
-    let (program, id) = (member.owner.program_id, member.owner.member_id);
-    let result = async {
-        let m = state.store.member(program, id).await?;
-        let cards = crate::service::registration::cards(&state.store, member.owner).await?;
-        let phone = m
-            .phone
-            .map(|p| p.chars().filter(char::is_ascii_digit).collect::<String>());
-        let values = phone
-            .into_iter()
-            .chain(m.email)
-            .chain(m.login)
-            .chain(cards.into_iter().map(|c| c.number));
-        let identifiers: Vec<Value> = values
-            .map(|value| json!({"identifierType": "Login", "value": value}))
-            .collect();
-        Ok::<_, accrue_store::StoreError>(json!({"identifiers": identifiers, "socialIdentifiers": []}))
-    };
-    match result.await {
-        Ok(data) => Answer::success(member.version, data),
+    match crate::service::registration::sign_in_identifiers(&state.store, member.owner).await {
+        Ok(values) => {
+            let identifiers: Vec<Value> = values
+                .into_iter()
+                .map(|value| json!({"identifierType": "Login", "value": value}))
+                .collect();
+            Answer::success(
+                member.version,
+                json!({"identifiers": identifiers, "socialIdentifiers": []}),
+            )
+        }
         Err(e) => Answer::fail(member.version, &e.to_string()),
     }
 }
