@@ -9,11 +9,11 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
-use http_body::{Frame, SizeHint};
+use http_body::{Body as _, Frame, SizeHint};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 /// The longest path and query accepted, in bytes.
 pub const MAX_URI: usize = 16 * 1024;
@@ -54,10 +54,17 @@ fn declared_length(req: &Request) -> Option<u64> {
 #[derive(Clone)]
 pub struct ReadAhead(pub Bytes);
 
+/// A body a handler left unread (a refusal, a 401) is read and dropped up to this size
+/// before the answer goes: a client still sending when the server closes gets a reset
+/// connection instead of the answer (reqwest, curl and PHP's streams report a broken
+/// pipe then). Beyond it, or after [`DISCARD_WITHIN`], the connection is closed anyway.
+const DISCARD_AT_MOST: u64 = 16 * 1024 * 1024;
+const DISCARD_WITHIN: Duration = Duration::from_secs(2);
+
 /// Refuses over-long URIs; reads small bodies before the handler runs, so that a
 /// handler that answers without reading (a 401, say) leaves the connection usable; and
-/// marks the answer `Connection: close` when a larger body was left unread, because the
-/// server will close that connection.
+/// when a larger body was left unread, reads the rest of it (bounded) and marks the
+/// answer `Connection: close`.
 pub async fn intake(req: Request, next: Next) -> Response {
     let uri_length = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
     if uri_length > MAX_URI {
@@ -77,16 +84,15 @@ pub async fn intake(req: Request, next: Next) -> Response {
             parts.extensions.insert(ReadAhead(bytes.clone()));
             next.run(Request::from_parts(parts, Body::from(bytes))).await
         }
-        _ => {
-            let finished = Arc::new(AtomicBool::new(false));
-            let req = req.map(|body| {
-                Body::new(Watched {
-                    inner: body,
-                    finished: finished.clone(),
-                })
-            });
-            let mut response = next.run(req).await;
-            if !finished.load(Ordering::Acquire) {
+        declared => {
+            let (parts, body) = req.into_parts();
+            let watched = Arc::new(Mutex::new(Watched { body, finished: false }));
+            let shared = Body::new(Shared(watched.clone()));
+            let mut response = next.run(Request::from_parts(parts, shared)).await;
+            if !watched.lock().unwrap().finished {
+                if declared.is_none_or(|n| n <= DISCARD_AT_MOST) {
+                    tokio::time::timeout(DISCARD_WITHIN, discard(&watched)).await.ok();
+                }
                 response
                     .headers_mut()
                     .insert(CONNECTION, HeaderValue::from_static("close"));
@@ -96,30 +102,46 @@ pub async fn intake(req: Request, next: Next) -> Response {
     }
 }
 
-/// A body that notes when it has been read to its end.
-struct Watched {
-    inner: Body,
-    finished: Arc<AtomicBool>,
+/// Reads and drops what is left of a body, at most [`DISCARD_AT_MOST`] bytes.
+async fn discard(watched: &Mutex<Watched>) {
+    let mut read = 0;
+    while read <= DISCARD_AT_MOST {
+        let frame = std::future::poll_fn(|cx| Pin::new(&mut watched.lock().unwrap().body).poll_frame(cx)).await;
+        match frame {
+            Some(Ok(frame)) => read += frame.data_ref().map_or(0, |d| d.len() as u64),
+            _ => return,
+        }
+    }
 }
 
-impl http_body::Body for Watched {
+/// A request body, and whether it has been read to its end.
+struct Watched {
+    body: Body,
+    finished: bool,
+}
+
+/// The handler's side of a [`Watched`] body; the rest stays with [`intake`].
+struct Shared(Arc<Mutex<Watched>>);
+
+impl http_body::Body for Shared {
     type Data = Bytes;
     type Error = axum::Error;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if matches!(polled, Poll::Ready(None)) || self.inner.is_end_stream() {
-            self.finished.store(true, Ordering::Release);
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let mut watched = self.0.lock().unwrap();
+        let polled = Pin::new(&mut watched.body).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) || watched.body.is_end_stream() {
+            watched.finished = true;
         }
         polled
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.0.lock().unwrap().body.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        self.0.lock().unwrap().body.size_hint()
     }
 }
 

@@ -118,6 +118,40 @@ async fn an_answer_to_an_unread_body_keeps_the_connection_usable() {
     s.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_still_sending_a_refused_body_reads_the_refusal() {
+    let s = TestServer::start(TestDb::sqlite()).await;
+    // A client that reads only after sending its whole body (as reqwest and PHP's curl
+    // do), with a pause in between, to a server that answers without needing it: the server
+    // must not close before the body is in, or the client sees a reset, not the answer.
+    let (large, small) = (4 * 1024 * 1024, 900 * 1024);
+    let refusals = [
+        ("/publicapi/v1.2/Registration/BeginRegistration", large, "413"),
+        ("/admin/v1/members", large, "413"),
+        // Within the limit, but answered without being read: no till token.
+        ("/api/v1/Processing/Purchases/p1/Calculate", small, "401"),
+    ];
+    for (path, declared, status) in refusals {
+        let mut conn = connect(&s).await;
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/json\r\nContent-Length: {declared}\r\n\r\n",
+            s.admin_key
+        );
+        conn.write_all(head.as_bytes()).await.unwrap();
+        let half = vec![b' '; declared / 2];
+        conn.write_all(&half).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        conn.write_all(&half)
+            .await
+            .unwrap_or_else(|e| panic!("{path}: the server closed before the body was in: {e}"));
+        let answer = read_answer(&mut conn).await;
+        assert!(answer.starts_with(&format!("HTTP/1.1 {status}")), "{path}: {answer}");
+        assert!(answer.to_ascii_lowercase().contains("connection: close"), "{answer}");
+    }
+    s.stop().await;
+}
+
 /// Reads one answer whose body has a Content-Length.
 async fn read_answer(conn: &mut TcpStream) -> String {
     use tokio::io::AsyncReadExt;

@@ -83,20 +83,27 @@ pub async fn member_with_password(s: &accrue_server::testing::TestServer, phone:
 
 /// Sends `head` and then `body` as chunks on a raw connection; the answer as text.
 pub async fn raw(s: &accrue_server::testing::TestServer, head: &str, body: &[u8]) -> String {
-    use tokio::io::AsyncWriteExt;
-    let mut conn = tokio::net::TcpStream::connect(s.base.trim_start_matches("http://"))
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let conn = tokio::net::TcpStream::connect(s.base.trim_start_matches("http://"))
         .await
         .unwrap();
-    conn.write_all(head.as_bytes()).await.unwrap();
+    let (mut reader, mut writer) = conn.into_split();
+    // Read while writing: an answer that comes before the body is sent must be read
+    // before the server's close resets the connection.
+    let answer = tokio::spawn(async move {
+        let mut read = Vec::new();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), reader.read_to_end(&mut read)).await;
+        read
+    });
+    writer.write_all(head.as_bytes()).await.unwrap();
     for chunk in body.chunks(64 * 1024) {
         let framed = [format!("{:x}\r\n", chunk.len()).as_bytes(), chunk, b"\r\n"].concat();
-        if conn.write_all(&framed).await.is_err() {
+        if writer.write_all(&framed).await.is_err() {
             break;
         }
     }
-    let _ = conn.write_all(b"0\r\n\r\n").await;
-    let (answer, _) = read_until_closed(&mut conn, std::time::Duration::from_secs(5)).await;
-    String::from_utf8_lossy(&answer).into_owned()
+    let _ = writer.write_all(b"0\r\n\r\n").await;
+    String::from_utf8_lossy(&answer.await.unwrap()).into_owned()
 }
 
 /// The JSON body of a raw HTTP/1.1 answer (chunked or not).
