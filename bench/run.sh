@@ -28,10 +28,16 @@ while (($#)); do
 done
 
 # --- build -------------------------------------------------------------------
-cargo build --release -p accrue -p accrue-bench
-target="${CARGO_TARGET_DIR:-$root/target}"
-accrue="$target/release/accrue"
-bench="$target/release/accrue-bench"
+# BENCH_BIN_DIR: run the accrue and accrue-bench binaries kept there (say, of another
+# commit) instead of building this checkout.
+if [[ -n "${BENCH_BIN_DIR:-}" ]]; then
+    bin="$BENCH_BIN_DIR"
+else
+    cargo build --release -p accrue -p accrue-bench
+    bin="${CARGO_TARGET_DIR:-$root/target}/release"
+fi
+accrue="$bin/accrue"
+bench="$bin/accrue-bench"
 
 # --- a fresh database ----------------------------------------------------------
 workdir="$(mktemp -d -t accrue-bench.XXXXXX)"

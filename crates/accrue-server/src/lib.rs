@@ -27,14 +27,15 @@ use outbound::worker::{Deliverer, DeliveryMetrics, DeliveryOptions};
 
 use accrue_store::Store;
 use axum::extract::State;
-use axum::http::{HeaderName, StatusCode};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Extension, Router};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tower_http::compression::CompressionLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -117,7 +118,28 @@ pub fn router(store: Store, options: &ServerOptions, deliveries: Arc<DeliveryMet
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::extract::Request| {
             tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
         }))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(request_id, RequestIds::new()))
+}
+
+/// Request ids: a random prefix per router and a counter, unique across servers without
+/// drawing a random number for every request.
+#[derive(Clone)]
+struct RequestIds(Arc<(String, AtomicU64)>);
+
+impl RequestIds {
+    fn new() -> RequestIds {
+        use rand::RngCore;
+        let prefix = format!("{:016x}", rand::thread_rng().next_u64());
+        RequestIds(Arc::new((prefix, AtomicU64::new(0))))
+    }
+}
+
+impl MakeRequestId for RequestIds {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let (prefix, next) = &*self.0;
+        let id = format!("{prefix}-{:x}", next.fetch_add(1, Ordering::Relaxed));
+        HeaderValue::from_str(&id).ok().map(RequestId::new)
+    }
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {

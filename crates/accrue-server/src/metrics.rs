@@ -9,28 +9,64 @@ use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::fmt::Write;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
+/// One series' counters, updated without a lock.
 #[derive(Default)]
 struct Series {
-    count: u64,
-    sum: f64,
-    buckets: [u64; BUCKETS.len()],
+    count: AtomicU64,
+    /// Microseconds: integer, so it can be an atomic.
+    sum_micros: AtomicU64,
+    buckets: [AtomicU64; BUCKETS.len()],
 }
+
+impl Series {
+    fn observe(&self, seconds: f64) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_micros.fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+        for (bucket, le) in self.buckets.iter().zip(BUCKETS) {
+            if seconds <= le {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Route → (method, status) → series. A request's lookup borrows its route and copies
+/// nothing; the map is written only when a series is seen for the first time.
+type ByRoute = HashMap<String, HashMap<(Method, u16), Arc<Series>>>;
 
 #[derive(Default)]
 pub(crate) struct HttpMetrics {
-    /// (method, route, status) → latencies.
-    series: Mutex<BTreeMap<(String, String, u16), Series>>,
+    series: RwLock<ByRoute>,
+}
+
+impl HttpMetrics {
+    fn observe(&self, route: &str, method: Method, status: u16, seconds: f64) {
+        let key = (method, status);
+        let known = {
+            let series = self.series.read().expect("metrics lock");
+            series.get(route).and_then(|by_key| by_key.get(&key)).cloned()
+        };
+        let series = known.unwrap_or_else(|| {
+            let mut series = self.series.write().expect("metrics lock");
+            series
+                .entry(route.to_string())
+                .or_default()
+                .entry(key)
+                .or_default()
+                .clone()
+        });
+        series.observe(seconds);
+    }
 }
 
 /// Counts a request by method, route and status, and its latency. A face routed behind
@@ -40,27 +76,23 @@ pub(crate) async fn track(State(state): State<AppState>, req: Request, next: Nex
     // Clients may invent methods; each would otherwise become a series of its own.
     let method = match *req.method() {
         Method::GET | Method::POST | Method::PUT | Method::PATCH | Method::DELETE | Method::HEAD | Method::OPTIONS => {
-            req.method().to_string()
+            req.method().clone()
         }
-        _ => "OTHER".to_string(),
+        _ => OTHER.clone(),
     };
     let started = Instant::now();
     let response = next.run(req).await;
     let seconds = started.elapsed().as_secs_f64();
-    let route = matched
-        .or_else(|| response.extensions().get::<MatchedPath>().cloned())
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let mut series = state.metrics.series.lock().expect("metrics lock");
-    let s = series.entry((method, route, response.status().as_u16())).or_default();
-    s.count += 1;
-    s.sum += seconds;
-    for (i, le) in BUCKETS.iter().enumerate() {
-        if seconds <= *le {
-            s.buckets[i] += 1;
-        }
-    }
+    let route = matched.as_ref().or_else(|| response.extensions().get::<MatchedPath>());
+    let route = route.map_or("unmatched", |r| r.as_str());
+    state
+        .metrics
+        .observe(route, method, response.status().as_u16(), seconds);
     response
 }
+
+static OTHER: std::sync::LazyLock<Method> =
+    std::sync::LazyLock::new(|| Method::from_bytes(b"OTHER").expect("a valid method name"));
 
 /// Puts the route a request matched on its response, for [`track`] outside the router.
 pub(crate) async fn pass_route(req: Request, next: Next) -> Response {
@@ -141,21 +173,34 @@ async fn render_deliveries(state: &AppState, d: &DeliveryMetrics, out: &mut Stri
 }
 
 fn render_http(metrics: &HttpMetrics, out: &mut String) {
+    let series = metrics.series.read().expect("metrics lock");
+    let mut rows: Vec<(String, &Series)> = series
+        .iter()
+        .flat_map(|(route, by_key)| {
+            by_key.iter().map(move |((method, status), s)| {
+                (
+                    format!("method=\"{method}\",route=\"{route}\",status=\"{status}\""),
+                    &**s,
+                )
+            })
+        })
+        .collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
     out.push_str("# HELP accrue_http_requests_total HTTP requests by route and status.\n");
     out.push_str("# TYPE accrue_http_requests_total counter\n");
-    let series = metrics.series.lock().expect("metrics lock");
-    for ((method, route, status), s) in series.iter() {
+    for (labels, s) in &rows {
         let _ = writeln!(
             out,
-            "accrue_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {}",
-            s.count
+            "accrue_http_requests_total{{{labels}}} {}",
+            s.count.load(Ordering::Relaxed)
         );
     }
     out.push_str("# HELP accrue_http_request_duration_seconds HTTP request latency by route.\n");
     out.push_str("# TYPE accrue_http_request_duration_seconds histogram\n");
-    for ((method, route, status), s) in series.iter() {
-        let labels = format!("method=\"{method}\",route=\"{route}\",status=\"{status}\"");
-        for (le, n) in BUCKETS.iter().zip(s.buckets) {
+    for (labels, s) in &rows {
+        let count = s.count.load(Ordering::Relaxed);
+        for (le, n) in BUCKETS.iter().zip(&s.buckets) {
+            let n = n.load(Ordering::Relaxed);
             let _ = writeln!(
                 out,
                 "accrue_http_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {n}"
@@ -163,14 +208,10 @@ fn render_http(metrics: &HttpMetrics, out: &mut String) {
         }
         let _ = writeln!(
             out,
-            "accrue_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-            s.count
+            "accrue_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {count}"
         );
-        let _ = writeln!(out, "accrue_http_request_duration_seconds_sum{{{labels}}} {}", s.sum);
-        let _ = writeln!(
-            out,
-            "accrue_http_request_duration_seconds_count{{{labels}}} {}",
-            s.count
-        );
+        let sum = s.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "accrue_http_request_duration_seconds_sum{{{labels}}} {sum}");
+        let _ = writeln!(out, "accrue_http_request_duration_seconds_count{{{labels}}} {count}");
     }
 }
