@@ -118,6 +118,9 @@ pub struct Done {
     pub calculation: Option<Calculation>,
     /// The accrual per line (Bonus).
     pub accrual: Option<Accrual>,
+    /// The operation's own number (its row), which tills know as the transaction id.
+    #[serde(default)]
+    pub transaction_id: Option<i64>,
 }
 
 const COLUMNS: &str = "id, purchase_key, device_id, member_id, currency_id, state, cheque, bonus_paid, accrual, \
@@ -646,16 +649,16 @@ async fn set_priced(tx: &mut Tx, call: &Call, priced: &Calculation) -> Result<()
     Ok(())
 }
 
-/// Claims the operation's key: `Some(outcome)` when it was already done with this
-/// request. The operation's own row is written here too; its id is unique per program,
-/// so one run before replays existed is refused as a reused key.
-async fn claim(tx: &mut Tx, call: &Call) -> Result<Option<Done>, StoreError> {
+/// Claims the operation's key: `Err(outcome)` when it was already done with this
+/// request, else the number of the operation's own row, written here too; its id is
+/// unique per program, so one run before replays existed is refused as a reused key.
+async fn claim(tx: &mut Tx, call: &Call) -> Result<Result<i64, Done>, StoreError> {
     if let Some(done) = idempotency::claim(tx, call.program_id, &call.key).await? {
-        return Ok(Some(done));
+        return Ok(Err(done));
     }
-    sqlx::query(
+    let row = sqlx::query(
         "INSERT INTO purchase_operations (program_id, purchase_key, operation_id, kind, device_id, member_id, \
-         amount, created_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7)",
+         amount, created_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7) RETURNING id",
     )
     .bind(call.program_id)
     .bind(&call.purchase_key)
@@ -664,10 +667,10 @@ async fn claim(tx: &mut Tx, call: &Call) -> Result<Option<Done>, StoreError> {
     .bind(call.till.device_id)
     .bind(call.till.member_id)
     .bind(tx.now)
-    .execute(tx.conn())
+    .fetch_one(tx.conn())
     .await
     .map_err(StoreError::on_unique(StoreError::IdempotencyMismatch))?;
-    Ok(None)
+    Ok(Ok(row.try_get(0)?))
 }
 
 impl Store {
@@ -688,11 +691,13 @@ impl Store {
                 if let Some(member_id) = call.till.member_id {
                     crate::members::lock_member(tx, call.program_id, member_id).await?;
                 }
-                if let Some(done) = claim(tx, &call).await? {
-                    return Ok((done, true));
-                }
+                let transaction_id = match claim(tx, &call).await? {
+                    Ok(id) => id,
+                    Err(done) => return Ok((done, true)),
+                };
                 let cancel_at = tx.now + auto_cancel_ms;
-                let done = run(tx, &call, step, cancel_at).await?;
+                let mut done = run(tx, &call, step, cancel_at).await?;
+                done.transaction_id = Some(transaction_id);
                 idempotency::record(tx, call.program_id, &call.key, &done).await?;
                 Ok((done, false))
             })

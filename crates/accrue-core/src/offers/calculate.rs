@@ -30,6 +30,11 @@ pub struct Calculation {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LineResult {
     pub position: u32,
+    /// The line's goods and barcode as the till sent them, for its answer.
+    #[serde(default)]
+    pub goods_id: Option<String>,
+    #[serde(default)]
+    pub barcode: Option<String>,
     pub quantity: Decimal,
     /// After all discounts.
     pub amount: i64,
@@ -220,6 +225,8 @@ impl Pricing<'_> {
                 let payable = (amount - self.ctx.min_line_amount.max(0)).max(0);
                 LineResult {
                     position: line.position,
+                    goods_id: line.goods_id.clone(),
+                    barcode: line.barcode.clone(),
                     quantity: line.quantity,
                     amount,
                     discount: line.discount + (line.amount - amount),

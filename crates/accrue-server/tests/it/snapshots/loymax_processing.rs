@@ -211,5 +211,10 @@ async fn device_sign_in(mut w: Wire) -> Wire {
         ("cheque.lines[0].price", "100"),
     ]);
     w.record("calculate_form_body", form).await;
+    // A till that names itself gets its name back.
+    let mut named = request("x4", json!({}));
+    named["deviceLogicalId"] = json!("till-7");
+    w.record("named_till_calculate", processing(&t, "/Purchases/y/Calculate", named))
+        .await;
     w
 }

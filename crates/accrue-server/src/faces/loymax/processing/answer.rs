@@ -5,13 +5,33 @@
 
 use super::super::envelope::{Answer, Version};
 use super::codes::{Code, Refusal};
+use accrue_core::money::to_decimal;
+use accrue_store::Currency;
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
-/// One operation result, before the method's own fields are added.
-pub fn item(operation_id: Option<&str>, device: Option<i64>, code: Code, message: Option<&str>) -> Value {
+/// An amount as the processing document writes it: whole ones without a fraction (`1`,
+/// not `1.0`). (The member API keeps the fraction: its clients parse amounts as floats
+/// strictly.)
+pub fn amount(minor: i64, currency: &Currency) -> Value {
+    number(to_decimal(minor, currency.scale))
+}
+
+/// A quantity or amount as a JSON number, whole ones as integers.
+pub fn number(n: Decimal) -> Value {
+    match n.normalize() {
+        whole if whole.scale() == 0 => whole.to_i64().map_or_else(|| json!(whole.to_f64()), |i| json!(i)),
+        fraction => json!(fraction.to_f64().unwrap_or_default()),
+    }
+}
+
+/// One operation result, before the method's own fields are added. `device` is the
+/// till's own name for itself, as it sent it.
+pub fn item(operation_id: Option<&str>, device: Option<&str>, code: Code, message: Option<&str>) -> Value {
     json!({
         "transactionId": null,
-        "deviceLogicalId": device.map(|d| d.to_string()),
+        "deviceLogicalId": device,
         "operationId": operation_id,
         "code": code.as_str(),
         "errorMessage": message,
@@ -25,7 +45,7 @@ pub fn answer(v: Version, item: Value) -> Answer {
     Answer::success(v, json!([item]))
 }
 
-pub fn refused(v: Version, operation_id: Option<&str>, device: Option<i64>, r: &Refusal) -> Answer {
+pub fn refused(v: Version, operation_id: Option<&str>, device: Option<&str>, r: &Refusal) -> Answer {
     answer(v, item(operation_id, device, r.code, Some(&r.message)))
 }
 

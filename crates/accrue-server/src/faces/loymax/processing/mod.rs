@@ -10,13 +10,12 @@ pub mod device;
 pub(crate) mod request;
 
 use super::envelope::{Answer, Version};
-use super::user::{amount, quantity};
 use crate::service::pricing::ChequeInput;
 use crate::service::purchases::{self, Checkout, Outcome, Request as Operation};
 use crate::AppState;
 use accrue_core::offers::Calculation;
 use accrue_store::{Currency, StoreError};
-use answer::{item, refused};
+use answer::{amount, item, number, refused};
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::response::Response;
 use axum::routing::post;
@@ -62,7 +61,11 @@ impl Ctx {
     }
 
     fn refused(&self, r: &Refusal) -> Answer {
-        refused(self.v, self.operation_id(), Some(self.device.0.device_id), r)
+        refused(self.v, self.operation_id(), self.device_logical_id(), r)
+    }
+
+    fn device_logical_id(&self) -> Option<&str> {
+        self.request.device_logical_id.as_deref()
     }
 
     /// A service failure: a rejection in the till's codes, or our own failure.
@@ -75,7 +78,7 @@ impl Ctx {
     }
 
     fn ok(&self) -> Value {
-        item(self.operation_id(), Some(self.device.0.device_id), Code::Ok, None)
+        item(self.operation_id(), self.device_logical_id(), Code::Ok, None)
     }
 
     /// The operation on purchase `key` under the till's operation id.
@@ -148,7 +151,9 @@ fn cheque_json(calc: &Calculation, c: &Currency, pay: Option<&[i64]>, cashback: 
                 "message": null,
                 "position": l.position,
                 "amount": amount(l.amount, c),
-                "quantity": quantity(l.quantity),
+                "goodsId": l.goods_id,
+                "barcode": l.barcode,
+                "quantity": number(l.quantity),
                 "cashback": cashback.map(|b| amount(b[i], c)),
                 "discount": amount(l.discount, c),
             })
@@ -215,6 +220,7 @@ async fn payment(Path(key): Path<String>, c: Ctx) -> Handled {
     let wanted = c.request.amount.map(|n| n.0);
     let outcome = purchases::pay(&c.state.store, op, &cheque, wanted).await;
     Ok(c.answer(outcome, |o, item| {
+        item["transactionId"] = json!(o.done.transaction_id);
         item["amount"] = amount(o.done.amount, &o.currency);
         item["bonusAmount"] = amount(o.done.amount, &o.currency);
         priced(o, item, Some(&o.paid_by_line()), None);
@@ -228,6 +234,7 @@ async fn bonus(Path(key): Path<String>, c: Ctx) -> Handled {
         let lines = o.done.accrual.as_ref().map_or(&[][..], |a| &a.lines[..]);
         let pay: Vec<i64> = lines.iter().map(|l| l.bonus_paid).collect();
         let cashback: Vec<i64> = lines.iter().map(|l| l.accrued).collect();
+        item["transactionId"] = json!(o.done.transaction_id);
         priced(o, item, Some(&pay), Some(&cashback));
     }))
 }

@@ -42,6 +42,8 @@ pub struct ProcessingRequest {
     /// Bonuses to pay with (Payment).
     pub amount: Option<Num>,
     pub pays: Vec<Pay>,
+    /// The till's own name for itself, echoed in the answer.
+    pub device_logical_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
