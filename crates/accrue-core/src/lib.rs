@@ -10,6 +10,7 @@ pub mod idempotency;
 pub mod ledger;
 pub mod lots;
 pub mod member;
+pub mod merchant;
 pub mod messages;
 pub mod money;
 pub mod offers;

@@ -12,14 +12,6 @@ use serde::Serialize;
 use sqlx::Row;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Merchant {
-    pub id: i64,
-    pub code: String,
-    pub name: String,
-    pub created_at: Millis,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Device {
     pub id: i64,
     pub program_id: i64,
@@ -84,47 +76,6 @@ impl Store {
         let sql = "INSERT INTO processing_settings (program_id, settings, updated_at) VALUES ($1, $2, $3) \
                    ON CONFLICT (program_id) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at";
         self.save_json(sql, program_id, serde_json::to_string(&settings)?).await
-    }
-
-    pub async fn create_merchant(&self, program_id: i64, code: String, name: String) -> Result<Merchant, StoreError> {
-        self.write(move |tx| {
-            Box::pin(async move {
-                let row = sqlx::query(
-                    "INSERT INTO merchants (program_id, code, name, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
-                )
-                .bind(program_id)
-                .bind(&code)
-                .bind(&name)
-                .bind(tx.now)
-                .fetch_one(tx.conn())
-                .await
-                .map_err(StoreError::unique(format!("merchant {code} already exists")))?;
-                Ok(Merchant {
-                    id: row.try_get(0)?,
-                    code,
-                    name,
-                    created_at: tx.now,
-                })
-            })
-        })
-        .await
-    }
-
-    pub async fn merchants(&self, program_id: i64) -> Result<Vec<Merchant>, StoreError> {
-        let rows = sqlx::query("SELECT id, code, name, created_at FROM merchants WHERE program_id = $1 ORDER BY code")
-            .bind(program_id)
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Merchant {
-                    id: r.try_get(0)?,
-                    code: r.try_get(1)?,
-                    name: r.try_get(2)?,
-                    created_at: r.try_get(3)?,
-                })
-            })
-            .collect()
     }
 
     /// A new device of a merchant with fresh client credentials.

@@ -27,6 +27,7 @@ pub mod ledger;
 pub mod member_auth;
 pub mod member_history;
 mod members;
+pub mod merchants;
 pub mod messages;
 mod migrate;
 pub mod notifications;

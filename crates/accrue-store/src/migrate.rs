@@ -37,6 +37,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(12, "0012_hardening"),
     migration!(13, "0013_service"),
     migration!(14, "0014_face_bindings"),
+    migration!(15, "0015_merchant_profiles"),
 ];
 
 /// A short hash of every PostgreSQL migration: databases migrated by the same code

@@ -26,7 +26,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::routing::{get, post, put};
+use axum::routing::{get, patch, post, put};
 use axum::Router;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -116,6 +116,7 @@ pub fn router(state: AdminState, body_limit: usize) -> Router {
             "/merchants",
             post(processing::create_merchant).get(processing::merchants),
         )
+        .route("/merchants/{code}", patch(processing::update_merchant))
         .route("/merchants/{code}/devices", post(processing::create_device))
         .route("/devices", get(processing::devices))
         .route("/devices/{id}/disable", post(processing::disable_device))

@@ -20,7 +20,7 @@ use utoipa::{Modify, OpenApi};
         webhooks::delete, webhooks::rotate_secret, webhooks::test,
         keys::create, keys::list, keys::revoke,
         outbox::list, outbox::get, outbox::retry, outbox::queue,
-        processing::settings, processing::set_settings, processing::create_merchant, processing::merchants,
+        processing::settings, processing::set_settings, processing::create_merchant, processing::update_merchant, processing::merchants,
         processing::create_device, processing::devices, processing::disable_device, processing::put_offer,
         processing::get_offer, processing::offers, processing::enable_offer, processing::disable_offer,
         processing::simulate, processing::import_goods,

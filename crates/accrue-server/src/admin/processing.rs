@@ -7,9 +7,11 @@ use super::ProgramParam;
 use crate::extract::{Json, Path, Query};
 use crate::service::pricing::{self, Quote};
 use crate::{ApiError, AppState};
+use accrue_core::merchant::Profile;
 use accrue_core::offers::{self, Calculation, Cheque, Offer};
 use accrue_core::purchase::Settings;
 use accrue_store::devices::Device;
+use accrue_store::merchants::{Merchant, MerchantChange};
 use accrue_store::offers::{Goods, StoredOffer};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -55,12 +57,40 @@ async fn settings_of(state: &AppState, program_id: i64) -> Result<axum::Json<Val
 pub struct MerchantInput {
     pub code: String,
     pub name: String,
+    /// What members see: `description`, `brand`, `address` (`city`, `city_prefix`,
+    /// `street`, `house`, `building`, `office`, `description`, `latitude`, `longitude`),
+    /// `schedule` (`mon` … `sun`: `[{"from": "09:00", "to": "21:00"}]`), `archived`,
+    /// `additional_info` (`[{"name", "value"}]`). Members are shown merchants with an
+    /// address only.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub profile: Profile,
+}
+
+/// A change of a merchant: the name, or the profile (replaced whole).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MerchantChangeInput {
+    pub name: Option<String>,
+    #[schema(value_type = Object)]
+    pub profile: Option<Profile>,
 }
 
 fn check_code(code: &str) -> Result<(), ApiError> {
     let ok = (1..=64).contains(&code.len()) && code.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
     ok.then_some(())
         .ok_or_else(|| ApiError::invalid("code must be 1 to 64 letters, digits, '-', '_' or '.'"))
+}
+
+fn check_name(name: &str) -> Result<(), ApiError> {
+    if name.trim().is_empty() {
+        return Err(ApiError::invalid("name must not be empty"));
+    }
+    Ok(())
+}
+
+fn merchant_view(m: &Merchant) -> Value {
+    json!({"code": m.code, "name": m.name, "profile": m.profile, "created_at": time(m.created_at)})
 }
 
 #[utoipa::path(operation_id = "merchants_create", post, path = "/admin/v1/merchants", params(ProgramParam),
@@ -71,13 +101,33 @@ pub async fn create_merchant(
     Json(input): Json<MerchantInput>,
 ) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
     check_code(&input.code)?;
-    if input.name.trim().is_empty() {
-        return Err(ApiError::invalid("name must not be empty"));
+    check_name(&input.name)?;
+    let program = p.resolve(&state.store).await?;
+    let m = state
+        .store
+        .create_merchant(program.id, input.code, input.name, input.profile)
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(merchant_view(&m))))
+}
+
+#[utoipa::path(operation_id = "merchants_update", patch, path = "/admin/v1/merchants/{code}", params(ProgramParam),
+    request_body = MerchantChangeInput, responses((status = 200, body = Object), (status = 400), (status = 404)), tag = "processing")]
+pub async fn update_merchant(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    Query(p): Query<ProgramParam>,
+    Json(input): Json<MerchantChangeInput>,
+) -> Result<axum::Json<Value>, ApiError> {
+    if let Some(name) = &input.name {
+        check_name(name)?;
     }
     let program = p.resolve(&state.store).await?;
-    let m = state.store.create_merchant(program.id, input.code, input.name).await?;
-    let view = json!({"code": m.code, "name": m.name, "created_at": time(m.created_at)});
-    Ok((StatusCode::CREATED, axum::Json(view)))
+    let change = MerchantChange {
+        name: input.name,
+        profile: input.profile,
+    };
+    let m = state.store.update_merchant(program.id, code, change).await?;
+    Ok(axum::Json(merchant_view(&m)))
 }
 
 #[utoipa::path(operation_id = "merchants_list", get, path = "/admin/v1/merchants", params(ProgramParam),
@@ -88,10 +138,7 @@ pub async fn merchants(
 ) -> Result<axum::Json<Value>, ApiError> {
     let program = p.resolve(&state.store).await?;
     let list = state.store.merchants(program.id).await?;
-    let items: Vec<Value> = list
-        .iter()
-        .map(|m| json!({"code": m.code, "name": m.name, "created_at": time(m.created_at)}))
-        .collect();
+    let items: Vec<Value> = list.iter().map(merchant_view).collect();
     Ok(axum::Json(json!({ "items": items })))
 }
 

@@ -5,6 +5,7 @@ mod admin_api;
 mod cache;
 mod hardening;
 mod loymax_account;
+mod loymax_catalogue;
 mod loymax_member;
 mod loymax_processing;
 mod loymax_programs;

@@ -8,6 +8,7 @@
 
 use super::auth::Member;
 use super::envelope::{Answer, Version};
+use super::query::param;
 use super::user::{amount, currency, guid, quantity};
 use crate::AppState;
 use accrue_core::ledger::PostingKind;
@@ -37,13 +38,6 @@ fn parse_date(text: &str, end_of_day: bool) -> Option<Millis> {
 }
 
 /// The query with lowercase keys (clients vary the case of `filter.toDate`).
-fn param<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(key))
-        .map(|(_, v)| v.as_str())
-}
-
 /// The ledger operations and whether purchases a `historyItemType` asks for.
 fn kinds_of(item_type: &str) -> Option<(Vec<PostingKind>, bool)> {
     match item_type.to_ascii_lowercase().as_str() {

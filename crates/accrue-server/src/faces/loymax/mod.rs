@@ -8,11 +8,13 @@ mod auth;
 mod cards;
 mod envelope;
 mod history;
+mod merchants;
 mod notifications;
 mod password;
 pub mod paths;
 pub(crate) mod processing;
 pub mod programs;
+mod query;
 mod questions;
 mod registration;
 mod token;
@@ -88,6 +90,8 @@ fn routes() -> Routes {
         ("cards", get(cards::list)),
         ("cards/set", post(cards::set)),
         ("cards/emitvirtual", get(cards::emission).put(cards::emit)),
+        ("merchants", get(merchants::by_ids)),
+        ("merchants/byuids", get(merchants::by_uids)),
     ];
     let member = member.into_iter().map(|(path, handlers)| (path.to_string(), handlers));
     member.chain(processing::routes()).collect()

@@ -1,0 +1,65 @@
+//! Query parameters as Loymax clients write them: names in any case, lists as PHP's
+//! `http_build_query` writes them (`ids[0]=1&ids[1]=2`) or as repeated names.
+
+/// The first value of `key`.
+pub fn param<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(key))
+        .map(|(_, v)| v.as_str())
+}
+
+/// Every value of the list `key`: `key=a`, `key[]=a`, `key[0]=a`.
+pub fn list<'a>(pairs: &'a [(String, String)], key: &str) -> Vec<&'a str> {
+    let is_item = |k: &str| {
+        let rest = match k.get(..key.len()) {
+            Some(head) if head.eq_ignore_ascii_case(key) => &k[key.len()..],
+            _ => return false,
+        };
+        rest.is_empty() || (rest.starts_with('[') && rest.ends_with(']') && !rest[1..].contains('['))
+    };
+    pairs
+        .iter()
+        .filter(|(k, _)| is_item(k))
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
+/// A non-negative number of `key`, `default` when absent, at most `max`; the error
+/// names the parameter.
+pub fn number(pairs: &[(String, String)], key: &str, default: i64, max: i64) -> Result<i64, String> {
+    match param(pairs, key).map(str::parse::<i64>) {
+        None => Ok(default),
+        Some(Ok(n)) if (0..=max).contains(&n) => Ok(n),
+        Some(_) => Err(format!("Ожидается число от 0 до {max}.")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(query: &str) -> Vec<(String, String)> {
+        serde_urlencoded::from_str(query).unwrap()
+    }
+
+    #[test]
+    fn lists_as_php_and_as_repeated_names() {
+        let q = pairs("merchantsIds%5B0%5D=1&merchantsIds%5B1%5D=2&other%5B0%5D=3");
+        assert_eq!(list(&q, "merchantsIds"), ["1", "2"]);
+        assert_eq!(
+            list(&pairs("ids=1&IDS=2&ids[]=3&idsx=4&ids[0][1]=5"), "ids"),
+            ["1", "2", "3"]
+        );
+        assert!(list(&q, "nothing").is_empty());
+    }
+
+    #[test]
+    fn numbers_are_bounded() {
+        let q = pairs("from=5&count=-1&big=1001");
+        assert_eq!(number(&q, "from", 0, 1000), Ok(5));
+        assert_eq!(number(&q, "absent", 7, 1000), Ok(7));
+        assert!(number(&q, "count", 0, 1000).is_err());
+        assert!(number(&q, "big", 0, 1000).is_err());
+    }
+}

@@ -1,0 +1,104 @@
+//! What the operator keeps about shops reaches member apps, and bad input changes nothing.
+
+use accrue_server::testing::TestServer;
+use accrue_store::on_both_backends;
+use accrue_store::testing::TestDb;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+on_both_backends!(merchant_profiles_are_kept_checked_and_shown);
+
+async fn listed(s: &TestServer) -> Vec<Value> {
+    let (status, body) = s.call(Method::GET, "/publicapi/v1.2/Merchants", None, None).await;
+    assert_eq!(status, 200, "{body}");
+    body["data"].as_array().expect("a list").clone()
+}
+
+fn address(city: &str, latitude: f64) -> Value {
+    json!({"city": city, "street": "Ленина", "house": "5", "latitude": latitude, "longitude": 30.5})
+}
+
+async fn merchant_profiles_are_kept_checked_and_shown(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let create = |code: &str, profile: Value| json!({"code": code, "name": "Магазин", "profile": profile});
+    // Refused profiles create nothing.
+    for bad in [
+        json!({"address": address("Псков", 91.0)}),
+        json!({"address": {"city": "Псков"}}),
+        json!({"schedule": {"mon": [{"from": "21:00", "to": "09:00"}]}}),
+        json!({"colour": "red"}),
+    ] {
+        let (status, body) = s
+            .admin(Method::POST, "/admin/v1/merchants", Some(create("m1", bad.clone())))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+    }
+    let (_, all) = s.admin(Method::GET, "/admin/v1/merchants", None).await;
+    assert_eq!(all["items"], json!([]));
+
+    // A shop without an address is the operator's, not the members'.
+    let (status, _) = s
+        .admin(Method::POST, "/admin/v1/merchants", Some(create("m1", json!({}))))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert!(listed(&s).await.is_empty());
+
+    // Given an address it is listed; a second shop in the same city shares the city's id.
+    let (status, m1) = s
+        .admin(
+            Method::PATCH,
+            "/admin/v1/merchants/m1",
+            Some(json!({"name": "Магазин у вокзала", "profile": {"address": address("Псков", 57.8)}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{m1}");
+    assert_eq!(m1["profile"]["address"]["latitude"], 57.8);
+    let (status, _) = s
+        .admin(
+            Method::POST,
+            "/admin/v1/merchants",
+            Some(create("m2", json!({"address": address("Псков", 57.9)}))),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let shown = listed(&s).await;
+    assert_eq!(shown.len(), 2);
+    assert_eq!(shown[0]["title"], "Магазин у вокзала");
+    assert_eq!(shown[0]["location"]["city"]["id"], shown[1]["location"]["city"]["id"]);
+    assert_eq!(shown[0]["location"]["description"], "Псков, Ленина, 5");
+
+    // A refused change leaves the shop as it was; an unknown shop is not found.
+    let (status, _) = s
+        .admin(
+            Method::PATCH,
+            "/admin/v1/merchants/m1",
+            Some(json!({"profile": {"address": address("Псков", -100.0)}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = s
+        .admin(Method::PATCH, "/admin/v1/merchants/nope", Some(json!({"name": "x"})))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = s
+        .admin(Method::PATCH, "/admin/v1/merchants/m1", Some(json!({"name": " "})))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(listed(&s).await, shown);
+
+    // Moving a shop to another city gives it that city's id; removing its address
+    // takes it off the members' list.
+    s.admin(
+        Method::PATCH,
+        "/admin/v1/merchants/m2",
+        Some(json!({"profile": {"address": address("Остров", 57.3)}})),
+    )
+    .await;
+    let shown = listed(&s).await;
+    assert_ne!(shown[0]["location"]["city"]["id"], shown[1]["location"]["city"]["id"]);
+    s.admin(Method::PATCH, "/admin/v1/merchants/m1", Some(json!({"profile": {}})))
+        .await;
+    let shown = listed(&s).await;
+    assert_eq!(shown.len(), 1);
+    assert_eq!(shown[0]["uid"], "m2");
+}
