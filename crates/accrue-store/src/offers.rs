@@ -13,6 +13,8 @@ use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StoredOffer {
+    /// The offer's number, which members' apps know it by.
+    pub id: i64,
     pub code: String,
     pub version: i64,
     pub enabled: bool,
@@ -30,7 +32,7 @@ pub struct Goods {
     pub groups: Vec<String>,
 }
 
-const COLUMNS: &str = "code, version, enabled, definition, created_at, updated_at";
+const COLUMNS: &str = "code, version, enabled, definition, created_at, updated_at, id";
 
 fn offer(row: &sqlx::any::AnyRow) -> Result<StoredOffer, StoreError> {
     Ok(StoredOffer {
@@ -40,6 +42,7 @@ fn offer(row: &sqlx::any::AnyRow) -> Result<StoredOffer, StoreError> {
         definition: serde_json::from_str(&row.try_get::<String, _>(3)?)?,
         created_at: row.try_get(4)?,
         updated_at: row.try_get(5)?,
+        id: row.try_get(6)?,
     })
 }
 

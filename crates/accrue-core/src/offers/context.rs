@@ -151,7 +151,8 @@ fn offset(utc_offset_minutes: i32) -> FixedOffset {
     FixedOffset::east_opt(utc_offset_minutes.saturating_mul(60)).unwrap_or(FixedOffset::east_opt(0).expect("UTC"))
 }
 
-fn local_time(now: Millis, utc_offset_minutes: i32) -> NaiveDateTime {
+/// The program-local time of `now`.
+pub fn local_time(now: Millis, utc_offset_minutes: i32) -> NaiveDateTime {
     let utc = DateTime::from_timestamp_millis(now).unwrap_or_default();
     utc.with_timezone(&offset(utc_offset_minutes)).naive_local()
 }

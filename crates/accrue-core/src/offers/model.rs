@@ -26,6 +26,39 @@ pub struct Offer {
     /// Per-member limits; an offer with caps never applies to an anonymous cheque.
     #[serde(default)]
     pub caps: Vec<Cap>,
+    /// How members' apps present the offer; an offer without one is not shown to them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub showcase: Option<Showcase>,
+}
+
+/// The offer as members read about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Showcase {
+    pub title: String,
+    pub description: String,
+    /// Picture addresses (`https://…`), the first the main one.
+    #[serde(default)]
+    pub images: Vec<String>,
+}
+
+impl Offer {
+    /// The window of the offer's `period` condition, if it has one.
+    pub fn period(&self) -> (Option<NaiveDateTime>, Option<NaiveDateTime>) {
+        let found = self.conditions.iter().find_map(|c| match c {
+            Condition::Period { from, until } => Some((*from, *until)),
+            _ => None,
+        });
+        found.unwrap_or_default()
+    }
+
+    /// The merchants the offer is limited to; `None` when it holds at every merchant.
+    pub fn merchant_codes(&self) -> Option<&[String]> {
+        self.conditions.iter().find_map(|c| match c {
+            Condition::Merchant { codes } => Some(&codes[..]),
+            _ => None,
+        })
+    }
 }
 
 fn yes() -> bool {

@@ -16,6 +16,7 @@ pub struct FieldError {
 
 const MAX_ID: usize = 64;
 const MAX_TEXT: usize = 500;
+const MAX_DESCRIPTION: usize = 5000;
 
 /// Collects problems under one path prefix.
 struct Problems {
@@ -88,6 +89,18 @@ impl Offer {
         problems.require(!self.effects.is_empty(), "effects", "must have at least one effect");
         for (i, effect) in self.effects.iter().enumerate() {
             check_effect(effect, &format!("effects[{i}]"), &mut problems);
+        }
+        if let Some(showcase) = &self.showcase {
+            problems.text(&showcase.title, "showcase.title");
+            problems.require(
+                showcase.description.chars().count() <= MAX_DESCRIPTION,
+                "showcase.description",
+                "must be at most 5000 characters",
+            );
+            for (i, image) in showcase.images.iter().enumerate() {
+                let ok = (image.starts_with("https://") || image.starts_with("http://")) && image.len() <= 2000;
+                problems.require(ok, &format!("showcase.images[{i}]"), "must be an http(s) address");
+            }
         }
         let mut kinds = BTreeSet::new();
         for (i, cap) in self.caps.iter().enumerate() {

@@ -227,7 +227,8 @@ pub async fn disable_device(
 }
 
 fn offer_view(o: StoredOffer) -> Value {
-    json!({"code": o.code, "version": o.version, "enabled": o.enabled, "offer": o.definition,
+    // `number` is what members' apps know the offer by (Loymax `Offer/{id}`).
+    json!({"code": o.code, "number": o.id, "version": o.version, "enabled": o.enabled, "offer": o.definition,
            "created_at": time(o.created_at), "updated_at": time(o.updated_at)})
 }
 

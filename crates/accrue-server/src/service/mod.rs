@@ -13,3 +13,4 @@ pub mod postings;
 pub mod pricing;
 pub mod purchases;
 pub mod registration;
+pub mod showcase;

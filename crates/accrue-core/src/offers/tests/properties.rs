@@ -103,6 +103,7 @@ fn offers() -> impl Strategy<Value = Vec<(Offer, Option<Usage>)>> {
                     conditions,
                     effects,
                     caps: cap.iter().map(|(c, _)| c.clone()).collect(),
+                    showcase: None,
                 };
                 (offer, cap.map(|(_, used)| used))
             })

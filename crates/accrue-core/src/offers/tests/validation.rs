@@ -97,3 +97,22 @@ fn a_program_needs_unique_ids() {
     let bad = offer_with("", json!([]), percent_off(5));
     assert_eq!(validate_offers(&[bad]).unwrap_err()[0].field, "[0].id");
 }
+
+#[test]
+fn a_showcase_needs_a_title_and_web_pictures() {
+    let with = |showcase: serde_json::Value| {
+        fields(
+            json!({"id": "o", "name": "O", "effects": [{"type": "bonus_percent", "percent": 5}], "showcase": showcase}),
+        )
+    };
+    assert!(with(json!({"title": "Бонусы", "description": "", "images": ["https://cdn.example/a.png"]})).is_empty());
+    assert_eq!(
+        with(json!({"title": " ", "description": "x".repeat(5001), "images": ["ftp://a", "javascript:x"]})),
+        [
+            "showcase.title",
+            "showcase.description",
+            "showcase.images[0]",
+            "showcase.images[1]"
+        ]
+    );
+}

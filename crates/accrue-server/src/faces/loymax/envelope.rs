@@ -26,6 +26,13 @@ pub enum Outcome {
     Fail(String),
 }
 
+/// The version a request asked for, as the layer in front of the routes set it.
+pub type AskedVersion = Option<axum::Extension<Version>>;
+
+pub fn asked(v: AskedVersion) -> Version {
+    v.map_or(Version::V1_2, |e| e.0)
+}
+
 pub struct Answer {
     pub version: Version,
     pub outcome: Outcome,

@@ -2,14 +2,13 @@
 //! `Merchants/ByUids` (by the operator's merchant code). Anyone may ask, as in Loymax:
 //! apps show shops before sign-in. Only merchants with an address are listed.
 
-use super::envelope::{Answer, Version};
+use super::envelope::{asked, Answer, AskedVersion, Version};
 use super::programs::ServedProgram;
 use super::query::{list, number};
 use crate::AppState;
 use accrue_core::merchant::{Address, Day};
 use accrue_store::merchants::Merchant;
 use axum::extract::{Query, State};
-use axum::Extension;
 use serde_json::{json, Map, Value};
 
 /// The most merchants one answer holds.
@@ -18,11 +17,11 @@ const MAX_COUNT: i64 = 1000;
 pub async fn by_ids(
     State(state): State<AppState>,
     served: ServedProgram,
-    version: Option<Extension<Version>>,
+    v: AskedVersion,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Answer {
     let ids = list(&pairs, "merchantsIds");
-    page(&state, &served, version, &pairs, |m| {
+    page(&state, &served, asked(v), &pairs, |m| {
         ids.is_empty() || ids.contains(&m.id.to_string().as_str())
     })
     .await
@@ -31,11 +30,11 @@ pub async fn by_ids(
 pub async fn by_uids(
     State(state): State<AppState>,
     served: ServedProgram,
-    version: Option<Extension<Version>>,
+    v: AskedVersion,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Answer {
     let uids = list(&pairs, "merchantsUids");
-    page(&state, &served, version, &pairs, |m| {
+    page(&state, &served, asked(v), &pairs, |m| {
         uids.is_empty() || uids.contains(&m.code.as_str())
     })
     .await
@@ -45,11 +44,10 @@ pub async fn by_uids(
 async fn page(
     state: &AppState,
     served: &ServedProgram,
-    version: Option<Extension<Version>>,
+    v: Version,
     pairs: &[(String, String)],
     wanted: impl Fn(&Merchant) -> bool,
 ) -> Answer {
-    let v = version.map_or(Version::V1_2, |e| e.0);
     let (from, count) = match (
         number(pairs, "from", 0, i64::MAX),
         number(pairs, "count", MAX_COUNT, MAX_COUNT),

@@ -10,6 +10,7 @@ mod envelope;
 mod history;
 mod merchants;
 mod notifications;
+mod offers;
 mod password;
 pub mod paths;
 pub(crate) mod processing;
@@ -92,6 +93,9 @@ fn routes() -> Routes {
         ("cards/emitvirtual", get(cards::emission).put(cards::emit)),
         ("merchants", get(merchants::by_ids)),
         ("merchants/byuids", get(merchants::by_uids)),
+        ("offer", get(offers::list)),
+        ("offer/{id}", get(offers::one)),
+        ("offer/{id}/merchants", get(offers::merchants)),
     ];
     let member = member.into_iter().map(|(path, handlers)| (path.to_string(), handlers));
     member.chain(processing::routes()).collect()

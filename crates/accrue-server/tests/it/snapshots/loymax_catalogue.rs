@@ -1,5 +1,5 @@
 //! What a Loymax program shows to anyone, signed in or not: its shops (`Merchants`,
-//! `Merchants/ByUids`), in the shapes the PHP SDK `15web/loymax-php` parses (its
+//! `Merchants/ByUids`) and offers (`Offer`, `Offer/{id}`, `Offer/{id}/merchants`), in the shapes the PHP SDK `15web/loymax-php` parses (its
 //! recorded answers: a merchant's `location` with `city`, `scheduleModel` by weekday,
 //! `additionalInfo`; coordinates as floats).
 
@@ -7,7 +7,7 @@ use super::{snapshot_scenarios, Call, Wire};
 use reqwest::Method;
 use serde_json::json;
 
-snapshot_scenarios!(merchants);
+snapshot_scenarios!(merchants, offers);
 
 /// Two shops with addresses (one archived, in the same city) and a web shop without one.
 pub async fn shops(w: &Wire) {
@@ -45,6 +45,49 @@ async fn merchants(mut w: Wire) -> Wire {
     w.record("second_page", Call::get("/publicapi/v1.2/Merchants?from=1&count=1"))
         .await;
     w.record("bad_count", Call::get("/publicapi/v1.2/Merchants?count=-1"))
+        .await;
+    w
+}
+
+/// Offers: two shown (one at a shop, one for a period), one without a showcase, one over.
+async fn offers(mut w: Wire) -> Wire {
+    shops(&w).await;
+    let offers = [
+        json!({"name": "10 % на Тверской", "priority": 10,
+               "conditions": [{"type": "merchant", "codes": ["tverskaya"]},
+                              {"type": "period", "from": "2026-01-01T00:00:00"}],
+               "effects": [{"type": "discount_percent", "percent": 10}],
+               "showcase": {"title": "Скидка 10 %", "description": "Только на Тверской.",
+                            "images": ["https://cdn.example/ten.png"]}}),
+        json!({"name": "Весна", "conditions": [{"type": "period", "from": "2026-03-01T00:00:00", "until": "2100-06-01T00:00:00"}],
+               "effects": [{"type": "bonus_percent", "percent": 5}],
+               "showcase": {"title": "Весенние бонусы", "description": "5 % бонусами."}}),
+        json!({"name": "Тихая", "effects": [{"type": "bonus_percent", "percent": 1}]}),
+        json!({"name": "Прошла", "conditions": [{"type": "period", "until": "2020-01-01T00:00:00"}],
+               "effects": [{"type": "bonus_percent", "percent": 7}],
+               "showcase": {"title": "Прошлая", "description": ""}}),
+    ];
+    for (code, offer) in ["tverskaya-ten", "spring", "quiet", "past"].into_iter().zip(offers) {
+        let (status, body) =
+            w.s.admin(Method::PUT, &format!("/admin/v1/offers/{code}"), Some(offer))
+                .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    w.record(
+        "list",
+        Call::get("/publicapi/v1.2/Offer?filter.type=All&filter.from=0&filter.count=10"),
+    )
+    .await;
+    w.record("at_merchant", Call::get("/publicapi/v1.2/Offer?filter.merchantId=2"))
+        .await;
+    w.record(
+        "personal_anonymous",
+        Call::get("/publicapi/v1.2/Offer?filter.type=PersonalOffer"),
+    )
+    .await;
+    w.record("one", Call::get("/publicapi/v1.2/Offer/2")).await;
+    w.record("not_shown", Call::get("/publicapi/v1.2/Offer/3")).await;
+    w.record("merchants_of_offer", Call::get("/publicapi/v1.2/Offer/1/merchants"))
         .await;
     w
 }
