@@ -4,11 +4,12 @@
 use super::auth::Member;
 use super::envelope::{Answer, Body};
 use super::user::{earned_and_spent, guid, money};
+use crate::format::time;
 use crate::service::registration;
 use crate::AppState;
 use accrue_core::member::mask_phone;
 use accrue_store::{Card, Currency, StoreError};
-use axum::extract::State;
+use axum::extract::{Path, State};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -134,5 +135,23 @@ pub async fn set(State(state): State<AppState>, m: Member, body: Body<SetCard>) 
         Err(StoreError::CardTaken(_)) => Answer::error(v, "Карта принадлежит другому участнику."),
         Err(StoreError::Invalid(m)) => Answer::invalid(v, "cardNumber", m),
         Err(e) => Answer::fail(v, &e.to_string()),
+    }
+}
+
+/// How long an app may show a card's code before asking again, in seconds.
+const QR_LIFETIME: i64 = 86_400;
+
+/// `GET Cards/{id}/QrCode`: what the app draws as the card's QR code — the card's
+/// `qrContent`, which tills identify the member by. The app renders the picture.
+pub async fn qr_code(State(state): State<AppState>, m: Member, Path(id): Path<String>) -> Answer {
+    match registration::cards(&state.store, m.owner).await {
+        Ok(cards) => match cards.iter().find(|c| c.id.to_string() == id && c.state != "blocked") {
+            Some(card) => Answer::success(
+                m.version,
+                json!({"codeGeneratedDate": time(state.store.now()), "code": card.number, "lifeTime": QR_LIFETIME}),
+            ),
+            None => Answer::error(m.version, "Не найдена карта."),
+        },
+        Err(e) => Answer::fail(m.version, &e.to_string()),
     }
 }

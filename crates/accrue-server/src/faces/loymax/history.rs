@@ -8,34 +8,18 @@
 
 use super::auth::Member;
 use super::envelope::{Answer, Version};
-use super::query::param;
+use super::query::{date_range, param};
 use super::user::{amount, currency, guid, quantity};
 use crate::AppState;
 use accrue_core::ledger::PostingKind;
 use accrue_core::purchase::{EntryItem, PurchaseEntry};
-use accrue_core::Millis;
 use accrue_store::member_history::{HistoryQuery, HistoryRow, Operation, PurchaseRecord};
 use accrue_store::Currency;
 use axum::extract::{Query, State};
-use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 const MAX_COUNT: i64 = 1000;
-
-/// A Loymax date: RFC 3339, a date and time without zone (UTC), or a plain date.
-/// A plain date as an upper bound means the end of that day.
-fn parse_date(text: &str, end_of_day: bool) -> Option<Millis> {
-    let text = text.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Some(t.timestamp_millis());
-    }
-    if let Ok(t) = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f") {
-        return Some(t.and_utc().timestamp_millis());
-    }
-    let day = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
-    let day = if end_of_day { day.succ_opt()? } else { day };
-    Some(day.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis())
-}
 
 /// The query with lowercase keys (clients vary the case of `filter.toDate`).
 /// The ledger operations and whether purchases a `historyItemType` asks for.
@@ -203,13 +187,9 @@ pub async fn history(
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Answer {
     let v = member.version;
-    let date = |key: &str, end_of_day| match param(&pairs, key) {
-        None => Ok(None),
-        Some(text) => parse_date(text, end_of_day).map(Some).ok_or(key.to_string()),
-    };
-    let (from, to) = match (date("filter.fromDate", false), date("filter.toDate", true)) {
-        (Ok(from), Ok(to)) => (from, to),
-        (Err(key), _) | (_, Err(key)) => return Answer::invalid(v, &key, "Неверный формат даты."),
+    let (from, to) = match date_range(&pairs) {
+        Ok(range) => range,
+        Err(key) => return Answer::invalid(v, key, "Неверный формат даты."),
     };
     let count = match param(&pairs, "filter.count").map(str::parse::<i64>) {
         None => None,
@@ -278,22 +258,158 @@ pub async fn history(
     }
 }
 
+/// What `History/AggregateWithdrawRewardPurchase` sums per currency: purchases (refunds
+/// take away), bonuses that left the member (negative) and bonuses it got.
+#[derive(Default)]
+struct Sums {
+    purchases: i64,
+    withdraws: i64,
+    rewards: i64,
+}
+
+/// The sums per currency and the number of purchases (refunds not counted) of `rows`.
+fn aggregate(rows: &[HistoryRow]) -> (BTreeMap<i64, Sums>, usize) {
+    let mut sums: BTreeMap<i64, Sums> = BTreeMap::new();
+    let mut purchases = 0;
+    for r in rows {
+        let s = sums.entry(r.currency_id()).or_default();
+        match r {
+            HistoryRow::Purchase(p) => {
+                let e = &p.entry;
+                s.purchases += if e.is_refund { -e.amount } else { e.amount };
+                s.withdraws -= e.withdrawn;
+                s.rewards += e.rewards.iter().map(|r| r.amount).sum::<i64>();
+                purchases += usize::from(!e.is_refund);
+            }
+            HistoryRow::Operation(op) if op.kind == PostingKind::Accrual => s.rewards += op.amount,
+            HistoryRow::Operation(op) => s.withdraws += op.amount,
+        }
+    }
+    (sums, purchases)
+}
+
+/// The most rows one aggregate reads.
+const MAX_AGGREGATED: i64 = 100_000;
+
+/// `GET History/AggregateWithdrawRewardPurchase`: per currency, what the member bought
+/// for, was written off and received, within `filter.fromDate`/`filter.toDate`;
+/// `filter.historyItemType` keeps one of the three lists (`purchaseCount` stays).
+pub async fn aggregate_withdraw_reward_purchase(
+    State(state): State<AppState>,
+    member: Member,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Answer {
+    let v = member.version;
+    let (from, to) = match date_range(&pairs) {
+        Ok(range) => range,
+        Err(key) => return Answer::invalid(v, key, "Неверный формат даты."),
+    };
+    let kept = match param(&pairs, "filter.historyItemType")
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("all") => [true; 3],
+        Some("purchase" | "purchasedata") => [true, false, false],
+        Some("withdrawdata") => [false, true, false],
+        Some("rewarddata") => [false, false, true],
+        Some(_) => {
+            return Answer::invalid(
+                v,
+                "filter.historyItemType",
+                "Допустимо: All, Purchase, RewardData, WithdrawData.",
+            )
+        }
+    };
+    let (program, member_id) = (member.owner.program_id, member.owner.member_id);
+    let query = HistoryQuery {
+        member_id,
+        card_id: None,
+        from,
+        to,
+        kinds: Operation::KINDS.to_vec(),
+        purchases: true,
+        offset: 0,
+        count: MAX_AGGREGATED,
+    };
+    let result = async {
+        let (_, rows) = state.store.member_history(program, &query).await?;
+        let currencies = state.store.currencies(program).await?;
+        let (sums, purchase_count) = aggregate(&rows);
+        let list = |keep: bool, pick: fn(&Sums) -> i64| -> Vec<Value> {
+            let with_currency = sums
+                .iter()
+                .filter_map(|(id, s)| Some((currencies.iter().find(|c| c.id == *id)?, s)));
+            with_currency
+                .filter(|(_, s)| keep && pick(s) != 0)
+                .map(|(c, s)| json!({"amount": money(pick(s), c)}))
+                .collect()
+        };
+        Ok::<_, accrue_store::StoreError>(json!({
+            "purchaseAmount": list(kept[0], |s| s.purchases),
+            "withdraws": list(kept[1], |s| s.withdraws),
+            "rewards": list(kept[2], |s| s.rewards),
+            "purchaseCount": purchase_count,
+        }))
+    };
+    match result.await {
+        Ok(data) => Answer::success(v, data),
+        Err(e) => Answer::fail(v, &e.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::parse_date;
+    use super::*;
+    use accrue_core::purchase::EntryReward;
+
+    fn purchase(is_refund: bool, amount: i64, withdrawn: i64, reward: i64) -> HistoryRow {
+        let rewards = vec![EntryReward {
+            offer_id: None,
+            amount: reward,
+        }];
+        let entry = PurchaseEntry {
+            is_refund,
+            items: Vec::new(),
+            amount,
+            withdrawn,
+            rewards,
+        };
+        HistoryRow::Purchase(PurchaseRecord {
+            entry_id: 1,
+            purchase_key: "p".into(),
+            currency_id: 1,
+            entry,
+            created_at: 0,
+        })
+    }
+
+    fn operation(kind: PostingKind, amount: i64) -> HistoryRow {
+        let op = Operation {
+            posting_id: 1,
+            kind,
+            currency_id: 1,
+            amount,
+            card: None,
+            description: String::new(),
+            created_at: 0,
+        };
+        HistoryRow::Operation(op)
+    }
 
     #[test]
-    fn dates_in_the_forms_clients_send() {
-        let day = 1_557_878_400_000; // 2019-05-15T00:00:00Z
-        assert_eq!(parse_date("2019-05-15T00:00:00Z", false), Some(day));
-        assert_eq!(parse_date("2019-05-15T03:00:00+03:00", false), Some(day));
-        assert_eq!(parse_date("2019-05-15T00:00:00.000", false), Some(day));
-        assert_eq!(parse_date("2019-05-15", false), Some(day));
+    fn sums_of_purchases_refunds_and_operations() {
+        let rows = [
+            purchase(false, 10_000, 3_000, 350),
+            // The refund of half: half the cheque back, the accrual taken back, the payment returned.
+            purchase(true, 5_000, 175, 1_500),
+            operation(PostingKind::Accrual, 1_000),
+            operation(PostingKind::Expiry, -200),
+        ];
+        let (sums, purchases) = aggregate(&rows);
+        let s = &sums[&1];
         assert_eq!(
-            parse_date("2019-05-15", true),
-            Some(day + 86_400_000),
-            "a date as an upper bound includes the day"
+            (s.purchases, s.withdraws, s.rewards, purchases),
+            (5_000, -3_375, 2_850, 1)
         );
-        assert_eq!(parse_date("15.05.2019", false), None);
     }
 }

@@ -59,7 +59,15 @@ fn routes() -> Routes {
         ("user/balance", get(user::balance)),
         ("user/logins", get(user::logins)),
         ("user/detailedbalance", get(user::detailed_balance)),
+        (
+            "user/detailedbalance/{currency}/operations",
+            get(user::detailed_balance_operations),
+        ),
         ("history", get(history::history)),
+        (
+            "history/aggregatewithdrawrewardpurchase",
+            get(history::aggregate_withdraw_reward_purchase),
+        ),
         ("registration/beginregistration", post(registration::begin)),
         ("registration/tryfinishregistration", post(registration::finish)),
         ("user/actions", get(registration::actions)),
@@ -91,6 +99,7 @@ fn routes() -> Routes {
         ("cards", get(cards::list)),
         ("cards/set", post(cards::set)),
         ("cards/emitvirtual", get(cards::emission).put(cards::emit)),
+        ("cards/{id}/qrcode", get(cards::qr_code)),
         ("merchants", get(merchants::by_ids)),
         ("merchants/byuids", get(merchants::by_uids)),
         ("offer", get(offers::list)),

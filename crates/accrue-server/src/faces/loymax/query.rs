@@ -1,5 +1,8 @@
 //! Query parameters as Loymax clients write them: names in any case, lists as PHP's
-//! `http_build_query` writes them (`ids[0]=1&ids[1]=2`) or as repeated names.
+//! `http_build_query` writes them (`ids[0]=1&ids[1]=2`) or as repeated names; dates.
+
+use accrue_core::Millis;
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
 
 /// The first value of `key`.
 pub fn param<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
@@ -35,6 +38,31 @@ pub fn number(pairs: &[(String, String)], key: &str, default: i64, max: i64) -> 
     }
 }
 
+/// `filter.fromDate` and `filter.toDate` (a plain date as the end includes that day);
+/// the error names the parameter that does not read.
+pub fn date_range(pairs: &[(String, String)]) -> Result<(Option<Millis>, Option<Millis>), &'static str> {
+    let date = |key: &'static str, end_of_day| match param(pairs, key) {
+        None => Ok(None),
+        Some(text) => parse_date(text, end_of_day).map(Some).ok_or(key),
+    };
+    Ok((date("filter.fromDate", false)?, date("filter.toDate", true)?))
+}
+
+/// A Loymax date: RFC 3339, a date and time without zone (UTC), or a plain date.
+/// A plain date as an upper bound means the end of that day.
+pub fn parse_date(text: &str, end_of_day: bool) -> Option<Millis> {
+    let text = text.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.timestamp_millis());
+    }
+    if let Ok(t) = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f") {
+        return Some(t.and_utc().timestamp_millis());
+    }
+    let day = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+    let day = if end_of_day { day.succ_opt()? } else { day };
+    Some(day.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,5 +89,20 @@ mod tests {
         assert_eq!(number(&q, "absent", 7, 1000), Ok(7));
         assert!(number(&q, "count", 0, 1000).is_err());
         assert!(number(&q, "big", 0, 1000).is_err());
+    }
+
+    #[test]
+    fn dates_in_the_forms_clients_send() {
+        let day = 1_557_878_400_000; // 2019-05-15T00:00:00Z
+        assert_eq!(parse_date("2019-05-15T00:00:00Z", false), Some(day));
+        assert_eq!(parse_date("2019-05-15T03:00:00+03:00", false), Some(day));
+        assert_eq!(parse_date("2019-05-15T00:00:00.000", false), Some(day));
+        assert_eq!(parse_date("2019-05-15", false), Some(day));
+        assert_eq!(
+            parse_date("2019-05-15", true),
+            Some(day + 86_400_000),
+            "a date as an upper bound includes the day"
+        );
+        assert_eq!(parse_date("15.05.2019", false), None);
     }
 }

@@ -148,9 +148,11 @@ pub async fn issue(
     }
 }
 
+/// Signs in with login and password; with two-factor sign-in on, the login alone will
+/// do (as the Loymax SDKs do it): the code sent to the phone is then the proof.
 async fn password_grant(state: &AppState, program_id: i64, request: TokenRequest) -> Response {
-    let (Some(login), Some(password)) = (request.username, request.password) else {
-        return oauth_error("invalid_request", "username and password are required");
+    let Some(login) = request.username else {
+        return oauth_error("invalid_request", "username is required");
     };
     let wrong = || oauth_error("IncorrectLoginOrPassword", "Неверный логин или пароль.");
     let member = match find(state, program_id, &login).await {
@@ -163,10 +165,14 @@ async fn password_grant(state: &AppState, program_id: i64, request: TokenRequest
         Err(e) => return failed(e),
     };
     let limit = (settings.password_attempts, settings.password_lock_seconds);
-    match passwords::check_member(&state.store, member.id, password, limit).await {
-        Ok(None) => {}
-        Ok(Some(refused)) => return sign_in_refused(refused),
-        Err(e) => return failed(e),
+    match request.password {
+        None if settings.two_factor_sign_in => {}
+        None => return oauth_error("IncorrectLoginOrPassword", "Требуется указать пароль."),
+        Some(password) => match passwords::check_member(&state.store, member.id, password, limit).await {
+            Ok(None) => {}
+            Ok(Some(refused)) => return sign_in_refused(refused),
+            Err(e) => return failed(e),
+        },
     }
     if !member.state.may_transact() {
         return oauth_error("UserBlocked", "Пользователь заблокирован.");
@@ -216,8 +222,21 @@ async fn ask_for_code(state: &AppState, owner: TokenOwner, phone: Option<String>
         .send_code(owner.program_id, owner.member_id, Channel::Phone, phone.clone(), rules)
         .await
     {
-        // A code sent a moment ago is still good.
-        Ok(_) | Err(StoreError::Code(CodeError::TooSoon { .. })) => {}
+        Ok(_) => {}
+        // A code sent a moment ago is still good, unless it was used: then the member
+        // waits out the pause, which also holds against SMS pumping.
+        Err(StoreError::Code(CodeError::TooSoon { seconds })) => {
+            match state.store.pending_target(owner.member_id, Channel::Phone).await {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    return oauth_error(
+                        "TooManyRequests",
+                        &format!("Новый код можно получить через {seconds} сек."),
+                    )
+                }
+                Err(e) => return failed(e),
+            }
+        }
         Err(StoreError::Code(CodeError::Locked { seconds })) => {
             return oauth_error(
                 "UserBlocked",

@@ -2,13 +2,14 @@
 
 use super::auth::Member;
 use super::envelope::Answer;
+use super::query::{date_range, number, param};
 use crate::AppState;
 use accrue_core::member::{mask_phone, MemberState};
 use accrue_core::money::to_decimal;
 use accrue_core::Millis;
 use accrue_store::ledger::Balance;
 use accrue_store::{CardFilter, Currency};
-use axum::extract::State;
+use axum::extract::{Path, Query, State};
 use rust_decimal::prelude::ToPrimitive;
 use serde_json::{json, Value};
 
@@ -172,17 +173,13 @@ const DAY_MS: i64 = 86_400_000;
 /// What activates (positive) and expires (negative) within a week, by date; and what
 /// activates and expires later, in Loymax's three periods (both sums positive).
 fn lifetimes(b: &Balance, c: &Currency, now: Millis) -> (Vec<Value>, Vec<Value>) {
-    let changes = b
-        .activations
+    let changes = coming_changes(b);
+    let by_time = changes
         .iter()
-        .map(|a| (a.activates_at, a.amount))
-        .chain(b.expirations.iter().map(|e| (e.expires_at, -e.amount)));
-    let mut week: Vec<(Millis, i64)> = changes.clone().filter(|(at, _)| *at < now + 7 * DAY_MS).collect();
-    week.sort();
-    let by_time = week
-        .into_iter()
-        .map(|(at, n)| json!({"amount": amount(n, c), "date": crate::format::time(at)}))
+        .filter(|(at, _)| *at < now + 7 * DAY_MS)
+        .map(|&change| change_json(change, c))
         .collect();
+    let changes = changes.iter().copied();
     let periods = [
         ("FromWeekToMonth", 7, Some(30)),
         ("FromMonthToYear", 30, Some(365)),
@@ -203,6 +200,115 @@ fn lifetimes(b: &Balance, c: &Currency, now: Millis) -> (Vec<Value>, Vec<Value>)
         })
         .collect();
     (by_time, by_period)
+}
+
+/// What activates (positive) and expires (negative) from now on, soonest first.
+fn coming_changes(b: &Balance) -> Vec<(Millis, i64)> {
+    let activations = b.activations.iter().map(|a| (a.activates_at, a.amount));
+    let mut changes: Vec<(Millis, i64)> = activations
+        .chain(b.expirations.iter().map(|e| (e.expires_at, -e.amount)))
+        .collect();
+    changes.sort();
+    changes
+}
+
+fn change_json((at, n): (Millis, i64), c: &Currency) -> Value {
+    json!({"amount": amount(n, c), "date": crate::format::time(at)})
+}
+
+/// `GET User/DetailedBalance/{currencyId}/Operations`: every coming activation and
+/// expiration of one currency, filtered by `filter.changeTypes` (`BonusActivation`,
+/// `BonusExpiration`) and `filter.fromDate`/`filter.toDate`, soonest first unless
+/// `orderByDateAscending=false`, paged by `filter.from`/`filter.count`.
+pub async fn detailed_balance_operations(
+    State(state): State<AppState>,
+    member: Member,
+    Path(currency_id): Path<String>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Answer {
+    let v = member.version;
+    let filter = match OperationsFilter::read(&pairs) {
+        Ok(filter) => filter,
+        Err((field, message)) => return Answer::invalid(v, field, message),
+    };
+    let (program, id) = (member.owner.program_id, member.owner.member_id);
+    let result = async {
+        let currencies = state.store.currencies(program).await?;
+        let balances = state.store.balances(program, id).await?;
+        let found = currencies.iter().find(|c| c.id.to_string() == currency_id);
+        let Some(c) = found else {
+            return Ok(None);
+        };
+        let changes = balances
+            .iter()
+            .find(|b| b.currency_id == c.id)
+            .map(coming_changes)
+            .unwrap_or_default();
+        Ok::<_, accrue_store::StoreError>(Some(
+            filter.apply(changes).map(|change| change_json(change, c)).collect(),
+        ))
+    };
+    match result.await {
+        Ok(Some(rows)) => Answer::success(v, Value::Array(rows)),
+        Ok(None) => Answer::error(v, "Не найдена валюта."),
+        Err(e) => Answer::fail(v, &e.to_string()),
+    }
+}
+
+struct OperationsFilter {
+    ascending: bool,
+    /// Activations (`Some(true)`), expirations (`Some(false)`) or both.
+    activations: Option<bool>,
+    from_date: Option<Millis>,
+    to_date: Option<Millis>,
+    skip: usize,
+    take: usize,
+}
+
+impl OperationsFilter {
+    fn read(pairs: &[(String, String)]) -> Result<OperationsFilter, (&'static str, String)> {
+        let ascending = match param(pairs, "orderByDateAscending") {
+            None => true,
+            Some(t) if t.eq_ignore_ascii_case("true") => true,
+            Some(t) if t.eq_ignore_ascii_case("false") => false,
+            Some(_) => return Err(("orderByDateAscending", "Ожидается true или false.".into())),
+        };
+        let activations = match param(pairs, "filter.changeTypes") {
+            None => None,
+            Some(t) if t.eq_ignore_ascii_case("BonusActivation") => Some(true),
+            Some(t) if t.eq_ignore_ascii_case("BonusExpiration") => Some(false),
+            Some(_) => {
+                return Err((
+                    "filter.changeTypes",
+                    "Ожидается BonusActivation или BonusExpiration.".into(),
+                ))
+            }
+        };
+        let (from_date, to_date) = date_range(pairs).map_err(|key| (key, "Неверный формат даты.".to_string()))?;
+        Ok(OperationsFilter {
+            ascending,
+            activations,
+            from_date,
+            to_date,
+            skip: number(pairs, "filter.from", 0, i64::MAX).map_err(|e| ("filter.from", e))? as usize,
+            take: number(pairs, "filter.count", 1000, 1000).map_err(|e| ("filter.count", e))? as usize,
+        })
+    }
+
+    fn apply(&self, mut changes: Vec<(Millis, i64)>) -> impl Iterator<Item = (Millis, i64)> + '_ {
+        if !self.ascending {
+            changes.reverse();
+        }
+        changes
+            .into_iter()
+            .filter(|(at, n)| {
+                self.activations.is_none_or(|a| (*n > 0) == a)
+                    && self.from_date.is_none_or(|from| *at >= from)
+                    && self.to_date.is_none_or(|to| *at <= to)
+            })
+            .skip(self.skip)
+            .take(self.take)
+    }
 }
 
 /// `GET User/DetailedBalance`: per currency, what activates and expires within a week

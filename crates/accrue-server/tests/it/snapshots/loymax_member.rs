@@ -103,6 +103,23 @@ async fn two_factor_sign_in(mut w: Wire) -> Wire {
     w.record("wrong_code", with_code(wrong)).await;
     w.record("token", with_code(&code)).await;
     w.record("two_factor_token_used", with_code(&code)).await;
+    // The login alone, as the PHP SDK's README signs in: the code is the proof. The code
+    // just used cannot be sent again within the pause.
+    let login_only = |phone: &str| Call::post(TOKEN).form(&[("grant_type", "password"), ("username", phone)]);
+    w.record("login_only_within_the_pause", login_only(PHONE)).await;
+    let other = "79167654321";
+    let (status, _) =
+        w.s.admin(Method::POST, "/admin/v1/members", Some(json!({"phone": other})))
+            .await;
+    assert_eq!(status, 201);
+    w.record("code_required_for_login_only", login_only(other)).await;
+    let pending = w.last_header("x-loymax-2fa");
+    let code = w.s.sent_code("sms", other).await;
+    let with_code = Call::post(TOKEN)
+        .header("X-Loymax-2FA", &pending)
+        .form(&[("grant_type", "password"), ("password", &code)]);
+    w.record("token_for_login_only", with_code).await;
+    w.record("login_only_unknown", login_only("79990000000")).await;
     w
 }
 
@@ -152,6 +169,48 @@ async fn member_reads(mut w: Wire) -> Wire {
         get("/api/v1.1/History?filter.toDate=yesterday&filter.count=1"),
     )
     .await;
+    // Summaries: the coming lifetime changes of one currency, the history's sums, the
+    // card's code for the app to draw.
+    let (status, answer) =
+        w.s.admin_with(
+            Method::POST,
+            "/admin/v1/operations/accrue",
+            Some(
+                json!({"member_id": id, "amount": "5", "activates_at": "2098-01-01T00:00:00Z",
+                        "expires_at": "2099-06-01T00:00:00Z"}),
+            ),
+            &[("Idempotency-Key", "f")],
+        )
+        .await;
+    assert_eq!(status, 201, "{answer}");
+    let operations = "/publicapi/v1.2/User/DetailedBalance/1/Operations";
+    w.record(
+        "detailed_balance_operations",
+        get(&format!("{operations}?orderByDateAscending=true")),
+    )
+    .await;
+    w.record(
+        "detailed_balance_expirations_newest_first",
+        get(&format!(
+            "{operations}?orderByDateAscending=false&filter.changeTypes=BonusExpiration"
+        )),
+    )
+    .await;
+    w.record(
+        "detailed_balance_operations_of_no_currency",
+        get("/publicapi/v1.2/User/DetailedBalance/99/Operations"),
+    )
+    .await;
+    let aggregate = "/publicapi/v1.2/History/AggregateWithdrawRewardPurchase";
+    w.record("aggregate", get(aggregate)).await;
+    w.record(
+        "aggregate_rewards",
+        get(&format!("{aggregate}?filter.historyItemType=RewardData")),
+    )
+    .await;
+    w.record("qr_code", get("/publicapi/v1.2/Cards/1/QrCode")).await;
+    w.record("qr_code_of_no_card", get("/publicapi/v1.2/Cards/2/QrCode"))
+        .await;
     w.record("no_token", Call::get("/publicapi/v1.2/User/Balance")).await;
     w.record(
         "unknown_token",

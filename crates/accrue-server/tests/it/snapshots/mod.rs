@@ -319,7 +319,7 @@ fn redactions() -> Vec<(String, Redaction)> {
     for key in ["authToken", "access_token", "refresh_token"] {
         redactions.push((key, secret("[token]", 16)));
     }
-    for key in ["dateTime", "creationDate", "created_at"] {
+    for key in ["dateTime", "creationDate", "created_at", "codeGeneratedDate"] {
         redactions.push((key, time()));
     }
     redactions.push(("click_id", secret("[click id]", 20)));
