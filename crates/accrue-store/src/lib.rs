@@ -40,6 +40,7 @@ mod rate_limits;
 mod registration;
 pub mod sealing;
 mod sqlite;
+pub mod subscriptions;
 pub mod sweep;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

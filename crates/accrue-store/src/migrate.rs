@@ -38,6 +38,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(13, "0013_service"),
     migration!(14, "0014_face_bindings"),
     migration!(15, "0015_merchant_profiles"),
+    migration!(16, "0016_subscriptions"),
 ];
 
 /// A short hash of every PostgreSQL migration: databases migrated by the same code

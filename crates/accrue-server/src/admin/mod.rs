@@ -12,6 +12,7 @@ mod operations;
 mod outbox;
 mod processing;
 mod programs;
+mod subscribers;
 mod tracker;
 mod views;
 mod webhooks;
@@ -144,6 +145,7 @@ pub fn router(state: AdminState, body_limit: usize) -> Router {
         .route("/webhook-endpoints/{id}/rotate-secret", post(webhooks::rotate_secret))
         .route("/webhook-endpoints/{id}/test", post(webhooks::test))
         .route("/outbox/messages", get(outbox::list).post(outbox::queue))
+        .route("/subscribers/messages", post(subscribers::send))
         .route("/outbox/messages/{id}", get(outbox::get))
         .route("/outbox/messages/{id}/retry", post(outbox::retry))
         .route("/admin-keys", post(keys::create).get(keys::list))

@@ -15,4 +15,5 @@ mod outbox;
 mod processing_support;
 mod service;
 mod snapshots;
+mod subscriptions;
 mod tracker;

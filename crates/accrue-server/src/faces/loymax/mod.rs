@@ -18,6 +18,7 @@ pub mod programs;
 mod query;
 mod questions;
 mod registration;
+mod subscriptions;
 mod token;
 mod user;
 
@@ -58,6 +59,12 @@ fn routes() -> Routes {
         ("user", get(user::profile)),
         ("user/balance", get(user::balance)),
         ("user/logins", get(user::logins)),
+        (
+            "user/subscriptions",
+            get(subscriptions::get).post(subscriptions::update),
+        ),
+        ("user/subscriptions/confirm", post(subscriptions::confirm)),
+        ("user/subscriptions/reject", post(subscriptions::reject)),
         ("user/detailedbalance", get(user::detailed_balance)),
         (
             "user/detailedbalance/{currency}/operations",

@@ -12,20 +12,32 @@ pub fn param<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// Every value of the list `key`: `key=a`, `key[]=a`, `key[0]=a`.
+/// Every value of the list `key`: `key=a`, `key[]=a`, `key[0]=a`, `key[][0]=a`.
 pub fn list<'a>(pairs: &'a [(String, String)], key: &str) -> Vec<&'a str> {
     let is_item = |k: &str| {
         let rest = match k.get(..key.len()) {
             Some(head) if head.eq_ignore_ascii_case(key) => &k[key.len()..],
             _ => return false,
         };
-        rest.is_empty() || (rest.starts_with('[') && rest.ends_with(']') && !rest[1..].contains('['))
+        indexes_only(rest)
     };
     pairs
         .iter()
         .filter(|(k, _)| is_item(k))
         .map(|(_, v)| v.as_str())
         .collect()
+}
+
+/// Whether `rest` is nothing but bracketed indexes (`[0]`, `[]`, `[][0]` — PHP nests a
+/// list given as `key[]` once more).
+fn indexes_only(mut rest: &str) -> bool {
+    while let Some(after) = rest.strip_prefix('[') {
+        match after.find(']') {
+            Some(end) if !after[..end].contains('[') => rest = &after[end + 1..],
+            _ => return false,
+        }
+    }
+    rest.is_empty()
 }
 
 /// A non-negative number of `key`, `default` when absent, at most `max`; the error
@@ -76,8 +88,8 @@ mod tests {
         let q = pairs("merchantsIds%5B0%5D=1&merchantsIds%5B1%5D=2&other%5B0%5D=3");
         assert_eq!(list(&q, "merchantsIds"), ["1", "2"]);
         assert_eq!(
-            list(&pairs("ids=1&IDS=2&ids[]=3&idsx=4&ids[0][1]=5"), "ids"),
-            ["1", "2", "3"]
+            list(&pairs("ids=1&IDS=2&ids[]=3&idsx=4&ids[][0]=5&ids[0=6&ids[0]x=7"), "ids"),
+            ["1", "2", "3", "5"]
         );
         assert!(list(&q, "nothing").is_empty());
     }

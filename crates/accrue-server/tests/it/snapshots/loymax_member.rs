@@ -12,7 +12,8 @@ snapshot_scenarios!(
     two_factor_sign_in,
     member_reads,
     password_change_and_reset,
-    notifications
+    notifications,
+    subscriptions
 );
 
 const PHONE: &str = "79161234567";
@@ -278,5 +279,37 @@ async fn notifications(mut w: Wire) -> Wire {
     w.record("delete", delete).await;
     let unknown = Call::post(format!("{base}/9999/Read")).token(&token);
     w.record("unknown", unknown).await;
+    w
+}
+
+/// Consents as the PHP SDK reads and changes them (its recorded answers: every channel
+/// `{readOnly, selected}`; void answers with `result` only).
+async fn subscriptions(mut w: Wire) -> Wire {
+    member(&w).await;
+    let token = signed_in(&w).await;
+    let path = "/publicapi/v1.2/User/Subscriptions";
+    let two = format!(
+        "{path}?subscriptionExternalIds%5B%5D%5B0%5D=Advertisement&subscriptionExternalIds%5B%5D%5B1%5D=System"
+    );
+    w.record("by_default", Call::get(&two).token(&token)).await;
+    let change = json!([{"typeId": 6, "smsNotification": {"selected": true}, "emailNotification": {"selected": false},
+                         "pushNotification": null, "viberNotification": null,
+                         "socialNetworksNotification": null, "chatBotNotification": null}]);
+    w.record("update", Call::post(path).token(&token).json(change)).await;
+    w.record("after_update", Call::get(&two).token(&token)).await;
+    let read_only = json!([{"typeId": 5, "smsNotification": {"selected": false}}]);
+    w.record("update_read_only", Call::post(path).token(&token).json(read_only))
+        .await;
+    w.record(
+        "confirm",
+        Call::post(format!("{path}/Confirm")).token(&token).json(json!({})),
+    )
+    .await;
+    w.record("after_confirm", Call::get(&two).token(&token)).await;
+    w.record(
+        "unknown_type",
+        Call::get(format!("{path}?subscriptionExternalIds%5B0%5D=Gossip")).token(&token),
+    )
+    .await;
     w
 }
