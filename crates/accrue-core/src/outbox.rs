@@ -65,6 +65,8 @@ text_enum!(
         HttpPost = "http_post",
         Email = "email",
         Sms = "sms",
+        /// A push message to one device of a member's app (the target is the device).
+        Push = "push",
     }
 );
 

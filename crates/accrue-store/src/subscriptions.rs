@@ -1,11 +1,12 @@
-//! Members' consents to be told things, and sending to those who agreed: a message on a
-//! topic by a channel goes only to active members who said yes (or, for system
-//! messages, did not say no — they cannot).
+//! Members' consents to be told things, the devices their apps take pushes on, and
+//! sending to those who agreed: a message on a topic by a channel goes only to active
+//! members who said yes (or, for system messages, did not say no — they cannot).
 
 use crate::outbox::{enqueue, NewMessage};
-use crate::{Store, StoreError};
+use crate::{Store, StoreError, Tx};
 use accrue_core::outbox::MessageKind;
 use accrue_core::subscriptions::{by_default, Channel, Topic};
+use serde_json::Value;
 use sqlx::Row;
 
 /// One consent: a topic, a channel and whether the member agreed.
@@ -14,13 +15,39 @@ pub type Consent = (Topic, Channel, bool);
 /// What a message to subscribers says, by the channel it goes through.
 #[derive(Debug, Clone)]
 pub enum Content {
-    Sms { text: String },
-    Email { subject: String, body: String },
+    Sms {
+        text: String,
+    },
+    Email {
+        subject: String,
+        body: String,
+    },
+    /// To every push device of the member.
+    Push {
+        title: String,
+        body: String,
+    },
+}
+
+/// A device of a member's app registered for pushes.
+#[derive(Debug, Clone)]
+pub struct PushDevice {
+    /// The app's id of the device (`X-DeviceId`).
+    pub device_id: String,
+    /// `Android`, `Ios` or `Harmony`.
+    pub platform: String,
+    pub platform_version: Option<String>,
+    /// `Fcm`, `Apns` or `HMS`.
+    pub push_service: Option<String>,
+    pub user_agent: Option<String>,
+    /// The push service's token for the app on the device.
+    pub token: String,
 }
 
 /// How sending to subscribers went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sent {
+    /// Messages queued (for pushes, one per device).
     pub queued: u64,
     /// Members asked for who did not agree, are not active or have no address there.
     pub passed_over: u64,
@@ -83,13 +110,20 @@ impl Store {
         content: Content,
         members: Option<Vec<i64>>,
     ) -> Result<Sent, StoreError> {
+        // The address column, for pushes one that is there when the member has devices.
         let (channel, kind, address) = match &content {
             Content::Sms { .. } => (Channel::Sms, MessageKind::Sms, "m.phone"),
             Content::Email { .. } => (Channel::Email, MessageKind::Email, "m.email"),
+            Content::Push { .. } => (
+                Channel::Push,
+                MessageKind::Push,
+                "(SELECT MIN(d.device_id) FROM push_devices d WHERE d.member_id = m.id)",
+            ),
         };
         let payload = match &content {
             Content::Sms { text } => serde_json::json!({ "text": text }),
             Content::Email { subject, body } => serde_json::json!({ "subject": subject, "body": body }),
+            Content::Push { title, body } => serde_json::json!({ "title": title, "body": body, "data": {} }),
         };
         self.write(move |tx| {
             Box::pin(async move {
@@ -109,14 +143,19 @@ impl Store {
                     queued: 0,
                     passed_over: 0,
                 };
+                let mut considered = 0;
                 for r in &rows {
                     let id: i64 = r.try_get(0)?;
                     if members.as_ref().is_some_and(|ids| !ids.contains(&id)) {
                         continue;
                     }
+                    considered += 1;
                     let target: Option<String> = r.try_get(1)?;
                     let active = matches!(r.try_get::<String, _>(2)?.as_str(), "active" | "registering");
                     match target.filter(|_| active && r.try_get::<i64, _>(3).unwrap_or(0) != 0) {
+                        Some(_) if kind == MessageKind::Push => {
+                            sent.queued += push_to_devices(tx, program_id, id, &payload).await?;
+                        }
                         Some(target) => {
                             enqueue(tx, program_id, &NewMessage::new(kind, target, payload.clone())).await?;
                             sent.queued += 1;
@@ -125,12 +164,66 @@ impl Store {
                     }
                 }
                 // Ids of no member of the program are passed over too.
-                let asked = members.as_ref().map_or(0, |ids| ids.len() as u64);
-                let seen = sent.queued + sent.passed_over;
-                if members.is_some() && asked > seen {
-                    sent.passed_over += asked - seen;
+                if let Some(ids) = &members {
+                    sent.passed_over += ids.len() as u64 - considered;
                 }
                 Ok(sent)
+            })
+        })
+        .await
+    }
+}
+
+/// Queues `payload` as a push to each device of the member; how many.
+async fn push_to_devices(tx: &mut Tx, program_id: i64, member_id: i64, payload: &Value) -> Result<u64, StoreError> {
+    let devices = sqlx::query(
+        "SELECT device_id, platform, sealed_token FROM push_devices WHERE program_id = $1 AND member_id = $2 \
+         ORDER BY device_id",
+    )
+    .bind(program_id)
+    .bind(member_id)
+    .fetch_all(tx.conn())
+    .await?;
+    for d in &devices {
+        let mut payload = payload.clone();
+        payload["platform"] = Value::String(d.try_get(1)?);
+        // The token travels sealed and is filled in when the push is sent.
+        payload["token"] = Value::String("{token}".into());
+        let message = NewMessage {
+            sealed_secrets: Some(d.try_get(2)?),
+            ..NewMessage::new(MessageKind::Push, d.try_get(0)?, payload)
+        };
+        enqueue(tx, program_id, &message).await?;
+    }
+    Ok(devices.len() as u64)
+}
+
+impl Store {
+    /// Registers (or moves to this member, or updates) a device for pushes.
+    pub async fn register_push_device(&self, program_id: i64, member_id: i64, d: PushDevice) -> Result<(), StoreError> {
+        let sealed = self.sealer().seal(&serde_json::json!({ "token": d.token }).to_string());
+        self.write(move |tx| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO push_devices (program_id, device_id, member_id, platform, platform_version, \
+                     push_service, user_agent, sealed_token, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     ON CONFLICT (program_id, device_id) DO UPDATE SET member_id = excluded.member_id, \
+                     platform = excluded.platform, platform_version = excluded.platform_version, \
+                     push_service = excluded.push_service, user_agent = excluded.user_agent, \
+                     sealed_token = excluded.sealed_token, updated_at = excluded.updated_at",
+                )
+                .bind(program_id)
+                .bind(&d.device_id)
+                .bind(member_id)
+                .bind(&d.platform)
+                .bind(&d.platform_version)
+                .bind(&d.push_service)
+                .bind(&d.user_agent)
+                .bind(&sealed)
+                .bind(tx.now)
+                .execute(tx.conn())
+                .await?;
+                Ok(())
             })
         })
         .await

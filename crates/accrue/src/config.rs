@@ -57,6 +57,9 @@ pub struct Flags {
     /// SMS gateway URL template with `{phone}` and `{text}`; without it SMS are only stored (log channel)
     #[arg(long, env = "ACCRUE_SMS_GATEWAY", global = true)]
     pub sms_gateway: Option<String>,
+    /// Push gateway URL (gorush's `POST /api/push` JSON); without it pushes are only stored (log channel)
+    #[arg(long, env = "ACCRUE_PUSH_GATEWAY", global = true)]
+    pub push_gateway: Option<String>,
     /// The program the Loymax-compatible API serves [default: default]
     #[arg(long, env = "ACCRUE_LOYMAX_PROGRAM", global = true)]
     pub loymax_program: Option<String>,
@@ -80,6 +83,7 @@ struct File {
     delivery_lease: Option<u64>,
     secret_key_file: Option<PathBuf>,
     sms_gateway: Option<String>,
+    push_gateway: Option<String>,
     loymax_program: Option<String>,
     /// Without it e-mail is only stored (log channel). The password may come from
     /// `ACCRUE_SMTP_PASSWORD` instead of the file.
@@ -103,6 +107,7 @@ pub struct Config {
     pub delivery_lease: Duration,
     pub secret_key_file: PathBuf,
     pub sms_gateway: Option<String>,
+    pub push_gateway: Option<String>,
     pub smtp: Option<SmtpConfig>,
     pub loymax_program: String,
 }
@@ -147,6 +152,7 @@ impl Config {
                 .or(file.secret_key_file)
                 .unwrap_or_else(|| "accrue.key".into()),
             sms_gateway: flags.sms_gateway.clone().or(file.sms_gateway),
+            push_gateway: flags.push_gateway.clone().or(file.push_gateway),
             loymax_program: flags
                 .loymax_program
                 .clone()
@@ -204,6 +210,7 @@ mod tests {
             delivery_lease: None,
             secret_key_file: None,
             sms_gateway: None,
+            push_gateway: None,
             loymax_program: None,
         }
     }

@@ -6,7 +6,7 @@ use accrue_core::template::UrlTemplate;
 use accrue_server::connections::ConnectionLimits;
 use accrue_server::outbound::email::Mailer;
 use accrue_server::outbound::guard::Allowlist;
-use accrue_server::outbound::worker::{DeliveryOptions, EmailChannel, SmsChannel, SMS_PLACEHOLDERS};
+use accrue_server::outbound::worker::{DeliveryOptions, EmailChannel, PushChannel, SmsChannel, SMS_PLACEHOLDERS};
 use accrue_server::ServerOptions;
 use accrue_store::{KeyScope, Sealer, Store, StoreOptions};
 use anyhow::Context;
@@ -192,6 +192,10 @@ fn delivery(config: &Config) -> anyhow::Result<DeliveryOptions> {
         Some(template) => SmsChannel::Gateway(UrlTemplate::parse(template, SMS_PLACEHOLDERS).context("sms_gateway")?),
         None => SmsChannel::Log,
     };
+    let push = match &config.push_gateway {
+        Some(url) => PushChannel::Gateway(url.clone()),
+        None => PushChannel::Log,
+    };
     Ok(DeliveryOptions {
         enabled: config.delivery,
         schedule: config.retry_schedule.clone(),
@@ -199,6 +203,7 @@ fn delivery(config: &Config) -> anyhow::Result<DeliveryOptions> {
         lease: config.delivery_lease,
         email,
         sms,
+        push,
         ..DeliveryOptions::default()
     })
 }

@@ -225,6 +225,11 @@ fn message_of(allow: &Allowlist, q: QueueMessage) -> Result<NewMessage, ApiError
             serde_json::json!({"text": required(q.text, "text")?}),
         ),
         MessageKind::Webhook => return Err(ApiError::invalid("webhooks are sent for events; use a test event")),
+        MessageKind::Push => {
+            return Err(ApiError::invalid(
+                "pushes go to members' devices; use /admin/v1/subscribers/messages",
+            ))
+        }
     };
     Ok(NewMessage::new(kind, target, payload))
 }

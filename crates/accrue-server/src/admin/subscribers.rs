@@ -24,6 +24,8 @@ pub struct SubscribersMessage {
     pub sms: Option<SmsContent>,
     /// `{"subject", "body"}` to send by e-mail.
     pub email: Option<EmailContent>,
+    /// `{"title", "body"}` to push to every registered device of the member's app.
+    pub push: Option<PushContent>,
     /// Only these members (by id); every member of the program when absent.
     pub members: Option<Vec<i64>>,
 }
@@ -41,8 +43,16 @@ pub struct EmailContent {
     pub body: String,
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PushContent {
+    pub title: String,
+    pub body: String,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SentView {
+    /// Messages queued (for pushes, one per device).
     pub queued: u64,
     /// Members who did not agree, are not active, have no address there or do not exist.
     pub passed_over: u64,
@@ -55,15 +65,19 @@ fn text(value: String, field: &str) -> Result<String, ApiError> {
 }
 
 fn content(m: SubscribersMessage) -> Result<Content, ApiError> {
-    match (m.sms, m.email) {
-        (Some(sms), None) => Ok(Content::Sms {
+    match (m.sms, m.email, m.push) {
+        (Some(sms), None, None) => Ok(Content::Sms {
             text: text(sms.text, "sms.text")?,
         }),
-        (None, Some(email)) => Ok(Content::Email {
+        (None, Some(email), None) => Ok(Content::Email {
             subject: text(email.subject, "email.subject")?,
             body: text(email.body, "email.body")?,
         }),
-        _ => Err(ApiError::invalid("give either sms or email")),
+        (None, None, Some(push)) => Ok(Content::Push {
+            title: text(push.title, "push.title")?,
+            body: text(push.body, "push.body")?,
+        }),
+        _ => Err(ApiError::invalid("give one of sms, email or push")),
     }
 }
 

@@ -36,6 +36,15 @@ pub enum SmsChannel {
 
 pub const SMS_PLACEHOLDERS: &[&str] = &["phone", "text"];
 
+/// Where pushes go: stored only, or POSTed to a push gateway in gorush's format
+/// (`{"notifications":[{"tokens","platform","title","message","data"}]}`), which holds
+/// the FCM, APNs and HMS credentials.
+#[derive(Clone, Debug)]
+pub enum PushChannel {
+    Log,
+    Gateway(String),
+}
+
 #[derive(Clone, Debug)]
 pub struct DeliveryOptions {
     /// Whether this server delivers at all (several servers may share the work, or leave it to one).
@@ -50,6 +59,7 @@ pub struct DeliveryOptions {
     pub concurrency: usize,
     pub email: EmailChannel,
     pub sms: SmsChannel,
+    pub push: PushChannel,
 }
 
 impl Default for DeliveryOptions {
@@ -64,6 +74,7 @@ impl Default for DeliveryOptions {
             concurrency: 32,
             email: EmailChannel::Log,
             sms: SmsChannel::Log,
+            push: PushChannel::Log,
         }
     }
 }
@@ -252,6 +263,7 @@ impl Deliverer {
         match kind {
             MessageKind::Email => matches!(self.options.email, EmailChannel::Log),
             MessageKind::Sms => matches!(self.options.sms, SmsChannel::Log),
+            MessageKind::Push => matches!(self.options.push, PushChannel::Log),
             _ => false,
         }
     }
@@ -263,6 +275,7 @@ impl Deliverer {
             MessageKind::HttpPost => self.http(self.client.post(&m.target).json(payload), &m.target).await,
             MessageKind::Email => self.send_email(m, payload).await,
             MessageKind::Sms => self.send_sms(m, payload).await,
+            MessageKind::Push => self.send_push(payload).await,
         }
     }
 
@@ -367,6 +380,25 @@ impl Deliverer {
                 self.http(self.client.get(&url), &url).await
             }
         }
+    }
+
+    /// A push to one device: the payload holds its (unsealed) token, platform and text.
+    async fn send_push(&self, payload: &Value) -> Sent {
+        let PushChannel::Gateway(url) = &self.options.push else {
+            return Sent::Done("stored by the log channel".into());
+        };
+        // gorush's platforms: 1 iOS, 2 Android, 3 Huawei.
+        let platform = match payload["platform"].as_str() {
+            Some("Ios") => 1,
+            Some("Harmony") => 3,
+            _ => 2,
+        };
+        let notification = serde_json::json!({
+            "tokens": [payload["token"]], "platform": platform,
+            "title": payload["title"], "message": payload["body"], "data": payload["data"],
+        });
+        let body = serde_json::json!({ "notifications": [notification] });
+        self.http(self.client.post(url).json(&body), url).await
     }
 }
 

@@ -121,3 +121,78 @@ async fn only_members_who_agreed_get_news(db: TestDb) {
         .collect();
     assert_eq!(texts.iter().filter(|t| **t == "x").count(), 0);
 }
+
+on_both_backends!(pushes_reach_registered_devices_through_the_gateway);
+
+async fn pushes_reach_registered_devices_through_the_gateway(db: TestDb) {
+    use accrue_server::outbound::worker::PushChannel;
+    use accrue_server::testing::{delivering_options, Receiver};
+    let gateway = Receiver::start().await;
+    let mut options = delivering_options(vec![1]);
+    options.delivery.push = PushChannel::Gateway(format!("{}/api/push", gateway.base));
+    let s = TestServer::start_with(db, options).await;
+    let token = member_with_password(&s, "+79160000001", "secret-1").await;
+    let register = |device: Option<&str>, body: Value| {
+        let mut request = s
+            .client
+            .post(format!("{}/publicapi/v1.2/Pushes", s.base))
+            .bearer_auth(&token)
+            .header("X-PlatformType", "Android")
+            .header("X-PlatformVersion", "14")
+            .header("User-Agent", "shop-app/2.1");
+        if let Some(device) = device {
+            request = request.header("X-DeviceId", device);
+        }
+        accrue_server::testing::send(request, Some(body))
+    };
+    // Refused: not from a device, no token, an unknown platform or service.
+    let (_, answer) = register(None, json!({"token": "fcm-1", "platformType": "Android"})).await;
+    assert_eq!(
+        answer["result"]["message"],
+        "Метод доступен только для мобильных устройств"
+    );
+    for bad in [
+        json!({"platformType": "Android"}),
+        json!({"token": "fcm-1", "platformType": "Symbian"}),
+        json!({"token": "fcm-1", "platformType": "Android", "pushServiceType": "Pager"}),
+    ] {
+        let (_, answer) = register(Some("phone-1"), bad.clone()).await;
+        assert_eq!(answer["result"]["state"], "ValidationError", "{bad}: {answer}");
+    }
+    // Two devices; the first registers again with a new token, which replaces the old.
+    for (device, push_token) in [("phone-1", "fcm-old"), ("tablet-1", "fcm-2"), ("phone-1", "fcm-1")] {
+        let body = json!({"token": push_token, "platformType": "Android", "pushServiceType": "Fcm"});
+        let (status, answer) = register(Some(device), body).await;
+        assert_eq!(
+            (status, &answer["result"]["state"]),
+            (StatusCode::OK, &json!("Success")),
+            "{answer}"
+        );
+    }
+    // Not agreed to news: nothing is pushed. Agreed: one push per device.
+    let news = json!({"topic": "Advertisement", "push": {"title": "Скидки", "body": "Неделя сыра"}});
+    assert_eq!(send(&s, news.clone()).await.1, json!({"queued": 0, "passed_over": 1}));
+    let (_, agreed) = s
+        .call(
+            Method::POST,
+            "/publicapi/v1.2/User/Subscriptions/Confirm",
+            Some(&token),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(agreed["result"]["state"], "Success");
+    assert_eq!(send(&s, news).await.1, json!({"queued": 2, "passed_over": 0}));
+    let mut hits = gateway.wait_for(2, std::time::Duration::from_secs(10)).await;
+    hits.sort_by(|a, b| a.body.cmp(&b.body));
+    let bodies: Vec<Value> = hits.iter().map(|h| serde_json::from_str(&h.body).unwrap()).collect();
+    for (body, push_token) in bodies.iter().zip(["fcm-1", "fcm-2"]) {
+        assert_eq!(
+            body["notifications"][0],
+            json!({"tokens": [push_token], "platform": 2, "title": "Скидки", "message": "Неделя сыра", "data": {}})
+        );
+    }
+    // The outbox keeps the token sealed: what it shows names the placeholder only.
+    let (_, list) = s.admin(Method::GET, "/admin/v1/outbox/messages?kind=push", None).await;
+    let shown = list.to_string();
+    assert!(!shown.contains("fcm-1") && !shown.contains("fcm-old"), "{shown}");
+}

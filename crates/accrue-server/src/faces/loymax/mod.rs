@@ -15,6 +15,7 @@ mod password;
 pub mod paths;
 pub(crate) mod processing;
 pub mod programs;
+mod pushes;
 mod query;
 mod questions;
 mod registration;
@@ -107,6 +108,7 @@ fn routes() -> Routes {
         ("cards/set", post(cards::set)),
         ("cards/emitvirtual", get(cards::emission).put(cards::emit)),
         ("cards/{id}/qrcode", get(cards::qr_code)),
+        ("pushes", post(pushes::register)),
         ("merchants", get(merchants::by_ids)),
         ("merchants/byuids", get(merchants::by_uids)),
         ("offer", get(offers::list)),

@@ -311,5 +311,17 @@ async fn subscriptions(mut w: Wire) -> Wire {
         Call::get(format!("{path}?subscriptionExternalIds%5B0%5D=Gossip")).token(&token),
     )
     .await;
+    // A device registers for pushes, as the SDK's registerDevice sends it.
+    let device =
+        json!({"token": "fkBQTHxKKhs:AP91bHuEedxM4xFAUn0z", "platformType": "Android", "pushServiceType": "Fcm"});
+    let push = |id: Option<&str>| {
+        let call = Call::post("/publicapi/v1.2/Pushes").token(&token).json(device.clone());
+        match id {
+            Some(id) => call.header("X-DeviceId", id).header("X-PlatformType", "Android"),
+            None => call,
+        }
+    };
+    w.record("push_device", push(Some("device-1"))).await;
+    w.record("push_not_a_device", push(None)).await;
     w
 }
