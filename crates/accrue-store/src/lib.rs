@@ -18,6 +18,7 @@ pub use admin_keys::{AdminKey, KeyScope};
 pub mod cards;
 pub mod check;
 pub mod confirmations;
+pub mod coupons;
 pub mod devices;
 mod error;
 pub mod face_bindings;

@@ -39,6 +39,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(14, "0014_face_bindings"),
     migration!(15, "0015_merchant_profiles"),
     migration!(16, "0016_subscriptions"),
+    migration!(17, "0017_coupons"),
 ];
 
 /// A short hash of every PostgreSQL migration: databases migrated by the same code

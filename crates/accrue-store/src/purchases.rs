@@ -509,6 +509,9 @@ async fn confirm(
         p.accrual_posting_id = Some(posting);
         postings.push(posting);
     }
+    if let Some(member_id) = p.member_id {
+        crate::coupons::use_coupons(tx, program_id, member_id, &cheque.calculation.coupons, key).await?;
+    }
     p.state = State::Confirmed;
     save(tx, &p).await?;
     purchase_confirmed(tx, program_id, &p, &cheque, &postings).await?;

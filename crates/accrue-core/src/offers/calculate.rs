@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use super::accrual::accrual;
 use super::caps::Allowance;
-use super::context::{Cheque, Context};
+use super::context::{Cheque, Context, IssuedCoupon};
 use super::matching::{matching_lines, ChequeFacts};
-use super::model::{Effect, Offer, Target};
+use super::model::{Condition, Effect, Offer, Target};
 use super::rounding::{distribute, percent_floor, percent_half_up};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -25,6 +25,9 @@ pub struct Calculation {
     pub cashier_messages: Vec<String>,
     /// The offers that applied, in the order they ran.
     pub applied: Vec<Applied>,
+    /// The issued coupons the applied offers used: the purchase's Confirm uses them up.
+    #[serde(default)]
+    pub coupons: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -115,7 +118,29 @@ pub fn calculate(offers: &[Offer], cheque: &Cheque, ctx: &Context) -> Calculatio
             break;
         }
     }
-    pricing.finish(cheque)
+    let mut calculation = pricing.finish(cheque);
+    calculation.coupons = used_coupons(offers, &calculation.applied, ctx.coupons);
+    calculation
+}
+
+/// The issued coupons whose series an applied offer's coupon condition names.
+fn used_coupons(offers: &[Offer], applied: &[Applied], coupons: &[IssuedCoupon]) -> Vec<String> {
+    let series_of_applied = applied
+        .iter()
+        .filter_map(|a| offers.iter().find(|o| o.id == a.offer_id))
+        .flat_map(|o| &o.conditions)
+        .filter_map(|c| match c {
+            Condition::Coupon { series, .. } => Some(series),
+            _ => None,
+        })
+        .flatten();
+    let mut used: Vec<String> = series_of_applied
+        .flat_map(|s| coupons.iter().filter(move |c| &c.series == s))
+        .map(|c| c.number.clone())
+        .collect();
+    used.sort();
+    used.dedup();
+    used
 }
 
 impl Pricing<'_> {
@@ -245,6 +270,7 @@ impl Pricing<'_> {
             cheque_messages: self.cheque_messages,
             cashier_messages: self.cashier_messages,
             applied: self.applied,
+            coupons: Vec::new(),
         };
         if let Ok(projected) = accrual(&calculation, 0) {
             for (applied, recorded) in calculation.applied.iter_mut().zip(projected.usage) {

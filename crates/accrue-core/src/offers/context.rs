@@ -106,6 +106,13 @@ impl UsageSoFar {
     }
 }
 
+/// A coupon the cheque presents that was issued to the member and is still valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedCoupon {
+    pub number: String,
+    pub series: String,
+}
+
 pub struct Context<'a> {
     pub now: Millis,
     /// The program's offset from UTC: local dates, times, weekdays and cap periods use it.
@@ -117,6 +124,8 @@ pub struct Context<'a> {
     pub location: Option<&'a str>,
     pub catalogue: &'a Catalogue,
     pub usage: &'a UsageSoFar,
+    /// The valid issued coupons among the cheque's.
+    pub coupons: &'a [IssuedCoupon],
     /// Share of a line payable with bonuses when no applied offer sets one.
     pub default_max_bonus_percent: Decimal,
     /// No offer discounts a line below this amount (a line already below it keeps its amount),
@@ -137,6 +146,7 @@ impl<'a> Context<'a> {
             location: None,
             catalogue,
             usage,
+            coupons: &[],
             default_max_bonus_percent: Decimal::ONE_HUNDRED,
             min_line_amount: 0,
         }

@@ -68,7 +68,10 @@ fn holds(condition: &Condition, facts: &ChequeFacts, ctx: &Context) -> bool {
         Condition::TimeOfDay { from, until } => in_time_window(facts.local.time(), *from, *until),
         Condition::Weekdays { days } => days.contains(&Weekday::of(facts.local.weekday())),
         Condition::MinAmount { amount } => facts.amount >= *amount,
-        Condition::Coupon { numbers } => facts.cheque.coupons.iter().any(|c| numbers.contains(c)),
+        Condition::Coupon { numbers, series } => {
+            facts.cheque.coupons.iter().any(|c| numbers.contains(c))
+                || ctx.coupons.iter().any(|c| series.contains(&c.series))
+        }
         Condition::Segment { segments } => member.is_some_and(|m| segments.iter().any(|s| m.segments.contains(s))),
         Condition::Attribute { name, values } => {
             member.is_some_and(|m| has(values, m.attributes.get(name).map(String::as_str)))

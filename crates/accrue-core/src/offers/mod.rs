@@ -25,7 +25,9 @@ mod tests;
 
 pub use accrual::{accrual, Accrual, AccrualError, LineAccrual, OfferUsage};
 pub use calculate::{calculate, Applied, BonusRate, Calculation, LineResult};
-pub use context::{local_time, period_start, Catalogue, Cheque, Context, Line, MemberFacts, Usage, UsageSoFar};
+pub use context::{
+    local_time, period_start, Catalogue, Cheque, Context, IssuedCoupon, Line, MemberFacts, Usage, UsageSoFar,
+};
 pub use model::{Cap, Condition, Effect, Offer, Period, Target, Weekday};
 pub use rate::Rate;
 pub use refund::{refund_share, RefundError, RefundLine, RefundPart, RefundShare, RefundedLine};

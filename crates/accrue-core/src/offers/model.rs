@@ -94,8 +94,15 @@ pub enum Condition {
     MinQuantity { quantity: Rate },
     /// The cheque amount as sent by the till (after its own discounts) is at least this.
     MinAmount { amount: i64 },
-    /// The cheque carries one of these coupon numbers.
-    Coupon { numbers: Vec<String> },
+    /// The cheque carries one of these coupon numbers (codes anyone may enter), or a
+    /// coupon of one of these series issued to the member and still valid (used up by
+    /// the purchase's Confirm).
+    Coupon {
+        #[serde(default)]
+        numbers: Vec<String>,
+        #[serde(default)]
+        series: Vec<String>,
+    },
     /// The member belongs to one of these segments.
     Segment { segments: Vec<String> },
     /// The member's attribute `name` has one of these values.

@@ -175,7 +175,13 @@ fn check_condition(condition: &Condition, at: &str, problems: &mut Problems) {
             "must be more than 0",
         ),
         Condition::MinAmount { amount } => problems.positive(*amount, &field("amount")),
-        Condition::Coupon { numbers } => problems.list(numbers, &field("numbers")),
+        Condition::Coupon { numbers, series } if numbers.is_empty() => problems.list(series, &field("series")),
+        Condition::Coupon { numbers, series } => {
+            problems.list(numbers, &field("numbers"));
+            if !series.is_empty() {
+                problems.list(series, &field("series"));
+            }
+        }
         Condition::Segment { segments } => problems.list(segments, &field("segments")),
         Condition::Attribute { name, values } => {
             problems.require(!name.trim().is_empty(), &field("name"), "must not be empty");

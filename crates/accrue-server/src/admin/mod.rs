@@ -3,6 +3,7 @@
 //! Program-scoped calls name their program with `?program=CODE` (default `default`).
 
 mod cards;
+mod coupons;
 mod faces;
 mod keys;
 mod members;
@@ -146,6 +147,10 @@ pub fn router(state: AdminState, body_limit: usize) -> Router {
         .route("/webhook-endpoints/{id}/test", post(webhooks::test))
         .route("/outbox/messages", get(outbox::list).post(outbox::queue))
         .route("/subscribers/messages", post(subscribers::send))
+        .route("/coupon-series", post(coupons::create_series).get(coupons::list_series))
+        .route("/coupon-series/{code}/issue", post(coupons::issue))
+        .route("/coupons/{number}/reject", post(coupons::reject))
+        .route("/members/{id}/coupons", get(coupons::of_member))
         .route("/outbox/messages/{id}", get(outbox::get))
         .route("/outbox/messages/{id}/retry", post(outbox::retry))
         .route("/admin-keys", post(keys::create).get(keys::list))

@@ -2,7 +2,8 @@
 
 use super::tracker::{integrations as tracker_integrations, links as tracker_links, reports as tracker_reports};
 use super::{
-    cards, faces, keys, members, notifications, operations, outbox, processing, programs, subscribers, webhooks,
+    cards, coupons, faces, keys, members, notifications, operations, outbox, processing, programs, subscribers,
+    webhooks,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -21,7 +22,8 @@ use utoipa::{Modify, OpenApi};
         webhooks::create, webhooks::list, webhooks::get, webhooks::secret, webhooks::update,
         webhooks::delete, webhooks::rotate_secret, webhooks::test,
         keys::create, keys::list, keys::revoke,
-        outbox::list, outbox::get, outbox::retry, outbox::queue, subscribers::send,
+        outbox::list, outbox::get, outbox::retry, outbox::queue, subscribers::send, coupons::create_series, coupons::list_series,
+        coupons::issue, coupons::reject, coupons::of_member,
         processing::settings, processing::set_settings, processing::create_merchant, processing::update_merchant, processing::merchants,
         processing::create_device, processing::devices, processing::disable_device, processing::put_offer,
         processing::get_offer, processing::offers, processing::enable_offer, processing::disable_offer,

@@ -76,7 +76,7 @@ pub struct MerchantChangeInput {
     pub profile: Option<Profile>,
 }
 
-fn check_code(code: &str) -> Result<(), ApiError> {
+pub(super) fn check_code(code: &str) -> Result<(), ApiError> {
     let ok = (1..=64).contains(&code.len()) && code.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
     ok.then_some(())
         .ok_or_else(|| ApiError::invalid("code must be 1 to 64 letters, digits, '-', '_' or '.'"))

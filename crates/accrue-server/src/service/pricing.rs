@@ -131,7 +131,13 @@ pub(crate) async fn quote_in(
         Some(id) => Some(store.device(q.program_id, id).await?),
         None => None,
     };
+    // Issued coupons count only for the member they were issued to.
+    let coupons = match q.member_id {
+        Some(id) => store.valid_coupons(q.program_id, id, &q.cheque.coupons).await?,
+        None => Vec::new(),
+    };
     let mut ctx = Context::new(store.now(), &catalogue, &usage);
+    ctx.coupons = &coupons;
     ctx.utc_offset_minutes = utc_offset;
     ctx.scale = currency.scale;
     ctx.member = facts.as_ref();

@@ -3,6 +3,7 @@
 
 mod admin_api;
 mod cache;
+mod coupons;
 mod hardening;
 mod loymax_account;
 mod loymax_catalogue;

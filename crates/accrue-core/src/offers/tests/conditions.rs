@@ -149,6 +149,37 @@ fn coupon_on_the_cheque() {
 }
 
 #[test]
+fn issued_coupons_of_a_series_are_used_by_the_offers_that_name_it() {
+    let setup = Setup::default();
+    let series = [
+        IssuedCoupon {
+            number: "C-1".into(),
+            series: "spring".into(),
+        },
+        IssuedCoupon {
+            number: "C-2".into(),
+            series: "autumn".into(),
+        },
+    ];
+    let ctx = Context {
+        coupons: &series,
+        ..setup.ctx()
+    };
+    let spring = offer_with("o", json!([{"type": "coupon", "series": ["spring"]}]), percent_off(10));
+    let calculation = calculate(&[spring.clone()], &two_lines(), &ctx);
+    assert_eq!(applied_ids(&calculation), ["o"]);
+    assert_eq!(calculation.coupons, ["C-1"], "only the coupon the offer named is used");
+    // Without a valid coupon of the series the offer does not apply; a code anyone may
+    // enter is not used up.
+    assert!(setup.price(&[spring], &two_lines()).applied.is_empty());
+    let code = offer_with("o", json!([{"type": "coupon", "numbers": ["C-1"]}]), percent_off(10));
+    let mut with_code = two_lines();
+    with_code.coupons = vec!["C-1".into()];
+    let calculation = calculate(&[code], &with_code, &ctx);
+    assert_eq!((applied_ids(&calculation), calculation.coupons.len()), (vec!["o"], 0));
+}
+
+#[test]
 fn member_facts_segments_attributes_category_first_purchase() {
     let mut setup = Setup::member();
     let member = setup.member.as_mut().unwrap();

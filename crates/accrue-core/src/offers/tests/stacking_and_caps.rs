@@ -52,6 +52,7 @@ fn an_exclusive_offer_that_does_not_apply_stops_nothing() {
     let mut exclusive = ranked("exclusive", 5, true, 20);
     exclusive.conditions = vec![Condition::Coupon {
         numbers: vec!["VIP".into()],
+        series: Vec::new(),
     }];
     let offers = [exclusive, ranked("low", 1, false, 30)];
     assert_eq!(applied_ids(&Setup::default().price(&offers, &one_line())), ["low"]);

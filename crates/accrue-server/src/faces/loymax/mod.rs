@@ -6,6 +6,7 @@
 
 mod auth;
 mod cards;
+mod coupons;
 mod envelope;
 mod history;
 mod merchants;
@@ -109,6 +110,8 @@ fn routes() -> Routes {
         ("cards/emitvirtual", get(cards::emission).put(cards::emit)),
         ("cards/{id}/qrcode", get(cards::qr_code)),
         ("pushes", post(pushes::register)),
+        ("coupons", get(coupons::list_mine)),
+        ("coupons/number/{number}", get(coupons::by_number)),
         ("merchants", get(merchants::by_ids)),
         ("merchants/byuids", get(merchants::by_uids)),
         ("offer", get(offers::list)),

@@ -53,11 +53,20 @@ pub fn number(pairs: &[(String, String)], key: &str, default: i64, max: i64) -> 
 /// `filter.fromDate` and `filter.toDate` (a plain date as the end includes that day);
 /// the error names the parameter that does not read.
 pub fn date_range(pairs: &[(String, String)]) -> Result<(Option<Millis>, Option<Millis>), &'static str> {
+    dates_between(pairs, "filter.fromDate", "filter.toDate")
+}
+
+/// The dates of the parameters `from` and `to`, as [`date_range`] reads them.
+pub fn dates_between(
+    pairs: &[(String, String)],
+    from: &'static str,
+    to: &'static str,
+) -> Result<(Option<Millis>, Option<Millis>), &'static str> {
     let date = |key: &'static str, end_of_day| match param(pairs, key) {
         None => Ok(None),
         Some(text) => parse_date(text, end_of_day).map(Some).ok_or(key),
     };
-    Ok((date("filter.fromDate", false)?, date("filter.toDate", true)?))
+    Ok((date(from, false)?, date(to, true)?))
 }
 
 /// A Loymax date: RFC 3339, a date and time without zone (UTC), or a plain date.

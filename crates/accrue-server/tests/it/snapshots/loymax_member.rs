@@ -13,7 +13,8 @@ snapshot_scenarios!(
     member_reads,
     password_change_and_reset,
     notifications,
-    subscriptions
+    subscriptions,
+    coupons
 );
 
 const PHONE: &str = "79161234567";
@@ -323,5 +324,45 @@ async fn subscriptions(mut w: Wire) -> Wire {
     };
     w.record("push_device", push(Some("device-1"))).await;
     w.record("push_not_a_device", push(None)).await;
+    w
+}
+
+/// Coupons as the PHP SDK parses them (its recorded answers: `couponState`, the
+/// emission's title, id and uid).
+async fn coupons(mut w: Wire) -> Wire {
+    let id = member(&w).await;
+    let series = json!({"code": "spring", "title": "Весенний купон", "short_description": "−20 %",
+                        "description": "Скидка 20 % на чек"});
+    assert_eq!(
+        w.s.admin(Method::POST, "/admin/v1/coupon-series", Some(series)).await.0,
+        201
+    );
+    let issue = json!({"member_id": id, "expires_at": "2099-01-01T00:00:00Z"});
+    let (status, issued) =
+        w.s.admin(Method::POST, "/admin/v1/coupon-series/spring/issue", Some(issue))
+            .await;
+    assert_eq!(status, 201, "{issued}");
+    let number = text(&issued["items"][0]["number"]);
+    w.alias(&number, "NUMBER");
+    let token = signed_in(&w).await;
+    w.record(
+        "list",
+        Call::get("/publicapi/v1.2/Coupons?from=0&count=10&couponListFilter.couponStates%5B0%5D=Issued").token(&token),
+    )
+    .await;
+    w.redact_last(".body.data[0].code", "[coupon]");
+    w.redact_last(".body.data[0].qrContent", "[coupon]");
+    w.record(
+        "by_number",
+        Call::get(format!("/publicapi/v1.2/Coupons/number/{number}")).token(&token),
+    )
+    .await;
+    w.redact_last(".body.data.code", "[coupon]");
+    w.redact_last(".body.data.qrContent", "[coupon]");
+    w.record(
+        "unknown_number",
+        Call::get("/publicapi/v1.2/Coupons/number/NOSUCHCOUPON").token(&token),
+    )
+    .await;
     w
 }

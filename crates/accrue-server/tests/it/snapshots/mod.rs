@@ -319,7 +319,15 @@ fn redactions() -> Vec<(String, Redaction)> {
     for key in ["authToken", "access_token", "refresh_token"] {
         redactions.push((key, secret("[token]", 16)));
     }
-    for key in ["dateTime", "creationDate", "created_at", "codeGeneratedDate"] {
+    for key in [
+        "dateTime",
+        "creationDate",
+        "created_at",
+        "codeGeneratedDate",
+        "createDate",
+        "updateDate",
+        "activationDate",
+    ] {
         redactions.push((key, time()));
     }
     redactions.push(("click_id", secret("[click id]", 20)));
