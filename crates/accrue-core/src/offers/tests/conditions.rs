@@ -166,7 +166,7 @@ fn issued_coupons_of_a_series_are_used_by_the_offers_that_name_it() {
         ..setup.ctx()
     };
     let spring = offer_with("o", json!([{"type": "coupon", "series": ["spring"]}]), percent_off(10));
-    let calculation = calculate(&[spring.clone()], &two_lines(), &ctx);
+    let calculation = calculate(std::slice::from_ref(&spring), &two_lines(), &ctx);
     assert_eq!(applied_ids(&calculation), ["o"]);
     assert_eq!(calculation.coupons, ["C-1"], "only the coupon the offer named is used");
     // Without a valid coupon of the series the offer does not apply; a code anyone may
