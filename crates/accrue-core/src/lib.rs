@@ -20,6 +20,7 @@ pub mod questionnaire;
 pub mod redact;
 pub mod registration;
 pub mod signature;
+pub mod status;
 pub mod subscriptions;
 pub mod template;
 pub mod tracker;

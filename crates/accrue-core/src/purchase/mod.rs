@@ -158,6 +158,8 @@ pub struct Settings {
     /// The program's offset from UTC: offers' dates, times, weekdays and cap periods use
     /// its local time.
     pub utc_offset_minutes: i32,
+    /// The program's member statuses, if it has them.
+    pub status: Option<crate::status::StatusSystem>,
 }
 
 impl Default for Settings {
@@ -168,6 +170,7 @@ impl Default for Settings {
             auto_cancel_minutes: 60,
             device_token_minutes: 24 * 60,
             utc_offset_minutes: 0,
+            status: None,
         }
     }
 }
@@ -186,7 +189,7 @@ impl Settings {
         if !(-12 * 60..=14 * 60).contains(&self.utc_offset_minutes) {
             return Err("utc_offset_minutes must be -720 to 840".into());
         }
-        Ok(())
+        self.status.as_ref().map_or(Ok(()), |s| s.validate())
     }
 }
 

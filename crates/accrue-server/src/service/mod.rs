@@ -14,3 +14,4 @@ pub mod pricing;
 pub mod purchases;
 pub mod registration;
 pub mod showcase;
+pub mod status;

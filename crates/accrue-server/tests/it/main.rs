@@ -12,6 +12,7 @@ mod loymax_processing;
 mod loymax_programs;
 mod loymax_purchase_records;
 mod loymax_registration;
+mod member_status;
 mod outbox;
 mod processing_support;
 mod service;

@@ -61,6 +61,7 @@ fn routes() -> Routes {
         ("user", get(user::profile)),
         ("user/balance", get(user::balance)),
         ("user/logins", get(user::logins)),
+        ("user/status", get(user::status)),
         (
             "user/subscriptions",
             get(subscriptions::get).post(subscriptions::update),

@@ -362,3 +362,32 @@ pub async fn logins(State(state): State<AppState>, member: Member) -> Answer {
         Err(e) => Answer::fail(member.version, &e.to_string()),
     }
 }
+
+/// `GET User/Status`: the program's status system with the member's standing in it (an
+/// empty list when the program has none).
+pub async fn status(State(state): State<AppState>, member: Member) -> Answer {
+    let (program, id) = (member.owner.program_id, member.owner.member_id);
+    match crate::service::status::member_status(&state.store, program, id).await {
+        Ok(None) => Answer::success(member.version, json!([])),
+        Ok(Some(s)) => {
+            let c = &s.currency;
+            let level = |l: &accrue_core::status::Level| {
+                json!({"name": l.name, "description": l.description, "threshold": amount(l.threshold, c),
+                       "preferences": l.preferences, "preferencesAdditional": null})
+            };
+            let standing = s.system.standing(s.value);
+            let system = json!({
+                "name": s.system.name,
+                "logicalName": s.system.logical_name,
+                "description": s.system.description,
+                "statuses": s.system.levels.iter().map(level).collect::<Vec<_>>(),
+                "currentStatus": standing.level.map(level),
+                "currentValue": amount(s.value, c),
+                // At the top there is nothing further to reach: the value itself.
+                "nextStatusValue": amount(standing.next.unwrap_or(s.value), c),
+            });
+            Answer::success(member.version, json!([system]))
+        }
+        Err(e) => Answer::fail(member.version, &e.to_string()),
+    }
+}

@@ -14,7 +14,8 @@ snapshot_scenarios!(
     password_change_and_reset,
     notifications,
     subscriptions,
-    coupons
+    coupons,
+    status
 );
 
 const PHONE: &str = "79161234567";
@@ -364,5 +365,25 @@ async fn coupons(mut w: Wire) -> Wire {
         Call::get("/publicapi/v1.2/Coupons/number/NOSUCHCOUPON").token(&token),
     )
     .await;
+    w
+}
+
+/// The status system as the PHP SDK parses it (its recorded answer: levels with float
+/// thresholds, the current level, the current and next values).
+async fn status(mut w: Wire) -> Wire {
+    member(&w).await;
+    let token = signed_in(&w).await;
+    w.record("none", Call::get("/publicapi/v1.2/User/Status").token(&token))
+        .await;
+    let ladder = json!({"status": {"name": "Статусная система 1", "logical_name": "StatusSystem",
+        "description": "Статус считается за 180 дней", "period_days": 180, "levels": [
+            {"name": "Дегустатор", "threshold": 0, "description": "Начисление бонусов 2% от суммы чека", "preferences": "2%"},
+            {"name": "Любитель", "threshold": 19900, "description": "Начисление бонусов 3% от суммы чека", "preferences": "3%"}]}});
+    let (code, body) =
+        w.s.admin(Method::PUT, "/admin/v1/processing/settings", Some(ladder))
+            .await;
+    assert_eq!(code, 200, "{body}");
+    w.record("ladder", Call::get("/publicapi/v1.2/User/Status").token(&token))
+        .await;
     w
 }
