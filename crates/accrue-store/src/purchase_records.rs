@@ -53,7 +53,7 @@ pub(crate) async fn add_entry(
     let Some(member_id) = p.member_id else {
         return Ok(());
     };
-    let names = goods_names(tx, program_id, &entry.goods_ids()).await?;
+    let names = goods_names(tx.conn(), program_id, &entry.goods_ids()).await?;
     for item in &mut entry.items {
         item.name = item.goods.goods_id.as_ref().and_then(|id| names.get(id).cloned());
     }
@@ -80,7 +80,11 @@ pub(crate) async fn add_entry(
     Ok(())
 }
 
-async fn goods_names(tx: &mut Tx, program_id: i64, ids: &[String]) -> Result<HashMap<String, String>, StoreError> {
+async fn goods_names<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
+    conn: E,
+    program_id: i64,
+    ids: &[String],
+) -> Result<HashMap<String, String>, StoreError> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
@@ -92,13 +96,18 @@ async fn goods_names(tx: &mut Tx, program_id: i64, ids: &[String]) -> Result<Has
     for id in ids {
         query = query.bind(id);
     }
-    let rows = query.fetch_all(tx.conn()).await?;
+    let rows = query.fetch_all(conn).await?;
     rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
 }
 
 const PERIODS: [Period; 4] = [Period::Day, Period::Week, Period::Month, Period::Ever];
 
 impl Store {
+    /// The catalogue's names of these goods (those it has).
+    pub async fn goods_names(&self, program_id: i64, ids: &[String]) -> Result<HashMap<String, String>, StoreError> {
+        goods_names(self.pool(), program_id, ids).await
+    }
+
     /// What offers know of a member: the facts of their attributes, the bonuses they can
     /// spend in the currency, whether no purchase of theirs was confirmed yet, and (when
     /// `with_usage`) their usage of every offer in the current cap periods.

@@ -52,6 +52,14 @@ impl Offer {
         found.unwrap_or_default()
     }
 
+    /// The goods its `goods` conditions name.
+    pub fn goods_ids(&self) -> impl Iterator<Item = &String> {
+        self.conditions.iter().flat_map(|c| match c {
+            Condition::Goods { ids } => &ids[..],
+            _ => &[],
+        })
+    }
+
     /// The merchants the offer is limited to; `None` when it holds at every merchant.
     pub fn merchant_codes(&self) -> Option<&[String]> {
         self.conditions.iter().find_map(|c| match c {

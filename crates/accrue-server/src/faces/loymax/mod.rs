@@ -6,6 +6,7 @@
 
 mod auth;
 mod cards;
+mod communications;
 mod coupons;
 mod envelope;
 mod history;
@@ -112,6 +113,7 @@ fn routes() -> Routes {
         ("cards/{id}/qrcode", get(cards::qr_code)),
         ("pushes", post(pushes::register)),
         ("coupons", get(coupons::list_mine)),
+        (paths::COMMUNICATIONS_ROUTE, post(communications::list)),
         ("coupons/number/{number}", get(coupons::by_number)),
         ("merchants", get(merchants::by_ids)),
         ("merchants/byuids", get(merchants::by_uids)),

@@ -17,14 +17,22 @@ const PREFIXES: [(&str, Version); 4] = [
     ("/api/v1/", Version::V1),
 ];
 
-/// The token endpoints (v1.2, outside the prefixes) and the routes they reach.
-const TOKEN_PATHS: [(&str, &str); 2] = [
+/// The endpoints outside the prefixes (v1.2: the token endpoints, the communication
+/// service) and the routes they reach.
+const OUTSIDE_PATHS: [(&str, &str); 3] = [
     ("/authorizationservice/token", TOKEN_ROUTE),
     (
         "/authorizationservice/v1.2/auth/sendconfirmationcode",
         "auth/sendconfirmationcode",
     ),
+    (
+        "/communicationservice/api/v1/communication/communications",
+        COMMUNICATIONS_ROUTE,
+    ),
 ];
+
+/// The route of the communication service's list.
+pub const COMMUNICATIONS_ROUTE: &str = "communications";
 
 /// The route of the token endpoint, which answers as OAuth does.
 pub const TOKEN_ROUTE: &str = "token";
@@ -33,7 +41,7 @@ pub const TOKEN_ROUTE: &str = "token";
 /// for the token endpoints); `None` for any other path.
 fn split(path: &str) -> Option<(Version, &str)> {
     let lower = path.to_ascii_lowercase();
-    if let Some((_, route)) = TOKEN_PATHS.iter().find(|(p, _)| *p == lower.trim_end_matches('/')) {
+    if let Some((_, route)) = OUTSIDE_PATHS.iter().find(|(p, _)| *p == lower.trim_end_matches('/')) {
         return Some((Version::V1_2, route));
     }
     let (prefix, version) = PREFIXES.iter().find(|(p, _)| lower.starts_with(p))?;

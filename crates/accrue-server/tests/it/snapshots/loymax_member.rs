@@ -15,7 +15,8 @@ snapshot_scenarios!(
     notifications,
     subscriptions,
     coupons,
-    status
+    status,
+    communications
 );
 
 const PHONE: &str = "79161234567";
@@ -385,5 +386,31 @@ async fn status(mut w: Wire) -> Wire {
     assert_eq!(code, 200, "{body}");
     w.record("ladder", Call::get("/publicapi/v1.2/User/Status").token(&token))
         .await;
+    w
+}
+
+/// The communication service's list of advertised goods, as the PHP SDK's
+/// CommunicationService reads it (outside `/publicapi`).
+async fn communications(mut w: Wire) -> Wire {
+    member(&w).await;
+    let token = signed_in(&w).await;
+    let path = "/CommunicationService/api/v1/Communication/Communications";
+    w.record("none", Call::post(path).token(&token).json(json!({}))).await;
+    let goods = json!({"goods": [{"goods_id": "34235", "name": "Сыр «Великолукский» 45 %", "groups": ["cheese"]}]});
+    assert_eq!(
+        w.s.admin(Method::POST, "/admin/v1/goods/import", Some(goods)).await.0,
+        200
+    );
+    let offer = json!({"name": "15 % бонусами за сыр",
+        "conditions": [{"type": "goods", "ids": ["34235", "34277"]},
+                       {"type": "period", "from": "2026-07-05T00:00:00", "until": "2100-09-05T23:59:00"}],
+        "effects": [{"type": "bonus_percent", "percent": 15}],
+        "showcase": {"title": "Сыр", "description": "БОНУСЫ за покупку товаров", "images": ["https://cdn.example/cheese.png"]}});
+    assert_eq!(
+        w.s.admin(Method::PUT, "/admin/v1/offers/cheese", Some(offer)).await.0,
+        200
+    );
+    w.record("goods", Call::post(path).token(&token).json(json!({}))).await;
+    w.record("no_token", Call::post(path).json(json!({}))).await;
     w
 }
