@@ -14,6 +14,9 @@ pub struct PricedCheque {
     /// What each line sold, in the order of the calculation's lines.
     #[serde(default)]
     pub goods: Vec<Goods>,
+    /// The cheque's number as the till printed it.
+    #[serde(default)]
+    pub number: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -21,6 +24,9 @@ pub struct Goods {
     pub position: u32,
     pub goods_id: Option<String>,
     pub barcode: Option<String>,
+    /// The line's name as the till printed it.
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 impl PricedCheque {
@@ -65,6 +71,9 @@ pub struct PurchaseEntry {
     pub withdrawn: i64,
     /// Bonuses the member got: per offer accrued, or (offer `None`) the payment returned.
     pub rewards: Vec<EntryReward>,
+    /// The cheque's number as the till printed it.
+    #[serde(default)]
+    pub cheque_number: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -80,6 +89,9 @@ pub struct EntryItem {
 pub struct EntryReward {
     pub offer_id: Option<String>,
     pub amount: i64,
+    /// A discount the offer gave off the cheque (money), not bonuses.
+    #[serde(default)]
+    pub discount: bool,
 }
 
 impl PurchaseEntry {
@@ -101,16 +113,23 @@ impl PurchaseEntry {
                 .map(|u| EntryReward {
                     offer_id: Some(u.offer_id.clone()),
                     amount: u.usage.bonus,
+                    discount: false,
                 })
                 .collect(),
             _ => reward(None, accrued),
         };
+        let discounts = calc.applied.iter().filter(|a| a.discount > 0).map(|a| EntryReward {
+            offer_id: Some(a.offer_id.clone()),
+            amount: a.discount,
+            discount: true,
+        });
         PurchaseEntry {
             is_refund: false,
             items: items.collect(),
             amount: calc.total_amount,
             withdrawn: bonus_paid,
-            rewards,
+            rewards: discounts.chain(rewards).collect(),
+            cheque_number: cheque.number.clone(),
         }
     }
 
@@ -129,6 +148,7 @@ impl PurchaseEntry {
             amount: share.lines.iter().map(|l| l.amount).sum(),
             withdrawn: taken_back,
             rewards: reward(None, share.bonus_returned),
+            cheque_number: cheque.number.clone(),
         }
     }
 
@@ -140,7 +160,11 @@ impl PurchaseEntry {
 
 fn reward(offer_id: Option<String>, amount: i64) -> Vec<EntryReward> {
     if amount > 0 {
-        vec![EntryReward { offer_id, amount }]
+        vec![EntryReward {
+            offer_id,
+            amount,
+            discount: false,
+        }]
     } else {
         Vec::new()
     }

@@ -21,12 +21,16 @@ pub struct LineInput {
     pub price: Option<Decimal>,
     pub amount: Option<Decimal>,
     pub discount: Option<Decimal>,
+    /// The line's name as the till printed it.
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct ChequeInput {
     pub lines: Vec<LineInput>,
     pub coupons: Vec<String>,
+    /// The cheque's number as the till printed it.
+    pub number: Option<String>,
 }
 
 /// What to price: a cheque of a program, for a member and at a device when known.

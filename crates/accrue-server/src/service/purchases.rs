@@ -149,11 +149,13 @@ fn priced_cheque(
         position: l.position,
         goods_id: s.goods_id.clone().filter(|g| !g.is_empty()),
         barcode: s.barcode.clone().filter(|b| !b.is_empty()),
+        name: s.name.clone().filter(|n| !n.trim().is_empty()),
     });
     PricedCheque {
         goods: goods.collect(),
         calculation,
         accrual,
+        number: sent.number.clone().filter(|n| !n.trim().is_empty()),
     }
 }
 

@@ -207,8 +207,13 @@ async fn wrong_credentials_and_grants_get_oauth_errors(db: TestDb) {
             ],
             "IncorrectLoginOrPassword",
         ),
+        // Without two-factor sign-in the password is required (Loymax's words).
         (
             vec![("grant_type", "password"), ("username", "79161234567")],
+            "IncorrectLoginOrPassword",
+        ),
+        (
+            vec![("grant_type", "password"), ("password", "111111")],
             "invalid_request",
         ),
         (vec![("grant_type", "authorization_code")], "unsupported_grant_type"),

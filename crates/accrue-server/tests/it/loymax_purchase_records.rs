@@ -251,7 +251,12 @@ async fn history_shows_each_purchase_and_refund_as_one_row(db: TestDb) {
             item["count"].as_f64(),
             item["amount"].as_f64()
         ),
-        (Some("Молоко 1 л"), Some(1.0), Some(76.5))
+        (Some("Товар100"), Some(1.0), Some(76.5)),
+        "the line's name as the till printed it, before the catalogue's"
+    );
+    assert_eq!(
+        purchase["chequeNumber"], "string",
+        "the cheque's number as the till sent it"
     );
     assert_eq!(purchase["amount"]["amount"].as_f64(), Some(76.5));
     let withdraw = &purchase["withdraws"][0];
@@ -259,14 +264,25 @@ async fn history_shows_each_purchase_and_refund_as_one_row(db: TestDb) {
         (withdraw["withdrawType"].as_str(), withdraw["amount"]["amount"].as_f64()),
         (Some("Bonus"), Some(-36.5))
     );
-    let reward = &purchase["rewards"][0];
+    let rewards: Vec<(Option<&str>, Option<&str>, Option<f64>)> = purchase["rewards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["offerExternalId"].as_str(),
+                r["rewardType"].as_str(),
+                r["amount"]["amount"].as_f64(),
+            )
+        })
+        .collect();
+    // The offer's 10 % off 85 as a discount, and its 5 % of the 40 paid with money.
     assert_eq!(
-        (
-            reward["offerExternalId"].as_str(),
-            reward["rewardType"].as_str(),
-            reward["amount"]["amount"].as_f64()
-        ),
-        (Some("doc"), Some("Bonus"), Some(2.0))
+        rewards,
+        [
+            (Some("doc"), Some("Discount"), Some(8.5)),
+            (Some("doc"), Some("Bonus"), Some(2.0))
+        ]
     );
     assert_eq!(refund["isRefund"], true);
     assert_eq!(refund["chequeItems"][0]["amount"].as_f64(), Some(76.5));

@@ -110,6 +110,7 @@ fn purchase_data(p: &PurchaseRecord, c: &Currency) -> Value {
         amount: total,
         withdrawn,
         rewards,
+        cheque_number,
     } = &p.entry;
     let items: Vec<Value> = items
         .iter()
@@ -131,8 +132,12 @@ fn purchase_data(p: &PurchaseRecord, c: &Currency) -> Value {
     let rewards: Vec<Value> = rewards
         .iter()
         .map(|r| {
-            let text = if *is_refund { "Возврат оплаты бонусами" } else { "Начисление за покупку" };
-            json!({"offerExternalId": r.offer_id, "rewardType": "Bonus", "description": text, "amount": money(r.amount, c)})
+            let (kind, text) = match (r.discount, is_refund) {
+                (true, _) => ("Discount", "Скидка"),
+                (false, true) => ("Bonus", "Возврат оплаты бонусами"),
+                (false, false) => ("Bonus", "Начисление за покупку"),
+            };
+            json!({"offerExternalId": r.offer_id, "rewardType": kind, "description": text, "amount": money(r.amount, c)})
         })
         .collect();
     json!({
@@ -141,17 +146,19 @@ fn purchase_data(p: &PurchaseRecord, c: &Currency) -> Value {
         "withdraws": withdraws,
         "rewards": rewards,
         "isRefund": is_refund,
-        "chequeNumber": p.purchase_key,
+        "chequeNumber": cheque_number.as_deref().unwrap_or(&p.purchase_key),
         "amount": money(*total, c),
     })
 }
 
-/// The goods' catalogue name, else its id or barcode, else the line's position.
+/// The line's name as the till printed it, else the goods' catalogue name, else its
+/// id or barcode, else the line's position.
 fn item_description(item: &EntryItem) -> String {
     let goods = &item.goods;
-    let known = item
+    let known = goods
         .name
         .clone()
+        .or_else(|| item.name.clone())
         .or_else(|| goods.goods_id.clone())
         .or_else(|| goods.barcode.clone());
     known.unwrap_or_else(|| format!("Позиция {}", goods.position))
@@ -278,7 +285,8 @@ fn aggregate(rows: &[HistoryRow]) -> (BTreeMap<i64, Sums>, usize) {
                 let e = &p.entry;
                 s.purchases += if e.is_refund { -e.amount } else { e.amount };
                 s.withdraws -= e.withdrawn;
-                s.rewards += e.rewards.iter().map(|r| r.amount).sum::<i64>();
+                // Discounts are money off the cheque, not bonuses received.
+                s.rewards += e.rewards.iter().filter(|r| !r.discount).map(|r| r.amount).sum::<i64>();
                 purchases += usize::from(!e.is_refund);
             }
             HistoryRow::Operation(op) if op.kind == PostingKind::Accrual => s.rewards += op.amount,
@@ -363,16 +371,27 @@ mod tests {
     use accrue_core::purchase::EntryReward;
 
     fn purchase(is_refund: bool, amount: i64, withdrawn: i64, reward: i64) -> HistoryRow {
-        let rewards = vec![EntryReward {
+        // A discount the cheque got is not a bonus received: it does not count.
+        let discount = EntryReward {
             offer_id: None,
-            amount: reward,
-        }];
+            amount: 999,
+            discount: true,
+        };
+        let rewards = vec![
+            EntryReward {
+                offer_id: None,
+                amount: reward,
+                discount: false,
+            },
+            discount,
+        ];
         let entry = PurchaseEntry {
             is_refund,
             items: Vec::new(),
             amount,
             withdrawn,
             rewards,
+            cheque_number: None,
         };
         HistoryRow::Purchase(PurchaseRecord {
             entry_id: 1,

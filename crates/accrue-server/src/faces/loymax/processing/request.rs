@@ -191,10 +191,12 @@ impl ProcessingRequest {
             price: l.price.map(|n| n.0),
             amount: l.amount.map(|n| n.0),
             discount: l.discount.map(|n| n.0),
+            name: l.name.clone(),
         });
         Some(ChequeInput {
             lines: lines.collect(),
             coupons: self.coupons.iter().filter_map(|c| c.number.clone()).collect(),
+            number: given.number.clone(),
         })
     }
 
