@@ -20,6 +20,17 @@ pub struct Card {
     pub member_id: Option<i64>,
     pub created_at: Millis,
     pub assigned_at: Option<Millis>,
+    /// The card's category (see [`CardCategory`]), given when its pool was imported.
+    pub category_id: Option<i64>,
+}
+
+/// A category of the program's cards ("gold", "student").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardCategory {
+    pub id: i64,
+    pub code: String,
+    pub title: String,
+    pub description: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,7 +48,7 @@ pub struct ImportReport {
     pub skipped: Vec<String>,
 }
 
-const COLUMNS: &str = "id, number, kind, state, member_id, created_at, assigned_at";
+const COLUMNS: &str = "id, number, kind, state, member_id, created_at, assigned_at, category_id";
 const MAX_IMPORT: usize = 100_000;
 
 fn card_from(row: &AnyRow) -> Result<Card, sqlx::Error> {
@@ -49,6 +60,7 @@ fn card_from(row: &AnyRow) -> Result<Card, sqlx::Error> {
         member_id: row.try_get("member_id")?,
         created_at: row.try_get("created_at")?,
         assigned_at: row.try_get("assigned_at")?,
+        category_id: row.try_get("category_id")?,
     })
 }
 
@@ -131,8 +143,65 @@ pub(crate) async fn emit_virtual_card_in(tx: &mut Tx, program_id: i64, member_id
 }
 
 impl Store {
-    /// Adds physical cards to the program's pool.
-    pub async fn import_cards(&self, program_id: i64, numbers: Vec<String>) -> Result<ImportReport, StoreError> {
+    pub async fn create_card_category(
+        &self,
+        program_id: i64,
+        code: String,
+        title: String,
+        description: Option<String>,
+    ) -> Result<CardCategory, StoreError> {
+        self.write(move |tx| {
+            Box::pin(async move {
+                let row = sqlx::query(
+                    "INSERT INTO card_categories (program_id, code, title, description, created_at) \
+                     VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                )
+                .bind(program_id)
+                .bind(&code)
+                .bind(&title)
+                .bind(&description)
+                .bind(tx.now)
+                .fetch_one(tx.conn())
+                .await
+                .map_err(StoreError::unique(format!("card category {code} already exists")))?;
+                Ok(CardCategory {
+                    id: row.try_get(0)?,
+                    code,
+                    title,
+                    description,
+                })
+            })
+        })
+        .await
+    }
+
+    /// The program's card categories, by code.
+    pub async fn card_categories(&self, program_id: i64) -> Result<Vec<CardCategory>, StoreError> {
+        let rows =
+            sqlx::query("SELECT id, code, title, description FROM card_categories WHERE program_id = $1 ORDER BY code")
+                .bind(program_id)
+                .fetch_all(self.pool())
+                .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(CardCategory {
+                    id: r.try_get(0)?,
+                    code: r.try_get(1)?,
+                    title: r.try_get(2)?,
+                    description: r.try_get(3)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Adds physical cards to the program's pool, of the category `category` (a code)
+    /// when given.
+    pub async fn import_cards(
+        &self,
+        program_id: i64,
+        numbers: Vec<String>,
+        category: Option<String>,
+    ) -> Result<ImportReport, StoreError> {
         if numbers.len() > MAX_IMPORT {
             return Err(StoreError::Invalid(format!("at most {MAX_IMPORT} cards per import")));
         }
@@ -142,18 +211,30 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         self.write(move |tx| {
             Box::pin(async move {
+                let category_id: Option<i64> = match &category {
+                    Some(code) => {
+                        let found = sqlx::query("SELECT id FROM card_categories WHERE program_id = $1 AND code = $2")
+                            .bind(program_id)
+                            .bind(code)
+                            .fetch_optional(tx.conn())
+                            .await?;
+                        Some(found.ok_or(StoreError::NotFound("card category"))?.try_get(0)?)
+                    }
+                    None => None,
+                };
                 let mut report = ImportReport {
                     imported: 0,
                     skipped: Vec::new(),
                 };
                 for number in numbers {
                     let done = sqlx::query(
-                        "INSERT INTO cards (program_id, number, kind, state, created_at) \
-                         VALUES ($1, $2, 'physical', 'free', $3) ON CONFLICT (program_id, number) DO NOTHING",
+                        "INSERT INTO cards (program_id, number, kind, state, created_at, category_id) \
+                         VALUES ($1, $2, 'physical', 'free', $3, $4) ON CONFLICT (program_id, number) DO NOTHING",
                     )
                     .bind(program_id)
                     .bind(&number)
                     .bind(tx.now)
+                    .bind(category_id)
                     .execute(tx.conn())
                     .await?;
                     if done.rows_affected() == 1 {

@@ -48,7 +48,7 @@ pub mod testing;
 pub mod tracker;
 mod writer;
 
-pub use cards::{Card, CardFilter};
+pub use cards::{Card, CardCategory, CardFilter};
 pub use error::StoreError;
 pub use members::{Member, MemberFields, MemberSearch};
 pub use programs::{ChosenLimits, Currency, Limits, NewCurrency, NewProgram, Program};

@@ -40,6 +40,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(15, "0015_merchant_profiles"),
     migration!(16, "0016_subscriptions"),
     migration!(17, "0017_coupons"),
+    migration!(18, "0018_card_categories"),
 ];
 
 /// A short hash of every PostgreSQL migration: databases migrated by the same code

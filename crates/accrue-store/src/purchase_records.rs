@@ -127,7 +127,9 @@ impl Store {
                 WHERE a.currency_id = $3 AND a.kind = 'wallet' AND a.member_id = m.id AND l.remaining > 0 \
                   AND l.activates_at <= $4 AND (l.expires_at IS NULL OR l.expires_at > $4)), \
                (SELECT COUNT(*) FROM (SELECT 1 FROM purchases p WHERE p.program_id = m.program_id \
-                AND p.member_id = m.id AND p.state = 'confirmed' LIMIT 1) confirmed) \
+                AND p.member_id = m.id AND p.state = 'confirmed' LIMIT 1) confirmed), \
+               (SELECT k.code FROM cards c JOIN card_categories k ON k.id = c.category_id \
+                WHERE c.member_id = m.id AND c.state = 'active' ORDER BY c.id LIMIT 1) \
              FROM members m WHERE m.program_id = $1 AND m.id = $2",
         )
         .bind(program_id)
@@ -142,6 +144,10 @@ impl Store {
         let mut facts = MemberFacts::from_attributes(&attributes);
         facts.balance = Some(row.try_get(1)?);
         facts.first_purchase = row.try_get::<i64, _>(2)? == 0;
+        // The operator's `cardCategory` attribute stands; else the category of the card.
+        if facts.card_category.is_none() {
+            facts.card_category = row.try_get(3)?;
+        }
         let usage = if with_usage {
             self.usage_so_far(program_id, member_id, utc_offset_minutes).await?
         } else {

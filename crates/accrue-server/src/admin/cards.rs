@@ -5,7 +5,7 @@ use super::{Paging, ProgramParam};
 use crate::extract::{Json, Path, Query};
 use crate::{ApiError, AppState};
 use accrue_store::cards::ImportReport;
-use accrue_store::{Card, CardFilter};
+use accrue_store::{Card, CardCategory, CardFilter};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
@@ -42,6 +42,8 @@ impl From<Card> for CardView {
 #[serde(deny_unknown_fields)]
 pub struct ImportCards {
     pub numbers: Vec<String>,
+    /// The code of the card category the pool's cards belong to.
+    pub category: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -78,18 +80,19 @@ pub async fn import(
 ) -> Result<axum::Json<ImportView>, ApiError> {
     let program = p.resolve(&state.store).await?;
     let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let numbers = if content_type.starts_with("text/csv") {
-        csv_numbers(std::str::from_utf8(&body).map_err(|_| ApiError::invalid("CSV must be UTF-8"))?)
+    let (numbers, category) = if content_type.starts_with("text/csv") {
+        let text = std::str::from_utf8(&body).map_err(|_| ApiError::invalid("CSV must be UTF-8"))?;
+        (csv_numbers(text), None)
     } else if content_type.starts_with("application/json") {
-        serde_json::from_slice::<ImportCards>(&body)
-            .map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?
-            .numbers
+        let input = serde_json::from_slice::<ImportCards>(&body)
+            .map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?;
+        (input.numbers, input.category)
     } else {
         return Err(ApiError::invalid(
             "send application/json {\"numbers\": [...]} or text/csv",
         ));
     };
-    let ImportReport { imported, skipped } = state.store.import_cards(program.id, numbers).await?;
+    let ImportReport { imported, skipped } = state.store.import_cards(program.id, numbers, category).await?;
     Ok(axum::Json(ImportView { imported, skipped }))
 }
 
@@ -204,4 +207,59 @@ mod tests {
         let body = "number,batch\n1001,a\n\"1002\";b\n\n 1003 \n";
         assert_eq!(super::csv_numbers(body), vec!["1001", "1002", "1003"]);
     }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryInput {
+    pub code: String,
+    /// Up to 200 characters.
+    pub title: String,
+    pub description: Option<String>,
+}
+
+fn category_view(c: &CardCategory) -> serde_json::Value {
+    serde_json::json!({"id": c.id, "code": c.code, "title": c.title, "description": c.description})
+}
+
+/// A card category: pools imported with it give it to their cards; offers' `card_category`
+/// conditions see it.
+#[utoipa::path(operation_id = "card_categories_create", post, path = "/admin/v1/card-categories", params(ProgramParam),
+    request_body = CategoryInput, responses((status = 201, body = Object), (status = 400), (status = 409)), tag = "cards")]
+pub async fn create_category(
+    State(state): State<AppState>,
+    Query(p): Query<ProgramParam>,
+    Json(input): Json<CategoryInput>,
+) -> Result<(StatusCode, axum::Json<serde_json::Value>), ApiError> {
+    super::processing::check_code(&input.code)?;
+    let title_ok = !input.title.trim().is_empty() && input.title.chars().count() <= 200;
+    let description_ok = input.description.as_ref().is_none_or(|d| d.chars().count() <= 2000);
+    if !title_ok || !description_ok {
+        return Err(ApiError::invalid(
+            "title must be 1 to 200 characters, description at most 2000",
+        ));
+    }
+    let program = p.resolve(&state.store).await?;
+    let category = state
+        .store
+        .create_card_category(program.id, input.code, input.title, input.description)
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(category_view(&category))))
+}
+
+#[utoipa::path(operation_id = "card_categories_list", get, path = "/admin/v1/card-categories", params(ProgramParam),
+    responses((status = 200, body = Object)), tag = "cards")]
+pub async fn categories(
+    State(state): State<AppState>,
+    Query(p): Query<ProgramParam>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let program = p.resolve(&state.store).await?;
+    let items: Vec<serde_json::Value> = state
+        .store
+        .card_categories(program.id)
+        .await?
+        .iter()
+        .map(category_view)
+        .collect();
+    Ok(axum::Json(serde_json::json!({ "items": items })))
 }

@@ -148,6 +148,7 @@ pub fn router(state: AdminState, body_limit: usize) -> Router {
         .route("/outbox/messages", get(outbox::list).post(outbox::queue))
         .route("/subscribers/messages", post(subscribers::send))
         .route("/coupon-series", post(coupons::create_series).get(coupons::list_series))
+        .route("/card-categories", post(cards::create_category).get(cards::categories))
         .route("/coupon-series/{code}/issue", post(coupons::issue))
         .route("/coupons/{number}/reject", post(coupons::reject))
         .route("/members/{id}/coupons", get(coupons::of_member))

@@ -23,7 +23,7 @@ use utoipa::{Modify, OpenApi};
         webhooks::delete, webhooks::rotate_secret, webhooks::test,
         keys::create, keys::list, keys::revoke,
         outbox::list, outbox::get, outbox::retry, outbox::queue, subscribers::send, coupons::create_series, coupons::list_series,
-        coupons::issue, coupons::reject, coupons::of_member,
+        coupons::issue, coupons::reject, coupons::of_member, cards::create_category, cards::categories,
         processing::settings, processing::set_settings, processing::create_merchant, processing::update_merchant, processing::merchants,
         processing::create_device, processing::devices, processing::disable_device, processing::put_offer,
         processing::get_offer, processing::offers, processing::enable_offer, processing::disable_offer,

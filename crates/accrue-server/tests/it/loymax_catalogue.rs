@@ -102,3 +102,87 @@ async fn merchant_profiles_are_kept_checked_and_shown(db: TestDb) {
     assert_eq!(shown.len(), 1);
     assert_eq!(shown[0]["uid"], "m2");
 }
+
+on_both_backends!(card_categories_reach_the_app_and_the_offers);
+
+async fn card_categories_reach_the_app_and_the_offers(db: TestDb) {
+    use crate::processing_support::{call, member_and_till, member_api_token, member_token, put_offer, request};
+    let s = TestServer::start(db).await;
+    let (member, till) = member_and_till(&s, "100").await;
+    put_offer(
+        &s,
+        "gold-10",
+        json!({"name": "10 % for gold cards",
+        "conditions": [{"type": "card_category", "categories": ["gold"]}],
+        "effects": [{"type": "discount_percent", "percent": 10, "target": "cheque"}]}),
+    )
+    .await;
+    let t = member_token(&s, &till).await;
+    let before = call(&s, &t, "/Purchases/g0/Calculate", request("g0", json!({}))).await;
+    assert_eq!(before["cheque"]["totalDiscount"], 15, "no gold card yet");
+
+    // Bad categories and imports into unknown ones change nothing.
+    for bad in [
+        json!({"code": "has space", "title": "x"}),
+        json!({"code": "gold", "title": " "}),
+    ] {
+        let (status, _) = s
+            .admin(Method::POST, "/admin/v1/card-categories", Some(bad.clone()))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let gold = json!({"code": "gold", "title": "Золотая карта", "description": "Для постоянных покупателей"});
+    assert_eq!(
+        s.admin(Method::POST, "/admin/v1/card-categories", Some(gold.clone()))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        s.admin(Method::POST, "/admin/v1/card-categories", Some(gold)).await.0,
+        StatusCode::CONFLICT
+    );
+    let unknown = json!({"numbers": ["3000001"], "category": "platinum"});
+    assert_eq!(
+        s.admin(Method::POST, "/admin/v1/cards/import", Some(unknown)).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let pool = json!({"numbers": ["3000001", "3000002"], "category": "gold"});
+    let (status, imported) = s.admin(Method::POST, "/admin/v1/cards/import", Some(pool)).await;
+    assert_eq!(
+        (status, &imported["imported"]),
+        (StatusCode::OK, &json!(2)),
+        "{imported}"
+    );
+    let assign = json!({"number": "3000001"});
+    let (status, _) = s
+        .admin(Method::POST, &format!("/admin/v1/members/{member}/cards"), Some(assign))
+        .await;
+    assert!(status.is_success());
+
+    // The app shows each card's category; offers see the gold card.
+    let app = member_api_token(&s, member).await;
+    let (_, cards) = s.call(Method::GET, "/publicapi/v1.2/Cards", Some(&app), None).await;
+    let categories: Vec<(&Value, &Value, &Value)> = cards["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                &c["number"],
+                &c["cardCategory"]["logicalName"],
+                &c["cardCategory"]["cardCount"],
+            )
+        })
+        .collect();
+    assert_eq!(
+        categories,
+        [
+            (&json!("2000001"), &json!("Plastic"), &json!(1)),
+            (&json!("3000001"), &json!("gold"), &json!(1))
+        ]
+    );
+    let t = member_token(&s, &till).await;
+    let after = call(&s, &t, "/Purchases/g1/Calculate", request("g1", json!({}))).await;
+    assert_eq!(after["cheque"]["totalDiscount"], 23.5, "{after}");
+}

@@ -8,7 +8,7 @@ use crate::format::time;
 use crate::service::registration;
 use crate::AppState;
 use accrue_core::member::mask_phone;
-use accrue_store::{Card, Currency, StoreError};
+use accrue_store::{Card, CardCategory, Currency, StoreError};
 use axum::extract::{Path, State};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -19,6 +19,9 @@ struct Owner {
     member: accrue_store::Member,
     /// Per currency: the currency, accumulated, paid.
     totals: Vec<(Currency, i64, i64)>,
+    categories: Vec<CardCategory>,
+    /// The member's cards, to count them per category.
+    cards: Vec<Card>,
 }
 
 async fn owner(state: &AppState, m: &Member) -> Result<Owner, StoreError> {
@@ -26,6 +29,8 @@ async fn owner(state: &AppState, m: &Member) -> Result<Owner, StoreError> {
     let member = state.store.member(program, id).await?;
     let currencies = state.store.currencies(program).await?;
     let totals = state.store.wallet_totals(program, id).await?;
+    let categories = state.store.card_categories(program).await?;
+    let cards = registration::cards(&state.store, m.owner).await?;
     let totals = currencies
         .iter()
         .map(|c| {
@@ -33,16 +38,35 @@ async fn owner(state: &AppState, m: &Member) -> Result<Owner, StoreError> {
             (c.clone(), earned, spent)
         })
         .collect();
-    Ok(Owner { member, totals })
+    Ok(Owner {
+        member,
+        totals,
+        categories,
+        cards,
+    })
 }
 
-/// The card's category: virtual or plastic (per-program categories are not kept yet).
-fn category(c: &Card) -> Value {
+/// The card's category: the program's category it was imported with, else one told by
+/// its kind (plastic or virtual); `cardCount` counts the member's cards of it.
+fn category(c: &Card, owner: &Owner) -> Value {
+    let kept = c
+        .category_id
+        .and_then(|id| owner.categories.iter().find(|k| k.id == id));
+    if let Some(k) = kept {
+        let count = owner.cards.iter().filter(|card| card.category_id == Some(k.id)).count();
+        return json!({"id": k.id, "title": k.title, "logicalName": k.code, "description": k.description,
+                      "cardCount": count, "images": []});
+    }
     let (id, title, name) = match c.kind.as_str() {
-        "virtual" => (2, "Виртуальная карта", "Virtual"),
-        _ => (1, "Бонусная карта", "Plastic"),
+        "virtual" => (-2, "Виртуальная карта", "Virtual"),
+        _ => (-1, "Бонусная карта", "Plastic"),
     };
-    json!({"id": id, "title": title, "logicalName": name, "description": null, "cardCount": 0, "images": []})
+    let count = owner
+        .cards
+        .iter()
+        .filter(|card| card.category_id.is_none() && card.kind == c.kind)
+        .count();
+    json!({"id": id, "title": title, "logicalName": name, "description": null, "cardCount": count, "images": []})
 }
 
 /// A card as Loymax describes it. Blocking is the `block` flag; `state` is the card's
@@ -60,7 +84,7 @@ fn card_json(c: &Card, owner: &Owner) -> Value {
         "barCode": c.number,
         "block": c.state == "blocked",
         "expiryDate": null,
-        "cardCategory": category(c),
+        "cardCategory": category(c, owner),
         "isVirtual": c.kind == "virtual",
         "accumulated": main.map(|(c, earned, _)| money(*earned, c)),
         "paid": main.map(|(c, _, spent)| money(*spent, c)),
@@ -77,8 +101,7 @@ fn card_json(c: &Card, owner: &Owner) -> Value {
 pub async fn list(State(state): State<AppState>, m: Member) -> Answer {
     let result = async {
         let owner = owner(&state, &m).await?;
-        let cards = registration::cards(&state.store, m.owner).await?;
-        Ok::<_, StoreError>(cards.iter().map(|c| card_json(c, &owner)).collect())
+        Ok::<_, StoreError>(owner.cards.iter().map(|c| card_json(c, &owner)).collect())
     };
     match result.await {
         Ok(cards) => Answer::success(m.version, Value::Array(cards)),
