@@ -88,6 +88,32 @@ pub fn outbound_url(data: &[u8]) {
     }
 }
 
+/// A Loymax query string as member apps write it: lists only hold values the query
+/// had, paging stays within its bounds, dates read or are refused.
+pub fn loymax_query(data: &[u8]) {
+    use crate::faces::loymax::query::{dates_between, list, number, param};
+    let Ok(pairs) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(data) else {
+        return;
+    };
+    for key in [
+        "merchantsIds",
+        "subscriptionExternalIds",
+        "couponListFilter.couponStates",
+    ] {
+        for value in list(&pairs, key) {
+            assert!(pairs.iter().any(|(_, v)| v == value));
+        }
+    }
+    if let Ok(n) = number(&pairs, "count", 10, 1000) {
+        assert!((0..=1000).contains(&n));
+    }
+    // The same text read as a start and as an end: the end is never earlier (a plain
+    // date as an end is the end of that day).
+    if let Ok((Some(start), Some(end))) = dates_between(&pairs, "filter.fromDate", "filter.fromDate") {
+        assert!(end >= start, "{:?}", param(&pairs, "filter.fromDate"));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,6 +126,7 @@ mod tests {
             ("loymax_json", loymax_json),
             ("postback_body", postback_body),
             ("outbound_url", outbound_url),
+            ("loymax_query", loymax_query),
         ]);
     }
 }

@@ -18,7 +18,7 @@ pub mod paths;
 pub(crate) mod processing;
 pub mod programs;
 mod pushes;
-mod query;
+pub(crate) mod query;
 mod questions;
 mod registration;
 mod subscriptions;
