@@ -73,6 +73,8 @@ pub struct PurchaseRecord {
     pub currency_id: i64,
     pub entry: PurchaseEntry,
     pub created_at: Millis,
+    /// The till (or web shop) the purchase was made at.
+    pub device_id: i64,
 }
 
 impl Store {
@@ -98,7 +100,7 @@ impl Store {
         }
         if q.purchases {
             branches.push(
-                "SELECT CAST(1 AS BIGINT) AS src, e.id, u.purchase_key, e.currency_id, CAST(0 AS BIGINT), NULL, \
+                "SELECT CAST(1 AS BIGINT) AS src, e.id, u.purchase_key, e.currency_id, u.device_id, NULL, \
                  e.entry, e.created_at FROM purchase_entries e JOIN purchases u ON u.id = e.purchase_id \
                  WHERE e.program_id = $1 AND e.member_id = $2 AND $3 = 0 \
                  AND e.created_at >= $4 AND e.created_at < $5"
@@ -139,6 +141,7 @@ fn history_row(r: &sqlx::any::AnyRow) -> Result<HistoryRow, StoreError> {
             currency_id: r.try_get(3)?,
             entry: serde_json::from_str(&r.try_get::<String, _>(6)?)?,
             created_at: r.try_get(7)?,
+            device_id: r.try_get(4)?,
         }));
     }
     let kind: String = r.try_get(2)?;

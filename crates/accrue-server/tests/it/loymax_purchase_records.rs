@@ -307,6 +307,26 @@ async fn history_shows_each_purchase_and_refund_as_one_row(db: TestDb) {
     assert_eq!(history(&s, &me, "publicapi/v1.2", "WithdrawData").await["allCount"], 0);
     let old = history(&s, &me, "api/v1.1", "All").await;
     assert_eq!(old["rows"][1]["type"], "Purchase", "v1.1 calls it Purchase");
+
+    // Made at a shop without an address: no location. Once the shop has one, the rows
+    // are described by it, as Loymax describes them.
+    assert_eq!(
+        (&rows[1]["location"], &rows[1]["description"]),
+        (&Value::Null, &json!("Покупка"))
+    );
+    let address = json!({"profile": {"address": {"city": "Раменское", "city_prefix": "г.",
+        "street": "Привокзальная площадь", "house": "1а", "latitude": 55.56528, "longitude": 38.227358}}});
+    let (status, _) = s.admin(Method::PATCH, "/admin/v1/merchants/shop", Some(address)).await;
+    assert_eq!(status, StatusCode::OK);
+    let all = history(&s, &me, "publicapi/v1.2", "All").await;
+    let purchase = &all["rows"][1];
+    assert_eq!(purchase["description"], "г. Раменское, Привокзальная площадь, 1а");
+    assert_eq!(purchase["location"]["description"], purchase["description"]);
+    assert!(
+        purchase["location"]["id"].is_i64() && purchase["partnerId"].is_string(),
+        "{purchase}"
+    );
+    assert_eq!(all["rows"][2]["location"], Value::Null, "an accrual has no shop");
 }
 
 /// A small deterministic generator: the same cases on every run and backend.

@@ -8,12 +8,14 @@
 
 use super::auth::Member;
 use super::envelope::{Answer, Version};
+use super::merchants::merchant_json;
 use super::query::{date_range, param};
 use super::user::{amount, currency, guid, quantity};
 use crate::AppState;
 use accrue_core::ledger::PostingKind;
 use accrue_core::purchase::{EntryItem, PurchaseEntry};
 use accrue_store::member_history::{HistoryQuery, HistoryRow, Operation, PurchaseRecord};
+use accrue_store::merchants::Merchant;
 use accrue_store::Currency;
 use axum::extract::{Query, State};
 use serde_json::{json, Value};
@@ -40,7 +42,8 @@ fn money(value: i64, c: &Currency) -> Value {
     json!({"amount": amount(value, c), "currency": c.name_plural, "currencyInfo": currency(c)})
 }
 
-fn row(version: Version, member_id: i64, history_row: &HistoryRow, c: &Currency) -> Value {
+/// A history row; `shop` is where a purchase was made, when members may see it.
+fn row(version: Version, member_id: i64, history_row: &HistoryRow, c: &Currency, shop: Option<&Merchant>) -> Value {
     let (id, time, kind, model, description, identity, data) = match history_row {
         HistoryRow::Operation(op) => {
             let (kind, model, data) = operation_data(op, c);
@@ -93,6 +96,12 @@ fn row(version: Version, member_id: i64, history_row: &HistoryRow, c: &Currency)
         "brand": null,
         "data": data,
     });
+    // As Loymax: a purchase made at a shop is described by the shop's address.
+    if let Some(location) = shop.map(|m| merchant_json(m, "")["location"].clone()) {
+        row["description"] = location["description"].clone();
+        row["location"] = location;
+        row["partnerId"] = json!(guid(shop.map_or(0, |m| m.id)));
+    }
     if version == Version::V1_2 {
         row["data"]["$type"] = json!(format!("Loymax.History.UI.Model.{model}, Loymax.History.UI.Model"));
         row["historyVersion"] = json!("V2");
@@ -246,15 +255,16 @@ pub async fn history(
     let result = async {
         let (total, found) = state.store.member_history(program, &query).await?;
         let currencies = state.store.currencies(program).await?;
+        let shops = shops_of(&state, program, &found).await?;
         let rows: Vec<Value> = found
             .iter()
             .filter_map(|r| {
-                Some(row(
-                    v,
-                    member_id,
-                    r,
-                    currencies.iter().find(|c| c.id == r.currency_id())?,
-                ))
+                let c = currencies.iter().find(|c| c.id == r.currency_id())?;
+                let shop = match r {
+                    HistoryRow::Purchase(p) => shops.get(&p.device_id).and_then(Option::as_ref),
+                    HistoryRow::Operation(_) => None,
+                };
+                Some(row(v, member_id, r, c, shop))
             })
             .collect();
         Ok::<_, accrue_store::StoreError>(json!({"allCount": total, "rows": rows}))
@@ -263,6 +273,34 @@ pub async fn history(
         Ok(data) => Answer::success(v, data),
         Err(e) => Answer::fail(v, &e.to_string()),
     }
+}
+
+/// The shop members see (with an address) of each device the purchases among `rows`
+/// were made at; nothing is read when there are none.
+async fn shops_of(
+    state: &AppState,
+    program: i64,
+    rows: &[HistoryRow],
+) -> Result<BTreeMap<i64, Option<Merchant>>, accrue_store::StoreError> {
+    let mut shops = BTreeMap::new();
+    let devices: Vec<i64> = rows
+        .iter()
+        .filter_map(|r| match r {
+            HistoryRow::Purchase(p) => Some(p.device_id),
+            HistoryRow::Operation(_) => None,
+        })
+        .collect();
+    if devices.is_empty() {
+        return Ok(shops);
+    }
+    let listed = state.store.listed_merchants(program).await?;
+    for device in devices {
+        if let std::collections::btree_map::Entry::Vacant(slot) = shops.entry(device) {
+            let merchant_id = state.store.device(program, device).await?.merchant_id;
+            slot.insert(listed.iter().find(|m| m.id == merchant_id).cloned());
+        }
+    }
+    Ok(shops)
 }
 
 /// What `History/AggregateWithdrawRewardPurchase` sums per currency: purchases (refunds
@@ -399,6 +437,7 @@ mod tests {
             currency_id: 1,
             entry,
             created_at: 0,
+            device_id: 1,
         })
     }
 
