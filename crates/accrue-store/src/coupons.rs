@@ -123,6 +123,50 @@ pub(crate) async fn use_coupons(
     Ok(())
 }
 
+/// Issues the member one coupon of each of `series` (codes; an unknown series, removed
+/// since the offer named it, issues nothing), in `tx`.
+pub(crate) async fn issue_for_purchase(
+    tx: &mut Tx,
+    program_id: i64,
+    member_id: i64,
+    series: &[String],
+) -> Result<(), StoreError> {
+    for code in series {
+        let found = sqlx::query("SELECT id FROM coupon_series WHERE program_id = $1 AND code = $2")
+            .bind(program_id)
+            .bind(code)
+            .fetch_optional(tx.conn())
+            .await?;
+        if let Some(row) = found {
+            insert_coupon(tx, program_id, row.try_get(0)?, member_id, None).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn insert_coupon(
+    tx: &mut Tx,
+    program_id: i64,
+    series_id: i64,
+    member_id: i64,
+    expires_at: Option<Millis>,
+) -> Result<String, StoreError> {
+    let number = new_number();
+    sqlx::query(
+        "INSERT INTO coupons (program_id, series_id, number, member_id, state, issued_at, expires_at, \
+         changed_at) VALUES ($1, $2, $3, $4, 'issued', $5, $6, $5)",
+    )
+    .bind(program_id)
+    .bind(series_id)
+    .bind(&number)
+    .bind(member_id)
+    .bind(tx.now)
+    .bind(expires_at)
+    .execute(tx.conn())
+    .await?;
+    Ok(number)
+}
+
 impl Store {
     pub async fn create_coupon_series(&self, program_id: i64, new: NewSeries) -> Result<CouponSeries, StoreError> {
         self.write(move |tx| {
@@ -172,35 +216,24 @@ impl Store {
         count: u32,
         expires_at: Option<Millis>,
     ) -> Result<Vec<Coupon>, StoreError> {
-        let numbers: Vec<String> = (0..count).map(|_| new_number()).collect();
-        let issued = numbers.clone();
-        self.write(move |tx| {
-            Box::pin(async move {
-                let found = sqlx::query("SELECT id FROM coupon_series WHERE program_id = $1 AND code = $2")
-                    .bind(program_id)
-                    .bind(&series_code)
-                    .fetch_optional(tx.conn())
-                    .await?;
-                let series_id: i64 = found.ok_or(StoreError::NotFound("coupon series"))?.try_get(0)?;
-                crate::members::lock_member(tx, program_id, member_id).await?;
-                for number in &numbers {
-                    sqlx::query(
-                        "INSERT INTO coupons (program_id, series_id, number, member_id, state, issued_at, expires_at, \
-                         changed_at) VALUES ($1, $2, $3, $4, 'issued', $5, $6, $5)",
-                    )
-                    .bind(program_id)
-                    .bind(series_id)
-                    .bind(number)
-                    .bind(member_id)
-                    .bind(tx.now)
-                    .bind(expires_at)
-                    .execute(tx.conn())
-                    .await?;
-                }
-                Ok(())
+        let issued = self
+            .write(move |tx| {
+                Box::pin(async move {
+                    let found = sqlx::query("SELECT id FROM coupon_series WHERE program_id = $1 AND code = $2")
+                        .bind(program_id)
+                        .bind(&series_code)
+                        .fetch_optional(tx.conn())
+                        .await?;
+                    let series_id: i64 = found.ok_or(StoreError::NotFound("coupon series"))?.try_get(0)?;
+                    crate::members::lock_member(tx, program_id, member_id).await?;
+                    let mut numbers = Vec::new();
+                    for _ in 0..count {
+                        numbers.push(insert_coupon(tx, program_id, series_id, member_id, expires_at).await?);
+                    }
+                    Ok(numbers)
+                })
             })
-        })
-        .await?;
+            .await?;
         let mine = self.member_coupons(program_id, member_id).await?;
         Ok(mine.into_iter().filter(|c| issued.contains(&c.number)).collect())
     }

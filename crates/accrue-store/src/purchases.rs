@@ -510,7 +510,9 @@ async fn confirm(
         postings.push(posting);
     }
     if let Some(member_id) = p.member_id {
-        crate::coupons::use_coupons(tx, program_id, member_id, &cheque.calculation.coupons, key).await?;
+        let calc = &cheque.calculation;
+        crate::coupons::use_coupons(tx, program_id, member_id, &calc.coupons, key).await?;
+        crate::coupons::issue_for_purchase(tx, program_id, member_id, &calc.coupons_to_issue).await?;
     }
     p.state = State::Confirmed;
     save(tx, &p).await?;

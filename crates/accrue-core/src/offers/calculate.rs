@@ -28,6 +28,9 @@ pub struct Calculation {
     /// The issued coupons the applied offers used: the purchase's Confirm uses them up.
     #[serde(default)]
     pub coupons: Vec<String>,
+    /// The series the applied offers issue a coupon of: Confirm issues them.
+    #[serde(default)]
+    pub coupons_to_issue: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -86,6 +89,7 @@ struct Pricing<'c> {
     applied: Vec<Applied>,
     cheque_messages: Vec<String>,
     cashier_messages: Vec<String>,
+    coupons_to_issue: Vec<String>,
 }
 
 /// Prices `cheque` with `offers`. Enabled offers run by priority (higher first, ties by id);
@@ -105,6 +109,7 @@ pub fn calculate(offers: &[Offer], cheque: &Cheque, ctx: &Context) -> Calculatio
         applied: Vec::new(),
         cheque_messages: Vec::new(),
         cashier_messages: Vec::new(),
+        coupons_to_issue: Vec::new(),
     };
     for offer in order {
         let Some(allowance) = Allowance::of(offer, ctx) else {
@@ -180,6 +185,7 @@ impl Pricing<'_> {
                 }
                 Effect::ChequeMessage { text } => self.cheque_messages.push(text.clone()),
                 Effect::CashierMessage { text } => self.cashier_messages.push(text.clone()),
+                Effect::IssueCoupon { series } => self.coupons_to_issue.push(series.clone()),
             }
         }
         self.cap_discount(&mut discounts, allowance.discount);
@@ -271,6 +277,7 @@ impl Pricing<'_> {
             cashier_messages: self.cashier_messages,
             applied: self.applied,
             coupons: Vec::new(),
+            coupons_to_issue: self.coupons_to_issue,
         };
         if let Ok(projected) = accrual(&calculation, 0) {
             for (applied, recorded) in calculation.applied.iter_mut().zip(projected.usage) {

@@ -194,6 +194,11 @@ pub enum Effect {
     CashierMessage {
         text: String,
     },
+    /// The purchase's Confirm issues the member a coupon of this series (for a next
+    /// purchase); nothing for an anonymous cheque.
+    IssueCoupon {
+        series: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

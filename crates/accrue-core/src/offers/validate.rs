@@ -208,5 +208,6 @@ fn check_effect(effect: &Effect, at: &str, problems: &mut Problems) {
             problems.require(ok, &field("factor"), "must be more than 1 and at most 100");
         }
         Effect::ChequeMessage { text } | Effect::CashierMessage { text } => problems.text(text, &field("text")),
+        Effect::IssueCoupon { series } => problems.text(series, &field("series")),
     }
 }

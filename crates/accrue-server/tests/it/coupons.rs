@@ -159,4 +159,35 @@ async fn a_coupon_makes_its_offer_apply_once_for_its_owner(db: TestDb) {
         hidden["result"]["message"],
         "Купон не найден или принадлежит другому клиенту."
     );
+
+    // An offer that gives a coupon for a next purchase: Confirm issues it, once.
+    put_offer(
+        &s,
+        "gift",
+        json!({"name": "A coupon for purchases from 80",
+        "conditions": [{"type": "min_amount", "amount": 8000}],
+        "effects": [{"type": "issue_coupon", "series": "spring"}]}),
+    )
+    .await;
+    let count = |coupons: &Value| coupons["items"].as_array().unwrap().len();
+    let before = count(&coupons_of(&s, member).await);
+    let bonus = json!({"operationId": "b6", "cheque": cheque_85(), "pays": [{"type": "Card", "amount": 76.5}]});
+    call(
+        &s,
+        &t,
+        "/Purchases/p6/Calculate",
+        json!({"operationId": "c6", "cheque": cheque_85()}),
+    )
+    .await;
+    assert_eq!(call(&s, &t, "/Purchases/p6/Bonus", bonus).await["code"], "Ok");
+    for _ in 0..2 {
+        let confirmed = call(&s, &t, "/Purchases/p6/Confirm", json!({"operationId": "f6"})).await;
+        assert_eq!(confirmed["code"], "Ok", "a repeated Confirm is its replay");
+    }
+    let after = coupons_of(&s, member).await;
+    assert_eq!(count(&after), before + 1, "{after}");
+    assert_eq!(
+        (&after["items"][0]["series"], &after["items"][0]["state"]),
+        (&json!("spring"), &json!("Issued"))
+    );
 }
