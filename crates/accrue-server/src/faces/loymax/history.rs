@@ -125,7 +125,7 @@ fn purchase_data(p: &PurchaseRecord, c: &Currency) -> Value {
         .iter()
         .map(|i| {
             json!({"positionId": i.goods.position, "itemId": i.goods.goods_id, "description": item_description(i),
-                   "count": quantity(i.quantity), "unit": null, "amount": amount(i.amount, c)})
+                   "count": quantity(i.quantity), "unit": null, "commonCode": null, "amount": amount(i.amount, c)})
         })
         .collect();
     let withdraws: Vec<Value> = (*withdrawn > 0)
