@@ -31,6 +31,8 @@ pub struct CardCategory {
     pub code: String,
     pub title: String,
     pub description: Option<String>,
+    /// Virtual cards emitted from now on get this category.
+    pub for_virtual: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,8 +132,9 @@ pub(crate) async fn emit_virtual_card_in(tx: &mut Tx, program_id: i64, member_id
         }
     };
     let row = sqlx::query(&format!(
-        "INSERT INTO cards (program_id, number, kind, state, member_id, created_at, assigned_at) \
-         VALUES ($1, $2, 'virtual', 'active', $3, $4, $4) RETURNING {COLUMNS}"
+        "INSERT INTO cards (program_id, number, kind, state, member_id, created_at, assigned_at, category_id) \
+         VALUES ($1, $2, 'virtual', 'active', $3, $4, $4, (SELECT id FROM card_categories \
+         WHERE program_id = $1 AND for_virtual = 1 ORDER BY id DESC LIMIT 1)) RETURNING {COLUMNS}"
     ))
     .bind(program_id)
     .bind(&number)
@@ -143,23 +146,32 @@ pub(crate) async fn emit_virtual_card_in(tx: &mut Tx, program_id: i64, member_id
 }
 
 impl Store {
+    /// A new card category; one `for_virtual` takes that role from any other.
     pub async fn create_card_category(
         &self,
         program_id: i64,
         code: String,
         title: String,
         description: Option<String>,
+        for_virtual: bool,
     ) -> Result<CardCategory, StoreError> {
         self.write(move |tx| {
             Box::pin(async move {
+                if for_virtual {
+                    sqlx::query("UPDATE card_categories SET for_virtual = 0 WHERE program_id = $1")
+                        .bind(program_id)
+                        .execute(tx.conn())
+                        .await?;
+                }
                 let row = sqlx::query(
-                    "INSERT INTO card_categories (program_id, code, title, description, created_at) \
-                     VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                    "INSERT INTO card_categories (program_id, code, title, description, for_virtual, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
                 )
                 .bind(program_id)
                 .bind(&code)
                 .bind(&title)
                 .bind(&description)
+                .bind(for_virtual as i64)
                 .bind(tx.now)
                 .fetch_one(tx.conn())
                 .await
@@ -169,6 +181,7 @@ impl Store {
                     code,
                     title,
                     description,
+                    for_virtual,
                 })
             })
         })
@@ -177,11 +190,12 @@ impl Store {
 
     /// The program's card categories, by code.
     pub async fn card_categories(&self, program_id: i64) -> Result<Vec<CardCategory>, StoreError> {
-        let rows =
-            sqlx::query("SELECT id, code, title, description FROM card_categories WHERE program_id = $1 ORDER BY code")
-                .bind(program_id)
-                .fetch_all(self.pool())
-                .await?;
+        let rows = sqlx::query(
+            "SELECT id, code, title, description, for_virtual FROM card_categories WHERE program_id = $1 ORDER BY code",
+        )
+        .bind(program_id)
+        .fetch_all(self.pool())
+        .await?;
         rows.iter()
             .map(|r| {
                 Ok(CardCategory {
@@ -189,6 +203,7 @@ impl Store {
                     code: r.try_get(1)?,
                     title: r.try_get(2)?,
                     description: r.try_get(3)?,
+                    for_virtual: r.try_get::<i64, _>(4)? != 0,
                 })
             })
             .collect()

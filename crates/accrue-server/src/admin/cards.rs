@@ -216,10 +216,15 @@ pub struct CategoryInput {
     /// Up to 200 characters.
     pub title: String,
     pub description: Option<String>,
+    /// Virtual cards emitted from now on get this category (it takes the role from any
+    /// other category).
+    #[serde(default)]
+    pub for_virtual: bool,
 }
 
 fn category_view(c: &CardCategory) -> serde_json::Value {
-    serde_json::json!({"id": c.id, "code": c.code, "title": c.title, "description": c.description})
+    serde_json::json!({"id": c.id, "code": c.code, "title": c.title, "description": c.description,
+                       "for_virtual": c.for_virtual})
 }
 
 /// A card category: pools imported with it give it to their cards; offers' `card_category`
@@ -242,7 +247,13 @@ pub async fn create_category(
     let program = p.resolve(&state.store).await?;
     let category = state
         .store
-        .create_card_category(program.id, input.code, input.title, input.description)
+        .create_card_category(
+            program.id,
+            input.code,
+            input.title,
+            input.description,
+            input.for_virtual,
+        )
         .await?;
     Ok((StatusCode::CREATED, axum::Json(category_view(&category))))
 }

@@ -182,6 +182,23 @@ async fn card_categories_reach_the_app_and_the_offers(db: TestDb) {
             (&json!("3000001"), &json!("gold"), &json!(1))
         ]
     );
+    // Virtual cards get the category that says so.
+    let digital = json!({"code": "digital", "title": "Виртуальная карта", "for_virtual": true});
+    assert_eq!(
+        s.admin(Method::POST, "/admin/v1/card-categories", Some(digital))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    let (_, emitted) = s
+        .call(
+            Method::PUT,
+            "/publicapi/v1.2/Cards/EmitVirtual",
+            Some(&app),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(emitted["data"]["cardCategory"]["logicalName"], "digital", "{emitted}");
     let t = member_token(&s, &till).await;
     let after = call(&s, &t, "/Purchases/g1/Calculate", request("g1", json!({}))).await;
     assert_eq!(after["cheque"]["totalDiscount"], 23.5, "{after}");

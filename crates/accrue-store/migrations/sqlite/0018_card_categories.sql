@@ -6,6 +6,8 @@ CREATE TABLE card_categories (
     code TEXT NOT NULL,
     title TEXT NOT NULL,
     description TEXT,
+    -- Virtual cards emitted get the category that says so (one per program).
+    for_virtual INTEGER NOT NULL DEFAULT 0,
     created_at INTEGER NOT NULL,
     UNIQUE (program_id, code)
 );
