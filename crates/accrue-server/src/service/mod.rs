@@ -9,6 +9,7 @@
 //! to other features through the store's hooks ([`accrue_store::hooks`]), which run in
 //! the same transaction.
 
+pub mod history;
 pub mod postings;
 pub mod pricing;
 pub mod purchases;

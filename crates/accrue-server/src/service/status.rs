@@ -2,11 +2,8 @@
 //! the system's period (refunds take away), and the level that reaches.
 
 use accrue_core::status::StatusSystem;
-use accrue_store::member_history::{HistoryQuery, HistoryRow};
 use accrue_store::{Currency, Store, StoreError};
 
-/// The most purchases summed for a status.
-const MAX_PURCHASES: i64 = 100_000;
 const DAY_MS: i64 = 86_400_000;
 
 pub struct MemberStatus {
@@ -22,26 +19,10 @@ pub async fn member_status(store: &Store, program_id: i64, member_id: i64) -> Re
     let Some(system) = settings.status else {
         return Ok(None);
     };
-    let query = HistoryQuery {
-        member_id,
-        card_id: None,
-        from: Some(store.now() - i64::from(system.period_days) * DAY_MS),
-        to: None,
-        kinds: Vec::new(),
-        purchases: true,
-        offset: 0,
-        count: MAX_PURCHASES,
-    };
-    let (_, rows) = store.member_history(program_id, &query).await?;
-    let value = rows
-        .iter()
-        .map(|r| match r {
-            HistoryRow::Purchase(p) if p.entry.is_refund => -p.entry.amount,
-            HistoryRow::Purchase(p) => p.entry.amount,
-            HistoryRow::Operation(_) => 0,
-        })
-        .sum();
+    let from = store.now() - i64::from(system.period_days) * DAY_MS;
     let currency = super::pricing::currency(store, program_id).await?;
+    let totals = super::history::totals(store, program_id, member_id, Some(from), None).await?;
+    let value = totals.sums.get(&currency.id).map_or(0, |s| s.purchases);
     Ok(Some(MemberStatus {
         system,
         value,

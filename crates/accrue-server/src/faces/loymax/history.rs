@@ -11,6 +11,7 @@ use super::envelope::{Answer, Version};
 use super::merchants::merchant_json;
 use super::query::{date_range, param};
 use super::user::{amount, currency, guid, quantity};
+use crate::service::history::{totals, Sums, Totals};
 use crate::AppState;
 use accrue_core::ledger::PostingKind;
 use accrue_core::purchase::{EntryItem, PurchaseEntry};
@@ -303,40 +304,6 @@ async fn shops_of(
     Ok(shops)
 }
 
-/// What `History/AggregateWithdrawRewardPurchase` sums per currency: purchases (refunds
-/// take away), bonuses that left the member (negative) and bonuses it got.
-#[derive(Default)]
-struct Sums {
-    purchases: i64,
-    withdraws: i64,
-    rewards: i64,
-}
-
-/// The sums per currency and the number of purchases (refunds not counted) of `rows`.
-fn aggregate(rows: &[HistoryRow]) -> (BTreeMap<i64, Sums>, usize) {
-    let mut sums: BTreeMap<i64, Sums> = BTreeMap::new();
-    let mut purchases = 0;
-    for r in rows {
-        let s = sums.entry(r.currency_id()).or_default();
-        match r {
-            HistoryRow::Purchase(p) => {
-                let e = &p.entry;
-                s.purchases += if e.is_refund { -e.amount } else { e.amount };
-                s.withdraws -= e.withdrawn;
-                // Discounts are money off the cheque, not bonuses received.
-                s.rewards += e.rewards.iter().filter(|r| !r.discount).map(|r| r.amount).sum::<i64>();
-                purchases += usize::from(!e.is_refund);
-            }
-            HistoryRow::Operation(op) if op.kind == PostingKind::Accrual => s.rewards += op.amount,
-            HistoryRow::Operation(op) => s.withdraws += op.amount,
-        }
-    }
-    (sums, purchases)
-}
-
-/// The most rows one aggregate reads.
-const MAX_AGGREGATED: i64 = 100_000;
-
 /// `GET History/AggregateWithdrawRewardPurchase`: per currency, what the member bought
 /// for, was written off and received, within `filter.fromDate`/`filter.toDate`;
 /// `filter.historyItemType` keeps one of the three lists (`purchaseCount` stays).
@@ -367,20 +334,9 @@ pub async fn aggregate_withdraw_reward_purchase(
         }
     };
     let (program, member_id) = (member.owner.program_id, member.owner.member_id);
-    let query = HistoryQuery {
-        member_id,
-        card_id: None,
-        from,
-        to,
-        kinds: Operation::KINDS.to_vec(),
-        purchases: true,
-        offset: 0,
-        count: MAX_AGGREGATED,
-    };
     let result = async {
-        let (_, rows) = state.store.member_history(program, &query).await?;
+        let Totals { sums, purchase_count } = totals(&state.store, program, member_id, from, to).await?;
         let currencies = state.store.currencies(program).await?;
-        let (sums, purchase_count) = aggregate(&rows);
         let list = |keep: bool, pick: fn(&Sums) -> i64| -> Vec<Value> {
             let with_currency = sums
                 .iter()
@@ -400,74 +356,5 @@ pub async fn aggregate_withdraw_reward_purchase(
     match result.await {
         Ok(data) => Answer::success(v, data),
         Err(e) => Answer::fail(v, &e.to_string()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use accrue_core::purchase::EntryReward;
-
-    fn purchase(is_refund: bool, amount: i64, withdrawn: i64, reward: i64) -> HistoryRow {
-        // A discount the cheque got is not a bonus received: it does not count.
-        let discount = EntryReward {
-            offer_id: None,
-            amount: 999,
-            discount: true,
-        };
-        let rewards = vec![
-            EntryReward {
-                offer_id: None,
-                amount: reward,
-                discount: false,
-            },
-            discount,
-        ];
-        let entry = PurchaseEntry {
-            is_refund,
-            items: Vec::new(),
-            amount,
-            withdrawn,
-            rewards,
-            cheque_number: None,
-        };
-        HistoryRow::Purchase(PurchaseRecord {
-            entry_id: 1,
-            purchase_key: "p".into(),
-            currency_id: 1,
-            entry,
-            created_at: 0,
-            device_id: 1,
-        })
-    }
-
-    fn operation(kind: PostingKind, amount: i64) -> HistoryRow {
-        let op = Operation {
-            posting_id: 1,
-            kind,
-            currency_id: 1,
-            amount,
-            card: None,
-            description: String::new(),
-            created_at: 0,
-        };
-        HistoryRow::Operation(op)
-    }
-
-    #[test]
-    fn sums_of_purchases_refunds_and_operations() {
-        let rows = [
-            purchase(false, 10_000, 3_000, 350),
-            // The refund of half: half the cheque back, the accrual taken back, the payment returned.
-            purchase(true, 5_000, 175, 1_500),
-            operation(PostingKind::Accrual, 1_000),
-            operation(PostingKind::Expiry, -200),
-        ];
-        let (sums, purchases) = aggregate(&rows);
-        let s = &sums[&1];
-        assert_eq!(
-            (s.purchases, s.withdraws, s.rewards, purchases),
-            (5_000, -3_375, 2_850, 1)
-        );
     }
 }
