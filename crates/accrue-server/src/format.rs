@@ -1,11 +1,16 @@
 //! Rendering shared by the admin API and the faces.
 
 use accrue_core::Millis;
-use chrono::{SecondsFormat, TimeZone, Utc};
+use chrono::{NaiveDateTime, SecondsFormat, TimeZone, Utc};
 
 /// A time as RFC 3339 in UTC with milliseconds: `2026-11-23T20:12:15.536Z`.
 pub fn time(ms: Millis) -> String {
     Utc.timestamp_millis_opt(ms)
         .single()
         .map_or_else(String::new, |t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
+}
+
+/// A program-local time, written without a zone: `2026-07-05T00:00:00`.
+pub fn local_time(t: NaiveDateTime) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S").to_string()
 }

@@ -4,12 +4,11 @@
 
 use super::auth::Member;
 use super::envelope::Answer;
-use crate::format::time;
+use crate::format::{local_time, time};
 use crate::service::showcase::{self, ShownOffer};
 use crate::AppState;
 use accrue_core::offers::Effect;
 use axum::extract::State;
-use chrono::NaiveDateTime;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -30,10 +29,6 @@ fn offer_types(o: &ShownOffer) -> Vec<Value> {
         .collect()
 }
 
-fn local(t: NaiveDateTime) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S").to_string()
-}
-
 fn communication(o: &ShownOffer, names: &HashMap<String, String>) -> Value {
     let showcase = o.offer.showcase.as_ref();
     let (from, until) = o.offer.period();
@@ -48,8 +43,8 @@ fn communication(o: &ShownOffer, names: &HashMap<String, String>) -> Value {
         .goods_ids()
         .map(|id| {
             json!({
-                "dateFrom": from.map_or_else(|| time(o.created_at), local),
-                "dateTo": until.map_or_else(|| "9999-12-31T23:59:59".to_string(), local),
+                "dateFrom": from.map_or_else(|| time(o.created_at), local_time),
+                "dateTo": until.map_or_else(|| "9999-12-31T23:59:59".to_string(), local_time),
                 "goodsId": id,
                 "name": names.get(id).unwrap_or(id),
                 "categoryName": null,

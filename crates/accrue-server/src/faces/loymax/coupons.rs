@@ -4,7 +4,7 @@
 
 use super::auth::Member;
 use super::envelope::Answer;
-use super::query::{dates_between, list, number, param};
+use super::query::{dates_between, list, page, param, PLAIN};
 use super::user::guid;
 use crate::format::time;
 use crate::AppState;
@@ -13,7 +13,6 @@ use accrue_store::StoreError;
 use axum::extract::{Path, Query, State};
 use serde_json::{json, Value};
 
-const MAX_COUNT: i64 = 1000;
 const NOT_FOUND: &str = "Купон не найден или принадлежит другому клиенту.";
 /// The states clients may filter by (Accrue's coupons are never in the last three).
 const STATES: [&str; 7] = [
@@ -102,13 +101,9 @@ pub async fn list_mine(State(state): State<AppState>, m: Member, Query(pairs): Q
         changed_to,
         number: param(&pairs, "couponListFilter.couponNumber"),
     };
-    let (from, count) = match (
-        number(&pairs, "from", 0, i64::MAX),
-        number(&pairs, "count", MAX_COUNT, MAX_COUNT),
-    ) {
-        (Ok(from), Ok(count)) => (from as usize, count as usize),
-        (Err(e), _) => return Answer::invalid(v, "from", e),
-        (_, Err(e)) => return Answer::invalid(v, "count", e),
+    let (from, count) = match page(&pairs, PLAIN) {
+        Ok(page) => page,
+        Err((key, e)) => return Answer::invalid(v, key, e),
     };
     match state.store.member_coupons(m.owner.program_id, m.owner.member_id).await {
         Ok(coupons) => {

@@ -4,15 +4,12 @@
 
 use super::envelope::{asked, Answer, AskedVersion, Version};
 use super::programs::ServedProgram;
-use super::query::{list, number};
+use super::query::{list, page, PLAIN};
 use crate::AppState;
 use accrue_core::merchant::{Address, Day};
 use accrue_store::merchants::Merchant;
 use axum::extract::{Query, State};
 use serde_json::{json, Map, Value};
-
-/// The most merchants one answer holds.
-const MAX_COUNT: i64 = 1000;
 
 pub async fn by_ids(
     State(state): State<AppState>,
@@ -21,7 +18,7 @@ pub async fn by_ids(
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Answer {
     let ids = list(&pairs, "merchantsIds");
-    page(&state, &served, asked(v), &pairs, |m| {
+    listed_page(&state, &served, asked(v), &pairs, |m| {
         ids.is_empty() || ids.contains(&m.id.to_string().as_str())
     })
     .await
@@ -34,35 +31,27 @@ pub async fn by_uids(
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Answer {
     let uids = list(&pairs, "merchantsUids");
-    page(&state, &served, asked(v), &pairs, |m| {
+    listed_page(&state, &served, asked(v), &pairs, |m| {
         uids.is_empty() || uids.contains(&m.code.as_str())
     })
     .await
 }
 
 /// The listed merchants `wanted` keeps, paged by `from` and `count` (all by default).
-async fn page(
+async fn listed_page(
     state: &AppState,
     served: &ServedProgram,
     v: Version,
     pairs: &[(String, String)],
     wanted: impl Fn(&Merchant) -> bool,
 ) -> Answer {
-    let (from, count) = match (
-        number(pairs, "from", 0, i64::MAX),
-        number(pairs, "count", MAX_COUNT, MAX_COUNT),
-    ) {
-        (Ok(from), Ok(count)) => (from, count),
-        (Err(e), _) => return Answer::invalid(v, "from", e),
-        (_, Err(e)) => return Answer::invalid(v, "count", e),
+    let (from, count) = match page(pairs, PLAIN) {
+        Ok(page) => page,
+        Err((key, e)) => return Answer::invalid(v, key, e),
     };
     match state.store.listed_merchants(served.id).await {
         Ok(all) => {
-            let shown = all
-                .iter()
-                .filter(|m| wanted(m))
-                .skip(from as usize)
-                .take(count as usize);
+            let shown = all.iter().filter(|m| wanted(m)).skip(from).take(count);
             Answer::success(v, shown.map(|m| merchant_json(m, &served.code)).collect())
         }
         Err(e) => Answer::fail(v, &e.to_string()),

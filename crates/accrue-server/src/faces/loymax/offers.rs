@@ -5,19 +5,15 @@
 use super::envelope::{asked, unauthorized, Answer, AskedVersion, Version};
 use super::merchants::merchant_json;
 use super::programs::ServedProgram;
-use super::query::{number, param};
-use crate::format::time;
+use super::query::{page, param, FILTERED};
+use crate::format::{local_time, time};
 use crate::service::showcase::{self, ShownOffer};
 use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use chrono::NaiveDateTime;
 use serde_json::{json, Value};
-
-/// The most offers one answer holds.
-const MAX_COUNT: i64 = 1000;
 
 /// `GET Offer?filter.type=All&filter.from=0&filter.count=10&filter.merchantId=1`.
 /// Personal offers (`PersonalOffer`, `PersonalGoods`) are for a signed-in member, as in
@@ -45,14 +41,9 @@ pub async fn list(
     if personal && !headers.contains_key(AUTHORIZATION) {
         return unauthorized();
     }
-    let paging = (
-        number(&pairs, "filter.from", 0, i64::MAX),
-        number(&pairs, "filter.count", MAX_COUNT, MAX_COUNT),
-    );
-    let (from, count) = match paging {
-        (Ok(from), Ok(count)) => (from as usize, count as usize),
-        (Err(e), _) => return Answer::invalid(v, "filter.from", e).into_response(),
-        (_, Err(e)) => return Answer::invalid(v, "filter.count", e).into_response(),
+    let (from, count) = match page(&pairs, FILTERED) {
+        Ok(page) => page,
+        Err((key, e)) => return Answer::invalid(v, key, e).into_response(),
     };
     let merchant = match param(&pairs, "filter.merchantId").map(str::parse::<i64>) {
         None => None,
@@ -119,11 +110,6 @@ async fn with_offer(
     }
 }
 
-/// Program-local times as Loymax writes them (no zone).
-fn local(t: NaiveDateTime) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S").to_string()
-}
-
 fn offer_json(o: &ShownOffer) -> Value {
     let showcase = o.offer.showcase.as_ref();
     let (begin, end) = o.offer.period();
@@ -133,8 +119,8 @@ fn offer_json(o: &ShownOffer) -> Value {
         "title": showcase.map(|s| s.title.as_str()),
         "description": showcase.map_or("", |s| s.description.as_str()),
         "shortDescription": null,
-        "begin": begin.map_or_else(|| time(o.created_at), local),
-        "end": end.map(local),
+        "begin": begin.map_or_else(|| time(o.created_at), local_time),
+        "end": end.map(local_time),
         "brands": [],
         "images": showcase.map_or(&[][..], |s| &s.images[..]).iter()
             .map(|url| json!({"fileId": url, "description": null}))

@@ -40,6 +40,25 @@ fn indexes_only(mut rest: &str) -> bool {
     rest.is_empty()
 }
 
+/// The most items one page of a list holds (the default count).
+pub const MAX_PAGE: i64 = 1000;
+
+/// A page as `from` and `count` keys ask for it (`from=0&count=10`, or the `filter.`
+/// ones): how many to skip and to take, all by default; the error names the key.
+pub fn page(
+    pairs: &[(String, String)],
+    keys: (&'static str, &'static str),
+) -> Result<(usize, usize), (&'static str, String)> {
+    let skip = number(pairs, keys.0, 0, i64::MAX).map_err(|e| (keys.0, e))?;
+    let take = number(pairs, keys.1, MAX_PAGE, MAX_PAGE).map_err(|e| (keys.1, e))?;
+    Ok((skip as usize, take as usize))
+}
+
+/// The page keys of most lists.
+pub const PLAIN: (&str, &str) = ("from", "count");
+/// The page keys of lists filtered with `filter.*`.
+pub const FILTERED: (&str, &str) = ("filter.from", "filter.count");
+
 /// A non-negative number of `key`, `default` when absent, at most `max`; the error
 /// names the parameter.
 pub fn number(pairs: &[(String, String)], key: &str, default: i64, max: i64) -> Result<i64, String> {

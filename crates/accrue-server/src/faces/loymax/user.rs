@@ -2,7 +2,7 @@
 
 use super::auth::Member;
 use super::envelope::Answer;
-use super::query::{date_range, number, param};
+use super::query::{date_range, page, param, FILTERED};
 use crate::AppState;
 use accrue_core::member::{mask_phone, MemberState};
 use accrue_core::money::to_decimal;
@@ -285,13 +285,14 @@ impl OperationsFilter {
             }
         };
         let (from_date, to_date) = date_range(pairs).map_err(|key| (key, "Неверный формат даты.".to_string()))?;
+        let (skip, take) = page(pairs, FILTERED)?;
         Ok(OperationsFilter {
             ascending,
             activations,
             from_date,
             to_date,
-            skip: number(pairs, "filter.from", 0, i64::MAX).map_err(|e| ("filter.from", e))? as usize,
-            take: number(pairs, "filter.count", 1000, 1000).map_err(|e| ("filter.count", e))? as usize,
+            skip,
+            take,
         })
     }
 
