@@ -133,7 +133,7 @@ impl Store {
             "SELECT {COLUMNS} FROM {FROM} WHERE k.key_hash = $1 AND k.revoked_at IS NULL"
         ))
         .bind(&hashed)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reads())
         .await?;
         let key = row.as_ref().map(key_from).transpose()?;
         if let Some(key) = &key {
@@ -145,7 +145,7 @@ impl Store {
     /// Every key, newest first (revoked ones too).
     pub async fn admin_keys(&self) -> Result<Vec<AdminKey>, StoreError> {
         let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM {FROM} ORDER BY k.id DESC"))
-            .fetch_all(self.pool())
+            .fetch_all(self.reads())
             .await?;
         rows.iter().map(key_from).collect()
     }

@@ -194,7 +194,7 @@ impl Store {
             "SELECT id, code, title, description, for_virtual FROM card_categories WHERE program_id = $1 ORDER BY code",
         )
         .bind(program_id)
-        .fetch_all(self.pool())
+        .fetch_all(self.reads())
         .await?;
         rows.iter()
             .map(|r| {
@@ -275,7 +275,7 @@ impl Store {
             .bind(filter.state.unwrap_or_default())
             .bind(filter.count)
             .bind(filter.offset)
-            .fetch_all(self.pool())
+            .fetch_all(self.reads())
             .await?;
         Ok(rows.iter().map(card_from).collect::<Result<_, _>>()?)
     }
@@ -286,7 +286,7 @@ impl Store {
         ))
         .bind(program_id)
         .bind(number.trim())
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reads())
         .await?
         .ok_or(StoreError::NotFound("card"))?;
         Ok(card_from(&row)?)

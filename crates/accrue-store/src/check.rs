@@ -72,7 +72,7 @@ impl Store {
         let mut violations = Vec::new();
         for (invariant, sql) in CHECKS {
             let examples: Result<Vec<String>, sqlx::Error> = sqlx::query(&format!("{sql} LIMIT 10"))
-                .fetch_all(self.pool())
+                .fetch_all(self.reads())
                 .await
                 .and_then(|rows| rows.iter().map(|r| r.try_get(0)).collect());
             let examples = match examples {
@@ -88,7 +88,7 @@ impl Store {
     /// Runs raw SQL. Only for tests that corrupt a database on purpose.
     #[doc(hidden)]
     pub async fn execute_unchecked(&self, sql: &str) -> Result<(), StoreError> {
-        self.pool().execute(sql).await?;
+        self.reads().execute(sql).await?;
         Ok(())
     }
 }

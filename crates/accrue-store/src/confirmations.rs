@@ -283,7 +283,7 @@ impl Store {
         )
         .bind(member_id)
         .bind(channel.as_str())
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reads())
         .await?;
         Ok(row.map(|r| r.try_get(0)).transpose()?)
     }

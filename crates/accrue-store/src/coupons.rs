@@ -202,7 +202,7 @@ impl Store {
             "SELECT {SERIES_COLUMNS} FROM coupon_series s WHERE s.program_id = $1 ORDER BY s.code"
         ))
         .bind(program_id)
-        .fetch_all(self.pool())
+        .fetch_all(self.reads())
         .await?;
         rows.iter().map(|r| series(r, 0)).collect()
     }
@@ -270,7 +270,7 @@ impl Store {
         ))
         .bind(program_id)
         .bind(member_id)
-        .fetch_all(self.pool())
+        .fetch_all(self.reads())
         .await?;
         let now = self.now();
         rows.iter().map(|r| coupon(r, now)).collect()
@@ -283,7 +283,7 @@ impl Store {
         ))
         .bind(program_id)
         .bind(number)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reads())
         .await?
         .ok_or(StoreError::NotFound("coupon"))?;
         coupon(&row, self.now())

@@ -134,7 +134,7 @@ impl Store {
         ))
         .bind(program_id)
         .bind(id)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reads())
         .await?
         .ok_or(StoreError::NotFound("device"))?;
         device(&row)
@@ -146,7 +146,7 @@ impl Store {
              WHERE d.program_id = $1 ORDER BY d.id"
         ))
         .bind(program_id)
-        .fetch_all(self.pool())
+        .fetch_all(self.reads())
         .await?;
         rows.iter().map(device).collect()
     }
@@ -180,7 +180,7 @@ impl Store {
              WHERE d.client_id = $1 AND d.disabled_at IS NULL"
         ))
         .bind(client_id)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reads())
         .await?;
         let Some(row) = row else { return Ok(None) };
         let stored: String = row.try_get(9)?;
@@ -232,7 +232,7 @@ impl Store {
         )
         .bind(&hashed)
         .bind(now)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reads())
         .await?;
         let Some(r) = row else { return Ok(None) };
         let session = DeviceSession {

@@ -111,7 +111,7 @@ impl Store {
         )
         .bind(face)
         .bind(program_id.unwrap_or(0))
-        .fetch_all(self.pool())
+        .fetch_all(self.reads())
         .await?;
         let mut bindings: Vec<FaceBinding> = Vec::new();
         for row in &rows {

@@ -1029,7 +1029,7 @@ impl Store {
         )
         .bind(program_id)
         .bind(hold_id)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reads())
         .await?
         .ok_or(StoreError::NotFound("hold"))?;
         hold_from(&row)
@@ -1085,7 +1085,7 @@ impl Store {
         let known = sqlx::query("SELECT 1 FROM members WHERE program_id = $1 AND id = $2")
             .bind(program_id)
             .bind(member_id)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reads())
             .await?;
         known.ok_or(StoreError::NotFound("member"))?;
         let now = self.now();
@@ -1101,7 +1101,7 @@ impl Store {
             )
             .bind(currency.id)
             .bind(member_id)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reads())
             .await?;
             let (wallet, balance, held): (i64, i64, i64) = match wallet {
                 Some(r) => (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?),
@@ -1113,7 +1113,7 @@ impl Store {
                     "SELECT id, remaining, activates_at, expires_at FROM lots WHERE account_id = $1 AND remaining > 0",
                 )
                 .bind(wallet)
-                .fetch_all(self.pool())
+                .fetch_all(self.reads())
                 .await?,
             };
             let lots = lots_of(&lots)?;
@@ -1143,7 +1143,7 @@ impl Store {
         )
         .bind(program_id)
         .bind(member_id)
-        .fetch_all(self.pool())
+        .fetch_all(self.reads())
         .await?;
         rows.iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
@@ -1156,7 +1156,7 @@ impl Store {
                 let row = sqlx::query("SELECT id FROM cards WHERE program_id = $1 AND number = $2")
                     .bind(program_id)
                     .bind(number)
-                    .fetch_optional(self.pool())
+                    .fetch_optional(self.reads())
                     .await?
                     .ok_or(StoreError::NotFound("card"))?;
                 row.try_get(0)?
@@ -1187,7 +1187,7 @@ impl Store {
             .bind(card_id)
             .bind(from)
             .bind(to)
-            .fetch_one(self.pool())
+            .fetch_one(self.reads())
             .await?
             .try_get(0)?;
         let rows = sqlx::query(&rows_sql)
@@ -1199,7 +1199,7 @@ impl Store {
             .bind(to)
             .bind(q.count)
             .bind(q.offset)
-            .fetch_all(self.pool())
+            .fetch_all(self.reads())
             .await?;
         let items = rows
             .iter()

@@ -201,8 +201,9 @@ pub struct Store {
 
 struct Inner {
     dialect: Dialect,
-    /// Reads (and, on PostgreSQL, writes).
+    /// On PostgreSQL reads and writes; on SQLite migrations.
     pool: AnyPool,
+    reads: sqlite::Reads,
     /// SQLite only: the group-commit writer.
     writer: Option<writer::Writer>,
     clock: Clock,
@@ -289,7 +290,7 @@ impl Store {
         let store = match dialect {
             Dialect::Sqlite => {
                 let url = sqlite_url(url);
-                let pool = sqlite_pool(8).connect_with(AnyConnectOptions::from_str(&url)?).await?;
+                let pool = sqlite_pool(1).connect_with(AnyConnectOptions::from_str(&url)?).await?;
                 // The writer opens the file after the schema is in place.
                 migrate::run(&pool, dialect).await?;
                 let shared = Shared::default();
@@ -297,6 +298,7 @@ impl Store {
                 Inner {
                     dialect,
                     pool,
+                    reads: sqlite::Reads::Sqlite(sqlite::Readers::new(&url)),
                     writer: Some(writer),
                     listener: None,
                     clock,
@@ -317,6 +319,7 @@ impl Store {
                 let listener = tokio::spawn(cache::listen(url.to_string(), shared.cache.clone()));
                 Inner {
                     dialect,
+                    reads: sqlite::Reads::Postgres(pool.clone()),
                     pool,
                     writer: None,
                     listener: Some(listener),
@@ -353,13 +356,14 @@ impl Store {
         self.inner.shared.hooks.add(hook);
     }
 
-    pub(crate) fn pool(&self) -> &AnyPool {
-        &self.inner.pool
+    /// What reads outside of a write run on.
+    pub(crate) fn reads(&self) -> &sqlite::Reads {
+        &self.inner.reads
     }
 
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.inner.pool.execute("SELECT 1").await?;
+        self.reads().execute("SELECT 1").await?;
         Ok(())
     }
 
@@ -422,12 +426,7 @@ impl Store {
 fn sqlite_pool(max: u32) -> AnyPoolOptions {
     AnyPoolOptions::new().max_connections(max).after_connect(|conn, _| {
         Box::pin(async move {
-            // WAL lets readers run beside the writer; FULL keeps every commit on disk.
-            conn.execute(
-                "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
-                 PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;",
-            )
-            .await?;
+            conn.execute(crate::sqlite::PRAGMAS).await?;
             Ok(())
         })
     })

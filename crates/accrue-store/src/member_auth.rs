@@ -210,7 +210,7 @@ impl Store {
     pub async fn password_hash(&self, member_id: i64) -> Result<Option<String>, StoreError> {
         let row = sqlx::query("SELECT password_hash FROM member_credentials WHERE member_id = $1")
             .bind(member_id)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reads())
             .await?;
         Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
@@ -325,7 +325,7 @@ impl Store {
         .bind(kind.as_str())
         .bind(self.now())
         .bind(program_id)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reads())
         .await?;
         row.map(|r| {
             Ok(TokenOwner {

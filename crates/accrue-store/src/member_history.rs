@@ -114,7 +114,7 @@ impl Store {
         let (from, to) = (q.from.unwrap_or(i64::MIN), q.to.unwrap_or(i64::MAX));
         let args = [program_id, q.member_id, q.card_id.unwrap_or(0), from, to];
         let count_sql = format!("SELECT COUNT(*) FROM ({union}) AS h");
-        let total: i64 = bound(&count_sql, args).fetch_one(self.pool()).await?.try_get(0)?;
+        let total: i64 = bound(&count_sql, args).fetch_one(self.reads()).await?.try_get(0)?;
         if q.count == 0 {
             return Ok((total, Vec::new()));
         }
@@ -122,7 +122,7 @@ impl Store {
         let rows = bound(&page_sql, args)
             .bind(q.count)
             .bind(q.offset)
-            .fetch_all(self.pool())
+            .fetch_all(self.reads())
             .await?;
         let rows = rows.iter().map(history_row).collect::<Result<Vec<_>, StoreError>>()?;
         Ok((total, rows))

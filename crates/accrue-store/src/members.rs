@@ -360,14 +360,14 @@ impl Store {
         ))
         .bind(program_id)
         .bind(id)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reads())
         .await?
         .ok_or(StoreError::NotFound("member"))?;
-        member_from(self.pool(), &row).await
+        member_from(self.reads(), &row).await
     }
 
     pub async fn find_member(&self, program_id: i64, search: MemberSearch) -> Result<Member, StoreError> {
-        let region = phone_region(self.pool(), program_id).await?;
+        let region = phone_region(self.reads(), program_id).await?;
         let (sql, values) = match search {
             MemberSearch::Phone(p) => ("phone = $2", vec![normalize_phone(&p, &region).map_err(invalid)?]),
             MemberSearch::Email(e) => ("email = $2", vec![normalize_email(&e).map_err(invalid)?]),
@@ -388,10 +388,10 @@ impl Store {
             query = query.bind(v);
         }
         let row = query
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reads())
             .await?
             .ok_or(StoreError::NotFound("member"))?;
-        member_from(self.pool(), &row).await
+        member_from(self.reads(), &row).await
     }
 
     /// Members of a program, newest first.
@@ -402,11 +402,11 @@ impl Store {
         .bind(program_id)
         .bind(count)
         .bind(offset)
-        .fetch_all(self.pool())
+        .fetch_all(self.reads())
         .await?;
         let mut members = Vec::with_capacity(rows.len());
         for row in &rows {
-            members.push(member_from(self.pool(), row).await?);
+            members.push(member_from(self.reads(), row).await?);
         }
         Ok(members)
     }

@@ -155,7 +155,7 @@ impl Store {
     async fn fetch_merchants(&self, filter: &str, program_id: i64) -> Result<Vec<Merchant>, StoreError> {
         let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM merchants {filter}"))
             .bind(program_id)
-            .fetch_all(self.pool())
+            .fetch_all(self.reads())
             .await?;
         rows.iter().map(merchant).collect()
     }

@@ -32,7 +32,7 @@ impl Store {
     pub async fn message_templates(&self, program_id: i64) -> Result<Vec<Template>, StoreError> {
         let rows = sqlx::query("SELECT name, template FROM message_templates WHERE program_id = $1")
             .bind(program_id)
-            .fetch_all(self.pool())
+            .fetch_all(self.reads())
             .await?;
         let mut custom = std::collections::HashMap::new();
         for row in &rows {

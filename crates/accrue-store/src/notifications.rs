@@ -84,7 +84,7 @@ impl Store {
         .bind(member_id)
         .bind(count)
         .bind(from)
-        .fetch_all(self.pool())
+        .fetch_all(self.reads())
         .await?;
         rows.iter().map(notification).collect()
     }
@@ -94,7 +94,7 @@ impl Store {
             "SELECT COUNT(*) FROM notifications WHERE {MINE} AND read_at IS NULL"
         ))
         .bind(member_id)
-        .fetch_one(self.pool())
+        .fetch_one(self.reads())
         .await?;
         Ok(row.try_get(0)?)
     }

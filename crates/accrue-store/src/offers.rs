@@ -119,7 +119,7 @@ impl Store {
         ))
         .bind(program_id)
         .bind(code)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reads())
         .await?
         .ok_or(StoreError::NotFound("offer"))?;
         offer(&row)
@@ -132,7 +132,7 @@ impl Store {
         ))
         .bind(program_id)
         .bind(only_enabled as i64)
-        .fetch_all(self.pool())
+        .fetch_all(self.reads())
         .await?;
         rows.iter().map(offer).collect()
     }
@@ -222,7 +222,7 @@ impl Store {
             query = query.bind(id);
         }
         query
-            .fetch_all(self.pool())
+            .fetch_all(self.reads())
             .await?
             .iter()
             .map(|row| {

@@ -435,7 +435,7 @@ impl Store {
             .bind(f.event_type.unwrap_or_default())
             .bind(f.count)
             .bind(f.offset)
-            .fetch_all(self.pool())
+            .fetch_all(self.reads())
             .await?;
         rows.iter().map(message_from).collect()
     }
@@ -446,7 +446,7 @@ impl Store {
         ))
         .bind(program_id)
         .bind(uid)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reads())
         .await?
         .ok_or(StoreError::NotFound("message"))?;
         let message = message_from(&row)?;
@@ -455,7 +455,7 @@ impl Store {
              WHERE message_id = $1 ORDER BY id",
         )
         .bind(message.id)
-        .fetch_all(self.pool())
+        .fetch_all(self.reads())
         .await?;
         let attempts = rows
             .iter()
@@ -494,7 +494,7 @@ impl Store {
     /// Messages waiting to be delivered, for the metrics.
     pub async fn outbox_depth(&self) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT COUNT(*) FROM outbox_messages WHERE state = 'pending'")
-            .fetch_one(self.pool())
+            .fetch_one(self.reads())
             .await?;
         Ok(row.try_get(0)?)
     }
@@ -527,7 +527,7 @@ impl Store {
             "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE program_id = $1 ORDER BY id"
         ))
         .bind(program_id)
-        .fetch_all(self.pool())
+        .fetch_all(self.reads())
         .await?;
         rows.iter().map(endpoint_from).collect()
     }
@@ -538,7 +538,7 @@ impl Store {
         ))
         .bind(program_id)
         .bind(id)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reads())
         .await?
         .ok_or(StoreError::NotFound("webhook endpoint"))?;
         endpoint_from(&row)

@@ -278,7 +278,7 @@ impl Store {
 
     pub async fn programs(&self) -> Result<Vec<Program>, StoreError> {
         let rows = sqlx::query(&format!("SELECT {PROGRAM_COLUMNS} FROM programs ORDER BY id"))
-            .fetch_all(self.pool())
+            .fetch_all(self.reads())
             .await?;
         Ok(rows.iter().map(program_from).collect::<Result<_, _>>()?)
     }
@@ -286,7 +286,7 @@ impl Store {
     pub async fn program(&self, code: &str) -> Result<Program, StoreError> {
         let row = sqlx::query(&format!("SELECT {PROGRAM_COLUMNS} FROM programs WHERE code = $1"))
             .bind(code)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reads())
             .await?
             .ok_or(StoreError::NotFound("program"))?;
         Ok(program_from(&row)?)
@@ -336,7 +336,7 @@ impl Store {
             self,
             currencies,
             program_id,
-            load_currencies(self.pool(), program_id).await
+            load_currencies(self.reads(), program_id).await
         )
     }
 

@@ -105,7 +105,7 @@ const PERIODS: [Period; 4] = [Period::Day, Period::Week, Period::Month, Period::
 impl Store {
     /// The catalogue's names of these goods (those it has).
     pub async fn goods_names(&self, program_id: i64, ids: &[String]) -> Result<HashMap<String, String>, StoreError> {
-        goods_names(self.pool(), program_id, ids).await
+        goods_names(self.reads(), program_id, ids).await
     }
 
     /// What offers know of a member: the facts of their attributes, the bonuses they can
@@ -136,7 +136,7 @@ impl Store {
         .bind(member_id)
         .bind(currency_id)
         .bind(self.now())
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reads())
         .await?
         .ok_or(StoreError::NotFound("member"))?;
         let attributes: serde_json::Map<String, serde_json::Value> =
@@ -187,7 +187,7 @@ impl Store {
             query = query.bind(*start);
         }
         let mut usage = UsageSoFar::default();
-        for row in query.fetch_all(self.pool()).await? {
+        for row in query.fetch_all(self.reads()).await? {
             let code: String = row.try_get(0)?;
             for (i, &period) in PERIODS.iter().enumerate() {
                 let column = |k: usize| row.try_get::<i64, _>(1 + 3 * i + k);

@@ -716,7 +716,7 @@ impl Store {
         ))
         .bind(program_id)
         .bind(key)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reads())
         .await?
         .ok_or(StoreError::NotFound("purchase"))?;
         purchase(&row)
@@ -730,7 +730,7 @@ impl Store {
         )
         .bind(program_id)
         .bind(key)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reads())
         .await?;
         let Some(row) = row else { return Ok(None) };
         Ok(Some(serde_json::from_str(&row.try_get::<String, _>(0)?)?))

@@ -351,7 +351,7 @@ impl Store {
     pub async fn done_steps(&self, member_id: i64) -> Result<Vec<Step>, StoreError> {
         let rows = sqlx::query("SELECT step FROM registration_steps WHERE member_id = $1")
             .bind(member_id)
-            .fetch_all(self.pool())
+            .fetch_all(self.reads())
             .await?;
         Ok(steps_of(&rows))
     }
@@ -439,7 +439,7 @@ impl Store {
 
     /// A JSON document kept in one row, or the type's default when there is none.
     pub(crate) async fn json_of<T: DeserializeOwned + Default>(&self, sql: &str, id: i64) -> Result<T, StoreError> {
-        match sqlx::query(sql).bind(id).fetch_optional(self.pool()).await? {
+        match sqlx::query(sql).bind(id).fetch_optional(self.reads()).await? {
             Some(row) => Ok(serde_json::from_str(&row.try_get::<String, _>(0)?)?),
             None => Ok(T::default()),
         }

@@ -1,5 +1,6 @@
-//! The SQLite writer's connection: statements run synchronously, on the writer's own
-//! thread, from a cache of prepared statements.
+//! SQLite connections that run statements synchronously, from a cache of prepared
+//! statements: the writer's, on the writer's own thread, and the readers', on the thread
+//! of whoever reads.
 //!
 //! The store's SQL is written once for both backends as sqlx queries
 //! (`sqlx::query(…).bind(…).execute(tx.conn())`). [`TxConn`] is the executor those
@@ -10,6 +11,10 @@
 //! waits for its answer). Rows come back as sqlx's `AnyRow`, typed as sqlx's SQLite
 //! driver types them (by the value's storage class), so the same decoding code reads
 //! both.
+//!
+//! Reads ([`Reads`]) run the same way on connections of their own, one per reader at a
+//! time: a point lookup takes microseconds, less than the hand-off to a worker thread
+//! would. A long scan (a report, `accrue check`) holds the calling thread while it runs.
 
 use futures_util::future::{self, BoxFuture};
 use futures_util::stream::{self, BoxStream};
@@ -25,6 +30,13 @@ use std::sync::Arc;
 
 /// How many prepared statements the writer keeps (the store has fewer distinct ones).
 const STATEMENT_CACHE: usize = 512;
+
+/// Every SQLite connection's settings, the writer's and the readers'. WAL lets readers
+/// run beside the writer; FULL keeps every commit on disk. Temporary tables and the
+/// journals of savepoints (every write job runs in one) stay in memory: in files they
+/// cost a file created, written and deleted per batch, more writes than the WAL's own.
+pub(crate) const PRAGMAS: &str = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
+     PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;";
 
 /// The writer thread's connection with what it remembers about each statement.
 pub(crate) struct Connection {
@@ -51,10 +63,7 @@ impl Connection {
             .next()
             .unwrap_or_default();
         let conn = rusqlite::Connection::open(path)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
-             PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;",
-        )?;
+        conn.execute_batch(PRAGMAS)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(Connection {
             conn,
@@ -266,6 +275,45 @@ fn run_now<'q>(conn: &mut Connection, mut query: impl Execute<'q, Any>, want_row
     conn.query(query.sql(), arguments, want_rows)
 }
 
+fn execute_now<'e, 'q>(
+    conn: &mut Connection,
+    query: impl Execute<'q, Any>,
+) -> BoxFuture<'e, Result<AnyQueryResult, sqlx::Error>> {
+    Box::pin(future::ready(run_now(conn, query, false).map(|ran| ran.result())))
+}
+
+fn fetch_many_now<'e, 'q>(
+    conn: &mut Connection,
+    query: impl Execute<'q, Any>,
+) -> BoxStream<'e, Result<Either<AnyQueryResult, AnyRow>, sqlx::Error>> {
+    let items = match run_now(conn, query, true) {
+        Ok(ran) => {
+            let result = ran.result();
+            let mut items: Vec<_> = ran.rows.into_iter().map(|row| Ok(Either::Right(row))).collect();
+            items.push(Ok(Either::Left(result)));
+            items
+        }
+        Err(e) => vec![Err(e)],
+    };
+    Box::pin(stream::iter(items))
+}
+
+fn fetch_all_now<'e, 'q>(
+    conn: &mut Connection,
+    query: impl Execute<'q, Any>,
+) -> BoxFuture<'e, Result<Vec<AnyRow>, sqlx::Error>> {
+    Box::pin(future::ready(run_now(conn, query, true).map(|ran| ran.rows)))
+}
+
+fn fetch_optional_now<'e, 'q>(
+    conn: &mut Connection,
+    query: impl Execute<'q, Any>,
+) -> BoxFuture<'e, Result<Option<AnyRow>, sqlx::Error>> {
+    Box::pin(future::ready(
+        run_now(conn, query, true).map(|ran| ran.rows.into_iter().next()),
+    ))
+}
+
 impl<'c> Executor<'c> for TxConn<'c> {
     type Database = Any;
 
@@ -276,7 +324,7 @@ impl<'c> Executor<'c> for TxConn<'c> {
     {
         match self {
             TxConn::Postgres(conn) => conn.execute(query),
-            TxConn::Sqlite(conn) => Box::pin(future::ready(run_now(conn, query, false).map(|ran| ran.result()))),
+            TxConn::Sqlite(conn) => execute_now(conn, query),
         }
     }
 
@@ -287,18 +335,7 @@ impl<'c> Executor<'c> for TxConn<'c> {
     {
         match self {
             TxConn::Postgres(conn) => conn.fetch_many(query),
-            TxConn::Sqlite(conn) => {
-                let items = match run_now(conn, query, true) {
-                    Ok(ran) => {
-                        let result = ran.result();
-                        let mut items: Vec<_> = ran.rows.into_iter().map(|row| Ok(Either::Right(row))).collect();
-                        items.push(Ok(Either::Left(result)));
-                        items
-                    }
-                    Err(e) => vec![Err(e)],
-                };
-                Box::pin(stream::iter(items))
-            }
+            TxConn::Sqlite(conn) => fetch_many_now(conn, query),
         }
     }
 
@@ -309,7 +346,7 @@ impl<'c> Executor<'c> for TxConn<'c> {
     {
         match self {
             TxConn::Postgres(conn) => conn.fetch_all(query),
-            TxConn::Sqlite(conn) => Box::pin(future::ready(run_now(conn, query, true).map(|ran| ran.rows))),
+            TxConn::Sqlite(conn) => fetch_all_now(conn, query),
         }
     }
 
@@ -320,9 +357,7 @@ impl<'c> Executor<'c> for TxConn<'c> {
     {
         match self {
             TxConn::Postgres(conn) => conn.fetch_optional(query),
-            TxConn::Sqlite(conn) => Box::pin(future::ready(
-                run_now(conn, query, true).map(|ran| ran.rows.into_iter().next()),
-            )),
+            TxConn::Sqlite(conn) => fetch_optional_now(conn, query),
         }
     }
 
@@ -355,5 +390,136 @@ impl<'c> Executor<'c> for TxConn<'c> {
 }
 
 fn unsupported(what: &str) -> sqlx::Error {
-    sqlx::Error::Protocol(format!("{what} is not available inside a SQLite write"))
+    sqlx::Error::Protocol(format!("{what} is not available on the store's SQLite connections"))
+}
+
+/// How many idle reader connections are kept; more are opened while more threads read.
+const IDLE_READERS: usize = 16;
+
+/// The SQLite readers' connections, opened as needed and kept for the next read.
+pub(crate) struct Readers {
+    url: String,
+    idle: std::sync::Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    pub fn new(url: &str) -> Readers {
+        Readers {
+            url: url.to_string(),
+            idle: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Runs `f` on an idle connection, or a new one when none is idle.
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> Result<T, sqlx::Error> {
+        let idle = self.idle.lock().expect("readers lock").pop();
+        let mut conn = match idle {
+            Some(conn) => conn,
+            None => Connection::open(&self.url).map_err(error)?,
+        };
+        let result = f(&mut conn);
+        let mut idle = self.idle.lock().expect("readers lock");
+        if idle.len() < IDLE_READERS {
+            idle.push(conn);
+        }
+        Ok(result)
+    }
+}
+
+/// What the store reads with, outside of writes: PostgreSQL's pool, or SQLite's readers.
+pub(crate) enum Reads {
+    Postgres(sqlx::AnyPool),
+    Sqlite(Readers),
+}
+
+impl std::fmt::Debug for Reads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Reads::Postgres(_) => "Reads::Postgres",
+            Reads::Sqlite(_) => "Reads::Sqlite",
+        })
+    }
+}
+
+impl<'c> Executor<'c> for &'c Reads {
+    type Database = Any;
+
+    fn execute<'e, 'q: 'e, E>(self, query: E) -> BoxFuture<'e, Result<AnyQueryResult, sqlx::Error>>
+    where
+        'c: 'e,
+        E: 'q + Execute<'q, Any>,
+    {
+        match self {
+            Reads::Postgres(pool) => pool.execute(query),
+            Reads::Sqlite(readers) => readers
+                .with(|conn| execute_now(conn, query))
+                .unwrap_or_else(|e| Box::pin(future::ready(Err(e)))),
+        }
+    }
+
+    fn fetch_many<'e, 'q: 'e, E>(self, query: E) -> BoxStream<'e, Result<Either<AnyQueryResult, AnyRow>, sqlx::Error>>
+    where
+        'c: 'e,
+        E: 'q + Execute<'q, Any>,
+    {
+        match self {
+            Reads::Postgres(pool) => pool.fetch_many(query),
+            Reads::Sqlite(readers) => readers
+                .with(|conn| fetch_many_now(conn, query))
+                .unwrap_or_else(|e| Box::pin(stream::iter([Err(e)]))),
+        }
+    }
+
+    fn fetch_all<'e, 'q: 'e, E>(self, query: E) -> BoxFuture<'e, Result<Vec<AnyRow>, sqlx::Error>>
+    where
+        'c: 'e,
+        E: 'q + Execute<'q, Any>,
+    {
+        match self {
+            Reads::Postgres(pool) => pool.fetch_all(query),
+            Reads::Sqlite(readers) => readers
+                .with(|conn| fetch_all_now(conn, query))
+                .unwrap_or_else(|e| Box::pin(future::ready(Err(e)))),
+        }
+    }
+
+    fn fetch_optional<'e, 'q: 'e, E>(self, query: E) -> BoxFuture<'e, Result<Option<AnyRow>, sqlx::Error>>
+    where
+        'c: 'e,
+        E: 'q + Execute<'q, Any>,
+    {
+        match self {
+            Reads::Postgres(pool) => pool.fetch_optional(query),
+            Reads::Sqlite(readers) => readers
+                .with(|conn| fetch_optional_now(conn, query))
+                .unwrap_or_else(|e| Box::pin(future::ready(Err(e)))),
+        }
+    }
+
+    fn prepare_with<'e, 'q: 'e>(
+        self,
+        sql: &'q str,
+        parameters: &'e [AnyTypeInfo],
+    ) -> BoxFuture<'e, Result<sqlx::any::AnyStatement<'q>, sqlx::Error>>
+    where
+        'c: 'e,
+    {
+        match self {
+            Reads::Postgres(pool) => pool.prepare_with(sql, parameters),
+            Reads::Sqlite(_) => Box::pin(future::ready(Err(unsupported("prepare")))),
+        }
+    }
+
+    fn describe<'e, 'q: 'e>(
+        self,
+        sql: &'q str,
+    ) -> BoxFuture<'e, Result<sqlx_core::describe::Describe<Any>, sqlx::Error>>
+    where
+        'c: 'e,
+    {
+        match self {
+            Reads::Postgres(pool) => pool.describe(sql),
+            Reads::Sqlite(_) => Box::pin(future::ready(Err(unsupported("describe")))),
+        }
+    }
 }

@@ -58,7 +58,7 @@ impl Store {
     pub async fn subscriptions(&self, member_id: i64) -> Result<Vec<Consent>, StoreError> {
         let rows = sqlx::query("SELECT topic, channel, selected FROM member_subscriptions WHERE member_id = $1")
             .bind(member_id)
-            .fetch_all(self.pool())
+            .fetch_all(self.reads())
             .await?;
         let mut stored = Vec::with_capacity(rows.len());
         for r in &rows {

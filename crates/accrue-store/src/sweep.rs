@@ -38,7 +38,7 @@ impl Store {
                 .bind(after.0)
                 .bind(after.1)
                 .bind(batch)
-                .fetch_all(self.pool())
+                .fetch_all(self.reads())
                 .await?;
             for row in &rows {
                 let (due, id, program_id): (i64, i64, i64) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);

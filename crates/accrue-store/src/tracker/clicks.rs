@@ -217,7 +217,7 @@ impl Store {
     pub async fn tracker_fields(&self, program_id: i64) -> Result<Vec<Field>, StoreError> {
         let rows = sqlx::query("SELECT key, name, created_at FROM tracker_fields WHERE program_id = $1 ORDER BY key")
             .bind(program_id)
-            .fetch_all(self.pool())
+            .fetch_all(self.reads())
             .await?;
         rows.iter()
             .map(|r| {
@@ -270,7 +270,7 @@ impl Store {
         )
         .bind(program_id)
         .bind(external_id)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.reads())
         .await?
         .ok_or(StoreError::NotFound("lead"))?;
         lead_from(&row)
@@ -311,7 +311,7 @@ impl Store {
 
     pub async fn links(&self, program_id: i64) -> Result<Vec<Link>, StoreError> {
         let sql = format!("SELECT {LINK_COLUMNS} FROM tracker_links WHERE program_id = $1 ORDER BY id");
-        let rows = sqlx::query(&sql).bind(program_id).fetch_all(self.pool()).await?;
+        let rows = sqlx::query(&sql).bind(program_id).fetch_all(self.reads()).await?;
         rows.iter().map(link_from).collect()
     }
 
@@ -320,7 +320,7 @@ impl Store {
         let row = sqlx::query(&sql)
             .bind(program_id)
             .bind(id)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reads())
             .await?;
         link_from(&row.ok_or(StoreError::NotFound("link"))?)
     }
@@ -328,7 +328,7 @@ impl Store {
     pub async fn link_by_slug(&self, slug: &str) -> Result<Link, StoreError> {
         memoized!(self, links, slug.to_string(), {
             let sql = format!("SELECT {LINK_COLUMNS} FROM tracker_links WHERE slug = $1");
-            let row = sqlx::query(&sql).bind(slug).fetch_optional(self.pool()).await?;
+            let row = sqlx::query(&sql).bind(slug).fetch_optional(self.reads()).await?;
             link_from(&row.ok_or(StoreError::NotFound("link"))?)
         })
     }

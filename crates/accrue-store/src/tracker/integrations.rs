@@ -206,7 +206,7 @@ impl Store {
 
     pub async fn integrations(&self, program_id: i64) -> Result<Vec<Integration>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM tracker_integrations WHERE program_id = $1 ORDER BY id");
-        let rows = sqlx::query(&sql).bind(program_id).fetch_all(self.pool()).await?;
+        let rows = sqlx::query(&sql).bind(program_id).fetch_all(self.reads()).await?;
         rows.iter().map(from_row).collect()
     }
 
@@ -218,7 +218,7 @@ impl Store {
             return Ok(Some(integration));
         }
         let sql = format!("SELECT {COLUMNS} FROM tracker_integrations WHERE uid = $1");
-        let row = sqlx::query(&sql).bind(uid).fetch_optional(self.pool()).await?;
+        let row = sqlx::query(&sql).bind(uid).fetch_optional(self.reads()).await?;
         let integration = row.as_ref().map(from_row).transpose()?;
         if let Some(found) = &integration {
             cache.integrations.put(uid.to_string(), generation, found.clone());

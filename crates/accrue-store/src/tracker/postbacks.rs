@@ -242,7 +242,7 @@ impl Store {
         if let Some(click) = &filter.click_id {
             query = query.bind(click.clone());
         }
-        let rows = query.fetch_all(self.pool()).await?;
+        let rows = query.fetch_all(self.reads()).await?;
         rows.iter().map(record_from).collect()
     }
 }

@@ -116,7 +116,7 @@ impl Store {
             query = query.bind(*b);
         }
         let clicks = query
-            .fetch_all(self.pool())
+            .fetch_all(self.reads())
             .await?
             .iter()
             .map(|r| {
@@ -139,7 +139,7 @@ impl Store {
             query = query.bind(*b);
         }
         let conversions = query
-            .fetch_all(self.pool())
+            .fetch_all(self.reads())
             .await?
             .iter()
             .map(|r| {
@@ -159,7 +159,7 @@ impl Store {
         for b in &binds {
             query = query.bind(*b);
         }
-        let leads: i64 = query.fetch_one(self.pool()).await?.try_get(0)?;
+        let leads: i64 = query.fetch_one(self.reads()).await?.try_get(0)?;
         Ok((clicks, conversions, leads))
     }
 
@@ -169,7 +169,7 @@ impl Store {
         let sql = format!("SELECT {CLICK_COLUMNS} FROM tracker_clicks WHERE lead_id = $1 ORDER BY id");
         let clicks = sqlx::query(&sql)
             .bind(lead.id)
-            .fetch_all(self.pool())
+            .fetch_all(self.reads())
             .await?
             .iter()
             .map(click_from)
@@ -180,7 +180,7 @@ impl Store {
              WHERE v.lead_id = $1 ORDER BY v.id",
         )
         .bind(lead.id)
-        .fetch_all(self.pool())
+        .fetch_all(self.reads())
         .await?
         .iter()
         .map(conversion_from)
@@ -204,7 +204,7 @@ impl Store {
     async fn stored_tracker_settings(&self, program_id: i64) -> Result<Settings, StoreError> {
         let row = sqlx::query("SELECT report_currency, rates, updated_at FROM tracker_settings WHERE program_id = $1")
             .bind(program_id)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.reads())
             .await?;
         match row {
             Some(r) => Ok(Settings {
