@@ -40,11 +40,11 @@ impl AccountKind {
     }
 
     /// System accounts take writes from every member at once; their cached balance is
-    /// spread over this many rows so concurrent postings do not queue on one row.
+    /// spread over up to this many rows so concurrent postings do not queue on one row.
     pub fn balance_shards(self) -> i64 {
         match self {
             AccountKind::Wallet => 1,
-            _ => 16,
+            _ => 64,
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::cache::memoized_in_tx;
 use crate::cards::member_card;
-use crate::members::lock_member;
+use crate::members::{holds_member_lock, lock_member};
 use crate::programs::currency_in;
 use crate::{idempotency, outbox, Currency, Store, StoreError, Tx};
 use accrue_core::hold::{Hold, HoldState, Resolution};
@@ -12,7 +12,6 @@ use accrue_core::lots::{self, Lot};
 use accrue_core::money::format_minor;
 use accrue_core::outbox::EventType;
 use accrue_core::Millis;
-use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use std::sync::atomic::Ordering;
@@ -302,6 +301,7 @@ async fn post(tx: &mut Tx, new: &NewPosting<'_>, legs: &[Leg]) -> Result<Posted,
     .fetch_one(tx.conn())
     .await?;
     let posting_id: i64 = row.try_get(0)?;
+    insert_entries(tx, posting_id, posting.entries()).await?;
     let mut wallet_balance = None;
     // Entries come sorted by account: every transaction locks balance rows in one order.
     for entry in posting.entries() {
@@ -310,16 +310,6 @@ async fn post(tx: &mut Tx, new: &NewPosting<'_>, legs: &[Leg]) -> Result<Posted,
             .find(|l| l.account == entry.account)
             .map(|l| l.kind)
             .unwrap_or(AccountKind::Wallet);
-        sqlx::query(
-            "INSERT INTO entries (posting_id, account_id, currency_id, amount, created_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(posting_id)
-        .bind(entry.account)
-        .bind(entry.currency)
-        .bind(entry.amount)
-        .bind(tx.now)
-        .execute(tx.conn())
-        .await?;
         if let Some(balance) = move_balance(tx, entry.account, kind, entry.amount).await? {
             wallet_balance = Some(balance);
         }
@@ -328,6 +318,23 @@ async fn post(tx: &mut Tx, new: &NewPosting<'_>, legs: &[Leg]) -> Result<Posted,
         id: posting_id,
         wallet_balance,
     })
+}
+
+/// Writes a posting's entries in one statement.
+async fn insert_entries(tx: &mut Tx, posting_id: i64, entries: &[Entry]) -> Result<(), StoreError> {
+    let rows: Vec<String> = (0..entries.len())
+        .map(|i| format!("($1, ${}, ${}, ${}, $2)", 3 * i + 3, 3 * i + 4, 3 * i + 5))
+        .collect();
+    let sql = format!(
+        "INSERT INTO entries (posting_id, account_id, currency_id, amount, created_at) VALUES {}",
+        rows.join(", ")
+    );
+    let mut insert = sqlx::query(&sql).bind(posting_id).bind(tx.now);
+    for entry in entries {
+        insert = insert.bind(entry.account).bind(entry.currency).bind(entry.amount);
+    }
+    insert.execute(tx.conn()).await?;
+    Ok(())
 }
 
 /// Moves an account's balance; a wallet's new balance is returned.
@@ -348,16 +355,12 @@ async fn move_balance(tx: &mut Tx, account: i64, kind: AccountKind, amount: i64)
             }),
         };
     }
-    let shard = rand::thread_rng().gen_range(0..kind.balance_shards());
-    sqlx::query(
-        "INSERT INTO balances (account_id, shard, balance) VALUES ($1, $2, $3) \
+    let sql = format!(
+        "INSERT INTO balances (account_id, shard, balance) VALUES ($1, {}, $2) \
          ON CONFLICT (account_id, shard) DO UPDATE SET balance = balances.balance + excluded.balance",
-    )
-    .bind(account)
-    .bind(shard)
-    .bind(amount)
-    .execute(tx.conn())
-    .await?;
+        tx.balance_shard(kind)
+    );
+    sqlx::query(&sql).bind(account).bind(amount).execute(tx.conn()).await?;
     Ok(None)
 }
 
@@ -720,10 +723,15 @@ async fn resolve_in(
     decide: impl FnOnce(&Hold, Millis) -> Result<Resolution, StoreError>,
 ) -> Result<Receipt, StoreError> {
     // The member is locked before the hold, as on every path (see the crate's lock
-    // order): the first read only learns whose hold it is.
-    let (peek, _) = hold_row(tx, program_id, hold_id, false).await?;
-    lock_member(tx, program_id, peek.member_id).await?;
-    let (info, reserve_posting) = hold_row(tx, program_id, hold_id, true).await?;
+    // order): the first read only learns whose hold it is, unless this write holds
+    // the member's lock already, which keeps the member's holds as they are.
+    let (peek, reserve_posting) = hold_row(tx, program_id, hold_id, false).await?;
+    let (info, reserve_posting) = if holds_member_lock(tx, program_id, peek.member_id) {
+        (peek, reserve_posting)
+    } else {
+        lock_member(tx, program_id, peek.member_id).await?;
+        hold_row(tx, program_id, hold_id, true).await?
+    };
     let hold = Hold {
         amount: info.amount,
         state: info.state,

@@ -229,9 +229,19 @@ pub(crate) async fn member_in_tx(tx: &mut Tx, program_id: i64, id: i64) -> Resul
 /// Locks the member for the rest of the transaction (where the database has locks) and
 /// returns its state: one statement, for writes that need no more of the member.
 pub(crate) async fn lock_member(tx: &mut Tx, program_id: i64, id: i64) -> Result<MemberState, StoreError> {
+    if let Some((_, state)) = tx.locked_members.iter().find(|(member, _)| *member == (program_id, id)) {
+        return Ok(*state);
+    }
     let row = locked_member_row(tx, program_id, id, "state").await?;
     let state: String = row.try_get(0)?;
-    MemberState::parse(&state).ok_or_else(|| StoreError::Internal(format!("bad member state {state}")))
+    let state = MemberState::parse(&state).ok_or_else(|| StoreError::Internal(format!("bad member state {state}")))?;
+    tx.locked_members.push(((program_id, id), state));
+    Ok(state)
+}
+
+/// Whether this write has locked the member.
+pub(crate) fn holds_member_lock(tx: &Tx, program_id: i64, id: i64) -> bool {
+    tx.locked_members.iter().any(|(member, _)| *member == (program_id, id))
 }
 
 /// `columns` of the member's row, locked where the database has locks.
@@ -342,6 +352,8 @@ pub(crate) async fn update_member_in(
         "an identifier of this member belongs to another member",
     ))?;
     found(rows.rows_affected(), "member")?;
+    // The state remembered with this write's lock of the member is stale now.
+    tx.locked_members.retain(|(member, _)| *member != (program_id, id));
     save_external_ids(tx, program_id, id, &ids.external_ids).await?;
     let member = member_in_tx(tx, program_id, id).await?;
     announce(tx, &member, EventType::MemberUpdated).await?;

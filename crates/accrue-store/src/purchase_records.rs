@@ -70,13 +70,19 @@ pub(crate) async fn add_entry(
     .fetch_one(tx.conn())
     .await?
     .try_get(0)?;
-    for posting in postings {
-        sqlx::query("INSERT INTO purchase_postings (posting_id, entry_id) VALUES ($1, $2)")
-            .bind(posting)
-            .bind(entry_id)
-            .execute(tx.conn())
-            .await?;
+    if postings.is_empty() {
+        return Ok(());
     }
+    let rows: Vec<String> = (0..postings.len()).map(|i| format!("(${}, $1)", i + 2)).collect();
+    let sql = format!(
+        "INSERT INTO purchase_postings (posting_id, entry_id) VALUES {}",
+        rows.join(", ")
+    );
+    let mut insert = sqlx::query(&sql).bind(entry_id);
+    for posting in postings {
+        insert = insert.bind(posting);
+    }
+    insert.execute(tx.conn()).await?;
     Ok(())
 }
 

@@ -690,16 +690,15 @@ impl Store {
     ) -> Result<(Done, bool), StoreError> {
         self.write(move |tx| {
             Box::pin(async move {
-                // The member first: rows inserted below reference it (a key-share lock on
-                // PostgreSQL) and a later FOR UPDATE after them would deadlock with a
-                // concurrent payment of the same member.
-                if let Some(member_id) = call.till.member_id {
-                    crate::members::lock_member(tx, call.program_id, member_id).await?;
-                }
                 let transaction_id = match claim(tx, &call).await? {
                     Ok(id) => id,
                     Err(done) => return Ok((done, true)),
                 };
+                // The member after the claim, so that its lock is held for less (the
+                // claim's rows only take a key-share lock on it).
+                if let Some(member_id) = call.till.member_id {
+                    crate::members::lock_member(tx, call.program_id, member_id).await?;
+                }
                 let cancel_at = tx.now + auto_cancel_ms;
                 let mut done = run(tx, &call, step, cancel_at).await?;
                 done.transaction_id = Some(transaction_id);

@@ -131,6 +131,7 @@ async fn commit_batch(tx: &mut Tx, jobs: Vec<Job>) -> (Vec<Completion>, Result<(
         if let Err(e) = sql(tx, "SAVEPOINT w") {
             return (completions, abandon(tx, e));
         }
+        tx.start_write();
         let (ok, completion) = job(tx).await;
         completions.push(completion);
         let undone = if ok { Ok(()) } else { sql(tx, "ROLLBACK TO w") };

@@ -21,6 +21,7 @@ on_both_backends!(
     hooks_run_inside_the_purchase_transaction,
     keys_of_different_faces_do_not_collide,
     admin_postings_and_expiry_announce_themselves,
+    a_purchase_keeps_to_its_statement_budget,
 );
 
 /// Sunday 2026-12-06 22:30 UTC: already Monday 01:30 in a program at UTC+3.
@@ -349,4 +350,45 @@ async fn admin_postings_and_expiry_announce_themselves(db: TestDb) {
         ),
         (&json!("7.00"), &json!("0.00"), &Value::Null)
     );
+}
+
+/// The statements each call of a purchase writes with, once the caches are warm: each
+/// call is one write, and a change that adds statements to a till's hot path shows here.
+async fn a_purchase_keeps_to_its_statement_budget(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let (_, till) = setup(&s, "1000").await;
+    let t = member_token(&s, &till).await;
+    let mut bonus_cheque = cheque_85();
+    bonus_cheque["lines"][0]["amount"] = json!(76.5);
+    let steps = [
+        ("Calculate", json!({})),
+        ("Bonus/Payment", json!({"amount": 36.5})),
+        ("Bonus", json!({"cheque": bonus_cheque})),
+        ("Confirm", json!({})),
+    ];
+    let mut spent = Vec::new();
+    for purchase in ["warm-up", "measured"] {
+        spent.clear();
+        for (i, (step, extra)) in steps.iter().enumerate() {
+            let metrics = s.store.metrics();
+            let before = (
+                metrics.writes.load(Ordering::SeqCst),
+                metrics.write_statements.load(Ordering::SeqCst),
+            );
+            let path = format!("/Purchases/{purchase}/{step}");
+            call(&s, &t, &path, request(&format!("{purchase}-{i}"), extra.clone())).await;
+            let writes = metrics.writes.load(Ordering::SeqCst) - before.0;
+            let statements = metrics.write_statements.load(Ordering::SeqCst) - before.1;
+            assert_eq!(writes, 1, "{step} is one write");
+            spent.push((*step, statements));
+        }
+    }
+    let budget = [("Calculate", 6), ("Bonus/Payment", 17), ("Bonus", 8), ("Confirm", 25)];
+    for ((step, statements), (_, most)) in spent.iter().zip(budget) {
+        assert!(
+            statements <= &most,
+            "{step}: {statements} statements, budget {most}: {spent:?}"
+        );
+    }
+    eprintln!("statements per call: {spent:?}");
 }
