@@ -121,6 +121,9 @@ pub struct Done {
     /// The operation's own number (its row), which tills know as the transaction id.
     #[serde(default)]
     pub transaction_id: Option<i64>,
+    /// The hold that reserves the points of a Payment.
+    #[serde(default)]
+    pub hold_id: Option<i64>,
 }
 
 const COLUMNS: &str = "id, purchase_key, device_id, member_id, currency_id, state, cheque, bonus_paid, accrual, \
@@ -372,13 +375,10 @@ async fn run(tx: &mut Tx, call: &Call, step: Step, cancel_at: Millis) -> Result<
     check_order(found.as_ref().map(|p| p.state), bonus_done, call.operation)?;
     let cause = Cause::purchase(key, &call.key.key);
     match step {
-        Step::Calculate { priced } => {
-            set_priced(tx, call, &priced).await?;
-            Ok(Done {
-                calculation: Some(priced),
-                ..Done::default()
-            })
-        }
+        Step::Calculate { priced } => Ok(Done {
+            calculation: Some(priced),
+            ..Done::default()
+        }),
         Step::Payment {
             currency_id,
             amount,
@@ -433,7 +433,6 @@ async fn pay(
     let receipt = hold_in(tx, call.program_id, m, p.cancel_at + 24 * 3600 * 1000)
         .await
         .map_err(wallet_rejection)?;
-    set_operation(tx, call, receipt.hold_id, amount, Some(&cheque.calculation)).await?;
     p.bonus_paid += amount;
     let calculation = Some(cheque.calculation.clone());
     p.cheque = Some(cheque);
@@ -441,6 +440,7 @@ async fn pay(
     Ok(Done {
         amount,
         calculation,
+        hold_id: receipt.hold_id,
         ..Done::default()
     })
 }
@@ -454,13 +454,9 @@ async fn set_bonus(
     cheque: PricedCheque,
 ) -> Result<Done, StoreError> {
     let (program_id, key) = (call.program_id, call.purchase_key.as_str());
-    // The claimed row of this call is live too.
     for (earlier, _, _) in live_operations(tx, program_id, key, Operation::Bonus).await? {
-        if earlier != call.key.key {
-            mark_canceled(tx, program_id, &earlier).await?;
-        }
+        mark_canceled(tx, program_id, &earlier).await?;
     }
-    set_operation(tx, call, None, accrual.total, Some(&cheque.calculation)).await?;
     p.accrual = accrual.total;
     let calculation = Some(cheque.calculation.clone());
     p.cheque = Some(cheque);
@@ -601,7 +597,6 @@ async fn refund(
         taken_back = taken;
         postings.extend(posting);
     }
-    set_operation(tx, call, None, payment_back, None).await?;
     p.refunded_payment += payment_back;
     p.refunded_accrual += taken_back;
     let entry = PurchaseEntry::refund(&cheque, &plan.share, taken_back);
@@ -621,49 +616,14 @@ async fn refund(
     })
 }
 
-/// What an operation did: its hold, its amount and (Payment, Bonus) its pricing.
-async fn set_operation(
-    tx: &mut Tx,
-    call: &Call,
-    hold_id: Option<i64>,
-    amount: i64,
-    priced: Option<&Calculation>,
-) -> Result<(), StoreError> {
-    let priced = priced.map(serde_json::to_string).transpose()?;
-    sqlx::query(
-        "UPDATE purchase_operations SET hold_id = $1, amount = $2, priced = COALESCE($3, priced) \
-         WHERE program_id = $4 AND operation_id = $5",
-    )
-    .bind(hold_id)
-    .bind(amount)
-    .bind(priced)
-    .bind(call.program_id)
-    .bind(&call.key.key)
-    .execute(tx.conn())
-    .await?;
-    Ok(())
-}
-
-async fn set_priced(tx: &mut Tx, call: &Call, priced: &Calculation) -> Result<(), StoreError> {
-    sqlx::query("UPDATE purchase_operations SET priced = $1 WHERE program_id = $2 AND operation_id = $3")
-        .bind(serde_json::to_string(priced)?)
-        .bind(call.program_id)
-        .bind(&call.key.key)
-        .execute(tx.conn())
-        .await?;
-    Ok(())
-}
-
-/// Claims the operation's key: `Err(outcome)` when it was already done with this
-/// request, else the number of the operation's own row, written here too; its id is
-/// unique per program, so one run before replays existed is refused as a reused key.
-async fn claim(tx: &mut Tx, call: &Call) -> Result<Result<i64, Done>, StoreError> {
-    if let Some(done) = idempotency::claim(tx, call.program_id, &call.key).await? {
-        return Ok(Err(done));
-    }
+/// Writes the operation's row once it is done: its hold, its amount and (Calculate,
+/// Payment, Bonus) its pricing. Returns the row's number. Operation ids are unique per
+/// program, so an id used before replays were kept is refused as a reused key.
+async fn record_operation(tx: &mut Tx, call: &Call, done: &Done) -> Result<i64, StoreError> {
+    let priced = done.calculation.as_ref().map(serde_json::to_string).transpose()?;
     let row = sqlx::query(
         "INSERT INTO purchase_operations (program_id, purchase_key, operation_id, kind, device_id, member_id, \
-         amount, created_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7) RETURNING id",
+         hold_id, amount, priced, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
     )
     .bind(call.program_id)
     .bind(&call.purchase_key)
@@ -671,11 +631,14 @@ async fn claim(tx: &mut Tx, call: &Call) -> Result<Result<i64, Done>, StoreError
     .bind(call.operation.as_str())
     .bind(call.till.device_id)
     .bind(call.till.member_id)
+    .bind(done.hold_id)
+    .bind(done.amount)
+    .bind(priced)
     .bind(tx.now)
     .fetch_one(tx.conn())
     .await
     .map_err(StoreError::on_unique(StoreError::IdempotencyMismatch))?;
-    Ok(Ok(row.try_get(0)?))
+    Ok(row.try_get(0)?)
 }
 
 impl Store {
@@ -690,18 +653,16 @@ impl Store {
     ) -> Result<(Done, bool), StoreError> {
         self.write(move |tx| {
             Box::pin(async move {
-                let transaction_id = match claim(tx, &call).await? {
-                    Ok(id) => id,
-                    Err(done) => return Ok((done, true)),
-                };
-                // The member after the claim, so that its lock is held for less (the
-                // claim's rows only take a key-share lock on it).
+                if let Some(done) = idempotency::claim(tx, call.program_id, &call.key).await? {
+                    return Ok((done, true));
+                }
+                // The member after the claim, so that its lock is held for less.
                 if let Some(member_id) = call.till.member_id {
                     crate::members::lock_member(tx, call.program_id, member_id).await?;
                 }
                 let cancel_at = tx.now + auto_cancel_ms;
                 let mut done = run(tx, &call, step, cancel_at).await?;
-                done.transaction_id = Some(transaction_id);
+                done.transaction_id = Some(record_operation(tx, &call, &done).await?);
                 idempotency::record(tx, call.program_id, &call.key, &done).await?;
                 Ok((done, false))
             })
