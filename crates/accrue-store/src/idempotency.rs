@@ -1,9 +1,10 @@
 //! Replays: every face's repeatable operation keeps its outcome under (program, scope,
-//! key) — the admin API's `Idempotency-Key`, a till's `operationId` — claimed in the same
-//! transaction as the write it guards, so a concurrent repeat waits for the first and
-//! then reads its outcome. Scopes keep the keys of different faces apart.
+//! key) — the admin API's `Idempotency-Key`, a till's `operationId` — kept in the same
+//! transaction as the write it guards (see [`Store::write_once`]), so a concurrent repeat
+//! waits for the first and then reads its outcome. Scopes keep the keys of different
+//! faces apart.
 
-use crate::{StoreError, Tx};
+use crate::{BoxFuture, Store, StoreError, Tx};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -36,55 +37,88 @@ impl IdempotencyKey {
     }
 }
 
-/// Claims the key, or returns the stored outcome of its first use; the same key with
-/// another request is [`StoreError::IdempotencyMismatch`].
-pub(crate) async fn claim<T: DeserializeOwned>(
+/// Keeps the outcome of an operation under its key, in the operation's transaction:
+/// one statement. `false` when the key is taken — by an earlier use, or by a concurrent
+/// one that committed first — and the transaction must be rolled back.
+pub(crate) async fn keep(
     tx: &mut Tx,
     program_id: i64,
     key: &IdempotencyKey,
-) -> Result<Option<T>, StoreError> {
-    let inserted = sqlx::query(
-        "INSERT INTO replays (program_id, scope, key, fingerprint, created_at) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (program_id, scope, key) DO NOTHING",
+    outcome: &impl Serialize,
+) -> Result<bool, StoreError> {
+    let kept = sqlx::query(
+        "INSERT INTO replays (program_id, scope, key, fingerprint, outcome, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (program_id, scope, key) DO NOTHING",
     )
     .bind(program_id)
     .bind(&key.scope)
     .bind(&key.key)
     .bind(&key.fingerprint)
+    .bind(serde_json::to_string(outcome)?)
     .bind(tx.now)
     .execute(tx.conn())
     .await?;
-    if inserted.rows_affected() == 1 {
-        return Ok(None);
-    }
-    let row = sqlx::query("SELECT fingerprint, outcome FROM replays WHERE program_id = $1 AND scope = $2 AND key = $3")
-        .bind(program_id)
-        .bind(&key.scope)
-        .bind(&key.key)
-        .fetch_one(tx.conn())
-        .await?;
-    let fingerprint: String = row.try_get("fingerprint")?;
-    if fingerprint != key.fingerprint {
-        return Err(StoreError::IdempotencyMismatch);
-    }
-    let outcome: Option<String> = row.try_get("outcome")?;
-    let outcome = outcome.ok_or_else(|| StoreError::Internal("a replay key without its outcome".into()))?;
-    Ok(Some(serde_json::from_str(&outcome)?))
+    Ok(kept.rows_affected() == 1)
 }
 
-/// Keeps the outcome of the operation that claimed the key.
-pub(crate) async fn record(
-    tx: &mut Tx,
-    program_id: i64,
-    key: &IdempotencyKey,
-    outcome: &impl Serialize,
-) -> Result<(), StoreError> {
-    sqlx::query("UPDATE replays SET outcome = $1 WHERE program_id = $2 AND scope = $3 AND key = $4")
-        .bind(serde_json::to_string(outcome)?)
-        .bind(program_id)
-        .bind(&key.scope)
-        .bind(&key.key)
-        .execute(tx.conn())
-        .await?;
-    Ok(())
+impl Store {
+    /// Runs `op` in one write and keeps its outcome under `key`; returns the outcome and
+    /// whether it is the kept outcome of an earlier use of the key.
+    ///
+    /// The key is not claimed before the work (that would cost a second statement per
+    /// write): a repeat does the work again, finds the key taken when it keeps the
+    /// outcome, and is rolled back. Whenever the write fails, the kept outcome of the key
+    /// is looked for; it is found once the first use has committed, which it has by the
+    /// time a repeat that waited for it fails. The same key with another request is
+    /// [`StoreError::IdempotencyMismatch`].
+    pub(crate) async fn write_once<T, F>(
+        &self,
+        program_id: i64,
+        key: IdempotencyKey,
+        op: F,
+    ) -> Result<(T, bool), StoreError>
+    where
+        T: Serialize + DeserializeOwned + Send + Sync + 'static,
+        F: for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Result<T, StoreError>> + Send + 'static,
+    {
+        let ours = key.clone();
+        let ran = self
+            .write(move |tx| {
+                Box::pin(async move {
+                    let outcome = op(tx).await?;
+                    if keep(tx, program_id, &ours, &outcome).await? {
+                        Ok(outcome)
+                    } else {
+                        Err(StoreError::IdempotencyMismatch)
+                    }
+                })
+            })
+            .await;
+        match ran {
+            Ok(outcome) => Ok((outcome, false)),
+            Err(e) => match self.kept(program_id, &key).await? {
+                Some(outcome) => Ok((outcome, true)),
+                None => Err(e),
+            },
+        }
+    }
+
+    /// The outcome kept under the key, if it was used with the same request.
+    async fn kept<T: DeserializeOwned>(&self, program_id: i64, key: &IdempotencyKey) -> Result<Option<T>, StoreError> {
+        let row =
+            sqlx::query("SELECT fingerprint, outcome FROM replays WHERE program_id = $1 AND scope = $2 AND key = $3")
+                .bind(program_id)
+                .bind(&key.scope)
+                .bind(&key.key)
+                .fetch_optional(self.reads())
+                .await?;
+        let Some(row) = row else { return Ok(None) };
+        let fingerprint: String = row.try_get("fingerprint")?;
+        if fingerprint != key.fingerprint {
+            return Err(StoreError::IdempotencyMismatch);
+        }
+        let outcome: Option<String> = row.try_get("outcome")?;
+        let outcome = outcome.ok_or_else(|| StoreError::Internal("a replay key without its outcome".into()))?;
+        Ok(Some(serde_json::from_str(&outcome)?))
+    }
 }

@@ -5,7 +5,7 @@ use crate::cache::memoized_in_tx;
 use crate::cards::member_card;
 use crate::members::{holds_member_lock, lock_member};
 use crate::programs::currency_in;
-use crate::{idempotency, outbox, Currency, Store, StoreError, Tx};
+use crate::{outbox, Currency, Store, StoreError, Tx};
 use accrue_core::hold::{Hold, HoldState, Resolution};
 use accrue_core::ledger::{AccountKind, Entry, Posting, PostingKind};
 use accrue_core::lots::{self, Lot};
@@ -936,18 +936,8 @@ impl Store {
     where
         F: for<'t> FnOnce(&'t mut Tx, Cause) -> crate::BoxFuture<'t, Result<Receipt, StoreError>> + Send + 'static,
     {
-        let result = self
-            .write(move |tx| {
-                Box::pin(async move {
-                    if let Some(stored) = idempotency::claim(tx, program_id, &key).await? {
-                        return Ok((stored, true));
-                    }
-                    let receipt = op(tx, Cause::operation(&key.key)).await?;
-                    idempotency::record(tx, program_id, &key, &receipt).await?;
-                    Ok((receipt, false))
-                })
-            })
-            .await?;
+        let cause = Cause::operation(&key.key);
+        let result = self.write_once(program_id, key, move |tx| op(tx, cause)).await?;
         if !result.1 {
             self.metrics().postings.fetch_add(1, Ordering::Relaxed);
         }

@@ -9,7 +9,7 @@
 //! then the wallet accounts — so concurrent operations of one member cannot deadlock.
 
 use crate::hooks::{self, Happening};
-use crate::idempotency::{self, IdempotencyKey};
+use crate::idempotency::IdempotencyKey;
 use crate::ledger::{
     accrue_in, capture_in, credit_in, hold_in, reverse_accrual_in, void_in, Cause, Lifetime, Movement,
 };
@@ -651,20 +651,16 @@ impl Store {
         step: Step,
         auto_cancel_ms: Millis,
     ) -> Result<(Done, bool), StoreError> {
-        self.write(move |tx| {
+        let (program_id, key) = (call.program_id, call.key.clone());
+        self.write_once(program_id, key, move |tx| {
             Box::pin(async move {
-                if let Some(done) = idempotency::claim(tx, call.program_id, &call.key).await? {
-                    return Ok((done, true));
-                }
-                // The member after the claim, so that its lock is held for less.
                 if let Some(member_id) = call.till.member_id {
                     crate::members::lock_member(tx, call.program_id, member_id).await?;
                 }
                 let cancel_at = tx.now + auto_cancel_ms;
                 let mut done = run(tx, &call, step, cancel_at).await?;
                 done.transaction_id = Some(record_operation(tx, &call, &done).await?);
-                idempotency::record(tx, call.program_id, &call.key, &done).await?;
-                Ok((done, false))
+                Ok(done)
             })
         })
         .await

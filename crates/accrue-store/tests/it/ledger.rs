@@ -14,6 +14,7 @@ on_both_backends!(
     sixty_four_concurrent_withdrawals_of_one_from_ten,
     idempotency_replays_and_rejects_conflicts,
     concurrent_repeats_of_one_key_post_once,
+    repeats_that_could_not_run_again_replay,
     holds_capture_in_part_void_and_resolve_once,
     holds_expire_by_the_server_clock,
     lots_activate_late_expire_and_are_spent_oldest_first,
@@ -140,6 +141,36 @@ async fn concurrent_repeats_of_one_key_post_once(db: TestDb) {
     }
     assert_eq!(postings.len(), 1);
     assert_eq!(f.balance(m).await.balance, 7);
+    f.assert_sound().await;
+}
+
+/// A repeat runs the operation again before it finds the key taken: a withdrawal of the
+/// whole balance would now fail, yet every repeat — one after the other and many at
+/// once — answers the first receipt.
+async fn repeats_that_could_not_run_again_replay(db: TestDb) {
+    let f = std::sync::Arc::new(Fixture::new(db).await);
+    let m = f.member().await;
+    f.accrue(m, 50, "in").await.unwrap();
+    let first = f.withdraw(m, 50, "all").await.unwrap();
+    assert_eq!(f.withdraw(m, 50, "all").await.unwrap(), first);
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let f = f.clone();
+            tokio::spawn(async move { f.withdraw(m, 50, "all").await })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap(), first);
+    }
+    assert!(matches!(
+        f.withdraw(m, 50, "again").await,
+        Err(StoreError::InsufficientBalance { available: 0 })
+    ));
+    assert!(matches!(
+        f.withdraw(m, 49, "all").await,
+        Err(StoreError::IdempotencyMismatch)
+    ));
+    assert_eq!(f.balance(m).await.balance, 0);
     f.assert_sound().await;
 }
 
