@@ -355,7 +355,11 @@ async fn admin_postings_and_expiry_announce_themselves(db: TestDb) {
 /// The statements each call of a purchase writes with, once the caches are warm: each
 /// call is one write, and a change that adds statements to a till's hot path shows here.
 async fn a_purchase_keeps_to_its_statement_budget(db: TestDb) {
-    let s = TestServer::start(db).await;
+    // No background work (expiry, delivery polls) writes meanwhile.
+    let mut quiet = accrue_server::ServerOptions::default();
+    quiet.expiry_interval = Duration::from_secs(3600);
+    quiet.delivery.poll_interval = Duration::from_secs(3600);
+    let s = TestServer::start_with(db, quiet).await;
     let (_, till) = setup(&s, "1000").await;
     let t = member_token(&s, &till).await;
     let mut bonus_cheque = cheque_85();
