@@ -356,8 +356,10 @@ async fn admin_postings_and_expiry_announce_themselves(db: TestDb) {
 /// call is one write, and a change that adds statements to a till's hot path shows here.
 async fn a_purchase_keeps_to_its_statement_budget(db: TestDb) {
     // No background work (expiry, delivery polls) writes meanwhile.
-    let mut quiet = accrue_server::ServerOptions::default();
-    quiet.expiry_interval = Duration::from_secs(3600);
+    let mut quiet = accrue_server::ServerOptions {
+        expiry_interval: Duration::from_secs(3600),
+        ..Default::default()
+    };
     quiet.delivery.poll_interval = Duration::from_secs(3600);
     let s = TestServer::start_with(db, quiet).await;
     let (_, till) = setup(&s, "1000").await;
