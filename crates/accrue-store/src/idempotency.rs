@@ -68,9 +68,11 @@ impl Store {
     /// The key is not claimed before the work (that would cost a second statement per
     /// write): a repeat does the work again, finds the key taken when it keeps the
     /// outcome, and is rolled back. Whenever the write fails, the kept outcome of the key
-    /// is looked for; it is found once the first use has committed, which it has by the
-    /// time a repeat that waited for it fails. The same key with another request is
-    /// [`StoreError::IdempotencyMismatch`].
+    /// is looked for. It is found once the first use has committed, and a repeat fails
+    /// only after that: on SQLite a write's answer waits for its batch's commit, and on
+    /// PostgreSQL a concurrent repeat waits for the first use on the row locks both take
+    /// (the member, the purchase) or, at the latest, on the key's unique index. The same
+    /// key with another request is [`StoreError::IdempotencyMismatch`].
     pub(crate) async fn write_once<T, F>(
         &self,
         program_id: i64,
