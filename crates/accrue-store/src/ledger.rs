@@ -442,6 +442,9 @@ async fn spend_lots(tx: &mut Tx, wallet: i64, posting_id: i64, amount: i64) -> R
 
 /// Gives `amount` back to the lots that `from_posting` took it from.
 async fn restore_lots(tx: &mut Tx, from_posting: i64, to_posting: i64, amount: i64) -> Result<(), StoreError> {
+    if amount == 0 {
+        return Ok(());
+    }
     let rows = sqlx::query("SELECT lot_id, amount FROM lot_moves WHERE posting_id = $1 ORDER BY lot_id")
         .bind(from_posting)
         .fetch_all(tx.conn())
