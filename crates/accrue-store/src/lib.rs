@@ -131,8 +131,8 @@ impl Tx {
     fn conn(&mut self) -> sqlite::TxConn<'_> {
         self.statements += 1;
         match &mut self.conn {
-            Conn::Postgres(tx) => sqlite::TxConn::Postgres(tx),
-            Conn::Sqlite(conn) => sqlite::TxConn::Sqlite(conn),
+            Conn::Postgres(tx) => sqlite::Route::Postgres(tx),
+            Conn::Sqlite(conn) => sqlite::Route::Sqlite(sqlite::SqliteSide::Writer(conn)),
         }
     }
 
@@ -383,8 +383,8 @@ impl Store {
     }
 
     /// What reads outside of a write run on.
-    pub(crate) fn reads(&self) -> &sqlite::Reads {
-        &self.inner.reads
+    pub(crate) fn reads(&self) -> sqlite::ReadConn<'_> {
+        self.inner.reads.conn()
     }
 
     /// Whether the database answers.

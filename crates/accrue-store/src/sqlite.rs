@@ -3,7 +3,7 @@
 //! of whoever reads.
 //!
 //! The store's SQL is written once for both backends as sqlx queries
-//! (`sqlx::query(…).bind(…).execute(tx.conn())`). [`TxConn`] is the executor those
+//! (`sqlx::query(…).bind(…).execute(tx.conn())`). [`Route`] is the executor those
 //! queries run on: on PostgreSQL the transaction's pooled connection, on SQLite a
 //! [`rusqlite::Connection`] owned by the writer thread. There a query runs to the end
 //! before its future is even polled, so a write job costs no cross-thread hand-off per
@@ -12,9 +12,9 @@
 //! driver types them (by the value's storage class), so the same decoding code reads
 //! both.
 //!
-//! Reads ([`Reads`]) run the same way on connections of their own, one per reader at a
-//! time: a point lookup takes microseconds, less than the hand-off to a worker thread
-//! would. A long scan (a report, `accrue check`) holds the calling thread while it runs.
+//! Reads ([`Reads`], [`ReadConn`]) run the same way on connections of their own, one
+//! per reader at a time: a point lookup takes microseconds, less than the hand-off to a
+//! worker thread would. A long scan (a report, `accrue check`) holds the calling thread while it runs.
 
 use futures_util::future::{self, BoxFuture};
 use futures_util::stream::{self, BoxStream};
@@ -254,67 +254,46 @@ fn error(e: rusqlite::Error) -> sqlx::Error {
     }
 }
 
-/// What the store's queries run on inside a write: see the module's description.
-pub(crate) enum TxConn<'c> {
-    Postgres(&'c mut AnyConnection),
-    Sqlite(&'c mut Connection),
+/// Where the store's statements go: PostgreSQL's executor `P` (a transaction's
+/// connection, or the pool for reads), or a SQLite connection they run on at once.
+pub(crate) enum Route<'c, P> {
+    Postgres(P),
+    Sqlite(SqliteSide<'c>),
 }
 
-impl std::fmt::Debug for TxConn<'_> {
+/// The SQLite connection of a statement: the writer's, lent to a write, or a reader's.
+pub(crate) enum SqliteSide<'c> {
+    Writer(&'c mut Connection),
+    Readers(&'c Readers),
+}
+
+impl SqliteSide<'_> {
+    /// Runs `query` on the connection now, before any future is polled.
+    fn run<'q>(self, mut query: impl Execute<'q, Any>, want_rows: bool) -> Result<Ran, sqlx::Error> {
+        let arguments = query.take_arguments().map_err(sqlx::Error::Encode)?;
+        match self {
+            SqliteSide::Writer(conn) => conn.query(query.sql(), arguments, want_rows),
+            SqliteSide::Readers(readers) => readers.with(|conn| conn.query(query.sql(), arguments, want_rows))?,
+        }
+    }
+}
+
+/// What the store's queries run on inside a write: see the module's description.
+pub(crate) type TxConn<'c> = Route<'c, &'c mut AnyConnection>;
+
+/// What the store's reads run on, outside of writes.
+pub(crate) type ReadConn<'c> = Route<'c, &'c sqlx::AnyPool>;
+
+impl<P> std::fmt::Debug for Route<'_, P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            TxConn::Postgres(_) => "TxConn::Postgres",
-            TxConn::Sqlite(_) => "TxConn::Sqlite",
+            Route::Postgres(_) => "Route::Postgres",
+            Route::Sqlite(_) => "Route::Sqlite",
         })
     }
 }
 
-/// Runs `query` on the SQLite connection now, before any future is polled.
-fn run_now<'q>(conn: &mut Connection, mut query: impl Execute<'q, Any>, want_rows: bool) -> Result<Ran, sqlx::Error> {
-    let arguments = query.take_arguments().map_err(sqlx::Error::Encode)?;
-    conn.query(query.sql(), arguments, want_rows)
-}
-
-fn execute_now<'e, 'q>(
-    conn: &mut Connection,
-    query: impl Execute<'q, Any>,
-) -> BoxFuture<'e, Result<AnyQueryResult, sqlx::Error>> {
-    Box::pin(future::ready(run_now(conn, query, false).map(|ran| ran.result())))
-}
-
-fn fetch_many_now<'e, 'q>(
-    conn: &mut Connection,
-    query: impl Execute<'q, Any>,
-) -> BoxStream<'e, Result<Either<AnyQueryResult, AnyRow>, sqlx::Error>> {
-    let items = match run_now(conn, query, true) {
-        Ok(ran) => {
-            let result = ran.result();
-            let mut items: Vec<_> = ran.rows.into_iter().map(|row| Ok(Either::Right(row))).collect();
-            items.push(Ok(Either::Left(result)));
-            items
-        }
-        Err(e) => vec![Err(e)],
-    };
-    Box::pin(stream::iter(items))
-}
-
-fn fetch_all_now<'e, 'q>(
-    conn: &mut Connection,
-    query: impl Execute<'q, Any>,
-) -> BoxFuture<'e, Result<Vec<AnyRow>, sqlx::Error>> {
-    Box::pin(future::ready(run_now(conn, query, true).map(|ran| ran.rows)))
-}
-
-fn fetch_optional_now<'e, 'q>(
-    conn: &mut Connection,
-    query: impl Execute<'q, Any>,
-) -> BoxFuture<'e, Result<Option<AnyRow>, sqlx::Error>> {
-    Box::pin(future::ready(
-        run_now(conn, query, true).map(|ran| ran.rows.into_iter().next()),
-    ))
-}
-
-impl<'c> Executor<'c> for TxConn<'c> {
+impl<'c, P: Executor<'c, Database = Any>> Executor<'c> for Route<'c, P> {
     type Database = Any;
 
     fn execute<'e, 'q: 'e, E>(self, query: E) -> BoxFuture<'e, Result<AnyQueryResult, sqlx::Error>>
@@ -323,8 +302,8 @@ impl<'c> Executor<'c> for TxConn<'c> {
         E: 'q + Execute<'q, Any>,
     {
         match self {
-            TxConn::Postgres(conn) => conn.execute(query),
-            TxConn::Sqlite(conn) => execute_now(conn, query),
+            Route::Postgres(pg) => pg.execute(query),
+            Route::Sqlite(conn) => Box::pin(future::ready(conn.run(query, false).map(|ran| ran.result()))),
         }
     }
 
@@ -334,8 +313,19 @@ impl<'c> Executor<'c> for TxConn<'c> {
         E: 'q + Execute<'q, Any>,
     {
         match self {
-            TxConn::Postgres(conn) => conn.fetch_many(query),
-            TxConn::Sqlite(conn) => fetch_many_now(conn, query),
+            Route::Postgres(pg) => pg.fetch_many(query),
+            Route::Sqlite(conn) => {
+                let items = match conn.run(query, true) {
+                    Ok(ran) => {
+                        let result = ran.result();
+                        let mut items: Vec<_> = ran.rows.into_iter().map(|row| Ok(Either::Right(row))).collect();
+                        items.push(Ok(Either::Left(result)));
+                        items
+                    }
+                    Err(e) => vec![Err(e)],
+                };
+                Box::pin(stream::iter(items))
+            }
         }
     }
 
@@ -345,8 +335,8 @@ impl<'c> Executor<'c> for TxConn<'c> {
         E: 'q + Execute<'q, Any>,
     {
         match self {
-            TxConn::Postgres(conn) => conn.fetch_all(query),
-            TxConn::Sqlite(conn) => fetch_all_now(conn, query),
+            Route::Postgres(pg) => pg.fetch_all(query),
+            Route::Sqlite(conn) => Box::pin(future::ready(conn.run(query, true).map(|ran| ran.rows))),
         }
     }
 
@@ -356,8 +346,10 @@ impl<'c> Executor<'c> for TxConn<'c> {
         E: 'q + Execute<'q, Any>,
     {
         match self {
-            TxConn::Postgres(conn) => conn.fetch_optional(query),
-            TxConn::Sqlite(conn) => fetch_optional_now(conn, query),
+            Route::Postgres(pg) => pg.fetch_optional(query),
+            Route::Sqlite(conn) => Box::pin(future::ready(
+                conn.run(query, true).map(|ran| ran.rows.into_iter().next()),
+            )),
         }
     }
 
@@ -370,8 +362,8 @@ impl<'c> Executor<'c> for TxConn<'c> {
         'c: 'e,
     {
         match self {
-            TxConn::Postgres(conn) => conn.prepare_with(sql, parameters),
-            TxConn::Sqlite(_) => Box::pin(future::ready(Err(unsupported("prepare")))),
+            Route::Postgres(pg) => pg.prepare_with(sql, parameters),
+            Route::Sqlite(_) => Box::pin(future::ready(Err(unsupported("prepare")))),
         }
     }
 
@@ -383,8 +375,8 @@ impl<'c> Executor<'c> for TxConn<'c> {
         'c: 'e,
     {
         match self {
-            TxConn::Postgres(conn) => conn.describe(sql),
-            TxConn::Sqlite(_) => Box::pin(future::ready(Err(unsupported("describe")))),
+            Route::Postgres(pg) => pg.describe(sql),
+            Route::Sqlite(_) => Box::pin(future::ready(Err(unsupported("describe")))),
         }
     }
 }
@@ -432,94 +424,11 @@ pub(crate) enum Reads {
     Sqlite(Readers),
 }
 
-impl std::fmt::Debug for Reads {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Reads::Postgres(_) => "Reads::Postgres",
-            Reads::Sqlite(_) => "Reads::Sqlite",
-        })
-    }
-}
-
-impl<'c> Executor<'c> for &'c Reads {
-    type Database = Any;
-
-    fn execute<'e, 'q: 'e, E>(self, query: E) -> BoxFuture<'e, Result<AnyQueryResult, sqlx::Error>>
-    where
-        'c: 'e,
-        E: 'q + Execute<'q, Any>,
-    {
+impl Reads {
+    pub fn conn(&self) -> ReadConn<'_> {
         match self {
-            Reads::Postgres(pool) => pool.execute(query),
-            Reads::Sqlite(readers) => readers
-                .with(|conn| execute_now(conn, query))
-                .unwrap_or_else(|e| Box::pin(future::ready(Err(e)))),
-        }
-    }
-
-    fn fetch_many<'e, 'q: 'e, E>(self, query: E) -> BoxStream<'e, Result<Either<AnyQueryResult, AnyRow>, sqlx::Error>>
-    where
-        'c: 'e,
-        E: 'q + Execute<'q, Any>,
-    {
-        match self {
-            Reads::Postgres(pool) => pool.fetch_many(query),
-            Reads::Sqlite(readers) => readers
-                .with(|conn| fetch_many_now(conn, query))
-                .unwrap_or_else(|e| Box::pin(stream::iter([Err(e)]))),
-        }
-    }
-
-    fn fetch_all<'e, 'q: 'e, E>(self, query: E) -> BoxFuture<'e, Result<Vec<AnyRow>, sqlx::Error>>
-    where
-        'c: 'e,
-        E: 'q + Execute<'q, Any>,
-    {
-        match self {
-            Reads::Postgres(pool) => pool.fetch_all(query),
-            Reads::Sqlite(readers) => readers
-                .with(|conn| fetch_all_now(conn, query))
-                .unwrap_or_else(|e| Box::pin(future::ready(Err(e)))),
-        }
-    }
-
-    fn fetch_optional<'e, 'q: 'e, E>(self, query: E) -> BoxFuture<'e, Result<Option<AnyRow>, sqlx::Error>>
-    where
-        'c: 'e,
-        E: 'q + Execute<'q, Any>,
-    {
-        match self {
-            Reads::Postgres(pool) => pool.fetch_optional(query),
-            Reads::Sqlite(readers) => readers
-                .with(|conn| fetch_optional_now(conn, query))
-                .unwrap_or_else(|e| Box::pin(future::ready(Err(e)))),
-        }
-    }
-
-    fn prepare_with<'e, 'q: 'e>(
-        self,
-        sql: &'q str,
-        parameters: &'e [AnyTypeInfo],
-    ) -> BoxFuture<'e, Result<sqlx::any::AnyStatement<'q>, sqlx::Error>>
-    where
-        'c: 'e,
-    {
-        match self {
-            Reads::Postgres(pool) => pool.prepare_with(sql, parameters),
-            Reads::Sqlite(_) => Box::pin(future::ready(Err(unsupported("prepare")))),
-        }
-    }
-
-    fn describe<'e, 'q: 'e>(
-        self,
-        sql: &'q str,
-    ) -> BoxFuture<'e, Result<sqlx_core::describe::Describe<Any>, sqlx::Error>>
-    where
-        'c: 'e,
-    {
-        match self {
-            Reads::Postgres(pool) => pool.describe(sql),
-            Reads::Sqlite(_) => Box::pin(future::ready(Err(unsupported("describe")))),
+            Reads::Postgres(pool) => Route::Postgres(pool),
+            Reads::Sqlite(readers) => Route::Sqlite(SqliteSide::Readers(readers)),
         }
     }
 }
