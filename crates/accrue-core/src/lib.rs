@@ -18,6 +18,7 @@ pub mod outbox;
 pub mod purchase;
 pub mod questionnaire;
 pub mod redact;
+pub mod referral;
 pub mod registration;
 pub mod signature;
 pub mod status;

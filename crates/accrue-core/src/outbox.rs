@@ -48,7 +48,14 @@ text_enum!(
         PurchaseCanceled = "purchase.canceled",
         PurchaseRefunded = "purchase.refunded",
         ConversionRecorded = "conversion.recorded",
+        /// An invitee was attributed to an inviter (or a reviewed referral approved).
+        ReferralAttributed = "referral.attributed",
+        /// A referral tripped a fraud rule and waits for review.
+        ReferralFlagged = "referral.flagged",
+        ReferralRejected = "referral.rejected",
         ReferralRewarded = "referral.rewarded",
+        /// A refund took back (part of) a referral reward.
+        ReferralReversed = "referral.reversed",
         PaymentNotified = "payment.notified",
         WebhookTest = "webhook.test",
     }
