@@ -132,6 +132,7 @@ pub(crate) struct Cache {
     pub links: Memo<String, crate::tracker::Link>,
     pub integrations: Memo<String, crate::tracker::Integration>,
     pub tracker_settings: Memo<i64, crate::tracker::Settings>,
+    pub referral_settings: Memo<i64, Arc<accrue_core::referral::ReferralSettings>>,
     pub subscriptions: Memo<i64, Arc<[crate::outbox::Subscription]>>,
     /// System accounts by currency and kind (they never change once made).
     pub system_accounts: Memo<(i64, &'static str), i64>,

@@ -48,8 +48,10 @@ impl Hooks {
     }
 }
 
-/// Runs every hook for what happened, in `tx`.
+/// Runs the store's own features (referral rewards), then every hook added, for what
+/// happened, in `tx`.
 pub(crate) async fn run(tx: &mut Tx, program_id: i64, what: Happening<'_>) -> Result<(), StoreError> {
+    crate::referrals::on_happening(tx, program_id, &what).await?;
     let hooks = tx.hooks.all();
     for hook in hooks {
         hook.run(tx, program_id, &what).await?;

@@ -41,6 +41,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(16, "0016_subscriptions"),
     migration!(17, "0017_coupons"),
     migration!(18, "0018_card_categories"),
+    migration!(19, "0019_referrals"),
 ];
 
 /// A short hash of every PostgreSQL migration: databases migrated by the same code

@@ -358,10 +358,23 @@ impl Store {
 /// A currency of the program, inside a write: from the cache (see
 /// [`crate::cache::memoized_in_tx`]).
 pub(crate) async fn currency_in(tx: &mut Tx, program_id: i64, id: i64) -> Result<Currency, StoreError> {
+    currency_where(tx, program_id, |c| c.id == id).await
+}
+
+/// The program's default currency, inside a write.
+pub(crate) async fn default_currency_in(tx: &mut Tx, program_id: i64) -> Result<Currency, StoreError> {
+    currency_where(tx, program_id, |c| c.is_default).await
+}
+
+async fn currency_where(
+    tx: &mut Tx,
+    program_id: i64,
+    wanted: impl Fn(&Currency) -> bool,
+) -> Result<Currency, StoreError> {
     let currencies = memoized_in_tx!(tx, currencies, program_id, load_currencies(tx.conn(), program_id).await)?;
     currencies
         .iter()
-        .find(|c| c.id == id)
+        .find(|c| wanted(c))
         .cloned()
         .ok_or(StoreError::NotFound("currency"))
 }

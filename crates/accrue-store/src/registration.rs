@@ -35,7 +35,7 @@ pub struct Begun {
 }
 
 /// The member of the program matching `condition` on `$2`, read in `tx`.
-async fn member_where(
+pub(crate) async fn member_where(
     tx: &mut Tx,
     program_id: i64,
     condition: &str,
