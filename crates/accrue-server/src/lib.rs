@@ -101,6 +101,8 @@ pub fn router(store: Store, options: &ServerOptions, deliveries: Arc<DeliveryMet
             admin::router(admin, options.body_limit).layer(axum::middleware::from_fn(limits::refuse_nul)),
         )
         .merge(faces::tracker::router(app.clone()))
+        .merge(faces::imshop::router(app.clone()))
+        .merge(faces::referral::router(app.clone(), &options.loymax_program))
         // Loymax paths have several prefixes in any letter case: the face takes what no
         // other route matched, and routes it itself.
         .fallback_service(faces::loymax::router(app.clone(), loymax_programs, options.body_limit))

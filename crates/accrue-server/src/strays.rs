@@ -4,7 +4,7 @@
 //! face the path belongs to, keeping the status, so a client never meets a shape its
 //! protocol does not have.
 
-use crate::faces::{loymax, tracker};
+use crate::faces::{imshop, loymax, referral, tracker};
 use crate::ApiError;
 use axum::body::Body;
 use axum::extract::Request;
@@ -27,6 +27,8 @@ pub fn stray(status: StatusCode, message: impl Into<String>) -> Response {
 enum Face {
     Loymax(loymax::Version, bool),
     Tracker,
+    Imshop,
+    Referral,
     Admin,
 }
 
@@ -34,6 +36,12 @@ fn face_of(req: &Request) -> Face {
     let path = req.uri().path();
     if tracker::owns(path) {
         return Face::Tracker;
+    }
+    if imshop::owns(path) {
+        return Face::Imshop;
+    }
+    if referral::owns(path) {
+        return Face::Referral;
     }
     if path.starts_with("/admin/") {
         return Face::Admin;
@@ -62,6 +70,8 @@ pub async fn render(req: Request, next: Next) -> Response {
     let mut rendered = match face {
         Face::Loymax(version, token) => loymax::stray(version, token, status, &message),
         Face::Tracker => tracker::stray(status, &message),
+        Face::Imshop => imshop::stray(status, &message),
+        Face::Referral => referral::stray(status, &message),
         Face::Admin => ApiError::stray(status, &message).into_response(),
     };
     // Headers such as Allow, Retry-After and Connection stay.

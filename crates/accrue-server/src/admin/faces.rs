@@ -18,8 +18,12 @@ use utoipa::ToSchema;
 const MAX_HOSTS: usize = 32;
 
 /// First path segments the server's own routes use: no program's prefix may be one.
-const RESERVED_SEGMENTS: [&str; 9] = [
+const RESERVED_SEGMENTS: [&str; 13] = [
     "admin",
+    "imshop",
+    "r",
+    "referral",
+    ".well-known",
     "api",
     "publicapi",
     "authorizationservice",
@@ -79,7 +83,7 @@ fn unbound(program: Program) -> BindingView {
 
 /// A host name as the face compares it: lowercase letters, digits and `-` in labels of
 /// 1 to 63 characters joined by dots, 253 characters at most; no port, no wildcard.
-fn host_name(given: &str) -> Result<String, String> {
+pub(super) fn host_name(given: &str) -> Result<String, String> {
     let host = given.to_ascii_lowercase();
     let label_ok = |l: &str| {
         (1..=63).contains(&l.len())
@@ -115,6 +119,13 @@ fn path_prefix(given: &str) -> Result<String, String> {
         return Err(format!("{given:?} is a path of the server's own routes"));
     }
     Ok(prefix)
+}
+
+/// A path segment of one program's routes in another face (`shop2` in `/imshop/shop2/…`),
+/// checked as a prefix is.
+pub(super) fn path_segment(given: &str) -> Result<String, ApiError> {
+    let prefix = path_prefix(&format!("/{}", given.trim_start_matches('/'))).map_err(ApiError::invalid)?;
+    Ok(prefix.trim_start_matches('/').to_string())
 }
 
 /// The hosts and prefix of a binding, checked and normalised.

@@ -13,6 +13,7 @@ mod operations;
 mod outbox;
 mod processing;
 mod programs;
+mod referrals;
 mod subscribers;
 mod tracker;
 mod views;
@@ -97,6 +98,20 @@ pub fn router(state: AdminState, body_limit: usize) -> Router {
                 .delete(faces::delete_loymax),
         )
         .route("/faces/loymax", get(faces::list_loymax))
+        .route(
+            "/programs/{code}/referral-settings",
+            get(referrals::settings).put(referrals::set_settings),
+        )
+        .route("/programs/{code}/link-hosts", put(referrals::set_link_hosts))
+        .route(
+            "/programs/{code}/imshop",
+            get(referrals::imshop_settings).put(referrals::put_imshop),
+        )
+        .route("/programs/{code}/imshop/rotate-key", post(referrals::rotate_imshop_key))
+        .route("/referrals", get(referrals::list))
+        .route("/referrals/{id}/approve", post(referrals::approve))
+        .route("/referrals/{id}/reject", post(referrals::reject))
+        .route("/members/{id}/referral", get(referrals::of_member))
         .route("/members", post(members::create).get(members::list))
         .route("/members/{id}", get(members::get).patch(members::update))
         .route("/members/{id}/block", post(members::block))

@@ -2,8 +2,8 @@
 
 use super::tracker::{integrations as tracker_integrations, links as tracker_links, reports as tracker_reports};
 use super::{
-    cards, coupons, faces, keys, members, notifications, operations, outbox, processing, programs, subscribers,
-    webhooks,
+    cards, coupons, faces, keys, members, notifications, operations, outbox, processing, programs, referrals,
+    subscribers, webhooks,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -14,6 +14,8 @@ use utoipa::{Modify, OpenApi};
     paths(
         programs::create, programs::list, programs::get, programs::create_currency, programs::currencies, programs::set_currency_limits, programs::registration_settings, programs::set_registration_settings, programs::messages, programs::set_message, programs::reset_message, programs::questionnaire, programs::set_questionnaire,
         faces::get_loymax, faces::put_loymax, faces::delete_loymax, faces::list_loymax,
+        referrals::settings, referrals::set_settings, referrals::set_link_hosts, referrals::list, referrals::approve,
+        referrals::reject, referrals::of_member, referrals::imshop_settings, referrals::put_imshop, referrals::rotate_imshop_key,
         members::create, members::list, members::get, members::update, members::block, members::archive, members::set_password,
         members::balances, members::history, notifications::create, notifications::list,
         cards::import, cards::list, cards::assign_to_member, cards::emit_virtual, cards::block, cards::unblock,

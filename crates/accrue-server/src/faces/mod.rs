@@ -1,7 +1,9 @@
 //! The vendor protocols Accrue speaks. Each face parses its wire format, calls the
 //! store, and renders the vendor's answer shape; none writes SQL.
 
+pub mod imshop;
 pub mod loymax;
+pub mod referral;
 pub mod tracker;
 
 #[cfg(test)]

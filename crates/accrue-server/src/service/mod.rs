@@ -10,9 +10,12 @@
 //! the same transaction.
 
 pub mod history;
+pub mod orders;
 pub mod postings;
 pub mod pricing;
+pub mod profiles;
 pub mod purchases;
+pub mod referral;
 pub mod registration;
 pub mod showcase;
 pub mod status;

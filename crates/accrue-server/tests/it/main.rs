@@ -15,6 +15,7 @@ mod loymax_registration;
 mod member_status;
 mod outbox;
 mod processing_support;
+mod referral;
 mod service;
 mod snapshots;
 mod subscriptions;

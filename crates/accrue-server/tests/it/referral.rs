@@ -1,0 +1,495 @@
+//! The referral program over real HTTP on both backends: the whole funnel from an invite
+//! link to a refund, through IMSHOP's webhooks and a Loymax till; the fraud rules and the
+//! review queue; concurrent registrations with one code; and the IMSHOP face's
+//! authentication.
+
+use crate::processing_support::{put_offer, till, token, BASE};
+use accrue_server::testing::TestServer;
+use accrue_store::on_both_backends;
+use accrue_store::testing::TestDb;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+on_both_backends!(
+    the_funnel_from_link_to_refund,
+    fraud_rules_hold_referrals_for_review,
+    concurrent_registrations_with_one_code_pay_once,
+    imshop_calls_are_authenticated,
+    links_route_by_platform_and_domain,
+);
+
+const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15";
+const ANDROID: &str = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36";
+
+/// A program with a 5 % bonus offer, referral rewards (the invitee 50 points on
+/// registration; the inviter 300 on the invitee's first purchase of 100 or more) and the
+/// IMSHOP face on merchant `shop`; the IMSHOP API key.
+async fn program(s: &TestServer, fraud: Value) -> String {
+    put_offer(
+        s,
+        "five",
+        json!({"name": "5 % back", "effects": [
+        {"type": "max_bonus_payment", "percent": 50, "target": "cheque"},
+        {"type": "bonus_percent", "percent": 5, "target": "cheque"}]}),
+    )
+    .await;
+    till(s).await;
+    let settings = json!({
+        "links": {"ios_url": "https://apps.apple.com/app/id1", "android_package": "com.shop.app",
+                  "apple_app_site_association": {"applinks": {"details": []}}},
+        "rewards": [
+            {"on": "registration", "invitee": {"fixed": "50"}},
+            {"on": "first_purchase", "min_order": "100", "inviter": {"fixed": "300"}, "lifetime_days": 365},
+        ],
+        "fraud": fraud,
+    });
+    let (status, saved) = s
+        .admin(
+            Method::PUT,
+            "/admin/v1/programs/default/referral-settings",
+            Some(settings),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    let (status, imshop) = s
+        .admin(
+            Method::PUT,
+            "/admin/v1/programs/default/imshop",
+            Some(json!({"merchant": "shop"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{imshop}");
+    assert_eq!(imshop["path"], "/imshop/default");
+    imshop["api_key"].as_str().expect("the key is shown once").to_string()
+}
+
+/// A call of an IMSHOP webhook with the key; the status and the answer.
+async fn imshop(s: &TestServer, key: &str, path: &str, body: Value) -> (StatusCode, Value) {
+    let request = s
+        .client
+        .post(format!("{}/imshop/default{path}", s.base))
+        .bearer_auth(key);
+    accrue_server::testing::send(request, Some(body)).await
+}
+
+/// Signs a phone in through IMSHOP's two OTP calls (answering `dataRequired` with the
+/// referral code when asked); the user object.
+async fn sign_in(s: &TestServer, key: &str, phone: &str, referral: Option<&str>, install: &str) -> Value {
+    let ask = json!({"userIdentifier": phone, "installId": install});
+    let (status, first) = imshop(s, key, "/otp/request", ask.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let sent = if first.get("dataRequired").is_some() {
+        assert_eq!(
+            first,
+            json!({"dataRequired": ["referralCode"], "dataOptional": ["referralCode"]})
+        );
+        let mut again = ask;
+        if let Some(code) = referral {
+            again["referralCode"] = json!(code);
+        }
+        imshop(s, key, "/otp/request", again).await.1
+    } else {
+        first
+    };
+    assert_eq!(sent["otp"]["codeLength"], 6, "{sent}");
+    let code = s.sent_code("sms", phone).await;
+    let (status, user) = imshop(
+        s,
+        key,
+        "/otp/confirm",
+        json!({"userIdentifier": phone, "otp": code, "installId": install}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{user}");
+    assert!(user.get("error").is_none(), "{user}");
+    user["user"].clone()
+}
+
+async fn stats(s: &TestServer, key: &str, user: &str) -> Value {
+    let (status, answer) = imshop(s, key, "/referral/stats", json!({"userId": user})).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    answer
+}
+
+/// The member's points (none without a wallet).
+async fn balance(s: &TestServer, member: &str) -> f64 {
+    let (_, b) = s
+        .admin(Method::GET, &format!("/admin/v1/members/{member}/balances"), None)
+        .await;
+    b["items"][0]["balance"].as_str().unwrap_or("0").parse().unwrap()
+}
+
+fn order(uuid: &str, user: &str, bonuses: u32) -> Value {
+    json!({"installId": "inst-b", "orders": [{"uuid": uuid, "externalUserId": user, "authorizedBonuses": bonuses,
+        "items": [{"id": "p-1", "privateId": "sku-1", "configurationId": "sku-1", "name": "Чайник", "quantity": 2}]}]})
+}
+
+async fn the_funnel_from_link_to_refund(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let key = program(&s, json!({})).await;
+    let inviter = sign_in(&s, &key, "79161110001", None, "inst-a").await;
+    let a = inviter["id"].as_str().expect("user id").to_string();
+    assert_eq!(inviter["bonuses"], 0);
+
+    // The app asks for the inviter's link; a friend's iPhone follows it, then opens the app.
+    let (_, invite) = imshop(&s, &key, "/referral/invite", json!({"userIdentity": {"userId": a}})).await;
+    assert_eq!(invite["success"], true);
+    assert_eq!(invite["referralCode"], a.as_str());
+    let link = invite["url"].as_str().expect("url").to_string();
+    assert_eq!(link, format!("{}/r/{a}", s.base));
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let followed = no_redirects
+        .get(format!("{link}?banner=summer"))
+        .header("user-agent", IPHONE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(followed.status(), StatusCode::FOUND);
+    assert_eq!(followed.headers()["location"], "https://apps.apple.com/app/id1");
+    let (status, opened) = s
+        .call(
+            Method::POST,
+            "/referral/first-open",
+            None,
+            Some(json!({"platform": "ios"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{opened}");
+    assert_eq!(
+        opened,
+        json!({"referralCode": a, "bannerId": "summer", "matchedBy": "ip_window"})
+    );
+    let (_, again) = s
+        .call(
+            Method::POST,
+            "/referral/first-open",
+            None,
+            Some(json!({"platform": "ios"})),
+        )
+        .await;
+    assert_eq!(again["referralCode"], Value::Null, "a click is matched once");
+
+    // The friend registers with the code: the registration reward is theirs at once.
+    let invitee = sign_in(&s, &key, "79161110002", Some(&a), "inst-b").await;
+    let b = invitee["id"].as_str().expect("user id").to_string();
+    assert_eq!(invitee["bonuses"], 50, "{invitee}");
+    let seed =
+        json!({"stats": [{"title": "Бонус (руб)", "value": 0}, {"title": "Кол-во приглашенных друзей", "value": 1}]});
+    assert_eq!(stats(&s, &key, &a).await, seed);
+
+    // The cart, then the order: the inviter is rewarded once, however often it is sent.
+    let cart = json!({"installId": "inst-b", "externalUserId": b, "authorizedBonuses": 20,
+        "items": [{"id": "p-1", "privateId": "sku-1", "configurationId": "sku-1", "name": "Чайник", "price": 100, "quantity": 2, "subtotal": 200}]});
+    let (status, priced) = imshop(&s, &key, "/cart", cart).await;
+    assert_eq!(status, StatusCode::OK, "{priced}");
+    assert_eq!(priced["totalPrice"], 200);
+    assert_eq!(priced["bonuses"], json!({"canSpend": 50, "willEarn": 9}), "{priced}");
+    assert_eq!(priced["items"][0]["bonuses"], json!({"canSpend": 100, "willEarn": 9}));
+    let (status, placed) = imshop(&s, &key, "/orders", order("o-1", &b, 20)).await;
+    assert_eq!(status, StatusCode::OK, "{placed}");
+    let first = &placed["orders"][0];
+    assert_eq!(first["success"], true, "{placed}");
+    assert_eq!(
+        (
+            first["uuid"].clone(),
+            first["price"].clone(),
+            first["bonusesSpent"].clone()
+        ),
+        (json!("o-1"), json!(180), json!(20))
+    );
+    assert_eq!(first["bonusesEarned"], 9);
+    let (_, repeated) = imshop(&s, &key, "/orders", order("o-1", &b, 20)).await;
+    assert_eq!(repeated, placed, "a repeated order is answered as the first");
+    let (_, changed) = imshop(&s, &key, "/orders", order("o-1", &b, 10)).await;
+    assert_eq!(changed["orders"][0]["errorCode"], "order_changed", "{changed}");
+    assert_eq!(balance(&s, &a).await, 300.0);
+    assert_eq!(balance(&s, &b).await, 39.0);
+    let figures =
+        json!({"stats": [{"title": "Бонус (руб)", "value": 300}, {"title": "Кол-во приглашенных друзей", "value": 1}]});
+    assert_eq!(stats(&s, &key, &a).await, figures);
+    let (_, second) = imshop(&s, &key, "/orders", order("o-2", &b, 0)).await;
+    assert_eq!(second["orders"][0]["success"], true, "{second}");
+    assert_eq!(balance(&s, &a).await, 300.0, "only the first purchase rewards");
+
+    // The shop refunds the first order at a till: the reward goes back with it.
+    let till_token = token(&s, &till(&s).await, None).await.1["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let refund = json!({"operationId": "r-1", "operationDate": "2026-12-03T10:00:00Z", "cashier": "x"});
+    let (status, refunded) = s
+        .call(
+            Method::POST,
+            &format!("{BASE}/Purchases/o-1/Refund"),
+            Some(&till_token),
+            Some(refund),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{refunded}");
+    assert_eq!(refunded["result"]["state"], "Success", "{refunded}");
+    assert_eq!(balance(&s, &a).await, 0.0);
+    let reversed =
+        json!({"stats": [{"title": "Бонус (руб)", "value": 0}, {"title": "Кол-во приглашенных друзей", "value": 1}]});
+    assert_eq!(stats(&s, &key, &a).await, reversed);
+    let (_, view) = s
+        .admin(Method::GET, &format!("/admin/v1/members/{a}/referral"), None)
+        .await;
+    assert_eq!(
+        (view["invited"].clone(), view["rewarded"].clone(), view["code"].clone()),
+        (json!(1), json!(0), json!(a))
+    );
+    let (_, unknown) = imshop(&s, &key, "/referral/stats", json!({"userId": "999999"})).await;
+    assert!(unknown.get("stats").is_none(), "an unknown user has no data: {unknown}");
+}
+
+async fn fraud_rules_hold_referrals_for_review(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let key = program(&s, json!({"self_referral": true, "velocity": {"max": 1, "hours": 24}})).await;
+    let a = sign_in(&s, &key, "79162220001", None, "phone-of-a").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Own code: nothing attributed.
+    let own = sign_in(&s, &key, "79162220009", Some("nobody-has-this"), "x").await;
+    assert_eq!(own["bonuses"], 0, "an unknown code registers without a referral");
+    // The same device as the inviter: held for review, nothing paid.
+    let b = sign_in(&s, &key, "79162220002", Some(&a), "phone-of-a").await;
+    assert_eq!(b["bonuses"], 0, "{b}");
+    let (_, queue) = s.admin(Method::GET, "/admin/v1/referrals?state=review", None).await;
+    assert_eq!(queue["items"].as_array().unwrap().len(), 1, "{queue}");
+    assert_eq!(queue["items"][0]["suspicions"], json!(["same_device"]));
+    let held = queue["items"][0]["id"].as_i64().unwrap();
+    // Over the velocity limit (one a day): held too.
+    let c = sign_in(&s, &key, "79162220003", Some(&a), "phone-of-c").await;
+    assert_eq!(c["bonuses"], 0);
+    let (_, queue) = s.admin(Method::GET, "/admin/v1/referrals?state=review", None).await;
+    let second = queue["items"][0].clone();
+    assert_eq!(second["suspicions"], json!(["velocity"]), "{queue}");
+    // One inviter per invitee: a later code changes nothing.
+    let (_, list) = s.admin(Method::GET, "/admin/v1/referrals", None).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+    // Approving pays what was held; rejecting voids it; a decided referral stays decided.
+    let (status, approved) = s
+        .admin(Method::POST, &format!("/admin/v1/referrals/{held}/approve"), None)
+        .await;
+    assert_eq!(
+        (status, approved["state"].clone()),
+        (StatusCode::OK, json!("approved")),
+        "{approved}"
+    );
+    assert_eq!(balance(&s, b["id"].as_str().unwrap()).await, 50.0);
+    let rejected = second["id"].as_i64().unwrap();
+    let (_, decided) = s
+        .admin(Method::POST, &format!("/admin/v1/referrals/{rejected}/reject"), None)
+        .await;
+    assert_eq!(decided["state"], "rejected");
+    assert_eq!(balance(&s, c["id"].as_str().unwrap()).await, 0.0);
+    let (status, again) = s
+        .admin(Method::POST, &format!("/admin/v1/referrals/{rejected}/approve"), None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{again}");
+}
+
+async fn concurrent_registrations_with_one_code_pay_once(db: TestDb) {
+    let s = Arc::new(TestServer::start(db).await);
+    let key = program(&s, json!({"velocity": null})).await;
+    let a = sign_in(&s, &key, "79163330001", None, "i-a").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let phone = "79163330002";
+    let ask = json!({"userIdentifier": phone, "referralCode": a});
+    imshop(&s, &key, "/otp/request", ask.clone()).await;
+    let (_, sent) = imshop(&s, &key, "/otp/request", ask).await;
+    assert!(sent.get("otp").is_some(), "{sent}");
+    let code = s.sent_code("sms", phone).await;
+    let confirm = json!({"userIdentifier": phone, "otp": code, "referralCode": a});
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (s, key, confirm) = (s.clone(), key.clone(), confirm.clone());
+            tokio::spawn(async move { imshop(&s, &key, "/otp/confirm", confirm).await })
+        })
+        .collect();
+    let mut signed_in = 0;
+    for t in tasks {
+        let (status, answer) = t.await.unwrap();
+        assert_eq!(status, StatusCode::OK);
+        signed_in += usize::from(answer.get("user").is_some());
+    }
+    assert_eq!(signed_in, 1, "the code is used once");
+    let (_, list) = s.admin(Method::GET, "/admin/v1/referrals", None).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    let b = list["items"][0]["invitee_id"].as_i64().unwrap().to_string();
+    assert_eq!(balance(&s, &b).await, 50.0, "the registration reward is paid once");
+}
+
+async fn imshop_calls_are_authenticated(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let key = program(&s, json!({})).await;
+    let path = format!("{}/imshop/default/referral/stats", s.base);
+    let body = json!({"userId": "1"});
+    let (status, refused) = accrue_server::testing::send(s.client.post(&path), Some(body.clone())).await;
+    assert_eq!(
+        (status, refused),
+        (
+            StatusCode::UNAUTHORIZED,
+            json!({"error": {"message": "a valid API key is required"}})
+        )
+    );
+    let wrong = s.client.post(&path).bearer_auth("imk_wrong");
+    assert_eq!(
+        accrue_server::testing::send(wrong, Some(body.clone())).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let basic = s.client.post(&path).basic_auth("imshop", Some(&key));
+    assert_eq!(
+        accrue_server::testing::send(basic, Some(body.clone())).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let in_body = json!({"userId": "1", "key": key});
+    assert_eq!(
+        accrue_server::testing::send(s.client.post(&path), Some(in_body))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    let (status, bad) =
+        accrue_server::testing::send(s.client.post(&path).bearer_auth(&key), Some(json!({"user": 1}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    // A new key replaces the old one; an address list keeps others out.
+    let (_, rotated) = s
+        .admin(Method::POST, "/admin/v1/programs/default/imshop/rotate-key", None)
+        .await;
+    let new_key = rotated["api_key"].as_str().unwrap();
+    let old = s.client.post(&path).bearer_auth(&key);
+    assert_eq!(
+        accrue_server::testing::send(old, Some(body.clone())).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let settings = json!({"allowed_ips": ["10.0.0.0/8"]});
+    let (status, _) = s
+        .admin(Method::PUT, "/admin/v1/programs/default/imshop", Some(settings))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let outside = s.client.post(&path).bearer_auth(new_key);
+    assert_eq!(
+        accrue_server::testing::send(outside, Some(body)).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (_, unknown) =
+        accrue_server::testing::send(s.client.post(format!("{}/imshop/nope/user", s.base)), Some(json!({}))).await;
+    assert_eq!(
+        unknown,
+        json!({"error": {"message": "no program has this IMSHOP path"}})
+    );
+}
+
+async fn links_route_by_platform_and_domain(db: TestDb) {
+    let s = TestServer::start(db).await;
+    program(&s, json!({})).await;
+    let (_, member) = s
+        .admin(
+            Method::POST,
+            "/admin/v1/members",
+            Some(json!({"phone": "+79164440001"})),
+        )
+        .await;
+    let code = member["referral_code"].as_str().unwrap().to_string();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let android = client
+        .get(format!("{}/r/{}?banner_id=b7", s.base, code.to_lowercase()))
+        .header("user-agent", ANDROID)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        android.status(),
+        StatusCode::FOUND,
+        "the generated code resolves in any case"
+    );
+    let expected = format!(
+        "https://play.google.com/store/apps/details?id=com.shop.app&referrer=referral_code%3D{}%26banner_id%3Db7",
+        code.to_lowercase()
+    );
+    assert_eq!(android.headers()["location"], expected.as_str());
+    let (status, opened) = s
+        .call(
+            Method::POST,
+            "/referral/first-open",
+            None,
+            Some(json!({"platform": "android", "installReferrer": format!("referral_code={code}&banner_id=b7")})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        opened,
+        json!({"referralCode": code, "bannerId": "b7", "matchedBy": "install_referrer"})
+    );
+    let page = client
+        .get(format!("{}/r/{code}", s.base))
+        .header("user-agent", "curl/8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains(&code), "a web page shows the code");
+    let unknown = client.get(format!("{}/r/NOSUCH1", s.base)).send().await.unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let aasa = client
+        .get(format!("{}/.well-known/apple-app-site-association", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        aasa.json::<Value>().await.unwrap(),
+        json!({"applinks": {"details": []}})
+    );
+    let none = client
+        .get(format!("{}/.well-known/assetlinks.json", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(none.status(), StatusCode::NOT_FOUND);
+    // Another program's link domain serves that program's settings.
+    let (status, _) = s
+        .admin(
+            Method::POST,
+            "/admin/v1/programs",
+            Some(json!({"code": "p2", "name": "Second", "phone_region": "RU"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let second = json!({"links": {"assetlinks": [{"relation": ["delegate_permission/common.handle_all_urls"]}]}});
+    s.admin(Method::PUT, "/admin/v1/programs/p2/referral-settings", Some(second))
+        .await;
+    let (status, hosts) = s
+        .admin(
+            Method::PUT,
+            "/admin/v1/programs/p2/link-hosts",
+            Some(json!({"hosts": ["invite.p2.example"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{hosts}");
+    let bound = client
+        .get(format!("{}/.well-known/assetlinks.json", s.base))
+        .header("host", "invite.p2.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bound.status(), StatusCode::OK);
+    let (status, bad) = s
+        .admin(
+            Method::PUT,
+            "/admin/v1/programs/default/referral-settings",
+            Some(json!({"rewards": [{"on": "registration", "inviter": {"percent": "5"}}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+}
