@@ -125,8 +125,10 @@ impl Store {
                 {
                     return Ok(Err(wrong));
                 }
-                let seen = [("device", device.as_deref().unwrap_or_default())];
-                record_traces_in(tx, program_id, member.id, &seen).await?;
+                if let Some(device) = &device {
+                    let ip = install_address(tx, program_id, device).await?.unwrap_or_default();
+                    record_traces_in(tx, program_id, member.id, &[("device", device), ("ip", &ip)]).await?;
+                }
                 if member.state != MemberState::Registering {
                     return Ok(Ok(SignedIn {
                         member,
@@ -175,4 +177,14 @@ async fn keep_invitation(tx: &mut Tx, member_id: i64, invitation: &Invitation) -
     .execute(tx.conn())
     .await?;
     Ok(())
+}
+
+/// The address an app install first opened from, if it told.
+async fn install_address(tx: &mut Tx, program_id: i64, install_id: &str) -> Result<Option<String>, StoreError> {
+    let row = sqlx::query("SELECT ip FROM app_installs WHERE program_id = $1 AND install_id = $2")
+        .bind(program_id)
+        .bind(install_id)
+        .fetch_optional(tx.conn())
+        .await?;
+    Ok(row.map(|r| r.try_get(0)).transpose()?)
 }

@@ -774,6 +774,26 @@ impl Store {
         .await
     }
 
+    /// Remembers the address an app install first opened from (the first one kept).
+    pub async fn record_app_install(&self, program_id: i64, install_id: String, ip: String) -> Result<(), StoreError> {
+        self.write(move |tx| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO app_installs (program_id, install_id, ip, created_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (program_id, install_id) DO NOTHING",
+                )
+                .bind(program_id)
+                .bind(&install_id)
+                .bind(&ip)
+                .bind(tx.now)
+                .execute(tx.conn())
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
     /// Remembers a device or address a member used (for the fraud rules).
     pub async fn record_member_traces(
         &self,

@@ -145,6 +145,18 @@ impl MemberQuery {
     }
 }
 
+/// The member a search names; a referral code is any kind of code the program's members
+/// share (a member id, an external id, the generated code).
+async fn find(store: &accrue_store::Store, program_id: i64, search: MemberSearch) -> Result<accrue_store::Member, accrue_store::StoreError> {
+    match search {
+        MemberSearch::ReferralCode(code) => {
+            let rule = store.referral_settings(program_id).await?.code;
+            store.referral_inviter(program_id, &code, &rule).await
+        }
+        search => store.find_member(program_id, search).await,
+    }
+}
+
 #[utoipa::path(operation_id = "members_list", get, path = "/admin/v1/members", params(MemberQuery),
     responses((status = 200, body = Items<MemberView>, description = "the match of a search (zero or one), or a page of members")),
     tag = "members")]
@@ -158,7 +170,7 @@ pub async fn list(
     .resolve(&state.store)
     .await?;
     let items = match q.search()? {
-        Some(search) => match state.store.find_member(program.id, search).await {
+        Some(search) => match find(&state.store, program.id, search).await {
             Ok(m) => vec![m.into()],
             Err(accrue_store::StoreError::NotFound(_)) => vec![],
             Err(e) => return Err(e.into()),

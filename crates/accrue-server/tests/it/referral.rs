@@ -17,6 +17,7 @@ on_both_backends!(
     concurrent_registrations_with_one_code_pay_once,
     imshop_calls_are_authenticated,
     links_route_by_platform_and_domain,
+    an_inviters_cap_holds,
 );
 
 const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15";
@@ -128,6 +129,10 @@ fn order(uuid: &str, user: &str, bonuses: u32) -> Value {
 async fn the_funnel_from_link_to_refund(db: TestDb) {
     let s = TestServer::start(db).await;
     let key = program(&s, json!({})).await;
+    let kinds = json!(["referral.attributed", "referral.rewarded", "referral.reversed"]);
+    let endpoint = json!({"url": "https://hooks.example.com/accrue", "event_types": kinds});
+    let (status, _) = s.admin(Method::POST, "/admin/v1/webhook-endpoints", Some(endpoint)).await;
+    assert_eq!(status, StatusCode::CREATED);
     let inviter = sign_in(&s, &key, "79161110001", None, "inst-a").await;
     let a = inviter["id"].as_str().expect("user id").to_string();
     assert_eq!(inviter["bonuses"], 0);
@@ -208,6 +213,10 @@ async fn the_funnel_from_link_to_refund(db: TestDb) {
     assert_eq!(changed["orders"][0]["errorCode"], "order_changed", "{changed}");
     assert_eq!(balance(&s, &a).await, 300.0);
     assert_eq!(balance(&s, &b).await, 39.0);
+    let (_, balances) = s.admin(Method::GET, &format!("/admin/v1/members/{a}/balances"), None).await;
+    let expires = balances["items"][0]["expirations"][0]["expires_at"].as_str().expect("the reward expires").to_string();
+    let in_a_year = chrono::Utc::now() + chrono::Duration::days(365);
+    assert_eq!(&expires[..10], &in_a_year.to_rfc3339()[..10], "the rule's lifetime: {balances}");
     let figures =
         json!({"stats": [{"title": "Бонус (руб)", "value": 300}, {"title": "Кол-во приглашенных друзей", "value": 1}]});
     assert_eq!(stats(&s, &key, &a).await, figures);
@@ -244,6 +253,23 @@ async fn the_funnel_from_link_to_refund(db: TestDb) {
     );
     let (_, unknown) = imshop(&s, &key, "/referral/stats", json!({"userId": "999999"})).await;
     assert!(unknown.get("stats").is_none(), "an unknown user has no data: {unknown}");
+    let events: Vec<(String, String)> = queued(&s)
+        .await
+        .iter()
+        .map(|m| (m["type"].as_str().unwrap().to_string(), m["data"]["role"].as_str().unwrap_or("-").to_string()))
+        .collect();
+    let expected = [("referral.attributed", "-"), ("referral.rewarded", "invitee"), ("referral.rewarded", "inviter"), ("referral.reversed", "-")];
+    let expected: Vec<(String, String)> = expected.iter().map(|(t, r)| (t.to_string(), r.to_string())).collect();
+    assert_eq!(events, expected);
+}
+
+/// The webhook events queued so far, oldest first.
+async fn queued(s: &TestServer) -> Vec<Value> {
+    let (status, list) = s.admin(Method::GET, "/admin/v1/outbox/messages?kind=webhook&count=50", None).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let mut items: Vec<Value> = list["items"].as_array().unwrap().iter().map(|m| m["payload"].clone()).collect();
+    items.reverse();
+    items
 }
 
 async fn fraud_rules_hold_referrals_for_review(db: TestDb) {
@@ -292,6 +318,33 @@ async fn fraud_rules_hold_referrals_for_review(db: TestDb) {
         .admin(Method::POST, &format!("/admin/v1/referrals/{rejected}/approve"), None)
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{again}");
+    // Two installs that first opened from one address (here both from 127.0.0.1).
+    for install in ["install-e", "install-f"] {
+        let open = json!({"platform": "android", "installId": install});
+        s.call(Method::POST, "/referral/first-open", None, Some(open)).await;
+    }
+    let e = sign_in(&s, &key, "79162220005", None, "install-e").await["id"].as_str().unwrap().to_string();
+    sign_in(&s, &key, "79162220006", Some(&e), "install-f").await;
+    let (_, queue) = s.admin(Method::GET, "/admin/v1/referrals?state=review", None).await;
+    assert_eq!(queue["items"][0]["suspicions"], json!(["same_ip"]), "{queue}");
+}
+
+async fn an_inviters_cap_holds(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let key = program(&s, json!({"velocity": null})).await;
+    let capped = json!({"rewards": [{"on": "first_purchase", "inviter": {"percent": "10"}, "inviter_cap": {"rewards": 1, "days": 30}}]});
+    let (status, saved) = s.admin(Method::PUT, "/admin/v1/programs/default/referral-settings", Some(capped)).await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    let a = sign_in(&s, &key, "79165550001", None, "c-a").await["id"].as_str().unwrap().to_string();
+    for (n, phone) in ["79165550002", "79165550003"].iter().enumerate() {
+        let friend = sign_in(&s, &key, phone, Some(&a), &format!("c-{n}")).await["id"].as_str().unwrap().to_string();
+        // Prices as the order sends them (no cart was priced for these installs).
+        let mut priced = order(&format!("cap-{n}"), &friend, 0);
+        priced["orders"][0]["items"][0]["price"] = json!(100);
+        let (_, placed) = imshop(&s, &key, "/orders", priced).await;
+        assert_eq!(placed["orders"][0]["success"], true, "{placed}");
+    }
+    assert_eq!(balance(&s, &a).await, 20.0, "10 % of the first 200 only: the cap is one a month");
 }
 
 async fn concurrent_registrations_with_one_code_pay_once(db: TestDb) {

@@ -102,3 +102,13 @@ CREATE TABLE imshop_carts (
     updated_at BIGINT NOT NULL,
     PRIMARY KEY (program_id, install_id)
 );
+
+-- The address an app install first opened from (its first-open call): signing in from
+-- that install ties the address to the member, for the same-IP fraud rule.
+CREATE TABLE app_installs (
+    program_id BIGINT NOT NULL REFERENCES programs(id),
+    install_id TEXT NOT NULL,
+    ip TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (program_id, install_id)
+);

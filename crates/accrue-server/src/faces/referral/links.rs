@@ -121,6 +121,9 @@ pub struct FirstOpenBody {
     /// Android: the Install Referrer string the Play Store gave the app.
     #[serde(default)]
     install_referrer: Option<String>,
+    /// The app's install id, the one it will sign in with.
+    #[serde(default)]
+    install_id: Option<String>,
 }
 
 /// `POST /referral/first-open`: the referral code and banner the app was installed
@@ -151,6 +154,7 @@ pub async fn first_open(
     let open = FirstOpen {
         platform,
         install_referrer: body.install_referrer,
+        install_id: body.install_id,
         ip: peer.ip().to_string(),
     };
     match referral::first_open(store, program.id, open).await {
