@@ -67,8 +67,9 @@ pub struct Placed {
     pub calculation: Calculation,
     /// Points paid, in minor units.
     pub paid: i64,
-    /// Points accrued, in minor units.
+    /// Points accrued, in minor units, and per line.
     pub accrued: i64,
+    pub accrual: Option<Accrual>,
     pub currency: Currency,
 }
 
@@ -104,6 +105,7 @@ pub async fn place(store: &Store, order: Order<'_>) -> Result<Placed, StoreError
         calculation,
         paid,
         accrued: priced.done.amount,
+        accrual: priced.done.accrual,
         currency: confirmed.currency,
     })
 }

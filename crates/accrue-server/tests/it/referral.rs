@@ -26,7 +26,7 @@ const ANDROID: &str = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.
 /// A program with a 5 % bonus offer, referral rewards (the invitee 50 points on
 /// registration; the inviter 300 on the invitee's first purchase of 100 or more) and the
 /// IMSHOP face on merchant `shop`; the IMSHOP API key.
-async fn program(s: &TestServer, fraud: Value) -> String {
+pub(crate) async fn program(s: &TestServer, fraud: Value) -> String {
     put_offer(
         s,
         "five",

@@ -337,11 +337,13 @@ async fn place_one(
     match orders::place(&state.store, placing).await {
         Ok(placed) => {
             let scale = placed.currency.scale;
+            let earned = |i: usize| placed.accrual.as_ref().and_then(|a| a.lines.get(i)).map_or(0, |l| l.accrued);
             let items: Vec<Value> = order
                 .items
                 .iter()
                 .zip(&placed.calculation.lines)
-                .map(|(item, line)| item.priced(Some((line, 0)), scale))
+                .enumerate()
+                .map(|(i, (item, line))| item.priced(Some((line, earned(i))), scale))
                 .collect();
             Ok(json!({
                 "success": true, "id": order.uuid, "uuid": order.uuid,

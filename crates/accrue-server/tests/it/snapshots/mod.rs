@@ -13,6 +13,7 @@
 //! --test it snapshots`, then review the `.snap` diff (README.md, "Snapshots of the faces' answers").
 
 mod envelopes;
+mod imshop;
 mod loymax_catalogue;
 mod loymax_member;
 mod loymax_processing;
