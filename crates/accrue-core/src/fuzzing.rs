@@ -76,6 +76,18 @@ pub fn url_template(data: &[u8]) {
     }
 }
 
+/// An Install Referrer string and a link's `User-Agent`: a read code and banner make a
+/// referrer that reads back the same.
+pub fn install_referrer(data: &[u8]) {
+    use crate::referral::{install_referrer, parse_install_referrer, Platform};
+    let text = text(data);
+    let _ = Platform::of_user_agent(text);
+    if let Some((code, banner)) = parse_install_referrer(text) {
+        let again = install_referrer(&code, banner.as_deref());
+        assert_eq!(parse_install_referrer(&again), Some((code, banner)), "{text}");
+    }
+}
+
 /// A fuzz target's entry point.
 pub type Target = fn(&[u8]);
 
@@ -105,6 +117,7 @@ mod tests {
             ("amount", amount),
             ("postback_params", postback_params),
             ("url_template", url_template),
+            ("install_referrer", install_referrer),
         ]);
     }
 }

@@ -1,6 +1,7 @@
 //! Rendering shared by the admin API and the faces.
 
 use accrue_core::Millis;
+use axum::http::HeaderMap;
 use chrono::{NaiveDateTime, SecondsFormat, TimeZone, Utc};
 
 /// A time as RFC 3339 in UTC with milliseconds: `2026-11-23T20:12:15.536Z`.
@@ -13,4 +14,13 @@ pub fn time(ms: Millis) -> String {
 /// A program-local time, written without a zone: `2026-07-05T00:00:00`.
 pub fn local_time(t: NaiveDateTime) -> String {
     t.format("%Y-%m-%dT%H:%M:%S").to_string()
+}
+
+/// The server's public address as the caller reached it (`X-Forwarded-Proto` and
+/// `Host`), for the links the admin API and the faces show.
+pub fn public_base(headers: &HeaderMap) -> String {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let host = header("x-forwarded-host").or(header("host")).unwrap_or("localhost");
+    let proto = header("x-forwarded-proto").unwrap_or("http");
+    format!("{proto}://{host}")
 }

@@ -88,6 +88,12 @@ pub fn outbound_url(data: &[u8]) {
     }
 }
 
+/// An IMSHOP cart or order body: read as tolerantly as the face reads it, each item's
+/// line holds the quantity and price it was given.
+pub fn imshop_json(data: &[u8]) {
+    crate::faces::imshop::cart::read_tolerantly(data);
+}
+
 /// A Loymax query string as member apps write it: lists only hold values the query
 /// had, paging stays within its bounds, dates read or are refused.
 pub fn loymax_query(data: &[u8]) {
@@ -127,6 +133,7 @@ mod tests {
             ("postback_body", postback_body),
             ("outbound_url", outbound_url),
             ("loymax_query", loymax_query),
+            ("imshop_json", imshop_json),
         ]);
     }
 }

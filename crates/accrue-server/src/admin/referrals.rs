@@ -4,7 +4,7 @@
 
 use super::{Paging, ProgramParam};
 use crate::extract::{Json, Path, Query};
-use crate::faces::tracker::public_base;
+use crate::format::public_base;
 use crate::faces::{imshop, referral};
 use crate::format::time;
 use crate::service::referral as service;
@@ -205,7 +205,7 @@ pub async fn of_member(
         .referral_of_invitee(program.id, id)
         .await?
         .map(ReferralView::from);
-    let (f, scale) = service::figures(&state.store, program.id, id).await?;
+    let (f, currency) = service::figures(&state.store, program.id, id).await?;
     Ok(axum::Json(json!({
         "code": code,
         "generated_code": member.referral_code,
@@ -214,7 +214,7 @@ pub async fn of_member(
         "invited": f.invited,
         "rewarded": f.rewarded,
         "pending": f.pending,
-        "bonus": to_decimal(f.bonus, scale).to_string(),
+        "bonus": to_decimal(f.bonus, currency.scale).to_string(),
     })))
 }
 

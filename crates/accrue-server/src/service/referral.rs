@@ -9,7 +9,7 @@ use accrue_core::registration::CodeRules;
 use accrue_store::confirmations::CodeError;
 use accrue_store::phone_sign_in::{Asked, SignedIn};
 use accrue_store::referrals::{Figures, Invitation, NewClick};
-use accrue_store::{Member, MemberSearch, Program, Store, StoreError};
+use accrue_store::{Currency, Member, MemberSearch, Program, Store, StoreError};
 use rust_decimal::Decimal;
 
 /// The code `member` shares in invite links, by the program's rule.
@@ -183,10 +183,10 @@ pub async fn statistics(store: &Store, program_id: i64, member_id: i64) -> Resul
         .collect())
 }
 
-/// A member's referral figures in the default currency's units.
-pub async fn figures(store: &Store, program_id: i64, member_id: i64) -> Result<(Figures, u32), StoreError> {
+/// A member's referral figures, with the default currency its bonus is in.
+pub async fn figures(store: &Store, program_id: i64, member_id: i64) -> Result<(Figures, Currency), StoreError> {
     let figures = store.referral_figures(program_id, member_id).await?;
-    Ok((figures, store.currency(program_id, None).await?.scale))
+    Ok((figures, store.currency(program_id, None).await?))
 }
 
 /// What signing in by phone was asked for.

@@ -251,6 +251,16 @@ async fn the_funnel_from_link_to_refund(db: TestDb) {
         (view["invited"].clone(), view["rewarded"].clone(), view["code"].clone()),
         (json!(1), json!(0), json!(a))
     );
+    // The inviter sees the same in a Loymax client.
+    let password = json!({"password": "111111"});
+    s.admin(Method::POST, &format!("/admin/v1/members/{a}/password"), Some(password)).await;
+    let (_, signed) = s.token(&[("grant_type", "password"), ("username", "79161110001"), ("password", "111111")]).await;
+    let member_token = signed["access_token"].as_str().expect("a member token");
+    let (status, mine) = s.call(Method::GET, "/publicapi/v1.2/User/Referral", Some(member_token), None).await;
+    assert_eq!(status, StatusCode::OK, "{mine}");
+    assert_eq!(mine["data"]["code"], a.as_str(), "{mine}");
+    assert_eq!(mine["data"]["link"], format!("{}/r/{a}", s.base));
+    assert_eq!((mine["data"]["invitedCount"].clone(), mine["data"]["bonus"].clone()), (json!(1), json!(0.0)), "{mine}");
     let (_, unknown) = imshop(&s, &key, "/referral/stats", json!({"userId": "999999"})).await;
     assert!(unknown.get("stats").is_none(), "an unknown user has no data: {unknown}");
     let events: Vec<(String, String)> = queued(&s)

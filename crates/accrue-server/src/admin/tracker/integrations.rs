@@ -3,7 +3,7 @@
 use crate::admin::views::{time, Items};
 use crate::admin::ProgramParam;
 use crate::extract::{Json, Path, Query};
-use crate::faces::tracker::public_base;
+use crate::format::public_base;
 use crate::outbound::guard::{self, Allowlist};
 use crate::{ApiError, AppState};
 use accrue_core::tracker::ids;

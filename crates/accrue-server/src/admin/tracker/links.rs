@@ -4,7 +4,7 @@ use super::integrations::Param;
 use crate::admin::views::{time, Items};
 use crate::admin::ProgramParam;
 use crate::extract::{Json, Path, Query};
-use crate::faces::tracker::public_base;
+use crate::format::public_base;
 use crate::{ApiError, AppState};
 use accrue_core::template::percent_encode;
 use accrue_core::tracker::ids;

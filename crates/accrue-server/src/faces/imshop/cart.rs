@@ -380,3 +380,29 @@ fn order_refusal(e: &StoreError) -> Option<(&'static str, String)> {
         _ => return None,
     })
 }
+
+/// Reads a body as a cart and as orders, as the handlers do; what is read must hold
+/// (for the fuzz target `imshop_json`).
+#[cfg(any(test, feature = "fuzzing"))]
+pub fn read_tolerantly(data: &[u8]) {
+    let Ok(value) = serde_json::from_slice::<Value>(data) else { return };
+    let mut items = Vec::new();
+    if let Ok(cart) = serde_json::from_value::<Cart>(value.clone()) {
+        let _ = amount(&cart.authorized_bonuses);
+        items.extend(cart.items);
+    }
+    if let Ok(orders) = serde_json::from_value::<Orders>(value) {
+        for order in orders.orders {
+            if let Ok(order) = serde_json::from_value::<OrderIn>(order) {
+                items.extend(order.items);
+            }
+        }
+    }
+    for item in items {
+        let price = amount(&item.price);
+        let line = item.line(price);
+        assert_eq!(line.price, price);
+        assert_eq!(line.quantity, Some(amount(&item.quantity).unwrap_or(Decimal::ONE)));
+        let _ = item.priced(None, 2);
+    }
+}

@@ -8,7 +8,7 @@
 //! `{"error": {"message"}}`, since IMSHOP reads any answer with an `error` key as a
 //! refusal; a malformed or unauthenticated call gets a 4xx in the same envelope.
 
-mod cart;
+pub(crate) mod cart;
 mod referral;
 mod sign_in;
 

@@ -2,7 +2,7 @@
 //! invite (`{"userIdentity": {"userId"}}` → the link and code to share).
 
 use super::{accept, decimal, failed, stray};
-use crate::faces::tracker::public_base;
+use crate::format::public_base;
 use crate::service::referral;
 use crate::AppState;
 use accrue_store::StoreError;

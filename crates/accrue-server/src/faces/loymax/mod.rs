@@ -61,6 +61,7 @@ fn routes() -> Routes {
         ("auth/sendconfirmationcode", post(token::resend_code)),
         ("user", get(user::profile)),
         ("user/balance", get(user::balance)),
+        ("user/referral", get(user::referral)),
         ("user/logins", get(user::logins)),
         ("user/status", get(user::status)),
         (

@@ -3,6 +3,8 @@
 use super::auth::Member;
 use super::envelope::Answer;
 use super::query::{date_range, page, param, FILTERED};
+use crate::format::public_base;
+use crate::service::referral;
 use crate::AppState;
 use accrue_core::member::{mask_phone, MemberState};
 use accrue_core::money::to_decimal;
@@ -74,6 +76,26 @@ pub async fn balance(State(state): State<AppState>, member: Member) -> Answer {
     };
     match result.await {
         Ok(rows) => Answer::success(member.version, Value::Array(rows)),
+        Err(e) => Answer::fail(member.version, &e.to_string()),
+    }
+}
+
+/// `GET User/Referral` (Accrue's own; the document has no referral method): the code the
+/// member shares, its invite link, and what inviting brought.
+pub async fn referral(State(state): State<AppState>, member: Member, headers: axum::http::HeaderMap) -> Answer {
+    let (program, id) = (member.owner.program_id, member.owner.member_id);
+    let store = &state.store;
+    let result = async {
+        let me = store.member(program, id).await?;
+        let (link, code) = referral::invite_link(store, program, &me, &public_base(&headers)).await?;
+        let (f, currency) = referral::figures(store, program, id).await?;
+        Ok::<_, accrue_store::StoreError>(json!({
+            "code": code, "link": link, "invitedCount": f.invited, "rewardedCount": f.rewarded,
+            "pendingCount": f.pending, "bonus": amount(f.bonus, &currency), "currency": self::currency(&currency),
+        }))
+    };
+    match result.await {
+        Ok(data) => Answer::success(member.version, data),
         Err(e) => Answer::fail(member.version, &e.to_string()),
     }
 }

@@ -11,7 +11,7 @@ use crate::limits::refuse_nul;
 use crate::AppState;
 use accrue_store::StoreError;
 use axum::http::header::RETRY_AFTER;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Json;
@@ -81,13 +81,4 @@ pub(super) fn failed(e: StoreError) -> Response {
             stray(StatusCode::INTERNAL_SERVER_ERROR, &format!("internal error, id {id}"))
         }
     }
-}
-
-/// The server's public address as the caller reached it (`X-Forwarded-Proto` and
-/// `Host`), for the links the admin API shows.
-pub fn public_base(headers: &HeaderMap) -> String {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let host = header("x-forwarded-host").or(header("host")).unwrap_or("localhost");
-    let proto = header("x-forwarded-proto").unwrap_or("http");
-    format!("{proto}://{host}")
 }
