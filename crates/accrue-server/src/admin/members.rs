@@ -147,7 +147,11 @@ impl MemberQuery {
 
 /// The member a search names; a referral code is any kind of code the program's members
 /// share (a member id, an external id, the generated code).
-async fn find(store: &accrue_store::Store, program_id: i64, search: MemberSearch) -> Result<accrue_store::Member, accrue_store::StoreError> {
+async fn find(
+    store: &accrue_store::Store,
+    program_id: i64,
+    search: MemberSearch,
+) -> Result<accrue_store::Member, accrue_store::StoreError> {
     match search {
         MemberSearch::ReferralCode(code) => {
             let rule = store.referral_settings(program_id).await?.code;

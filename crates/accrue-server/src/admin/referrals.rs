@@ -4,8 +4,8 @@
 
 use super::{Paging, ProgramParam};
 use crate::extract::{Json, Path, Query};
-use crate::format::public_base;
 use crate::faces::{imshop, referral};
+use crate::format::public_base;
 use crate::format::time;
 use crate::service::referral as service;
 use crate::{ApiError, AppState};

@@ -118,7 +118,11 @@ pub struct Opened {
 /// The referral code and banner of an app's first open: from Android's install referrer
 /// when it carries one, otherwise matched to a click.
 pub async fn first_open(store: &Store, program_id: i64, open: FirstOpen) -> Result<Option<Opened>, StoreError> {
-    if let Some(install) = open.install_id.clone().filter(|i| !i.trim().is_empty() && i.len() <= 200) {
+    if let Some(install) = open
+        .install_id
+        .clone()
+        .filter(|i| !i.trim().is_empty() && i.len() <= 200)
+    {
         store.record_app_install(program_id, install, open.ip.clone()).await?;
     }
     if let Some((code, banner_id)) = open.install_referrer.as_deref().and_then(parse_install_referrer) {

@@ -131,7 +131,9 @@ async fn the_funnel_from_link_to_refund(db: TestDb) {
     let key = program(&s, json!({})).await;
     let kinds = json!(["referral.attributed", "referral.rewarded", "referral.reversed"]);
     let endpoint = json!({"url": "https://hooks.example.com/accrue", "event_types": kinds});
-    let (status, _) = s.admin(Method::POST, "/admin/v1/webhook-endpoints", Some(endpoint)).await;
+    let (status, _) = s
+        .admin(Method::POST, "/admin/v1/webhook-endpoints", Some(endpoint))
+        .await;
     assert_eq!(status, StatusCode::CREATED);
     let inviter = sign_in(&s, &key, "79161110001", None, "inst-a").await;
     let a = inviter["id"].as_str().expect("user id").to_string();
@@ -213,10 +215,19 @@ async fn the_funnel_from_link_to_refund(db: TestDb) {
     assert_eq!(changed["orders"][0]["errorCode"], "order_changed", "{changed}");
     assert_eq!(balance(&s, &a).await, 300.0);
     assert_eq!(balance(&s, &b).await, 39.0);
-    let (_, balances) = s.admin(Method::GET, &format!("/admin/v1/members/{a}/balances"), None).await;
-    let expires = balances["items"][0]["expirations"][0]["expires_at"].as_str().expect("the reward expires").to_string();
+    let (_, balances) = s
+        .admin(Method::GET, &format!("/admin/v1/members/{a}/balances"), None)
+        .await;
+    let expires = balances["items"][0]["expirations"][0]["expires_at"]
+        .as_str()
+        .expect("the reward expires")
+        .to_string();
     let in_a_year = chrono::Utc::now() + chrono::Duration::days(365);
-    assert_eq!(&expires[..10], &in_a_year.to_rfc3339()[..10], "the rule's lifetime: {balances}");
+    assert_eq!(
+        &expires[..10],
+        &in_a_year.to_rfc3339()[..10],
+        "the rule's lifetime: {balances}"
+    );
     let figures =
         json!({"stats": [{"title": "Бонус (руб)", "value": 300}, {"title": "Кол-во приглашенных друзей", "value": 1}]});
     assert_eq!(stats(&s, &key, &a).await, figures);
@@ -253,31 +264,61 @@ async fn the_funnel_from_link_to_refund(db: TestDb) {
     );
     // The inviter sees the same in a Loymax client.
     let password = json!({"password": "111111"});
-    s.admin(Method::POST, &format!("/admin/v1/members/{a}/password"), Some(password)).await;
-    let (_, signed) = s.token(&[("grant_type", "password"), ("username", "79161110001"), ("password", "111111")]).await;
+    s.admin(Method::POST, &format!("/admin/v1/members/{a}/password"), Some(password))
+        .await;
+    let (_, signed) = s
+        .token(&[
+            ("grant_type", "password"),
+            ("username", "79161110001"),
+            ("password", "111111"),
+        ])
+        .await;
     let member_token = signed["access_token"].as_str().expect("a member token");
-    let (status, mine) = s.call(Method::GET, "/publicapi/v1.2/User/Referral", Some(member_token), None).await;
+    let (status, mine) = s
+        .call(Method::GET, "/publicapi/v1.2/User/Referral", Some(member_token), None)
+        .await;
     assert_eq!(status, StatusCode::OK, "{mine}");
     assert_eq!(mine["data"]["code"], a.as_str(), "{mine}");
     assert_eq!(mine["data"]["link"], format!("{}/r/{a}", s.base));
-    assert_eq!((mine["data"]["invitedCount"].clone(), mine["data"]["bonus"].clone()), (json!(1), json!(0.0)), "{mine}");
+    assert_eq!(
+        (mine["data"]["invitedCount"].clone(), mine["data"]["bonus"].clone()),
+        (json!(1), json!(0.0)),
+        "{mine}"
+    );
     let (_, unknown) = imshop(&s, &key, "/referral/stats", json!({"userId": "999999"})).await;
     assert!(unknown.get("stats").is_none(), "an unknown user has no data: {unknown}");
     let events: Vec<(String, String)> = queued(&s)
         .await
         .iter()
-        .map(|m| (m["type"].as_str().unwrap().to_string(), m["data"]["role"].as_str().unwrap_or("-").to_string()))
+        .map(|m| {
+            (
+                m["type"].as_str().unwrap().to_string(),
+                m["data"]["role"].as_str().unwrap_or("-").to_string(),
+            )
+        })
         .collect();
-    let expected = [("referral.attributed", "-"), ("referral.rewarded", "invitee"), ("referral.rewarded", "inviter"), ("referral.reversed", "-")];
+    let expected = [
+        ("referral.attributed", "-"),
+        ("referral.rewarded", "invitee"),
+        ("referral.rewarded", "inviter"),
+        ("referral.reversed", "-"),
+    ];
     let expected: Vec<(String, String)> = expected.iter().map(|(t, r)| (t.to_string(), r.to_string())).collect();
     assert_eq!(events, expected);
 }
 
 /// The webhook events queued so far, oldest first.
 async fn queued(s: &TestServer) -> Vec<Value> {
-    let (status, list) = s.admin(Method::GET, "/admin/v1/outbox/messages?kind=webhook&count=50", None).await;
+    let (status, list) = s
+        .admin(Method::GET, "/admin/v1/outbox/messages?kind=webhook&count=50", None)
+        .await;
     assert_eq!(status, StatusCode::OK, "{list}");
-    let mut items: Vec<Value> = list["items"].as_array().unwrap().iter().map(|m| m["payload"].clone()).collect();
+    let mut items: Vec<Value> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["payload"].clone())
+        .collect();
     items.reverse();
     items
 }
@@ -333,7 +374,10 @@ async fn fraud_rules_hold_referrals_for_review(db: TestDb) {
         let open = json!({"platform": "android", "installId": install});
         s.call(Method::POST, "/referral/first-open", None, Some(open)).await;
     }
-    let e = sign_in(&s, &key, "79162220005", None, "install-e").await["id"].as_str().unwrap().to_string();
+    let e = sign_in(&s, &key, "79162220005", None, "install-e").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     sign_in(&s, &key, "79162220006", Some(&e), "install-f").await;
     let (_, queue) = s.admin(Method::GET, "/admin/v1/referrals?state=review", None).await;
     assert_eq!(queue["items"][0]["suspicions"], json!(["same_ip"]), "{queue}");
@@ -343,18 +387,34 @@ async fn an_inviters_cap_holds(db: TestDb) {
     let s = TestServer::start(db).await;
     let key = program(&s, json!({"velocity": null})).await;
     let capped = json!({"rewards": [{"on": "first_purchase", "inviter": {"percent": "10"}, "inviter_cap": {"rewards": 1, "days": 30}}]});
-    let (status, saved) = s.admin(Method::PUT, "/admin/v1/programs/default/referral-settings", Some(capped)).await;
+    let (status, saved) = s
+        .admin(
+            Method::PUT,
+            "/admin/v1/programs/default/referral-settings",
+            Some(capped),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{saved}");
-    let a = sign_in(&s, &key, "79165550001", None, "c-a").await["id"].as_str().unwrap().to_string();
+    let a = sign_in(&s, &key, "79165550001", None, "c-a").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     for (n, phone) in ["79165550002", "79165550003"].iter().enumerate() {
-        let friend = sign_in(&s, &key, phone, Some(&a), &format!("c-{n}")).await["id"].as_str().unwrap().to_string();
+        let friend = sign_in(&s, &key, phone, Some(&a), &format!("c-{n}")).await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
         // Prices as the order sends them (no cart was priced for these installs).
         let mut priced = order(&format!("cap-{n}"), &friend, 0);
         priced["orders"][0]["items"][0]["price"] = json!(100);
         let (_, placed) = imshop(&s, &key, "/orders", priced).await;
         assert_eq!(placed["orders"][0]["success"], true, "{placed}");
     }
-    assert_eq!(balance(&s, &a).await, 20.0, "10 % of the first 200 only: the cap is one a month");
+    assert_eq!(
+        balance(&s, &a).await,
+        20.0,
+        "10 % of the first 200 only: the cap is one a month"
+    );
 }
 
 async fn concurrent_registrations_with_one_code_pay_once(db: TestDb) {

@@ -2,7 +2,7 @@
 //! and will earn) and order placement (the same purchase steps a till runs). Items are
 //! read tolerantly: numbers or numeric strings, unknown fields ignored.
 
-use super::{accept, decimal, failed, number, Caller};
+use super::{decimal, failed, number, Caller, Webhook};
 use crate::service::orders::{self, CartQuote, Order};
 use crate::service::pricing::{ChequeInput, LineInput};
 use crate::service::purchases::Checkout;
@@ -11,15 +11,12 @@ use crate::AppState;
 use accrue_core::purchase::Rejection;
 use accrue_store::imshop::CartLine;
 use accrue_store::StoreError;
-use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, State};
-use axum::http::HeaderMap;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::net::SocketAddr;
 
 /// The key space of IMSHOP orders among purchase keys.
 const SCOPE: &str = "imshop";
@@ -151,17 +148,8 @@ fn cheque(lines: Vec<LineInput>, promocode: &Option<String>) -> ChequeInput {
 
 /// The cart with per-item and total prices, discounts, and points that may be spent
 /// (`canSpend`) and will be earned (`willEarn`, net of `authorizedBonuses`).
-pub async fn calculate(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(prefix): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let (caller, cart) = match accept::<Cart>(&state, &prefix, peer.ip(), &headers, &body).await {
-        Ok(accepted) => accepted,
-        Err(refused) => return refused,
-    };
+pub async fn calculate(State(state): State<AppState>, call: Webhook<Cart>) -> Response {
+    let (caller, cart) = (call.caller, call.body);
     let till = match checkout(&state, &caller, &cart.external_user_id).await {
         Ok(till) => till,
         Err(e) => return failed(e),
@@ -266,17 +254,8 @@ fn refused(uuid: &str, code: &str, message: String) -> Value {
 
 /// Places each order of the request through the purchase steps; each is answered on its
 /// own (`success`, or `errorCode` and `errorMessage`), echoing its `uuid`.
-pub async fn place(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(prefix): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let (caller, request) = match accept::<Orders>(&state, &prefix, peer.ip(), &headers, &body).await {
-        Ok(accepted) => accepted,
-        Err(refused) => return refused,
-    };
+pub async fn place(State(state): State<AppState>, call: Webhook<Orders>) -> Response {
+    let (caller, request) = (call.caller, call.body);
     let remembered = match &request.install_id {
         Some(install) => state.store.remembered_cart(caller.program.id, install).await,
         None => Ok(Vec::new()),
@@ -337,7 +316,13 @@ async fn place_one(
     match orders::place(&state.store, placing).await {
         Ok(placed) => {
             let scale = placed.currency.scale;
-            let earned = |i: usize| placed.accrual.as_ref().and_then(|a| a.lines.get(i)).map_or(0, |l| l.accrued);
+            let earned = |i: usize| {
+                placed
+                    .accrual
+                    .as_ref()
+                    .and_then(|a| a.lines.get(i))
+                    .map_or(0, |l| l.accrued)
+            };
             let items: Vec<Value> = order
                 .items
                 .iter()
@@ -385,7 +370,9 @@ fn order_refusal(e: &StoreError) -> Option<(&'static str, String)> {
 /// (for the fuzz target `imshop_json`).
 #[cfg(any(test, feature = "fuzzing"))]
 pub fn read_tolerantly(data: &[u8]) {
-    let Ok(value) = serde_json::from_slice::<Value>(data) else { return };
+    let Ok(value) = serde_json::from_slice::<Value>(data) else {
+        return;
+    };
     let mut items = Vec::new();
     if let Ok(cart) = serde_json::from_value::<Cart>(value.clone()) {
         let _ = amount(&cart.authorized_bonuses);

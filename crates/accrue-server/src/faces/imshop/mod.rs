@@ -18,6 +18,7 @@ use accrue_core::money::to_decimal;
 use accrue_store::imshop::ImshopSettings;
 use accrue_store::{Program, Store, StoreError};
 use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request};
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -27,7 +28,7 @@ use base64::Engine;
 use ipnet::IpNet;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// The face's name in face bindings.
 pub const FACE: &str = "imshop";
@@ -114,6 +115,36 @@ fn address_allowed(allowed: &[String], source: IpAddr) -> bool {
             Ok(net) => net.contains(&source),
             Err(_) => entry.parse::<IpAddr>().is_ok_and(|ip| ip == source),
         })
+}
+
+/// A webhook call, authenticated, with its JSON body read as `T`; the refusal to send
+/// otherwise (see the module's answers).
+pub(crate) struct Webhook<T> {
+    pub caller: Caller,
+    pub body: T,
+    pub headers: HeaderMap,
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Webhook<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let source = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        let prefix = Path::<String>::from_request_parts(&mut parts, state)
+            .await
+            .map_err(|_| stray(StatusCode::NOT_FOUND, "no such route"))?;
+        let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+            .await
+            .map_err(|e| stray(e.status(), &e.body_text()))?;
+        let source = source.ok_or_else(|| failed(StoreError::Internal("no peer address".into())))?;
+        let (caller, body) = accept(state, &prefix.0, source, &parts.headers, &bytes).await?;
+        Ok(Webhook {
+            caller,
+            body,
+            headers: parts.headers,
+        })
+    }
 }
 
 /// Reads the JSON body and authenticates the call; the refusal to send otherwise.

@@ -1,19 +1,17 @@
 //! The referral program's webhooks: statistics (`{"userId"}` → `{"stats": […]}`) and the
 //! invite (`{"userIdentity": {"userId"}}` → the link and code to share).
 
-use super::{accept, decimal, failed, stray};
+use super::{decimal, failed, stray, Webhook};
 use crate::format::public_base;
 use crate::service::referral;
 use crate::AppState;
 use accrue_store::StoreError;
-use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
-use std::net::SocketAddr;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -23,17 +21,8 @@ pub struct StatsAsked {
 
 /// The member's referral statistics, with the program's titles; an unknown user gets
 /// 404 with an `error`, which the app reads as "no data".
-pub async fn stats(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(prefix): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let (caller, asked) = match accept::<StatsAsked>(&state, &prefix, peer.ip(), &headers, &body).await {
-        Ok(accepted) => accepted,
-        Err(refused) => return refused,
-    };
+pub async fn stats(State(state): State<AppState>, call: Webhook<StatsAsked>) -> Response {
+    let (caller, asked) = (call.caller, call.body);
     let store = &state.store;
     let program_id = caller.program.id;
     let member = match referral::member_by_user_id(store, program_id, &asked.user_id).await {
@@ -66,17 +55,8 @@ pub struct InviteAsked {
 }
 
 /// The member's invite link (on the program's link domain, or this server) and code.
-pub async fn invite(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(prefix): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let (caller, asked) = match accept::<InviteAsked>(&state, &prefix, peer.ip(), &headers, &body).await {
-        Ok(accepted) => accepted,
-        Err(refused) => return refused,
-    };
+pub async fn invite(State(state): State<AppState>, call: Webhook<InviteAsked>) -> Response {
+    let (caller, asked, headers) = (call.caller, call.body, call.headers);
     let store = &state.store;
     let program_id = caller.program.id;
     let member = match referral::member_by_user_id(store, program_id, &asked.user_identity.user_id).await {

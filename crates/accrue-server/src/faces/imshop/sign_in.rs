@@ -1,7 +1,7 @@
 //! Sign-in by phone with a one-time code (IMSHOP's "Request OTP" and "Confirm OTP"), and
 //! the user's data ("Get User Data").
 
-use super::{accept, failed, number, refusal, Caller};
+use super::{failed, number, refusal, Caller, Webhook};
 use crate::service::profiles::{self, Profile};
 use crate::service::referral::{self, CodeRequest};
 use crate::AppState;
@@ -9,14 +9,11 @@ use accrue_store::confirmations::CodeError;
 use accrue_store::phone_sign_in::Asked;
 use accrue_store::referrals::Invitation;
 use accrue_store::StoreError;
-use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, State};
-use axum::http::HeaderMap;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use std::net::SocketAddr;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -75,17 +72,8 @@ fn store_refusal(e: StoreError) -> Response {
 
 /// Request OTP: a new phone is first asked for the program's `dataRequired` (the
 /// referral code by default); the code is sent by SMS otherwise.
-pub async fn request_code(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(prefix): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let (caller, asked) = match accept::<CodeAsked>(&state, &prefix, peer.ip(), &headers, &body).await {
-        Ok(accepted) => accepted,
-        Err(refused) => return refused,
-    };
+pub async fn request_code(State(state): State<AppState>, call: Webhook<CodeAsked>) -> Response {
+    let (caller, asked) = (call.caller, call.body);
     let Caller { program, settings } = caller;
     let request = CodeRequest {
         phone: phone(&asked.user_identifier),
@@ -111,32 +99,17 @@ pub async fn request_code(
     }
 }
 
+/// Confirm OTP's body: Request OTP's fields and the code.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
 pub struct CodeGiven {
-    user_identifier: String,
     otp: String,
-    #[serde(default)]
-    referral_code: Option<String>,
-    #[serde(default)]
-    banner_id: Option<String>,
-    #[serde(default)]
-    install_id: Option<String>,
+    #[serde(flatten)]
+    asked: CodeAsked,
 }
 
 /// Confirm OTP: the user's data, their registration finished when new.
-pub async fn confirm_code(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(prefix): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let (caller, given) = match accept::<CodeGiven>(&state, &prefix, peer.ip(), &headers, &body).await {
-        Ok(accepted) => accepted,
-        Err(refused) => return refused,
-    };
-    let program = caller.program;
+pub async fn confirm_code(State(state): State<AppState>, call: Webhook<CodeGiven>) -> Response {
+    let (program, otp, given) = (call.caller.program, call.body.otp, call.body.asked);
     let invitation = given.referral_code.map(|code| Invitation {
         code,
         banner_id: given.banner_id,
@@ -145,7 +118,7 @@ pub async fn confirm_code(
     });
     let store = &state.store;
     let who = (phone(&given.user_identifier), given.install_id);
-    let signed = match referral::sign_in(store, &program, (&who.0, who.1), &given.otp, invitation).await {
+    let signed = match referral::sign_in(store, &program, (&who.0, who.1), &otp, invitation).await {
         Ok(Ok(signed)) => signed,
         Ok(Err(wrong)) => return refusal(code_refusal(&wrong)),
         Err(e) => return store_refusal(e),
@@ -195,17 +168,8 @@ pub struct UserAsked {
 }
 
 /// Get User Data: the user object by the id the app was given.
-pub async fn user_data(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(prefix): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let (caller, asked) = match accept::<UserAsked>(&state, &prefix, peer.ip(), &headers, &body).await {
-        Ok(accepted) => accepted,
-        Err(refused) => return refused,
-    };
+pub async fn user_data(State(state): State<AppState>, call: Webhook<UserAsked>) -> Response {
+    let (caller, asked) = (call.caller, call.body);
     let store = &state.store;
     let program_id = caller.program.id;
     let member = match referral::member_by_user_id(store, program_id, &asked.user_identifier).await {
