@@ -10,7 +10,7 @@ use crate::referrals::{attribute_in, record_traces_in, Attribution, Invitation};
 use crate::registration::member_where;
 use crate::Tx;
 use crate::{Member, MemberFields, Store, StoreError};
-use accrue_core::member::MemberState;
+use accrue_core::member::{normalize_email, MemberState};
 use accrue_core::registration::{Channel, CodeRules};
 use sqlx::Row;
 
@@ -37,17 +37,19 @@ impl Store {
     /// Asks for a sign-in code to `phone` (normalised), sent by SMS. A phone no member has
     /// becomes a member in registration; with `ask_first` that first call sends nothing
     /// ([`Asked::NewPhone`]). A member in registration keeps the `invitation` given until
-    /// its code is confirmed. Blocked and archived members are refused.
+    /// its code is confirmed, and takes the `data` given (see [`take_data`]). Blocked and
+    /// archived members are refused.
     pub async fn ask_sign_in_code(
         &self,
         program_id: i64,
-        phone: String,
+        (phone, data): (String, MemberFields),
         rules: CodeRules,
         ask_first: bool,
         invitation: Option<Invitation>,
     ) -> Result<Asked, StoreError> {
         let attempt = || {
-            let (phone, sealer, invitation) = (phone.clone(), self.sealer().clone(), invitation.clone());
+            let (phone, sealer, invitation, data) =
+                (phone.clone(), self.sealer().clone(), invitation.clone(), data.clone());
             self.write(move |tx| {
                 Box::pin(async move {
                     let member = match member_where(tx, program_id, "phone = $2", &phone).await? {
@@ -70,6 +72,7 @@ impl Store {
                             if let Some(invitation) = &invitation {
                                 keep_invitation(tx, member.id, invitation).await?;
                             }
+                            take_data(tx, program_id, member.id, data).await?;
                         }
                         MemberState::Active => {}
                         other => return Err(StoreError::MemberInactive(other.as_str())),
@@ -161,6 +164,26 @@ impl Store {
         })
         .await
     }
+}
+
+/// What a registering member gave about themselves (e-mail, names, attributes). An
+/// e-mail that is not one is left out; one another member has is left out too, and kept
+/// as a trace for the fraud rules (a friend giving the inviter's address).
+async fn take_data(tx: &mut Tx, program_id: i64, member_id: i64, mut data: MemberFields) -> Result<(), StoreError> {
+    if let Some(given) = data.email.take() {
+        if let Ok(email) = normalize_email(&given) {
+            match member_where(tx, program_id, "email = $2", &email).await? {
+                Some(other) if other.id != member_id => {
+                    record_traces_in(tx, program_id, member_id, &[("email", &email)]).await?;
+                }
+                _ => data.email = Some(email),
+            }
+        }
+    }
+    if data == MemberFields::default() {
+        return Ok(());
+    }
+    update_member_in(tx, program_id, member_id, data).await.map(|_| ())
 }
 
 async fn keep_invitation(tx: &mut Tx, member_id: i64, invitation: &Invitation) -> Result<(), StoreError> {

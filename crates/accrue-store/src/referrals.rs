@@ -191,6 +191,7 @@ async fn traces_of(tx: &mut Tx, program_id: i64, member: &Member) -> Result<Trac
         let (kind, value): (String, String) = (row.try_get(0)?, row.try_get(1)?);
         match kind.as_str() {
             "device" => traces.devices.push(value),
+            "email" => traces.email = traces.email.or(Some(value)),
             _ => traces.ips.push(value),
         }
     }

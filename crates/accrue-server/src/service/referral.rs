@@ -9,7 +9,7 @@ use accrue_core::registration::CodeRules;
 use accrue_store::confirmations::CodeError;
 use accrue_store::phone_sign_in::{Asked, SignedIn};
 use accrue_store::referrals::{Figures, Invitation, NewClick};
-use accrue_store::{Currency, Member, MemberSearch, Program, Store, StoreError};
+use accrue_store::{Currency, Member, MemberFields, MemberSearch, Program, Store, StoreError};
 use rust_decimal::Decimal;
 
 /// The code `member` shares in invite links, by the program's rule.
@@ -204,6 +204,8 @@ pub struct CodeRequest {
     pub device: Option<String>,
     /// Ask a new phone for data before sending it a code.
     pub ask_first: bool,
+    /// What a new member gave about themselves.
+    pub data: MemberFields,
 }
 
 /// Asks for a sign-in code by phone (see [`accrue_store::Store::ask_sign_in_code`]). A
@@ -218,7 +220,7 @@ pub async fn ask_code(store: &Store, program: &Program, r: CodeRequest) -> Resul
         ip: None,
     });
     let asked = store
-        .ask_sign_in_code(program.id, phone, rules, r.ask_first, invitation)
+        .ask_sign_in_code(program.id, (phone, r.data), rules, r.ask_first, invitation)
         .await?;
     Ok((asked, rules))
 }

@@ -381,6 +381,39 @@ async fn fraud_rules_hold_referrals_for_review(db: TestDb) {
     sign_in(&s, &key, "79162220006", Some(&e), "install-f").await;
     let (_, queue) = s.admin(Method::GET, "/admin/v1/referrals?state=review", None).await;
     assert_eq!(queue["items"][0]["suspicions"], json!(["same_ip"]), "{queue}");
+    // A friend giving the inviter's e-mail (also over the inviter's velocity by now).
+    let email = json!({"email": "a@shop.example"});
+    let (status, _) = s
+        .admin(Method::PATCH, &format!("/admin/v1/members/{a}"), Some(email))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let ask = json!({"userIdentifier": "79162220007", "installId": "install-g"});
+    imshop(&s, &key, "/otp/request", ask.clone()).await;
+    let mut again = ask;
+    again["referralCode"] = json!(a);
+    again["email"] = json!("A@Shop.example");
+    again["fullName"] = json!("Иван Петров");
+    let (_, sent) = imshop(&s, &key, "/otp/request", again).await;
+    assert!(sent.get("otp").is_some(), "{sent}");
+    let code = s.sent_code("sms", "79162220007").await;
+    let (_, user) = imshop(
+        &s,
+        &key,
+        "/otp/confirm",
+        json!({"userIdentifier": "79162220007", "otp": code}),
+    )
+    .await;
+    assert_eq!(user["user"]["name"], "Иван Петров", "{user}");
+    assert!(
+        user["user"].get("email").is_none(),
+        "the inviter's address stays the inviter's"
+    );
+    let (_, queue) = s.admin(Method::GET, "/admin/v1/referrals?state=review", None).await;
+    assert_eq!(
+        queue["items"][0]["suspicions"],
+        json!(["same_email", "velocity"]),
+        "{queue}"
+    );
 }
 
 async fn an_inviters_cap_holds(db: TestDb) {

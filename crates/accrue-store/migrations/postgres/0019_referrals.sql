@@ -69,7 +69,8 @@ CREATE INDEX referral_rewards_by_purchase ON referral_rewards (program_id, purch
 CREATE TABLE member_traces (
     program_id BIGINT NOT NULL REFERENCES programs(id),
     member_id BIGINT NOT NULL REFERENCES members(id),
-    kind TEXT NOT NULL CHECK (kind IN ('device', 'ip')),
+    -- 'email': an address a registering member gave that another member has.
+    kind TEXT NOT NULL CHECK (kind IN ('device', 'ip', 'email')),
     value TEXT NOT NULL,
     seen_at BIGINT NOT NULL,
     PRIMARY KEY (member_id, kind, value)

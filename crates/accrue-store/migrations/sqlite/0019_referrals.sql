@@ -69,7 +69,8 @@ CREATE INDEX referral_rewards_by_purchase ON referral_rewards (program_id, purch
 CREATE TABLE member_traces (
     program_id INTEGER NOT NULL REFERENCES programs(id),
     member_id INTEGER NOT NULL REFERENCES members(id),
-    kind TEXT NOT NULL CHECK (kind IN ('device', 'ip')),
+    -- 'email': an address a registering member gave that another member has.
+    kind TEXT NOT NULL CHECK (kind IN ('device', 'ip', 'email')),
     value TEXT NOT NULL,
     seen_at INTEGER NOT NULL,
     PRIMARY KEY (member_id, kind, value)

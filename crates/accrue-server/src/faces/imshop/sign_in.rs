@@ -8,7 +8,7 @@ use crate::AppState;
 use accrue_store::confirmations::CodeError;
 use accrue_store::phone_sign_in::Asked;
 use accrue_store::referrals::Invitation;
-use accrue_store::StoreError;
+use accrue_store::{MemberFields, StoreError};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -19,12 +19,45 @@ use serde_json::{json, Map, Value};
 #[serde(rename_all = "camelCase")]
 pub struct CodeAsked {
     user_identifier: String,
+    /// What IMSHOP collected for `dataRequired`.
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    full_name: Option<String>,
+    #[serde(default)]
+    birthday: Option<String>,
+    #[serde(default)]
+    gender: Option<String>,
     #[serde(default)]
     referral_code: Option<String>,
     #[serde(default)]
     banner_id: Option<String>,
     #[serde(default)]
     install_id: Option<String>,
+}
+
+impl CodeAsked {
+    /// What a new member gave: e-mail, names (`fullName` split at its first space) and
+    /// `birthday` and `gender` as attributes.
+    fn data(&self) -> MemberFields {
+        let text = |v: &Option<String>| v.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(String::from);
+        let name = text(&self.full_name);
+        let (first, last) = match name.as_deref().and_then(|n| n.split_once(' ')) {
+            Some((first, last)) => (Some(first.to_string()), Some(last.trim().to_string())),
+            None => (name, None),
+        };
+        let attributes = [("birthday", text(&self.birthday)), ("gender", text(&self.gender))]
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.to_string(), Value::String(v?))))
+            .collect();
+        MemberFields {
+            email: text(&self.email),
+            first_name: first,
+            last_name: last,
+            attributes,
+            ..MemberFields::default()
+        }
+    }
 }
 
 /// IMSHOP sends the phone as digits with the country code (`71234567890`).
@@ -77,10 +110,11 @@ pub async fn request_code(State(state): State<AppState>, call: Webhook<CodeAsked
     let Caller { program, settings } = caller;
     let request = CodeRequest {
         phone: phone(&asked.user_identifier),
-        referral_code: asked.referral_code,
-        banner_id: asked.banner_id,
-        device: asked.install_id,
+        referral_code: asked.referral_code.clone(),
+        banner_id: asked.banner_id.clone(),
+        device: asked.install_id.clone(),
         ask_first: !settings.data_required.is_empty(),
+        data: asked.data(),
     };
     match referral::ask_code(&state.store, &program, request).await {
         Ok((Asked::NewPhone(_), _)) => Json(json!({
