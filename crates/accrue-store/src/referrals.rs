@@ -650,6 +650,12 @@ async fn decide_in(tx: &mut Tx, program_id: i64, id: i64, approve: bool) -> Resu
     Ok(referral)
 }
 
+/// One way a referral code may name a member.
+enum Lookup {
+    Id(i64),
+    Search(MemberSearch),
+}
+
 impl Store {
     /// The program's referral settings (the defaults until some are saved).
     pub async fn referral_settings(&self, program_id: i64) -> Result<ReferralSettings, StoreError> {
@@ -675,26 +681,25 @@ impl Store {
         if code.is_empty() || code.len() > 100 {
             return Err(StoreError::NotFound("referral code"));
         }
-        let mut searches = Vec::new();
-        if let CodeRule::ExternalId { source } = rule {
-            searches.push(MemberSearch::ExternalId {
-                source: source.clone(),
-                id: code.to_string(),
-            });
-        }
-        if let Ok(id) = code.parse::<i64>() {
-            if let Ok(member) = self.member(program_id, id).await {
-                if searches.is_empty() || self.find_member(program_id, searches[0].clone()).await.is_err() {
-                    return Ok(member);
-                }
+        let by_id = code.parse::<i64>().ok().map(Lookup::Id);
+        let generated = Some(Lookup::Search(MemberSearch::ReferralCode(code.to_string())));
+        let order = match rule {
+            CodeRule::MemberId => [by_id, generated, None],
+            CodeRule::Generated => [generated, by_id, None],
+            CodeRule::ExternalId { source } => {
+                let id = code.to_string();
+                let external = MemberSearch::ExternalId { source: source.clone(), id };
+                [Some(Lookup::Search(external)), by_id, generated]
             }
-        }
-        searches.push(MemberSearch::ReferralCode(code.to_string()));
-        for search in searches {
-            match self.find_member(program_id, search).await {
-                Ok(member) => return Ok(member),
+        };
+        for lookup in order.into_iter().flatten() {
+            let found = match lookup {
+                Lookup::Id(id) => self.member(program_id, id).await,
+                Lookup::Search(search) => self.find_member(program_id, search).await,
+            };
+            match found {
                 Err(StoreError::NotFound(_)) => continue,
-                Err(e) => return Err(e),
+                found => return found,
             }
         }
         Err(StoreError::NotFound("referral code"))
