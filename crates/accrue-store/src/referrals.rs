@@ -688,7 +688,10 @@ impl Store {
             CodeRule::Generated => [generated, by_id, None],
             CodeRule::ExternalId { source } => {
                 let id = code.to_string();
-                let external = MemberSearch::ExternalId { source: source.clone(), id };
+                let external = MemberSearch::ExternalId {
+                    source: source.clone(),
+                    id,
+                };
                 [Some(Lookup::Search(external)), by_id, generated]
             }
         };

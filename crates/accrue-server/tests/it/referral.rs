@@ -481,6 +481,29 @@ async fn concurrent_registrations_with_one_code_pay_once(db: TestDb) {
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
     let b = list["items"][0]["invitee_id"].as_i64().unwrap().to_string();
     assert_eq!(balance(&s, &b).await, 50.0, "the registration reward is paid once");
+    // The friend's first order, sent eight times at once: paid for and rewarded once.
+    let mut first = order("o-at-once", &b, 20);
+    first["orders"][0]["items"][0]["price"] = json!(100);
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (s, key, first) = (s.clone(), key.clone(), first.clone());
+            tokio::spawn(async move { imshop(&s, &key, "/orders", first).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for t in tasks {
+        let (status, answer) = t.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        answers.push(answer);
+    }
+    assert!(
+        answers
+            .iter()
+            .all(|a| a == &answers[0] && a["orders"][0]["success"] == true),
+        "{answers:?}"
+    );
+    assert_eq!(balance(&s, &a).await, 300.0, "the inviter is rewarded once");
+    assert_eq!(balance(&s, &b).await, 39.0, "50 - 20 paid + 9 earned, once");
 }
 
 async fn imshop_calls_are_authenticated(db: TestDb) {
