@@ -221,8 +221,8 @@ pub async fn of_member(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImshopInput {
-    /// The merchant whose till IMSHOP orders are made at (needed the first time; a new
-    /// device "IMSHOP orders" is made for it).
+    /// The merchant whose till IMSHOP orders are made at (needed the first time; a
+    /// device "IMSHOP orders" is made for it, and again only when the merchant changes).
     pub merchant: Option<String>,
     /// The webhooks' path: `/imshop/{path_prefix}/…` (the program's code when absent).
     pub path_prefix: Option<String>,
@@ -323,6 +323,9 @@ pub async fn put_imshop(
     let existing = store.imshop_settings(program.id).await?;
     let (device_id, key_sha256, shown) = match (existing, &input.merchant) {
         (Some(s), None) => (s.device_id, s.key_sha256, None),
+        (Some(s), Some(merchant)) if store.device(program.id, s.device_id).await?.merchant_code == *merchant => {
+            (s.device_id, s.key_sha256, None)
+        }
         (current, Some(merchant)) => {
             let device = store
                 .create_device(program.id, merchant.clone(), "IMSHOP orders".into(), None)

@@ -549,6 +549,19 @@ async fn imshop_calls_are_authenticated(db: TestDb) {
         accrue_server::testing::send(old, Some(body.clone())).await.0,
         StatusCode::UNAUTHORIZED
     );
+    // Setting the same merchant again keeps the device and the key.
+    let (_, before) = s.admin(Method::GET, "/admin/v1/programs/default/imshop", None).await;
+    let (_, again) = s
+        .admin(
+            Method::PUT,
+            "/admin/v1/programs/default/imshop",
+            Some(json!({"merchant": "shop"})),
+        )
+        .await;
+    assert_eq!(
+        (again["device_id"].clone(), again["api_key"].clone()),
+        (before["device_id"].clone(), Value::Null)
+    );
     let settings = json!({"allowed_ips": ["10.0.0.0/8"]});
     let (status, _) = s
         .admin(Method::PUT, "/admin/v1/programs/default/imshop", Some(settings))
