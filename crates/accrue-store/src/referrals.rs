@@ -78,6 +78,21 @@ pub struct NewClick {
     pub user_agent: String,
 }
 
+/// A kept click on an invite link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordedClick {
+    pub id: i64,
+    pub inviter_id: i64,
+    pub code: String,
+    pub banner_id: Option<String>,
+    pub platform: String,
+    pub ip: String,
+    pub user_agent: String,
+    pub created_at: Millis,
+    /// When a first open was matched to it.
+    pub matched_at: Option<Millis>,
+}
+
 /// The click a first open was matched to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MatchedClick {
@@ -781,6 +796,40 @@ impl Store {
             })
         })
         .await
+    }
+
+    /// Clicks on invite links newest first, of one inviter when given.
+    pub async fn referral_clicks(
+        &self,
+        program_id: i64,
+        inviter_id: Option<i64>,
+        (offset, count): (i64, i64),
+    ) -> Result<Vec<RecordedClick>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, inviter_id, code, banner_id, platform, ip, user_agent, created_at, matched_at FROM referral_clicks \
+             WHERE program_id = $1 AND ($2 = 0 OR inviter_id = $2) ORDER BY id DESC LIMIT $3 OFFSET $4",
+        )
+        .bind(program_id)
+        .bind(inviter_id.unwrap_or(0))
+        .bind(count)
+        .bind(offset)
+        .fetch_all(self.reads())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RecordedClick {
+                    id: r.try_get(0)?,
+                    inviter_id: r.try_get(1)?,
+                    code: r.try_get(2)?,
+                    banner_id: r.try_get(3)?,
+                    platform: r.try_get(4)?,
+                    ip: r.try_get(5)?,
+                    user_agent: r.try_get(6)?,
+                    created_at: r.try_get(7)?,
+                    matched_at: r.try_get(8)?,
+                })
+            })
+            .collect()
     }
 
     /// Remembers the address an app install first opened from (the first one kept).

@@ -109,6 +109,7 @@ pub fn router(state: AdminState, body_limit: usize) -> Router {
         )
         .route("/programs/{code}/imshop/rotate-key", post(referrals::rotate_imshop_key))
         .route("/referrals", get(referrals::list))
+        .route("/referral-clicks", get(referrals::clicks))
         .route("/referrals/{id}/approve", post(referrals::approve))
         .route("/referrals/{id}/reject", post(referrals::reject))
         .route("/members/{id}/referral", get(referrals::of_member))

@@ -14,7 +14,7 @@ use utoipa::{Modify, OpenApi};
     paths(
         programs::create, programs::list, programs::get, programs::create_currency, programs::currencies, programs::set_currency_limits, programs::registration_settings, programs::set_registration_settings, programs::messages, programs::set_message, programs::reset_message, programs::questionnaire, programs::set_questionnaire,
         faces::get_loymax, faces::put_loymax, faces::delete_loymax, faces::list_loymax,
-        referrals::settings, referrals::set_settings, referrals::set_link_hosts, referrals::list, referrals::approve,
+        referrals::settings, referrals::set_settings, referrals::set_link_hosts, referrals::list, referrals::clicks, referrals::approve,
         referrals::reject, referrals::of_member, referrals::imshop_settings, referrals::put_imshop, referrals::rotate_imshop_key,
         members::create, members::list, members::get, members::update, members::block, members::archive, members::set_password,
         members::balances, members::history, notifications::create, notifications::list,

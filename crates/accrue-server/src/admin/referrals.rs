@@ -154,6 +154,37 @@ pub async fn list(
     Ok(axum::Json(json!({ "items": items })))
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ClickQuery {
+    pub program: Option<String>,
+    pub inviter: Option<i64>,
+    pub offset: Option<i64>,
+    pub count: Option<i64>,
+}
+
+/// Clicks on invite links newest first (`matched_at`: when a first open took the click).
+#[utoipa::path(operation_id = "referral_clicks", get, path = "/admin/v1/referral-clicks", params(ClickQuery),
+    responses((status = 200, body = Object), (status = 400)), tag = "referral")]
+pub async fn clicks(State(state): State<AppState>, Query(q): Query<ClickQuery>) -> Result<axum::Json<Value>, ApiError> {
+    let program = ProgramParam { program: q.program }.resolve(&state.store).await?;
+    let page = Paging {
+        offset: q.offset,
+        count: q.count,
+    }
+    .bounds()?;
+    let found = state.store.referral_clicks(program.id, q.inviter, page).await?;
+    let items: Vec<Value> = found
+        .into_iter()
+        .map(|c| {
+            json!({"id": c.id, "inviter_id": c.inviter_id, "code": c.code, "banner_id": c.banner_id,
+                   "platform": c.platform, "ip": c.ip, "user_agent": c.user_agent,
+                   "created_at": time(c.created_at), "matched_at": c.matched_at.map(time)})
+        })
+        .collect();
+    Ok(axum::Json(json!({ "items": items })))
+}
+
 async fn decide(
     state: AppState,
     id: i64,

@@ -179,6 +179,23 @@ async fn the_funnel_from_link_to_refund(db: TestDb) {
         )
         .await;
     assert_eq!(again["referralCode"], Value::Null, "a click is matched once");
+    let (_, clicks) = s
+        .admin(Method::GET, &format!("/admin/v1/referral-clicks?inviter={a}"), None)
+        .await;
+    let click = &clicks["items"][0];
+    assert_eq!(
+        (
+            click["code"].clone(),
+            click["banner_id"].clone(),
+            click["platform"].clone()
+        ),
+        (json!(a), json!("summer"), json!("ios"))
+    );
+    assert_eq!(
+        (click["ip"].clone(), click["user_agent"].clone()),
+        (json!("127.0.0.1"), json!(IPHONE))
+    );
+    assert!(click["matched_at"].is_string(), "{clicks}");
 
     // The friend registers with the code: the registration reward is theirs at once.
     let invitee = sign_in(&s, &key, "79161110002", Some(&a), "inst-b").await;
