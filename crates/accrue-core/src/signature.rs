@@ -7,6 +7,11 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+/// Compares secrets in time independent of where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0_u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// The prefix that marks a Standard Webhooks secret.
 pub const SECRET_PREFIX: &str = "whsec_";
 /// Shorter keys are too weak for HMAC-SHA256.

@@ -190,6 +190,15 @@ pub fn json_has_nul(bytes: &[u8]) -> bool {
     false
 }
 
+/// Whether `source` is in `allowed` (addresses and networks); any is when it is empty.
+pub(crate) fn address_allowed(allowed: &[String], source: std::net::IpAddr) -> bool {
+    allowed.is_empty()
+        || allowed.iter().any(|entry| match entry.parse::<ipnet::IpNet>() {
+            Ok(net) => net.contains(&source),
+            Err(_) => entry.parse::<std::net::IpAddr>().is_ok_and(|ip| ip == source),
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

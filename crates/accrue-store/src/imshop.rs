@@ -30,9 +30,7 @@ pub struct ImshopSettings {
 impl ImshopSettings {
     /// Whether `key` is the API key (compared in time independent of the input).
     pub fn accepts(&self, key: &str) -> bool {
-        let given = key_hash(key);
-        let (a, b) = (given.as_bytes(), self.key_sha256.as_bytes());
-        a.len() == b.len() && a.iter().zip(b).fold(0_u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        accrue_core::signature::constant_time_eq(key_hash(key).as_bytes(), self.key_sha256.as_bytes())
     }
 }
 

@@ -6,6 +6,7 @@ use super::pricing::ChequeInput;
 use super::purchases::{self, Checkout, Request};
 use accrue_core::offers::{self, Accrual, Calculation};
 use accrue_core::purchase::Rejection;
+use accrue_store::imshop::CartLine;
 use accrue_store::{Currency, Store, StoreError};
 use rust_decimal::Decimal;
 use serde_json::Value;
@@ -20,11 +21,12 @@ pub struct CartQuote {
 }
 
 /// Prices a cart; `spend` (the points the shopper chose, capped at what the cart allows)
-/// lowers the accrual as a payment would.
+/// lowers the accrual as a payment would. The lines with a price are kept for the app
+/// install `install`: its order carries no prices it wants used, and is priced from them.
 pub async fn quote_cart(
     store: &Store,
     till: Checkout,
-    cart: &ChequeInput,
+    (cart, install): (&ChequeInput, Option<&str>),
     spend: Option<Decimal>,
 ) -> Result<CartQuote, StoreError> {
     let outcome = purchases::available(store, till, cart).await?;
@@ -38,6 +40,18 @@ pub async fn quote_cart(
         None => 0,
     };
     let accrual = offers::accrual(&calculation, spend.min(calculation.max_bonus_payment)).ok();
+    if let Some(install) = install.filter(|i| !i.trim().is_empty()) {
+        let kept = cart.lines.iter().filter_map(|l| {
+            Some(CartLine {
+                goods: l.goods_id.clone()?,
+                price: l.price?,
+                quantity: l.quantity.unwrap_or(Decimal::ONE),
+            })
+        });
+        store
+            .remember_cart(till.program_id, install.to_string(), kept.collect())
+            .await?;
+    }
     Ok(CartQuote {
         calculation,
         accrual,
@@ -54,7 +68,10 @@ pub struct Order<'a> {
     pub id: &'a str,
     /// The face's key space.
     pub scope: &'a str,
+    /// Lines without a price take the one of the install's last priced cart.
     pub cart: &'a ChequeInput,
+    /// The app install it was ordered from.
+    pub install: Option<&'a str>,
     /// Points the shopper chose to pay with.
     pub bonuses: Option<Decimal>,
     /// The order as received, for telling a repeat from a reused id.
@@ -73,6 +90,36 @@ pub struct Placed {
     pub currency: Currency,
 }
 
+/// What placing an order did.
+#[derive(Debug, Clone)]
+pub enum Placing {
+    Placed(Box<Placed>),
+    /// The line (from 0) has no price of its own or in the install's last cart: nothing
+    /// was done.
+    Unpriced {
+        line: usize,
+    },
+}
+
+/// The order's cart with every line priced: by the install's last priced cart, else by
+/// the line itself; the first line priced by neither otherwise.
+async fn priced_cart(store: &Store, order: &Order<'_>) -> Result<Result<ChequeInput, usize>, StoreError> {
+    let remembered = match order.install {
+        Some(install) => store.remembered_cart(order.till.program_id, install).await?,
+        None => Vec::new(),
+    };
+    let mut cart = order.cart.clone();
+    for (i, line) in cart.lines.iter_mut().enumerate() {
+        let kept = remembered.iter().find(|l| Some(&l.goods) == line.goods_id.as_ref());
+        let Some(price) = kept.map(|l| l.price).or(line.price) else {
+            return Ok(Err(i));
+        };
+        line.price = Some(price);
+        line.amount = Some(price * line.quantity.unwrap_or(Decimal::ONE));
+    }
+    Ok(Ok(cart))
+}
+
 fn step<'a>(order: Order<'a>, key: &'a str) -> Request<'a> {
     Request {
         till: order.till,
@@ -86,7 +133,12 @@ fn step<'a>(order: Order<'a>, key: &'a str) -> Request<'a> {
 /// Places an order: prices it by the program's offers, pays the chosen points, sets the
 /// accrual and confirms, each step once per order id. A refused payment (too few points,
 /// over the cart's limit) leaves nothing done.
-pub async fn place(store: &Store, order: Order<'_>) -> Result<Placed, StoreError> {
+pub async fn place(store: &Store, order: Order<'_>) -> Result<Placing, StoreError> {
+    let cart = match priced_cart(store, &order).await? {
+        Ok(cart) => cart,
+        Err(line) => return Ok(Placing::Unpriced { line }),
+    };
+    let order = Order { cart: &cart, ..order };
     let keys = ["pay", "bonus", "confirm"].map(|step| format!("{}:{step}", order.id));
     let req = |key| step(order, key);
     let mut paid = 0;
@@ -101,11 +153,11 @@ pub async fn place(store: &Store, order: Order<'_>) -> Result<Placed, StoreError
             reason: "the order was not priced".into(),
         })
     })?;
-    Ok(Placed {
+    Ok(Placing::Placed(Box::new(Placed {
         calculation,
         paid,
         accrued: priced.done.amount,
         accrual: priced.done.accrual,
         currency: confirmed.currency,
-    })
+    })))
 }

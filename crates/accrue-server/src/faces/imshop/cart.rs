@@ -3,13 +3,12 @@
 //! read tolerantly: numbers or numeric strings, unknown fields ignored.
 
 use super::{decimal, failed, number, Caller, Webhook};
-use crate::service::orders::{self, CartQuote, Order};
+use crate::service::orders::{self, CartQuote, Order, Placing};
 use crate::service::pricing::{ChequeInput, LineInput};
 use crate::service::purchases::Checkout;
 use crate::service::referral::member_by_user_id;
 use crate::AppState;
 use accrue_core::purchase::Rejection;
-use accrue_store::imshop::CartLine;
 use accrue_store::StoreError;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -156,33 +155,11 @@ pub async fn calculate(State(state): State<AppState>, call: Webhook<Cart>) -> Re
     };
     let chosen: Vec<&Item> = cart.items.iter().filter(|i| i.selected != Some(false)).collect();
     let lines = chosen.iter().map(|i| i.line(amount(&i.price))).collect();
-    let quote = match orders::quote_cart(
-        &state.store,
-        till,
-        &cheque(lines, &cart.promocode),
-        amount(&cart.authorized_bonuses),
-    )
-    .await
-    {
+    let priced = (&cheque(lines, &cart.promocode), cart.install_id.as_deref());
+    let quote = match orders::quote_cart(&state.store, till, priced, amount(&cart.authorized_bonuses)).await {
         Ok(quote) => quote,
         Err(e) => return failed(e),
     };
-    if let Some(install) = cart.install_id.clone().filter(|i| !i.trim().is_empty()) {
-        let kept = chosen.iter().filter_map(|i| {
-            Some(CartLine {
-                goods: i.goods()?,
-                price: amount(&i.price)?,
-                quantity: amount(&i.quantity).unwrap_or(Decimal::ONE),
-            })
-        });
-        if let Err(e) = state
-            .store
-            .remember_cart(caller.program.id, install, kept.collect())
-            .await
-        {
-            return failed(e);
-        }
-    }
     Json(render_cart(&cart, &quote)).into_response()
 }
 
@@ -256,17 +233,9 @@ fn refused(uuid: &str, code: &str, message: String) -> Value {
 /// own (`success`, or `errorCode` and `errorMessage`), echoing its `uuid`.
 pub async fn place(State(state): State<AppState>, call: Webhook<Orders>) -> Response {
     let (caller, request) = (call.caller, call.body);
-    let remembered = match &request.install_id {
-        Some(install) => state.store.remembered_cart(caller.program.id, install).await,
-        None => Ok(Vec::new()),
-    };
-    let remembered = match remembered {
-        Ok(lines) => lines,
-        Err(e) => return failed(e),
-    };
     let mut answers = Vec::new();
     for raw in &request.orders {
-        match place_one(&state, &caller, raw, &remembered).await {
+        match place_one(&state, &caller, raw, request.install_id.as_deref()).await {
             Ok(answer) => answers.push(answer),
             Err(e) => return failed(e),
         }
@@ -274,12 +243,7 @@ pub async fn place(State(state): State<AppState>, call: Webhook<Orders>) -> Resp
     Json(json!({ "orders": answers })).into_response()
 }
 
-async fn place_one(
-    state: &AppState,
-    caller: &Caller,
-    raw: &Value,
-    remembered: &[CartLine],
-) -> Result<Value, StoreError> {
+async fn place_one(state: &AppState, caller: &Caller, raw: &Value, install: Option<&str>) -> Result<Value, StoreError> {
     let order: OrderIn = match serde_json::from_value(raw.clone()) {
         Ok(order) => order,
         Err(e) => {
@@ -287,22 +251,7 @@ async fn place_one(
             return Ok(refused(uuid, "bad_order", format!("Заказ не разобран: {e}")));
         }
     };
-    let mut lines = Vec::new();
-    for item in &order.items {
-        let kept = remembered
-            .iter()
-            .find(|l| Some(&l.goods) == item.goods().as_ref())
-            .map(|l| l.price);
-        let Some(price) = kept.or_else(|| amount(&item.price)) else {
-            let what = item.name.clone().or_else(|| item.goods()).unwrap_or_default();
-            return Ok(refused(
-                &order.uuid,
-                "no_price",
-                format!("Нет цены товара «{what}»: рассчитайте корзину заново"),
-            ));
-        };
-        lines.push(item.line(Some(price)));
-    }
+    let lines = order.items.iter().map(|i| i.line(amount(&i.price))).collect();
     let till = checkout(state, caller, &order.external_user_id).await?;
     let cart = cheque(lines, &order.promocode);
     let placing = Order {
@@ -310,11 +259,18 @@ async fn place_one(
         id: &order.uuid,
         scope: SCOPE,
         cart: &cart,
+        install,
         bonuses: amount(&order.authorized_bonuses),
         body: raw,
     };
     match orders::place(&state.store, placing).await {
-        Ok(placed) => {
+        Ok(Placing::Unpriced { line }) => {
+            let item = &order.items[line];
+            let what = item.name.clone().or_else(|| item.goods()).unwrap_or_default();
+            let message = format!("Нет цены товара «{what}»: рассчитайте корзину заново");
+            Ok(refused(&order.uuid, "no_price", message))
+        }
+        Ok(Placing::Placed(placed)) => {
             let scale = placed.currency.scale;
             let earned = |i: usize| {
                 placed

@@ -12,7 +12,7 @@ pub(crate) mod cart;
 mod referral;
 mod sign_in;
 
-use crate::limits::refuse_nul;
+use crate::limits::{address_allowed, refuse_nul};
 use crate::AppState;
 use accrue_core::money::to_decimal;
 use accrue_store::imshop::ImshopSettings;
@@ -25,7 +25,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use base64::Engine;
-use ipnet::IpNet;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use std::net::{IpAddr, SocketAddr};
@@ -107,14 +106,6 @@ fn key_of(headers: &HeaderMap, body: &Value) -> Option<String> {
         return text.split_once(':').map(|(_, password)| password.to_string());
     }
     body.get("key").and_then(Value::as_str).map(String::from)
-}
-
-fn address_allowed(allowed: &[String], source: IpAddr) -> bool {
-    allowed.is_empty()
-        || allowed.iter().any(|entry| match entry.parse::<IpNet>() {
-            Ok(net) => net.contains(&source),
-            Err(_) => entry.parse::<IpAddr>().is_ok_and(|ip| ip == source),
-        })
 }
 
 /// A webhook call, authenticated, with its JSON body read as `T`; the refusal to send

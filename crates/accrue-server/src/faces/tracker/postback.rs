@@ -5,7 +5,9 @@
 //! before any write, and the network sends them again.
 
 use super::{failed, UNKNOWN_PER_MINUTE};
+use crate::limits::address_allowed;
 use crate::AppState;
+use accrue_core::signature::constant_time_eq;
 use accrue_core::tracker::params::{self, ParamError, Postback};
 use accrue_core::tracker::{currency, event, ids};
 use accrue_store::tracker::{Ingest, Integration, LogEntry, Outcome};
@@ -15,7 +17,6 @@ use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use ipnet::IpNet;
 use serde_json::{json, Value};
 use std::net::{IpAddr, SocketAddr};
 
@@ -224,7 +225,7 @@ fn read_pairs(
             message: format!("query string is longer than {} bytes", super::MAX_QUERY),
         });
     }
-    if !source_allowed(&integration.allowed_ips, source) {
+    if !address_allowed(&integration.allowed_ips, source) {
         return Err(Refusal::forbidden(format!("source address {source} is not allowed")));
     }
     let bad_utf8 = |_: ParamError| Refusal::rejected("parameters are not valid UTF-8");
@@ -238,7 +239,7 @@ fn read_pairs(
     }
     if let Some(expected) = secret {
         let given = params::value(&pairs, &integration.secret_param).unwrap_or("");
-        if !same(given.as_bytes(), expected.as_bytes()) {
+        if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
             return Err(Refusal::forbidden(format!(
                 "missing or wrong shared secret ({})",
                 integration.secret_param
@@ -268,19 +269,6 @@ pub(crate) fn body_pairs(headers: &HeaderMap, body: &[u8]) -> Result<Vec<(String
             _ => None,
         })
         .collect())
-}
-
-fn source_allowed(allowed: &[String], source: IpAddr) -> bool {
-    allowed.is_empty()
-        || allowed.iter().any(|entry| match entry.parse::<IpNet>() {
-            Ok(net) => net.contains(&source),
-            Err(_) => entry.parse::<IpAddr>().is_ok_and(|ip| ip == source),
-        })
-}
-
-/// Compares in time independent of where the inputs differ.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0_u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Reads the postback's event, click id, amount and currency.
