@@ -98,6 +98,12 @@ impl Trigger {
             Trigger::FirstPurchase => "first_purchase",
         }
     }
+
+    pub fn parse(text: &str) -> Option<Trigger> {
+        [Trigger::Registration, Trigger::FirstPurchase]
+            .into_iter()
+            .find(|t| t.as_str() == text)
+    }
 }
 
 /// Who is rewarded.
@@ -114,6 +120,10 @@ impl Role {
             Role::Inviter => "inviter",
             Role::Invitee => "invitee",
         }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        [Role::Inviter, Role::Invitee].into_iter().find(|r| r.as_str() == text)
     }
 }
 

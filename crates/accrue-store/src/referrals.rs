@@ -617,16 +617,12 @@ async fn decide_in(tx: &mut Tx, program_id: i64, id: i64, approve: bool) -> Resu
     .await?;
     let settings = settings_in(tx, program_id).await?;
     for row in held {
-        let role = if row.try_get::<String, _>(2)? == "inviter" {
-            Role::Inviter
-        } else {
-            Role::Invitee
-        };
-        let trigger = if row.try_get::<String, _>(3)? == "registration" {
-            Trigger::Registration
-        } else {
-            Trigger::FirstPurchase
-        };
+        let (role, trigger): (String, String) = (row.try_get(2)?, row.try_get(3)?);
+        let bad = || StoreError::Internal(format!("bad reward {role} {trigger}"));
+        let (role, trigger) = (
+            Role::parse(&role).ok_or_else(bad)?,
+            Trigger::parse(&trigger).ok_or_else(bad)?,
+        );
         let reward = Reward {
             id: row.try_get(0)?,
             member_id: row.try_get(1)?,
