@@ -7,11 +7,13 @@
 pub mod fuzzing;
 pub mod hold;
 pub mod idempotency;
+pub mod integra;
 pub mod ledger;
 pub mod lots;
 pub mod member;
 pub mod merchant;
 pub mod messages;
+pub mod mustache;
 pub mod money;
 pub mod offers;
 pub mod outbox;
