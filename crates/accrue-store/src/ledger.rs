@@ -268,6 +268,19 @@ async fn wallet_balance(tx: &mut Tx, wallet: i64) -> Result<i64, StoreError> {
     Ok(row.map(|r| r.try_get(0)).transpose()?.unwrap_or(0))
 }
 
+/// The member's wallet balance in a currency, zero when it has no wallet yet.
+pub(crate) async fn wallet_balance_of(
+    tx: &mut Tx,
+    program_id: i64,
+    currency_id: i64,
+    member_id: i64,
+) -> Result<i64, StoreError> {
+    match existing_wallet(tx, program_id, currency_id, member_id).await? {
+        Some(wallet) => wallet_balance(tx, wallet).await,
+        None => Ok(0),
+    }
+}
+
 /// A written posting, and the balance of the wallet it moved (if it moved one).
 struct Posted {
     id: i64,
@@ -920,6 +933,13 @@ pub(crate) async fn reverse_accrual_in(
     Ok((total, Some(posting_id)))
 }
 
+/// Takes points out of the member's wallet (the oldest lots first).
+pub(crate) async fn withdraw_in(tx: &mut Tx, program_id: i64, m: Movement) -> Result<Receipt, StoreError> {
+    let (card_id, _) = prepare(tx, program_id, &m).await?;
+    let new = new_posting(program_id, PostingKind::Withdrawal, &m, card_id);
+    debit_in(tx, program_id, &m, new, AccountKind::Redemption).await
+}
+
 /// A purchase's payment hold is resolved by the purchase (Confirm, Cancel, the
 /// auto-cancel), never on its own: that would leave the purchase unable to finish.
 async fn refuse_purchase_hold(tx: &mut Tx, hold_id: i64) -> Result<(), StoreError> {
@@ -967,12 +987,7 @@ impl Store {
         m: Movement,
     ) -> Result<(Receipt, bool), StoreError> {
         self.ledger_write(program_id, key, move |tx, cause| {
-            Box::pin(async move {
-                let m = Movement { cause, ..m };
-                let (card_id, _) = prepare(tx, program_id, &m).await?;
-                let new = new_posting(program_id, PostingKind::Withdrawal, &m, card_id);
-                debit_in(tx, program_id, &m, new, AccountKind::Redemption).await
-            })
+            Box::pin(withdraw_in(tx, program_id, Movement { cause, ..m }))
         })
         .await
     }

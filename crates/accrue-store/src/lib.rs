@@ -28,6 +28,7 @@ pub mod face_bindings;
 pub mod hooks;
 pub mod idempotency;
 pub mod imshop;
+pub mod integra;
 pub mod ledger;
 pub mod member_auth;
 pub mod member_history;

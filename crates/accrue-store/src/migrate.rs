@@ -42,6 +42,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(17, "0017_coupons"),
     migration!(18, "0018_card_categories"),
     migration!(19, "0019_referrals"),
+    migration!(20, "0020_integra"),
 ];
 
 /// A short hash of every PostgreSQL migration: databases migrated by the same code
