@@ -1,5 +1,6 @@
 //! Rendering shared by the admin API and the faces.
 
+use accrue_core::money::to_decimal;
 use accrue_core::Millis;
 use axum::http::HeaderMap;
 use chrono::{NaiveDateTime, SecondsFormat, TimeZone, Utc};
@@ -23,4 +24,20 @@ pub fn public_base(headers: &HeaderMap) -> String {
     let host = header("x-forwarded-host").or(header("host")).unwrap_or("localhost");
     let proto = header("x-forwarded-proto").unwrap_or("http");
     format!("{proto}://{host}")
+}
+
+/// An amount as a JSON number in the currency's units: `1250, 2 → 12.5`.
+pub fn number(minor: i64, scale: u32) -> serde_json::Value {
+    decimal(to_decimal(minor, scale))
+}
+
+/// A decimal as the shortest JSON number: a whole number without a fraction.
+pub fn decimal(d: rust_decimal::Decimal) -> serde_json::Value {
+    let d = d.normalize();
+    if d.scale() == 0 {
+        if let Ok(whole) = i64::try_from(d) {
+            return serde_json::json!(whole);
+        }
+    }
+    serde_json::from_str(&d.to_string()).unwrap_or(serde_json::Value::Null)
 }

@@ -15,6 +15,7 @@ pub(crate) async fn run(store: Store, interval: Duration, mut stop: watch::Recei
             _ = tick.tick() => {
                 expire(&store).await;
                 cancel_unconfirmed(&store).await;
+                expire_top_ups(&store).await;
             }
             _ = stop.changed() => return,
         }
@@ -43,5 +44,13 @@ async fn cancel_unconfirmed(store: &Store) {
         }
         Ok(_) => {}
         Err(e) => tracing::error!(error = %e, "auto-cancel of purchases failed"),
+    }
+}
+
+async fn expire_top_ups(store: &Store) {
+    match store.expire_top_ups(EXPIRY_BATCH).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(payments = n, "expired top-ups nobody confirmed"),
+        Err(e) => tracing::error!(error = %e, "expiry of top-ups failed"),
     }
 }

@@ -4,7 +4,7 @@
 //! face the path belongs to, keeping the status, so a client never meets a shape its
 //! protocol does not have.
 
-use crate::faces::{imshop, loymax, referral, tracker};
+use crate::faces::{imshop, integra, loymax, referral, tracker};
 use crate::ApiError;
 use axum::body::Body;
 use axum::extract::Request;
@@ -28,6 +28,7 @@ enum Face {
     Loymax(loymax::Version, bool),
     Tracker,
     Imshop,
+    Integra,
     Referral,
     Admin,
 }
@@ -39,6 +40,9 @@ fn face_of(req: &Request) -> Face {
     }
     if imshop::owns(path) {
         return Face::Imshop;
+    }
+    if integra::owns(path) {
+        return Face::Integra;
     }
     if referral::owns(path) {
         return Face::Referral;
@@ -58,7 +62,7 @@ pub async fn render(req: Request, next: Next) -> Response {
     let face = face_of(&req);
     let response = next.run(req).await;
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) || is_json(&response) {
+    if !(status.is_client_error() || status.is_server_error()) || is_json(&response) || is_html(&response) {
         return response;
     }
     let (parts, body) = response.into_parts();
@@ -71,6 +75,7 @@ pub async fn render(req: Request, next: Next) -> Response {
         Face::Loymax(version, token) => loymax::stray(version, token, status, &message),
         Face::Tracker => tracker::stray(status, &message),
         Face::Imshop => imshop::stray(status, &message),
+        Face::Integra => integra::stray(status, &message),
         Face::Referral => referral::stray(status, &message),
         Face::Admin => ApiError::stray(status, &message).into_response(),
     };
@@ -81,6 +86,14 @@ pub async fn render(req: Request, next: Next) -> Response {
         }
     }
     rendered
+}
+
+/// A page a face rendered for people (the Integra cabinet's), left as it is.
+fn is_html(response: &Response<Body>) -> bool {
+    response
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"text/html"))
 }
 
 fn is_json(response: &Response<Body>) -> bool {

@@ -11,6 +11,7 @@ mod notifications;
 mod openapi;
 mod operations;
 mod outbox;
+mod partners;
 mod processing;
 mod programs;
 mod referrals;
@@ -108,6 +109,18 @@ pub fn router(state: AdminState, body_limit: usize) -> Router {
             get(referrals::imshop_settings).put(referrals::put_imshop),
         )
         .route("/programs/{code}/imshop/rotate-key", post(referrals::rotate_imshop_key))
+        .route("/partners", post(partners::create).get(partners::list))
+        .route("/partners/{path}", get(partners::get).patch(partners::update))
+        .route("/partners/{path}/rotate-key", post(partners::rotate_key))
+        .route("/partners/{path}/users", get(partners::users))
+        .route("/partners/{path}/users/{hash}", patch(partners::set_campaign))
+        .route("/partners/{path}/users/{hash}/messages", post(partners::send_message))
+        .route("/partners/{path}/payments", get(partners::payments))
+        .route("/programs/{code}/notification-templates", get(partners::templates))
+        .route(
+            "/programs/{code}/notification-templates/{kind}",
+            put(partners::set_template),
+        )
         .route("/referrals", get(referrals::list))
         .route("/referral-clicks", get(referrals::clicks))
         .route("/referrals/{id}/approve", post(referrals::approve))

@@ -2,6 +2,7 @@
 //! store, and renders the vendor's answer shape; none writes SQL.
 
 pub mod imshop;
+pub mod integra;
 pub mod loymax;
 pub mod referral;
 pub mod tracker;

@@ -10,6 +10,7 @@
 //! the same transaction.
 
 pub mod history;
+pub mod integra;
 pub mod orders;
 pub mod postings;
 pub mod pricing;

@@ -12,9 +12,9 @@ pub(crate) mod cart;
 mod referral;
 mod sign_in;
 
+pub(crate) use crate::format::{decimal, number};
 use crate::limits::{address_allowed, refuse_nul};
 use crate::AppState;
-use accrue_core::money::to_decimal;
 use accrue_store::imshop::ImshopSettings;
 use accrue_store::{Program, Store, StoreError};
 use axum::body::Bytes;
@@ -169,17 +169,3 @@ async fn accept<T: DeserializeOwned>(
     Ok((Caller { program, settings }, request))
 }
 
-/// An amount as IMSHOP reads amounts: a JSON number in the currency's units.
-fn number(minor: i64, scale: u32) -> Value {
-    decimal(to_decimal(minor, scale))
-}
-
-fn decimal(d: rust_decimal::Decimal) -> Value {
-    let d = d.normalize();
-    if d.scale() == 0 {
-        if let Ok(whole) = i64::try_from(d) {
-            return json!(whole);
-        }
-    }
-    serde_json::from_str(&d.to_string()).unwrap_or(Value::Null)
-}
