@@ -5,6 +5,7 @@ mod admin_api;
 mod cache;
 mod coupons;
 mod hardening;
+mod integra;
 mod loymax_account;
 mod loymax_catalogue;
 mod loymax_member;

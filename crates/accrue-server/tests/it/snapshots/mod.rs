@@ -14,6 +14,7 @@
 
 mod envelopes;
 mod imshop;
+mod integra;
 mod loymax_catalogue;
 mod loymax_member;
 mod loymax_processing;
@@ -176,8 +177,8 @@ impl Wire {
     }
 
     /// Redacts a value made at random (a generated card number, an error id) in the
-    /// answer recorded last: the string at `selector`, or its tail after the last `=` or
-    /// space, when that is 8 or more URL-safe characters, becomes `label`.
+    /// answer recorded last: the string at `selector`, or its tail after the last `=`,
+    /// space or `/`, when that is 8 or more URL-safe characters, becomes `label`.
     pub fn redact_last(&mut self, selector: &str, label: &'static str) {
         let last = self.answers.last_mut().expect("an answer");
         last.redactions.push((selector.to_string(), label));
@@ -387,8 +388,9 @@ fn is_wire_time(s: &str) -> bool {
             .all(|(f, c)| if *f == b'd' { c.is_ascii_digit() } else { *f == c })
 }
 
-/// A value made at random: the whole string, or what follows its last `=` or space (a
-/// click id at the end of a URL, an error id at the end of a message), when that is at
+/// A value made at random: the whole string, or what follows its last `=`, space or `/`
+/// (a click id at the end of a URL, an error id at the end of a message, a session token
+/// at the end of a path), when that is at
 /// least `min` URL-safe characters, becomes `label`; anything else stays as it is.
 fn generated(label: &'static str, min: usize) -> Redaction {
     let id = move |s: &str| s.len() >= min && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
@@ -397,7 +399,7 @@ fn generated(label: &'static str, min: usize) -> Redaction {
         if id(text) {
             return Content::from(label);
         }
-        match text.rfind(['=', ' ']) {
+        match text.rfind(['=', ' ', '/']) {
             Some(at) if id(&text[at + 1..]) => Content::from(format!("{}{label}", &text[..=at])),
             _ => value,
         }
