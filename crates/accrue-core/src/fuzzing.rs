@@ -88,6 +88,22 @@ pub fn install_referrer(data: &[u8]) {
     }
 }
 
+/// An Integra `k` as it arrives: split, opened with both schemes, read as JSON. A `k`
+/// that splits keeps its parts; what the stub opens, it encrypts back to the same data.
+pub fn integra_k(data: &[u8]) {
+    use crate::integra::{parse_k, Scheme};
+    let text = text(data);
+    let Ok(k) = parse_k(text) else { return };
+    assert_eq!(format!("zaa{}{}", k.hash, k.data), text);
+    let key = "ko808duypw6hxos6q4vihukgy4wpuzwwbwnerus676krgwcoi7u";
+    assert!(Scheme::Aes256Gcm.decrypt(k.data, key).is_none(), "forged without the key: {text}");
+    if let Some(plain) = Scheme::Base64.decrypt(k.data, key) {
+        let _ = serde_json::from_slice::<serde_json::Value>(&plain);
+        let again = Scheme::Base64.encrypt(&plain, key, [0; 12]);
+        assert_eq!(Scheme::Base64.decrypt(&again, key), Some(plain));
+    }
+}
+
 /// A fuzz target's entry point.
 pub type Target = fn(&[u8]);
 
@@ -118,6 +134,7 @@ mod tests {
             ("postback_params", postback_params),
             ("url_template", url_template),
             ("install_referrer", install_referrer),
+            ("integra_k", integra_k),
         ]);
     }
 }
