@@ -382,7 +382,8 @@ async fn payment_in(tx: &mut Tx, partner_id: i64, reference: &str) -> Result<Opt
     row.as_ref().map(payment_from).transpose()
 }
 
-/// A movement of the partner's currency for the user's member.
+/// A movement of the partner's currency for the user's member; its description is what
+/// the cabinet's history shows, the payment's reference goes with its event.
 fn movement(partner: &Partner, user: &IntegraUser, amount: i64, description: String, reference: &str) -> Movement {
     Movement {
         member_id: user.member_id,
@@ -1213,21 +1214,15 @@ async fn post_payment(tx: &mut Tx, partner: &Partner, user: &IntegraUser, paymen
     let reference = &payment.reference;
     let program_id = partner.program_id;
     if payment.amount > 0 {
-        let m = movement(partner, user, payment.amount, format!("Payment {reference}"), reference);
+        let m = movement(partner, user, payment.amount, "Пополнение".into(), reference);
         accrue_in(tx, program_id, m, Lifetime::default()).await?;
     }
     if payment.bonus > 0 {
-        let m = movement(
-            partner,
-            user,
-            payment.bonus,
-            format!("Bonus of payment {reference}"),
-            reference,
-        );
+        let m = movement(partner, user, payment.bonus, "Бонус к пополнению".into(), reference);
         accrue_in(tx, program_id, m, Lifetime::default()).await?;
     }
     if payment.amount < 0 {
-        let m = movement(partner, user, -payment.amount, format!("Refund {reference}"), reference);
+        let m = movement(partner, user, -payment.amount, "Возврат".into(), reference);
         let receipt = withdraw_in(tx, program_id, m).await?;
         if partner
             .settings
