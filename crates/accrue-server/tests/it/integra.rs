@@ -19,6 +19,7 @@ on_both_backends!(
     an_unanswered_top_up_expires,
     bad_k_values_change_nothing,
     concurrent_payments_credit_once,
+    partners_in_the_admin_api,
 );
 
 /// A partner as its integration keeps it.
@@ -574,4 +575,97 @@ async fn futures_join(tasks: impl Iterator<Item = tokio::task::JoinHandle<Value>
         out.push(task.await.unwrap());
     }
     out
+}
+
+async fn partners_in_the_admin_api(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let p = partner(&s, "acme", "aes-256-gcm", json!({})).await;
+    let post = |body: Value| s.admin(Method::POST, "/admin/v1/partners", Some(body));
+    let (status, _) = post(json!({"path": "acme", "name": "again"})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "one partner per path");
+    let (status, _) = post(json!({"path": "a/b", "name": "x"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let framing =
+        json!({"path": "b", "name": "x", "settings": {"frame_ancestors": ["https://a.example; script-src *"]}});
+    assert_eq!(post(framing).await.0, StatusCode::BAD_REQUEST, "no policy injection");
+    let (status, _) = post(json!({"path": "c", "name": "x", "currency": "NOPE"})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = post(json!({"path": "d", "name": "x", "scheme": "rot13"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let (_, seen) = s.admin(Method::GET, "/admin/v1/partners/acme", None).await;
+    assert!(seen.get("crypt_key").is_none(), "the key is shown once: {seen}");
+    assert_eq!(seen["hash"], p.hash.as_str());
+    let (_, all) = s.admin(Method::GET, "/admin/v1/partners", None).await;
+    assert_eq!(all["partners"].as_array().unwrap().len(), 1);
+    let (status, _) = s.admin(Method::GET, "/admin/v1/partners/acme?program=nope", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // A new key opens calls; the old one no longer does.
+    let (_, rotated) = s.admin(Method::POST, "/admin/v1/partners/acme/rotate-key", None).await;
+    let fresh = Partner {
+        key: rotated["crypt_key"].as_str().unwrap().into(),
+        ..p.clone()
+    };
+    assert_eq!(refused(&s, &p, "hello", &p.me(), json!({})).await, 2);
+    assert_eq!(
+        data(&s, &fresh, "hello", &fresh.me(), json!({"name": "again"})).await,
+        "Hello, again!"
+    );
+
+    // The sandbox scheme, switched on for this partner only.
+    let (status, _) = s
+        .admin(
+            Method::PATCH,
+            "/admin/v1/partners/acme",
+            Some(json!({"scheme": "base64"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let sandbox = Partner {
+        scheme: Scheme::Base64,
+        ..fresh
+    };
+    assert_eq!(
+        data(&s, &sandbox, "hello", &sandbox.me(), json!({"name": "sandbox"})).await,
+        "Hello, sandbox!"
+    );
+
+    // The campaign figures the operator keeps for getUserData.
+    let u = user(&s, &sandbox, "acme-1", USER_HASH).await;
+    let campaign = json!({"keywords": ["хостинг", "vps"], "monthly_budget": "3000"});
+    let (status, _) = s
+        .admin(
+            Method::PATCH,
+            &format!("/admin/v1/partners/acme/users/{USER_HASH}"),
+            Some(campaign),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let user = data(&s, &sandbox, "getUserData", &u, json!({})).await;
+    assert_eq!(
+        (user["dailyBudget"].clone(), user["keywords"].clone()),
+        (json!(100), json!(["хостинг", "vps"]))
+    );
+    assert_eq!(
+        (user["status"].as_str(), user["progress"].as_str()),
+        (Some("new"), Some("WIZARD_STEP_1"))
+    );
+
+    // Templates are checked when saved.
+    let bad = json!({"title_template": "x", "text_template": "{{#list}}x{{/list}}"});
+    let path = "/admin/v1/programs/default/notification-templates/custom";
+    assert_eq!(s.admin(Method::PUT, path, Some(bad)).await.0, StatusCode::BAD_REQUEST);
+    let good = json!({"title_template": "Hi {{name}}", "text_template": "<b>{{name}}</b>, see {{go/help}}"});
+    assert_eq!(s.admin(Method::PUT, path, Some(good)).await.0, StatusCode::OK);
+    let send = json!({"type": "custom", "params": {"name": "<script>"}});
+    let (status, sent) = s
+        .admin(
+            Method::POST,
+            &format!("/admin/v1/partners/acme/users/{USER_HASH}/messages"),
+            Some(send),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(sent["text"], "<b>&lt;script&gt;</b>, see {{go/help}}");
 }
