@@ -496,6 +496,19 @@ async fn bad_k_values_change_nothing(db: TestDb) {
     assert_eq!(get(String::from_utf8(tampered).unwrap()).await, 2, "a changed payload");
     let not_json = Scheme::Aes256Gcm.encrypt(b"not json", &u.key, [1; 12]);
     assert_eq!(get(format!("zaa{USER_HASH}{not_json}")).await, 1, "not JSON");
+    // Arguments outside k are not taken: a captured call cannot gain a bonus.
+    let url = p.url(&s, "doPayment", &u, &json!({"paymentSum": "1", "paymentHash": "h0"}));
+    let answer: Value = s
+        .client
+        .get(format!("{url}&paymentSumBonus=1000"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["error"], false);
+    assert_eq!(balance(&s, &p, &u).await, 1);
     assert_eq!(
         refused(&s, &p, "doPayment", &p.me(), pay.clone()).await,
         9,
@@ -531,10 +544,10 @@ async fn bad_k_values_change_nothing(db: TestDb) {
         "unknown to the other partner"
     );
     assert_eq!(refused(&s, &q, "getUserData", &u, json!({})).await, 2);
-    // Nothing changed.
-    assert_eq!(balance(&s, &p, &u).await, 0);
+    // Nothing changed but the one payment made.
+    assert_eq!(balance(&s, &p, &u).await, 1);
     let (_, payments) = s.admin(Method::GET, "/admin/v1/partners/acme/payments", None).await;
-    assert_eq!(payments["payments"], json!([]));
+    assert_eq!(payments["payments"].as_array().unwrap().len(), 1);
     let (_, users) = s.admin(Method::GET, "/admin/v1/partners/acme/users", None).await;
     assert_eq!(users["users"].as_array().unwrap().len(), 1);
 }

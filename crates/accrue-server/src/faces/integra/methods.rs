@@ -23,7 +23,8 @@ struct Plain {
     k: String,
     /// `cryptLogin`'s deeplink.
     r: Option<String>,
-    /// Fields of a form or JSON body (`ids` of `readMessages`).
+    /// Fields of the query besides `k` and `r`, and of a form or JSON body (`ids` of
+    /// `readMessages`).
     fields: Map<String, Value>,
 }
 
@@ -78,8 +79,9 @@ pub(super) async fn call(
         Ok(call) => call,
         Err(refusal) => return refusal,
     };
-    for (name, value) in plain.fields {
-        call.args.entry(name).or_insert(value);
+    // Only what the reference sends outside `k`: arguments there are not authenticated.
+    if let Some(ids) = plain.fields.get("ids") {
+        call.args.entry("ids").or_insert(ids.clone());
     }
     let store = &app.store;
     match (method.as_str(), &call.identity) {
