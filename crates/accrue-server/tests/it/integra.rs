@@ -682,3 +682,127 @@ async fn partners_in_the_admin_api(db: TestDb) {
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(sent["text"], "<b>&lt;script&gt;</b>, see {{go/help}}");
 }
+
+/// The cabinet in a partner's page of another origin, in headless Chromium: the
+/// deeplink opens the top-up page, a top-up is asked, iframe-resizer (served by Accrue)
+/// sizes the frame, and every page is kept as a screenshot, at desktop and phone width.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_cabinet_lives_in_a_partners_iframe() {
+    use crate::browser::{artifacts_dir, serve, Browser};
+    let Some(browser) = Browser::start().await else { return };
+    let s = TestServer::sqlite().await;
+    let p = partner(
+        &s,
+        "acme",
+        "aes-256-gcm",
+        json!({"help_text": "Как пополнить счёт.\n\nЧто такое баллы."}),
+    )
+    .await;
+    let u = user(&s, &p, "acme-1", USER_HASH).await;
+    data(
+        &s,
+        &p,
+        "doPayment",
+        &u,
+        json!({"paymentSum": "100", "paymentHash": "p1"}),
+    )
+    .await;
+    let sent = json!({"type": "low_balance", "params": {"balance": "100.00"}});
+    s.admin(
+        Method::POST,
+        &format!("/admin/v1/partners/acme/users/{USER_HASH}/messages"),
+        Some(sent),
+    )
+    .await;
+    let src = format!(
+        "{}&r={}",
+        p.url(&s, "cryptLogin", &u, &json!({})),
+        url_encode("go/payment")
+    );
+    let page = format!(
+        r#"<!doctype html><title>Acme</title><h1>Acme hosting</h1>
+        <script src="{}/integra/assets/iframeResizer.min.js"></script>
+        <iframe id="cabinet" src="{src}" scrolling="no" style="width:100%;min-height:100px;border:0"
+                onload="iFrameResize({{ checkOrigin: false }}, this)"></iframe>"#,
+        s.base
+    );
+    let port = serve(axum::Router::new().route(
+        "/",
+        axum::routing::get(move || async move { axum::response::Html(page) }),
+    ))
+    .await;
+    let shots = artifacts_dir().join("integra");
+    let wait = Duration::from_secs(15);
+
+    browser.goto(&format!("http://localhost:{port}/")).await.unwrap();
+    browser.wait_for("#cabinet", wait).await.unwrap();
+    browser.switch_to_frame("#cabinet").await.unwrap();
+    browser
+        .wait_for("#amount", wait)
+        .await
+        .expect("the deeplink opens the top-up page");
+    assert_eq!(browser.text("#balance").await.unwrap(), "100.00 Б");
+    browser.screenshot(&shots.join("top-up.png")).await.unwrap();
+    browser.type_into("#amount", "25").await.unwrap();
+    browser.click("button[type=submit]").await.unwrap();
+    browser
+        .wait_for(".payments .pending", wait)
+        .await
+        .expect("the asked top-up is listed");
+    assert!(browser.text(".payments .pending").await.unwrap().contains("25.00 Б"));
+    browser.screenshot(&shots.join("top-up-asked.png")).await.unwrap();
+
+    for (link, name) in [
+        ("/messages", "messages"),
+        ("/go/support", "support"),
+        ("/go/help", "help"),
+    ] {
+        browser.click(&format!("nav a[href$='{link}']")).await.unwrap();
+        browser.wait_for("main h1", wait).await.unwrap();
+        browser.screenshot(&shots.join(format!("{name}.png"))).await.unwrap();
+    }
+    let help = browser.text("main").await.unwrap();
+    assert!(help.contains("Что такое баллы"), "{help}");
+    browser.click("nav a:first-child").await.unwrap();
+    browser.wait_for(".balance", wait).await.unwrap();
+    browser.switch_to_parent().await.unwrap();
+    // iframe-resizer sets the frame's height from its content.
+    let mut height = Value::Null;
+    for _ in 0..50 {
+        height = browser
+            .eval("return document.getElementById('cabinet').style.height", &[])
+            .await
+            .unwrap();
+        if height.as_str().is_some_and(|h| h.ends_with("px") && h != "100px") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let px: f64 = height
+        .as_str()
+        .unwrap_or_default()
+        .trim_end_matches("px")
+        .parse()
+        .unwrap_or_default();
+    assert!(px > 300.0, "the frame is sized to the cabinet: {height}");
+    browser.screenshot(&shots.join("home.png")).await.unwrap();
+    browser.set_window_size(390, 844).await.unwrap();
+    browser.switch_to_frame("#cabinet").await.unwrap();
+    let overflow = browser
+        .eval(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(
+        overflow.as_i64().unwrap_or(1) <= 0,
+        "nothing wider than a phone: {overflow}"
+    );
+    browser.switch_to_parent().await.unwrap();
+    browser.screenshot(&shots.join("home-phone.png")).await.unwrap();
+
+    let (_, payments) = s.admin(Method::GET, "/admin/v1/partners/acme/payments", None).await;
+    assert_eq!(payments["payments"][0]["state"], "pending");
+    assert_eq!(payments["payments"][0]["amount"], "25.00");
+}
