@@ -28,10 +28,11 @@ struct Plain {
     fields: Map<String, Value>,
 }
 
-fn plain(query: Option<&str>, body: &[u8]) -> Result<Plain, Response> {
+/// The plain parts of a call; what is malformed, otherwise.
+fn plain(query: Option<&str>, body: &[u8]) -> Result<Plain, &'static str> {
     let mut plain = Plain::default();
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or_default())
-        .map_err(|_| refuse(Code::Invalid, "the query string is not URL-encoded"))?;
+        .map_err(|_| "the query string is not URL-encoded")?;
     for (name, value) in pairs {
         match name.as_str() {
             "k" => plain.k = value,
@@ -48,7 +49,7 @@ fn plain(query: Option<&str>, body: &[u8]) -> Result<Plain, Response> {
         plain.fields.extend(fields);
     } else {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-            .map_err(|_| refuse(Code::Invalid, "the body is neither a form nor a JSON object"))?;
+            .map_err(|_| "the body is neither a form nor a JSON object")?;
         plain
             .fields
             .extend(pairs.into_iter().map(|(n, v)| (n, Value::String(v))));
@@ -73,7 +74,7 @@ pub(super) async fn call(
     };
     let plain = match plain(query.as_deref(), &body) {
         Ok(plain) => plain,
-        Err(refusal) => return refusal,
+        Err(malformed) => return refuse(Code::Invalid, malformed),
     };
     let mut call = match open_call(&app.store, &path, &plain.k, source).await {
         Ok(call) => call,
