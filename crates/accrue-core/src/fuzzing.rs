@@ -96,7 +96,10 @@ pub fn integra_k(data: &[u8]) {
     let Ok(k) = parse_k(text) else { return };
     assert_eq!(format!("zaa{}{}", k.hash, k.data), text);
     let key = "ko808duypw6hxos6q4vihukgy4wpuzwwbwnerus676krgwcoi7u";
-    assert!(Scheme::Aes256Gcm.decrypt(k.data, key).is_none(), "forged without the key: {text}");
+    assert!(
+        Scheme::Aes256Gcm.decrypt(k.data, key).is_none(),
+        "forged without the key: {text}"
+    );
     if let Some(plain) = Scheme::Base64.decrypt(k.data, key) {
         let _ = serde_json::from_slice::<serde_json::Value>(&plain);
         let again = Scheme::Base64.encrypt(&plain, key, [0; 12]);

@@ -168,4 +168,3 @@ async fn accept<T: DeserializeOwned>(
         serde_json::from_value(value).map_err(|e| stray(StatusCode::BAD_REQUEST, &format!("unexpected body: {e}")))?;
     Ok((Caller { program, settings }, request))
 }
-

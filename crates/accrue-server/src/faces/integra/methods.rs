@@ -31,8 +31,8 @@ struct Plain {
 /// The plain parts of a call; what is malformed, otherwise.
 fn plain(query: Option<&str>, body: &[u8]) -> Result<Plain, &'static str> {
     let mut plain = Plain::default();
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or_default())
-        .map_err(|_| "the query string is not URL-encoded")?;
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(query.unwrap_or_default()).map_err(|_| "the query string is not URL-encoded")?;
     for (name, value) in pairs {
         match name.as_str() {
             "k" => plain.k = value,
@@ -48,8 +48,8 @@ fn plain(query: Option<&str>, body: &[u8]) -> Result<Plain, &'static str> {
     if let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(body) {
         plain.fields.extend(fields);
     } else {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-            .map_err(|_| "the body is neither a form nor a JSON object")?;
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_bytes(body).map_err(|_| "the body is neither a form nor a JSON object")?;
         plain
             .fields
             .extend(pairs.into_iter().map(|(n, v)| (n, Value::String(v))));
