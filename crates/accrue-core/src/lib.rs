@@ -3,12 +3,15 @@
 //! Everything here takes its inputs (including the current time and randomness) as
 //! arguments, so it can be tested exhaustively and reused by every face.
 
+pub mod batch;
+pub mod events;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod hold;
 pub mod idempotency;
 pub mod integra;
 pub mod ledger;
+pub mod lifetimes;
 pub mod lots;
 pub mod member;
 pub mod merchant;
