@@ -23,6 +23,9 @@ pub enum StoreError {
     InsufficientBalance { available: i64 },
     #[error("idempotency key was already used with a different request")]
     IdempotencyMismatch,
+    /// A row of an all-or-nothing batch could not post; the batch was undone.
+    #[error("batch row {row_no}: {outcome}")]
+    BatchRowRefused { row_no: i64, outcome: &'static str },
     #[error("member is {0}")]
     MemberInactive(&'static str),
     #[error(transparent)]

@@ -16,6 +16,7 @@
 //! only the statements that need it.
 
 mod admin_keys;
+pub mod batch;
 mod cache;
 pub use admin_keys::{AdminKey, KeyScope};
 pub mod cards;
@@ -30,6 +31,7 @@ pub mod idempotency;
 pub mod imshop;
 pub mod integra;
 pub mod ledger;
+pub mod lifetimes;
 pub mod member_auth;
 pub mod member_history;
 mod members;

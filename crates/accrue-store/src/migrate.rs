@@ -43,6 +43,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(18, "0018_card_categories"),
     migration!(19, "0019_referrals"),
     migration!(20, "0020_integra"),
+    migration!(21, "0021_batch"),
 ];
 
 /// A short hash of every PostgreSQL migration: databases migrated by the same code
