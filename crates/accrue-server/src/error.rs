@@ -84,6 +84,7 @@ impl From<StoreError> for ApiError {
                 ApiError::new(S::UNPROCESSABLE_ENTITY, "idempotency_key_reused", message)
             }
             StoreError::MemberInactive(_) => ApiError::new(S::CONFLICT, "member_inactive", message),
+            StoreError::BatchRowRefused { .. } => ApiError::new(S::UNPROCESSABLE_ENTITY, "batch_row_refused", message),
             StoreError::Hold(h) => {
                 let code = match h {
                     HoldError::AlreadyResolved(_) => "hold_resolved",

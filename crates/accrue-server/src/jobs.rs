@@ -54,3 +54,43 @@ async fn expire_top_ups(store: &Store) {
         Err(e) => tracing::error!(error = %e, "expiry of top-ups failed"),
     }
 }
+
+/// How often the batch worker looks for files to post when it found none.
+const BATCH_IDLE: Duration = Duration::from_millis(500);
+
+/// Posts the rows of batch requests that wait (uploaded files), a chunk per write,
+/// until told to stop; a request another server is posting is left to it by the
+/// store's progress check.
+pub(crate) async fn batches(store: Store, mut stop: watch::Receiver<bool>) {
+    loop {
+        let waiting = match store.running_batches().await {
+            Ok(waiting) => waiting,
+            Err(e) => {
+                tracing::error!(error = %e, "batch worker could not list requests");
+                Vec::new()
+            }
+        };
+        for batch in &waiting {
+            loop {
+                if *stop.borrow() {
+                    return;
+                }
+                match crate::service::batch::post_next(&store, batch).await {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(accrue_store::StoreError::Conflict(_)) => break,
+                    Err(e) => {
+                        tracing::error!(error = %e, request = %batch.request_id, "batch rows failed; retried later");
+                        break;
+                    }
+                }
+            }
+        }
+        if waiting.is_empty() {
+            tokio::select! {
+                _ = tokio::time::sleep(BATCH_IDLE) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+}

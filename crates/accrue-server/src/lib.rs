@@ -167,6 +167,7 @@ pub async fn serve(
     let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
     let mut jobs = tokio::task::JoinSet::new();
     jobs.spawn(jobs::run(store.clone(), options.expiry_interval, jobs_stopped.clone()));
+    jobs.spawn(jobs::batches(store.clone(), jobs_stopped.clone()));
     let deliveries = Arc::<DeliveryMetrics>::default();
     if options.delivery.enabled {
         let deliverer = Deliverer::new(store.clone(), options.delivery.clone(), deliveries.clone());

@@ -9,6 +9,7 @@
 //! to other features through the store's hooks ([`accrue_store::hooks`]), which run in
 //! the same transaction.
 
+pub mod batch;
 pub mod history;
 pub mod integra;
 pub mod orders;
