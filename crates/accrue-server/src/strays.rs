@@ -4,7 +4,7 @@
 //! face the path belongs to, keeping the status, so a client never meets a shape its
 //! protocol does not have.
 
-use crate::faces::{imshop, integra, loymax, referral, tracker};
+use crate::faces::{batch, imshop, integra, loymax, referral, tracker};
 use crate::ApiError;
 use axum::body::Body;
 use axum::extract::Request;
@@ -27,6 +27,7 @@ pub fn stray(status: StatusCode, message: impl Into<String>) -> Response {
 enum Face {
     Loymax(loymax::Version, bool),
     Tracker,
+    Batch,
     Imshop,
     Integra,
     Referral,
@@ -43,6 +44,9 @@ fn face_of(req: &Request) -> Face {
     }
     if integra::owns(path) {
         return Face::Integra;
+    }
+    if batch::owns(path) {
+        return Face::Batch;
     }
     if referral::owns(path) {
         return Face::Referral;
@@ -76,6 +80,7 @@ pub async fn render(req: Request, next: Next) -> Response {
         Face::Tracker => tracker::stray(status, &message),
         Face::Imshop => imshop::stray(status, &message),
         Face::Integra => integra::stray(status, &message),
+        Face::Batch => batch::stray(status, &message),
         Face::Referral => referral::stray(status, &message),
         Face::Admin => ApiError::stray(status, &message).into_response(),
     };

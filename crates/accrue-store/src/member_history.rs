@@ -50,6 +50,10 @@ pub struct Operation {
     pub card: Option<String>,
     pub description: String,
     pub created_at: Millis,
+    /// Where the operation says it happened (a batch row's merchant).
+    pub place: Option<String>,
+    /// When it says it happened, if not when it was posted (a batch row's date).
+    pub occurred_at: Option<Millis>,
 }
 
 impl Operation {
@@ -91,7 +95,8 @@ impl Store {
             let kinds: Vec<String> = q.kinds.iter().map(|k| format!("'{}'", k.as_str())).collect();
             branches.push(format!(
                 "SELECT CAST(0 AS BIGINT) AS src, p.id, p.kind, p.currency_id, p.amount, c.number, p.description, \
-                 p.created_at FROM postings p LEFT JOIN cards c ON c.id = p.card_id \
+                 p.created_at, n.place, n.occurred_at FROM postings p LEFT JOIN cards c ON c.id = p.card_id \
+                 LEFT JOIN posting_notes n ON n.posting_id = p.id \
                  WHERE p.program_id = $1 AND p.member_id = $2 AND ($3 = 0 OR p.card_id = $3) \
                  AND p.created_at >= $4 AND p.created_at < $5 AND p.kind IN ({}) \
                  AND NOT EXISTS (SELECT 1 FROM purchase_postings l WHERE l.posting_id = p.id)",
@@ -101,7 +106,8 @@ impl Store {
         if q.purchases {
             branches.push(
                 "SELECT CAST(1 AS BIGINT) AS src, e.id, u.purchase_key, e.currency_id, u.device_id, NULL, \
-                 e.entry, e.created_at FROM purchase_entries e JOIN purchases u ON u.id = e.purchase_id \
+                 e.entry, e.created_at, CAST(NULL AS TEXT), CAST(NULL AS BIGINT) \
+                 FROM purchase_entries e JOIN purchases u ON u.id = e.purchase_id \
                  WHERE e.program_id = $1 AND e.member_id = $2 AND $3 = 0 \
                  AND e.created_at >= $4 AND e.created_at < $5"
                     .to_string(),
@@ -156,5 +162,7 @@ fn history_row(r: &sqlx::any::AnyRow) -> Result<HistoryRow, StoreError> {
         card: r.try_get(5)?,
         description: r.try_get(6)?,
         created_at: r.try_get(7)?,
+        place: r.try_get(8)?,
+        occurred_at: r.try_get(9)?,
     }))
 }

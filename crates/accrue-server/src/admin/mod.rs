@@ -2,6 +2,7 @@
 //! operations, balances and history. Authenticated by `Authorization: Bearer <key>`.
 //! Program-scoped calls name their program with `?program=CODE` (default `default`).
 
+mod batch;
 mod cards;
 mod coupons;
 mod faces;
@@ -109,6 +110,16 @@ pub fn router(state: AdminState, body_limit: usize) -> Router {
             get(referrals::imshop_settings).put(referrals::put_imshop),
         )
         .route("/programs/{code}/imshop/rotate-key", post(referrals::rotate_imshop_key))
+        .route("/programs/{code}/batch", get(batch::settings).put(batch::put_settings))
+        .route("/programs/{code}/batch/rotate-key", post(batch::rotate_key))
+        .route("/batch/requests", post(batch::submit).get(batch::list))
+        .route("/batch/requests/{request_id}", get(batch::get))
+        .route("/batch/requests/{request_id}/rows", get(batch::rows))
+        .route("/programs/{code}/lifetimes", get(batch::lifetimes))
+        .route(
+            "/programs/{code}/lifetimes/{external_id}",
+            put(batch::put_lifetime).delete(batch::delete_lifetime),
+        )
         .route("/partners", post(partners::create).get(partners::list))
         .route("/partners/{path}", get(partners::get).patch(partners::update))
         .route("/partners/{path}/rotate-key", post(partners::rotate_key))

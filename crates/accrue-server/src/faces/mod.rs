@@ -1,6 +1,7 @@
 //! The vendor protocols Accrue speaks. Each face parses its wire format, calls the
 //! store, and renders the vendor's answer shape; none writes SQL.
 
+pub mod batch;
 pub mod imshop;
 pub mod integra;
 pub mod loymax;

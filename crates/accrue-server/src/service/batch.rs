@@ -312,10 +312,11 @@ where
     use futures_util::StreamExt;
     let provisional = format!("receiving:{}", store.now());
     let new = new_batch(store, program_id, &header, provisional, true).await?;
-    let (batch, replayed) = store.begin_batch(new, Vec::new()).await?;
-    if replayed {
-        return Ok(batch);
-    }
+    let batch = match store.begin_batch(new, Vec::new()).await {
+        Ok((batch, _)) => batch,
+        Err(StoreError::IdempotencyMismatch) => return replayed_file(store, program_id, &header, body).await,
+        Err(e) => return Err(e),
+    };
     let mut reader = FileReader::new(format);
     let mut hash = Sha256::new();
     let mut pending = Vec::new();
@@ -347,6 +348,33 @@ where
     }
     store.seal_batch(batch.id, hex::encode(hash.finalize())).await?;
     store.batch_request(program_id, &batch.request_id).await
+}
+
+/// A file sent again under its request id: the same bytes answer the request kept;
+/// other bytes (or a file still arriving) are a conflict.
+async fn replayed_file<S, E>(
+    store: &Store,
+    program_id: i64,
+    header: &Header,
+    mut body: S,
+) -> Result<BatchRequest, StoreError>
+where
+    S: futures_util::Stream<Item = Result<axum::body::Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    use futures_util::StreamExt;
+    let earlier = store.batch_request(program_id, &header.request_id).await?;
+    let mut hash = Sha256::new();
+    while let Some(chunk) = body.next().await {
+        hash.update(&chunk.map_err(|e| StoreError::Invalid(format!("the upload broke off: {e}")))?);
+    }
+    let same =
+        earlier.source == "file" && earlier.kind == header.kind && earlier.fingerprint == hex::encode(hash.finalize());
+    if same {
+        Ok(earlier)
+    } else {
+        Err(StoreError::IdempotencyMismatch)
+    }
 }
 
 /// Splits arriving bytes into lines and reads each as a row.

@@ -120,6 +120,8 @@ mod tests {
             card: None,
             description: String::new(),
             created_at: 0,
+            place: None,
+            occurred_at: None,
         };
         HistoryRow::Operation(op)
     }

@@ -2,6 +2,7 @@
 //! module), so the crate's tests link once.
 
 mod admin_api;
+mod batch;
 mod browser;
 mod cache;
 mod coupons;

@@ -51,7 +51,7 @@ fn row(version: Version, member_id: i64, history_row: &HistoryRow, c: &Currency,
             let description = json!(op.description);
             (
                 guid(op.posting_id),
-                op.created_at,
+                op.occurred_at.unwrap_or(op.created_at),
                 kind,
                 model,
                 description,
@@ -97,6 +97,11 @@ fn row(version: Version, member_id: i64, history_row: &HistoryRow, c: &Currency,
         "brand": null,
         "data": data,
     });
+    // A batch row's merchant, as the place it names.
+    if let HistoryRow::Operation(Operation { place: Some(place), .. }) = history_row {
+        row["location"] = json!({"id": null, "description": place, "latitude": null, "longitude": null,
+                                 "city": null, "street": null, "house": null, "building": null});
+    }
     // As Loymax: a purchase made at a shop is described by the shop's address.
     if let Some(location) = shop.map(|m| merchant_json(m, "")["location"].clone()) {
         row["description"] = location["description"].clone();

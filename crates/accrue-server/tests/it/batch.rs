@@ -1,0 +1,334 @@
+//! Loymax's batch balance operations over real HTTP on both backends: the four types,
+//! replays, row-by-row and all-or-nothing outcomes, files posted by the worker, lifetime
+//! definitions, and a request sent eight times at once.
+
+use accrue_server::testing::TestServer;
+use accrue_store::member_history::{HistoryQuery, HistoryRow, Operation};
+use accrue_store::on_both_backends;
+use accrue_store::testing::TestDb;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+on_both_backends!(
+    four_types_post_and_replay,
+    rows_post_on_their_own_or_not_at_all,
+    files_are_posted_by_the_worker,
+    lifetimes_set_when_points_expire,
+    one_request_sent_eight_times_posts_once,
+);
+
+pub(crate) const BATCH: &str = "/loytech.batchoperationsservice/api/batch";
+
+/// The batch face set up (members found by card, then phone), with a member holding card
+/// `012345`; the batch key and the member's id.
+pub(crate) async fn setup(s: &TestServer) -> (String, i64) {
+    let (status, made) = s
+        .admin(
+            Method::PUT,
+            "/admin/v1/programs/default/batch",
+            Some(json!({"member_no": ["card", "phone"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{made}");
+    let key = made["key"].as_str().expect("the key is shown once").to_string();
+    s.admin(
+        Method::POST,
+        "/admin/v1/cards/import",
+        Some(json!({"numbers": ["012345"]})),
+    )
+    .await;
+    let (_, member) = s
+        .admin(
+            Method::POST,
+            "/admin/v1/members",
+            Some(json!({"phone": "+79161234567"})),
+        )
+        .await;
+    let id = member["id"].as_i64().unwrap();
+    let (status, _) = s
+        .admin(
+            Method::POST,
+            &format!("/admin/v1/members/{id}/cards"),
+            Some(json!({"number": "012345"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    (key, id)
+}
+
+pub(crate) async fn send(s: &TestServer, key: &str, body: &Value) -> (StatusCode, Value) {
+    let request = s.client.post(format!("{}{BATCH}", s.base)).bearer_auth(key);
+    accrue_server::testing::send(request, Some(body.clone())).await
+}
+
+/// The document's example of a type, with `request_id`.
+pub(crate) fn example(request_id: &str, kind: i64) -> Value {
+    let row = json!({"memberNo": "012345", "Description": "string", "operationDate": "2013-08-14 12:26:14",
+                     "merchantName": " merchantName", "transactionAmount": 152246.54, "pointsAmount": 1522.46});
+    json!({"requestId": request_id, "type": kind, "accrueDescription": "string",
+           "accrue": [row.clone(), row.clone(), row]})
+}
+
+async fn balance(s: &TestServer, member: i64) -> String {
+    let (_, b) = s
+        .admin(Method::GET, &format!("/admin/v1/members/{member}/balances"), None)
+        .await;
+    b["items"][0]["balance"].as_str().unwrap_or("0").to_string()
+}
+
+async fn four_types_post_and_replay(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let (key, member) = setup(&s).await;
+    let done = |id: &str, kind: i64| json!({"requestId": id, "type": kind, "status": 0, "message": "Операция выполнена успешно"});
+    assert_eq!(
+        send(&s, &key, &example("123", 2)).await,
+        (StatusCode::OK, done("123", 2))
+    );
+    assert_eq!(balance(&s, member).await, "4567.38");
+    assert_eq!(
+        send(&s, &key, &example("124", 3)).await,
+        (StatusCode::OK, done("124", 3))
+    );
+    assert_eq!(
+        send(&s, &key, &example("125", 4)).await,
+        (StatusCode::OK, done("125", 4))
+    );
+    assert_eq!(
+        send(&s, &key, &example("126", 5)).await,
+        (StatusCode::OK, done("126", 5))
+    );
+    assert_eq!(balance(&s, member).await, "0.00");
+
+    // The same request again answers the first answer and posts nothing.
+    assert_eq!(
+        send(&s, &key, &example("125", 4)).await,
+        (StatusCode::OK, done("125", 4))
+    );
+    assert_eq!(balance(&s, member).await, "0.00");
+    let (status, other) = send(&s, &key, &example("125", 2)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{other}");
+    assert_eq!(other["status"], 1);
+
+    // The history shows each row with its description, merchant and date; the types stay
+    // apart in the requests kept.
+    let query = HistoryQuery {
+        member_id: member,
+        kinds: Operation::KINDS.to_vec(),
+        count: 20,
+        ..Default::default()
+    };
+    let (total, rows) = s.store.member_history(1, &query).await.unwrap();
+    assert_eq!(total, 12);
+    let HistoryRow::Operation(op) = &rows[0] else {
+        panic!("an operation")
+    };
+    assert_eq!(
+        (op.description.as_str(), op.place.as_deref()),
+        ("string", Some("merchantName"))
+    );
+    assert_eq!(
+        op.occurred_at,
+        Some(1_376_483_174_000),
+        "2013-08-14 12:26:14 in the program's zone (UTC)"
+    );
+    let (_, kept) = s.admin(Method::GET, "/admin/v1/batch/requests", None).await;
+    let kinds: Vec<i64> = kept["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["type"].as_i64().unwrap())
+        .collect();
+    assert_eq!(kinds, [5, 4, 3, 2]);
+
+    let (status, _) = send(&s, "btk_wrong", &example("127", 2)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, refused) = send(&s, &key, &json!({"requestId": "128", "type": 9, "accrue": []})).await;
+    assert_eq!((status, refused["status"].clone()), (StatusCode::BAD_REQUEST, json!(1)));
+    let unknown = json!({"requestId": "129", "type": 2, "currencyExternalId": "NOPE", "accrue": [{"memberNo": "012345", "pointsAmount": 1}]});
+    assert_eq!(send(&s, &key, &unknown).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(balance(&s, member).await, "0.00", "refused requests change nothing");
+}
+
+async fn rows_post_on_their_own_or_not_at_all(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let (key, member) = setup(&s).await;
+    let rows = json!([
+        {"memberNo": "012345", "pointsAmount": 10},
+        {"memberNo": "+7 916 123-45-67", "pointsAmount": "5.5"},
+        {"memberNo": "999", "pointsAmount": 1},
+        {"memberNo": "012345", "pointsAmount": "много"},
+    ]);
+    let by_row = json!({"requestId": "r1", "type": 4, "mode": "row_by_row", "accrue": rows});
+    let (status, answer) = send(&s, &key, &by_row).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (answer["status"].clone(), answer["message"].clone()),
+        (json!(1), json!("Проведено строк: 2, не проведено: 2"))
+    );
+    assert_eq!(balance(&s, member).await, "15.50");
+    let decided = outcomes(&s, &key, "r1").await;
+    assert_eq!(decided, ["posted", "posted", "member_unknown", "bad_amount"]);
+
+    // All or nothing: one row the balance does not cover refuses them all.
+    let whole = json!({"requestId": "w1", "type": 5, "accrue": [
+        {"memberNo": "012345", "pointsAmount": 10},
+        {"memberNo": "012345", "pointsAmount": 10}]});
+    let (_, answer) = send(&s, &key, &whole).await;
+    assert_eq!(answer["status"], 1, "{answer}");
+    assert_eq!(balance(&s, member).await, "15.50", "nothing posted");
+    assert_eq!(outcomes(&s, &key, "w1").await, ["not_posted", "insufficient_points"]);
+    let unknown = json!({"requestId": "w2", "type": 4, "accrue": [
+        {"memberNo": "012345", "pointsAmount": 10}, {"memberNo": "nobody", "pointsAmount": 10}]});
+    send(&s, &key, &unknown).await;
+    assert_eq!(outcomes(&s, &key, "w2").await, ["not_posted", "member_unknown"]);
+    assert_eq!(balance(&s, member).await, "15.50");
+}
+
+async fn outcomes(s: &TestServer, key: &str, request_id: &str) -> Vec<String> {
+    let url = format!("{}{BATCH}/{request_id}/rows", s.base);
+    let (_, rows) = accrue_server::testing::send(s.client.get(url).bearer_auth(key), None).await;
+    rows["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap_or("undecided").to_string())
+        .collect()
+}
+
+/// Waits for a request to be done; its progress.
+pub(crate) async fn done(s: &TestServer, key: &str, request_id: &str) -> Value {
+    for _ in 0..600 {
+        let url = format!("{}{BATCH}/{request_id}", s.base);
+        let (_, progress) = accrue_server::testing::send(s.client.get(url).bearer_auth(key), None).await;
+        if progress["state"] == "done" {
+            return progress;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("request {request_id} did not finish");
+}
+
+async fn upload(s: &TestServer, key: &str, query: &str, content_type: &str, body: String) -> (StatusCode, Value) {
+    let request = s
+        .client
+        .post(format!("{}{BATCH}/file?{query}", s.base))
+        .bearer_auth(key)
+        .header("content-type", content_type)
+        .body(body);
+    accrue_server::testing::send(request, None).await
+}
+
+async fn files_are_posted_by_the_worker(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let (key, member) = setup(&s).await;
+    let mut csv = String::from("memberNo,pointsAmount,description,merchantName\n");
+    for i in 0..2500 {
+        let who = if i % 500 == 499 { "unknown" } else { "012345" };
+        csv.push_str(&format!("{who},1,\"Бонус, {i}\",Shop\n"));
+    }
+    let (status, progress) = upload(&s, &key, "requestId=f1&type=4", "text/csv", csv.clone()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{progress}");
+    assert_eq!(progress["totalRows"], 2500);
+    let finished = done(&s, &key, "f1").await;
+    assert_eq!(
+        (finished["postedRows"].clone(), finished["failedRows"].clone()),
+        (json!(2495), json!(5))
+    );
+    assert_eq!(finished["status"], 1);
+    assert_eq!(balance(&s, member).await, "2495.00");
+    let (status, again) = upload(&s, &key, "requestId=f1&type=4", "text/csv", csv).await;
+    assert_eq!(
+        (status, again["state"].clone()),
+        (StatusCode::ACCEPTED, json!("done")),
+        "a replay"
+    );
+    assert_eq!(balance(&s, member).await, "2495.00");
+
+    let lines = "{\"memberNo\": \"012345\", \"pointsAmount\": 95}\n{\"memberNo\": \"012345\", \"pointsAmount\": 5}";
+    let (status, _) = upload(&s, &key, "requestId=f2&type=5", "application/x-ndjson", lines.into()).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(done(&s, &key, "f2").await["status"], 0);
+    assert_eq!(balance(&s, member).await, "2395.00");
+
+    let broken = "memberNo,pointsAmount\n012345,1\n\"012345,1\n";
+    let (status, refused) = upload(&s, &key, "requestId=f3&type=4", "text/csv", broken.into()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(refused["message"].as_str().unwrap().starts_with("line 3"), "{refused}");
+    let fixed = "memberNo,pointsAmount\n012345,1\n";
+    let (status, _) = upload(&s, &key, "requestId=f3&type=4", "text/csv", fixed.into()).await;
+    assert_eq!(
+        status,
+        StatusCode::ACCEPTED,
+        "a refused file leaves its request id free"
+    );
+    done(&s, &key, "f3").await;
+    assert_eq!(balance(&s, member).await, "2396.00");
+}
+
+async fn lifetimes_set_when_points_expire(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let (key, member) = setup(&s).await;
+    let year = json!({"name": "A year", "expiry": {"type": "after_days", "days": 365}, "is_default": true});
+    let (status, _) = s
+        .admin(Method::PUT, "/admin/v1/programs/default/lifetimes/YEAR", Some(year))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let month = json!({"name": "To the end of next month", "activation_delay_days": 1,
+                       "expiry": {"type": "end_of_month", "months_after": 1}});
+    s.admin(
+        Method::PUT,
+        "/admin/v1/programs/default/lifetimes/NEXT-MONTH",
+        Some(month),
+    )
+    .await;
+    let bad = json!({"name": "x", "expiry": {"type": "after_days", "days": 0}});
+    assert_eq!(
+        s.admin(Method::PUT, "/admin/v1/programs/default/lifetimes/BAD", Some(bad))
+            .await
+            .0,
+        StatusCode::BAD_REQUEST
+    );
+    let row = json!([{"memberNo": "012345", "pointsAmount": 10}]);
+    send(&s, &key, &json!({"requestId": "d", "type": 4, "accrue": row})).await;
+    let named = json!({"requestId": "n", "type": 4, "lifeTimeDefinitionExternalId": "NEXT-MONTH", "accrue": row});
+    send(&s, &key, &named).await;
+    let missing = json!({"requestId": "m", "type": 4, "lifeTimeDefinitionExternalId": "NONE", "accrue": row});
+    assert_eq!(send(&s, &key, &missing).await.0, StatusCode::BAD_REQUEST);
+
+    let balances = s.store.balances(1, member).await.unwrap();
+    let b = &balances[0];
+    assert_eq!(b.not_activated, 1000, "the NEXT-MONTH points activate tomorrow");
+    let year_later = s.store.now() + 365 * 86_400_000;
+    assert!(
+        b.expirations.iter().any(|e| (e.expires_at - year_later).abs() < 60_000),
+        "{b:?}"
+    );
+    assert_eq!(b.expirations.len(), 2);
+}
+
+async fn one_request_sent_eight_times_posts_once(db: TestDb) {
+    let s = Arc::new(TestServer::start(db).await);
+    let (key, member) = setup(&s).await;
+    for mode in ["all_or_nothing", "row_by_row"] {
+        let mut body = example(mode, 4);
+        body["mode"] = json!(mode);
+        let calls: Vec<_> = (0..8)
+            .map(|_| {
+                let (s, key, body) = (s.clone(), key.clone(), body.clone());
+                tokio::spawn(async move { send(&s, &key, &body).await })
+            })
+            .collect();
+        for call in calls {
+            let (status, _) = call.await.unwrap();
+            assert!(status == StatusCode::OK || status == StatusCode::ACCEPTED, "{status}");
+        }
+        done(&s, &key, mode).await;
+    }
+    assert_eq!(
+        balance(&s, member).await,
+        "9134.76",
+        "two requests of three rows, once each"
+    );
+}
