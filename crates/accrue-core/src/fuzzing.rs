@@ -107,6 +107,39 @@ pub fn integra_k(data: &[u8]) {
     }
 }
 
+/// A batch request body and a file's lines: read or refused whole, never a panic; a
+/// request that reads has rows within its bounds.
+pub fn batch_request(data: &[u8]) {
+    use crate::batch::{csv_columns, csv_row, parse_request, MAX_REQUEST_ROWS};
+    if let Ok(request) = parse_request(data) {
+        assert!(!request.rows.is_empty() && request.rows.len() <= MAX_REQUEST_ROWS);
+        assert!(request.rows.iter().all(|r| !r.member_no.trim().is_empty()));
+    }
+    let text = text(data);
+    let mut lines = text.lines();
+    if let Some(Ok(columns)) = lines.next().map(csv_columns) {
+        for line in lines {
+            if let Ok(row) = csv_row(&columns, line) {
+                assert!(!row.member_no.is_empty());
+            }
+        }
+    }
+}
+
+/// VK Callback API bodies: read or refused, never a panic; a member event is a person's,
+/// on VK.
+pub fn vk_callback(data: &[u8]) {
+    use crate::events::vk::{parse_callback, secret_matches, VkKind, NETWORK};
+    if let Ok(callback) = parse_callback(data, 0) {
+        let _ = secret_matches(&callback, "secret");
+        if let VkKind::Event { vk_user_id, event } = callback.kind {
+            assert!(vk_user_id > 0);
+            assert_eq!(event.network.as_deref(), Some(NETWORK));
+            let _ = event.subject_key();
+        }
+    }
+}
+
 /// A fuzz target's entry point.
 pub type Target = fn(&[u8]);
 
@@ -138,6 +171,8 @@ mod tests {
             ("url_template", url_template),
             ("install_referrer", install_referrer),
             ("integra_k", integra_k),
+            ("batch_request", batch_request),
+            ("vk_callback", vk_callback),
         ]);
     }
 }

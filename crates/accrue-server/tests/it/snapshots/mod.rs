@@ -12,6 +12,7 @@
 //! To accept changed or new snapshots: `INSTA_UPDATE=always cargo test -p accrue-server
 //! --test it snapshots`, then review the `.snap` diff (README.md, "Snapshots of the faces' answers").
 
+mod batch;
 mod envelopes;
 mod imshop;
 mod integra;
