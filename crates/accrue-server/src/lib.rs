@@ -104,6 +104,7 @@ pub fn router(store: Store, options: &ServerOptions, deliveries: Arc<DeliveryMet
         .merge(faces::imshop::router(app.clone()))
         .merge(faces::integra::router(app.clone()))
         .merge(faces::batch::router(app.clone()))
+        .merge(faces::social::router(app.clone()))
         .merge(faces::referral::router(app.clone(), &options.loymax_program))
         // Loymax paths have several prefixes in any letter case: the face takes what no
         // other route matched, and routes it itself.

@@ -4,7 +4,7 @@
 //! face the path belongs to, keeping the status, so a client never meets a shape its
 //! protocol does not have.
 
-use crate::faces::{batch, imshop, integra, loymax, referral, tracker};
+use crate::faces::{batch, imshop, integra, loymax, referral, social, tracker};
 use crate::ApiError;
 use axum::body::Body;
 use axum::extract::Request;
@@ -28,6 +28,7 @@ enum Face {
     Loymax(loymax::Version, bool),
     Tracker,
     Batch,
+    Social,
     Imshop,
     Integra,
     Referral,
@@ -47,6 +48,9 @@ fn face_of(req: &Request) -> Face {
     }
     if batch::owns(path) {
         return Face::Batch;
+    }
+    if social::owns(path) {
+        return Face::Social;
     }
     if referral::owns(path) {
         return Face::Referral;
@@ -81,6 +85,7 @@ pub async fn render(req: Request, next: Next) -> Response {
         Face::Imshop => imshop::stray(status, &message),
         Face::Integra => integra::stray(status, &message),
         Face::Batch => batch::stray(status, &message),
+        Face::Social => social::stray(status, &message),
         Face::Referral => referral::stray(status, &message),
         Face::Admin => ApiError::stray(status, &message).into_response(),
     };

@@ -25,6 +25,7 @@ pub mod confirmations;
 pub mod coupons;
 pub mod devices;
 mod error;
+pub mod events;
 pub mod face_bindings;
 pub mod hooks;
 pub mod idempotency;

@@ -44,6 +44,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(19, "0019_referrals"),
     migration!(20, "0020_integra"),
     migration!(21, "0021_batch"),
+    migration!(22, "0022_events"),
 ];
 
 /// A short hash of every PostgreSQL migration: databases migrated by the same code

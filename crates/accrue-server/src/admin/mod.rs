@@ -5,6 +5,7 @@
 mod batch;
 mod cards;
 mod coupons;
+mod events;
 mod faces;
 mod keys;
 mod members;
@@ -120,6 +121,14 @@ pub fn router(state: AdminState, body_limit: usize) -> Router {
             "/programs/{code}/lifetimes/{external_id}",
             put(batch::put_lifetime).delete(batch::delete_lifetime),
         )
+        .route(
+            "/programs/{code}/event-offers",
+            get(events::offers).put(events::put_offers),
+        )
+        .route("/programs/{code}/vk", put(events::put_vk))
+        .route("/members/{id}/events", post(events::record))
+        .route("/members/{id}/social-profiles", post(events::link))
+        .route("/members/{id}/event-counters", get(events::counters))
         .route("/partners", post(partners::create).get(partners::list))
         .route("/partners/{path}", get(partners::get).patch(partners::update))
         .route("/partners/{path}/rotate-key", post(partners::rotate_key))

@@ -2,8 +2,8 @@
 
 use super::tracker::{integrations as tracker_integrations, links as tracker_links, reports as tracker_reports};
 use super::{
-    batch, cards, coupons, faces, keys, members, notifications, operations, outbox, partners, processing, programs,
-    referrals, subscribers, webhooks,
+    batch, cards, coupons, events, faces, keys, members, notifications, operations, outbox, partners, processing,
+    programs, referrals, subscribers, webhooks,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -18,6 +18,7 @@ use utoipa::{Modify, OpenApi};
         referrals::reject, referrals::of_member, referrals::imshop_settings, referrals::put_imshop, referrals::rotate_imshop_key,
         batch::settings, batch::put_settings, batch::rotate_key, batch::submit, batch::list, batch::get, batch::rows,
         batch::lifetimes, batch::put_lifetime, batch::delete_lifetime,
+        events::offers, events::put_offers, events::record, events::link, events::counters, events::put_vk,
         partners::create, partners::list, partners::get, partners::update, partners::rotate_key, partners::users,
         partners::set_campaign, partners::payments, partners::send_message, partners::templates, partners::set_template,
         members::create, members::list, members::get, members::update, members::block, members::archive, members::set_password,

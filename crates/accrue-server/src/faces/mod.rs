@@ -6,6 +6,7 @@ pub mod imshop;
 pub mod integra;
 pub mod loymax;
 pub mod referral;
+pub mod social;
 pub mod tracker;
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 //! the same transaction.
 
 pub mod batch;
+pub mod events;
 pub mod history;
 pub mod integra;
 pub mod orders;

@@ -6,6 +6,7 @@ mod batch;
 mod browser;
 mod cache;
 mod coupons;
+mod events;
 mod hardening;
 mod integra;
 mod loymax_account;

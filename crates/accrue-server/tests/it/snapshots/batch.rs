@@ -20,8 +20,12 @@ async fn batch_reference(mut w: Wire) -> Wire {
     w.s.admin(Method::POST, "/admin/v1/programs/default/currencies", Some(currency))
         .await;
     let lifetime = json!({"name": "string", "expiry": {"type": "end_of_month", "months_after": 1}});
-    w.s.admin(Method::PUT, "/admin/v1/programs/default/lifetimes/string", Some(lifetime))
-        .await;
+    w.s.admin(
+        Method::PUT,
+        "/admin/v1/programs/default/lifetimes/string",
+        Some(lifetime),
+    )
+    .await;
     let exact = |kind: i64| {
         let mut body = example("123", kind);
         body["currencyExternalId"] = json!("string");
@@ -41,11 +45,13 @@ async fn batch_reference(mut w: Wire) -> Wire {
     let by_row = json!({"requestId": "r", "type": 4, "mode": "row_by_row", "accrue": rows});
     w.record("row_by_row_with_refused_rows", batch(&key, by_row)).await;
     w.record("progress", Call::get(format!("{BATCH}/r")).token(&key)).await;
-    w.record("rows", Call::get(format!("{BATCH}/r/rows?from=2&count=2")).token(&key)).await;
+    w.record("rows", Call::get(format!("{BATCH}/r/rows?from=2&count=2")).token(&key))
+        .await;
     let whole = json!({"requestId": "w", "type": 5, "accrue": [{"memberNo": "012345", "pointsAmount": 1000000}]});
     w.record("all_or_nothing_refused", batch(&key, whole)).await;
     w.record("unauthorized", batch("btk_wrong", exact(2))).await;
-    w.record("malformed", batch(&key, json!({"requestId": "m", "type": 2}))).await;
+    w.record("malformed", batch(&key, json!({"requestId": "m", "type": 2})))
+        .await;
     w.record("unknown_lifetime", {
         let mut body = exact(2);
         body["requestId"] = json!("l");
@@ -60,6 +66,7 @@ async fn batch_reference(mut w: Wire) -> Wire {
     crate::batch::done(&w.s, &key, "f").await;
     w.record("file_done", Call::get(format!("{BATCH}/f")).token(&key)).await;
     let broken = Call::post(format!("{BATCH}/file?requestId=g&type=4")).token(&key);
-    w.record("file_refused", broken.raw("text/csv", "memberNo,points\n1,1\n")).await;
+    w.record("file_refused", broken.raw("text/csv", "memberNo,points\n1,1\n"))
+        .await;
     w
 }

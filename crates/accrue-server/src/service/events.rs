@@ -1,0 +1,97 @@
+//! Events other than purchases: recorded for a member (the program's event offers act on
+//! them), social profiles linked, and VK's Callback API calls turned into events of the
+//! members who linked their VK profile.
+
+use accrue_core::events::vk::{parse_callback, VkKind, NETWORK};
+use accrue_core::events::{Event, EventKind};
+use accrue_store::events::Recorded;
+use accrue_store::{Store, StoreError};
+
+pub async fn record(
+    store: &Store,
+    program_id: i64,
+    member_id: i64,
+    event: Event,
+    source: Option<(String, String)>,
+) -> Result<Recorded, StoreError> {
+    store.member(program_id, member_id).await?;
+    store.record_event(program_id, member_id, event, source).await
+}
+
+/// Links a member's profile on a network, then records `social_linked`.
+pub async fn link_profile(
+    store: &Store,
+    program_id: i64,
+    member_id: i64,
+    network: String,
+    user_id: String,
+) -> Result<Recorded, StoreError> {
+    let network = network.trim().to_lowercase();
+    let ok = |t: &str| !t.is_empty() && t.len() <= 64 && !t.chars().any(char::is_control);
+    if !ok(&network) || !ok(user_id.trim()) {
+        return Err(StoreError::Invalid(
+            "network and user_id have 1 to 64 characters".into(),
+        ));
+    }
+    store.member(program_id, member_id).await?;
+    store
+        .link_social_profile(program_id, member_id, network.clone(), user_id.trim().to_string())
+        .await?;
+    let event = Event {
+        kind: EventKind::SocialLinked,
+        at: store.now(),
+        network: Some(network.clone()),
+        object: None,
+        attribute: None,
+    };
+    let source = Some((format!("link:{network}"), user_id.trim().to_string()));
+    store.record_event(program_id, member_id, event, source).await
+}
+
+/// What to answer VK.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VkAnswer {
+    /// The confirmation string of the community.
+    Confirmation(String),
+    /// `ok`: handled, a duplicate, or about nobody Accrue knows.
+    Ok,
+    /// Not the program's community, or a wrong secret.
+    Refused(&'static str),
+}
+
+/// A Callback API call for the program.
+pub async fn vk_callback(store: &Store, program_id: i64, body: &[u8]) -> Result<VkAnswer, StoreError> {
+    let settings = store
+        .vk_settings(program_id)
+        .await?
+        .ok_or(StoreError::NotFound("VK community"))?;
+    let callback = parse_callback(body, store.now()).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    if callback.group_id != settings.group_id {
+        return Ok(VkAnswer::Refused("not this program's community"));
+    }
+    // The confirmation string is no secret: VK asks for it before any event.
+    if callback.kind == VkKind::Confirmation {
+        return Ok(VkAnswer::Confirmation(settings.confirmation));
+    }
+    if let Some(hash) = &settings.secret_sha256 {
+        let sent = callback.secret.as_deref().unwrap_or_default();
+        let expected = accrue_store::imshop::key_hash(sent);
+        if !accrue_core::signature::constant_time_eq(expected.as_bytes(), hash.as_bytes()) {
+            return Ok(VkAnswer::Refused("wrong secret"));
+        }
+    }
+    match callback.kind {
+        VkKind::Confirmation | VkKind::Ignored(_) => Ok(VkAnswer::Ok),
+        VkKind::Event { vk_user_id, event } => {
+            let Some(member_id) = store
+                .social_member(program_id, NETWORK, &vk_user_id.to_string())
+                .await?
+            else {
+                return Ok(VkAnswer::Ok);
+            };
+            let source = callback.event_id.map(|id| (NETWORK.to_string(), id));
+            store.record_event(program_id, member_id, event, source).await?;
+            Ok(VkAnswer::Ok)
+        }
+    }
+}

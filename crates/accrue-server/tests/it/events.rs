@@ -1,0 +1,211 @@
+//! Event offers over real HTTP on both backends, with the test playing VK: its Callback
+//! API's confirmation, secret and events (a like, a join, a leave, a repost) for a member
+//! who linked a VK profile; the document's offers ("5 points for the first like, 1 for
+//! each next, at most 15 a month"; leaving the group or deleting a repost takes back
+//! what it gave); duplicate deliveries counted once.
+
+use accrue_server::testing::TestServer;
+use accrue_store::on_both_backends;
+use accrue_store::testing::TestDb;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::sync::atomic::Ordering;
+
+on_both_backends!(likes_over_two_months, leaving_and_unreposting_take_back_what_they_gave);
+
+const GROUP: i64 = 1001;
+const VK_USER: i64 = 7;
+
+/// The program's VK community and event offers, and a member who linked VK user 7.
+async fn setup(s: &TestServer, offers: Value) -> i64 {
+    let vk = json!({"group_id": GROUP, "confirmation": "c0nf1rm", "secret": "s3cret"});
+    assert_eq!(
+        s.admin(Method::PUT, "/admin/v1/programs/default/vk", Some(vk)).await.0,
+        StatusCode::OK
+    );
+    let (status, saved) = s
+        .admin(
+            Method::PUT,
+            "/admin/v1/programs/default/event-offers",
+            Some(json!({"offers": offers})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    let (_, member) = s
+        .admin(
+            Method::POST,
+            "/admin/v1/members",
+            Some(json!({"phone": "+79161234567"})),
+        )
+        .await;
+    let id = member["id"].as_i64().unwrap();
+    let link = json!({"network": "vk", "user_id": VK_USER.to_string()});
+    let (status, _) = s
+        .admin(
+            Method::POST,
+            &format!("/admin/v1/members/{id}/social-profiles"),
+            Some(link),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    id
+}
+
+/// A call as VK makes it; the status and the text answered.
+async fn vk(s: &TestServer, kind: &str, object: Value, event_id: &str, secret: &str) -> (StatusCode, String) {
+    let body = json!({"type": kind, "object": object, "group_id": GROUP, "event_id": event_id, "secret": secret});
+    let answer = s
+        .client
+        .post(format!("{}/social/vk/default", s.base))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (answer.status(), answer.text().await.unwrap())
+}
+
+fn like(post: i64) -> Value {
+    json!({"liker_id": VK_USER, "object_type": "post", "object_id": post, "object_owner_id": -GROUP, "post_id": post})
+}
+
+async fn balance(s: &TestServer, member: i64) -> String {
+    let (_, b) = s
+        .admin(Method::GET, &format!("/admin/v1/members/{member}/balances"), None)
+        .await;
+    b["items"][0]["balance"].as_str().unwrap_or("0.00").to_string()
+}
+
+async fn likes_over_two_months(db: TestDb) {
+    let (s, clock) = TestServer::start_with_manual_clock(db).await;
+    clock.store(1_777_636_800_000, Ordering::SeqCst); // 2026-05-01 12:00 UTC
+    let likes = json!([{"id": "vk-likes", "name": "Лайки ВКонтакте", "on": {"events": [{"activity": "like"}], "network": "vk"},
+        "points": {"type": "accrue", "amount": {"first_then": {"first": 500, "next": 100}}},
+        "actions": [{"type": "count", "counter": "likes"}],
+        "caps": [{"type": "points", "period": "month", "max": 1500}]}]);
+    let member = setup(&s, likes).await;
+    let body = json!({"type": "confirmation", "group_id": GROUP});
+    let confirmation = s
+        .client
+        .post(format!("{}/social/vk/default", s.base))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirmation.text().await.unwrap(), "c0nf1rm");
+
+    for post in 1..=20 {
+        assert_eq!(
+            vk(&s, "like_add", like(post), &format!("may-{post}"), "s3cret").await,
+            (StatusCode::OK, "ok".into())
+        );
+    }
+    assert_eq!(balance(&s, member).await, "15.00", "5 + 1 × 10, then the monthly cap");
+    assert_eq!(
+        vk(&s, "like_add", like(21), "may-1", "s3cret").await.1,
+        "ok",
+        "a duplicate delivery"
+    );
+    let (status, _) = vk(&s, "like_add", like(22), "may-22", "wrong").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a wrong secret");
+    let stranger =
+        json!({"liker_id": 99, "object_type": "post", "object_id": 1, "object_owner_id": -GROUP, "post_id": 1});
+    assert_eq!(
+        vk(&s, "like_add", stranger, "may-x", "s3cret").await.1,
+        "ok",
+        "nobody Accrue knows"
+    );
+
+    clock.fetch_add(31 * 86_400_000, Ordering::SeqCst); // June
+    for post in 1..=20 {
+        vk(&s, "like_add", like(100 + post), &format!("june-{post}"), "s3cret").await;
+    }
+    assert_eq!(
+        balance(&s, member).await,
+        "30.00",
+        "the first like was in May: 1 each, 15 at most"
+    );
+    let (_, counters) = s
+        .admin(Method::GET, &format!("/admin/v1/members/{member}/event-counters"), None)
+        .await;
+    assert_eq!(
+        counters["counters"]["likes"],
+        11 + 15,
+        "a like counts while the offer applies, not over its cap"
+    );
+}
+
+async fn leaving_and_unreposting_take_back_what_they_gave(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let template = json!({"title_template": "Баллы списаны", "text_template": "Репост удалён: баллы списаны."});
+    let path = "/admin/v1/programs/default/notification-templates/repost_deleted";
+    assert_eq!(s.admin(Method::PUT, path, Some(template)).await.0, StatusCode::OK);
+    let offers = json!([
+        {"id": "join", "name": "За вступление", "on": {"events": ["group_joined"], "network": "vk"},
+         "points": {"type": "accrue", "amount": {"fixed": 1000}}, "caps": [{"type": "applications", "period": "ever", "max": 1}]},
+        {"id": "leave", "name": "Выход из группы", "on": {"events": ["group_left"], "network": "vk"}, "points": {"type": "reverse"}},
+        {"id": "repost", "name": "За репост", "on": {"events": [{"activity": "repost"}], "network": "vk"},
+         "points": {"type": "accrue", "amount": {"fixed": 300}}},
+        {"id": "unrepost", "name": "Репост удалён", "on": {"events": [{"activity_removed": "repost"}], "network": "vk"},
+         "points": {"type": "reverse"}, "actions": [{"type": "message", "channel": "sms", "template": "repost_deleted"}]},
+    ]);
+    let member = setup(&s, offers).await;
+    vk(
+        &s,
+        "group_join",
+        json!({"user_id": VK_USER, "join_type": "join"}),
+        "j1",
+        "s3cret",
+    )
+    .await;
+    assert_eq!(balance(&s, member).await, "10.00");
+    vk(
+        &s,
+        "group_leave",
+        json!({"user_id": VK_USER, "self": 1}),
+        "l1",
+        "s3cret",
+    )
+    .await;
+    assert_eq!(
+        balance(&s, member).await,
+        "0.00",
+        "leaving takes back what joining gave"
+    );
+    vk(
+        &s,
+        "group_join",
+        json!({"user_id": VK_USER, "join_type": "join"}),
+        "j2",
+        "s3cret",
+    )
+    .await;
+    assert_eq!(balance(&s, member).await, "0.00", "joining pays once ever");
+
+    for (post, id) in [(5, "r5"), (6, "r6")] {
+        let repost = json!({"id": 900 + post, "from_id": VK_USER, "owner_id": VK_USER, "copy_history": [{"id": post, "owner_id": -GROUP}]});
+        vk(&s, "wall_repost", repost, id, "s3cret").await;
+    }
+    assert_eq!(balance(&s, member).await, "6.00");
+    // VK does not tell when a repost is deleted: the operator (or a collector) records it.
+    let removed = json!({"event": {"kind": {"activity_removed": "repost"}, "at": s.store.now(), "network": "vk", "object": "5"},
+                         "source": "collector", "event_id": "unrepost-5"});
+    let path = format!("/admin/v1/members/{member}/events");
+    let (status, recorded) = s.admin(Method::POST, &path, Some(removed.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{recorded}");
+    assert_eq!(
+        recorded["outcomes"][0]["points"],
+        json!({"type": "withdraw", "points": 300})
+    );
+    assert_eq!(balance(&s, member).await, "3.00", "exactly what that repost gave");
+    let (_, again) = s.admin(Method::POST, &path, Some(removed)).await;
+    assert_eq!(again["duplicate"], true);
+    assert_eq!(balance(&s, member).await, "3.00");
+    let (_, sms) = s.admin(Method::GET, "/admin/v1/outbox/messages?kind=sms", None).await;
+    let texts: Vec<&str> = sms["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["payload"]["text"].as_str())
+        .collect();
+    assert!(texts.contains(&"Репост удалён: баллы списаны."), "{sms}");
+}

@@ -1,0 +1,54 @@
+-- Event offers: a program's offers that react to events other than purchases, what
+-- each gave each member (so caps, first times and reversals see the past), events
+-- already handled (a source's delivery handled once), named counters, members' linked
+-- social profiles, and the program's VK community.
+CREATE TABLE event_offers (
+    program_id INTEGER NOT NULL PRIMARY KEY REFERENCES programs(id),
+    -- JSON array of accrue_core::events::EventOffer.
+    offers TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+
+CREATE TABLE event_grants (
+    id INTEGER PRIMARY KEY,
+    program_id INTEGER NOT NULL REFERENCES programs(id),
+    member_id INTEGER NOT NULL REFERENCES members(id),
+    offer_id TEXT NOT NULL,
+    subject_key TEXT NOT NULL,
+    amount INTEGER NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE INDEX event_grants_by_member ON event_grants (member_id, at);
+
+CREATE TABLE handled_events (
+    program_id INTEGER NOT NULL REFERENCES programs(id),
+    source TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    member_id INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (program_id, source, event_id)
+);
+
+CREATE TABLE event_counters (
+    member_id INTEGER NOT NULL REFERENCES members(id),
+    counter TEXT NOT NULL,
+    value INTEGER NOT NULL,
+    PRIMARY KEY (member_id, counter)
+);
+
+CREATE TABLE social_profiles (
+    program_id INTEGER NOT NULL REFERENCES programs(id),
+    network TEXT NOT NULL,
+    network_user_id TEXT NOT NULL,
+    member_id INTEGER NOT NULL REFERENCES members(id),
+    linked_at INTEGER NOT NULL,
+    PRIMARY KEY (program_id, network, network_user_id)
+);
+CREATE INDEX social_profiles_by_member ON social_profiles (member_id);
+
+CREATE TABLE vk_settings (
+    program_id INTEGER NOT NULL PRIMARY KEY REFERENCES programs(id),
+    -- JSON of accrue_store::events::VkSettings (the secret as its SHA-256).
+    settings TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+);
