@@ -127,6 +127,25 @@ pub fn escape_html(text: &str) -> String {
     out
 }
 
+/// A message's HTML as text, for an SMS or a plain e-mail: tags dropped, entities read.
+pub fn plain_text(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
 fn snippet(text: &str) -> String {
     text.chars().take(20).collect()
 }
@@ -169,6 +188,14 @@ mod tests {
         assert_eq!(
             t.render(&Map::new(), &to),
             r#"<a href="https://p.example/m?open=go/payment&amp;x=1">top up</a>"#
+        );
+    }
+
+    #[test]
+    fn html_reads_as_text() {
+        assert_eq!(
+            plain_text("<b>5 &lt; 6</b> &amp; <a href=\"x\">more</a>"),
+            "5 < 6 & more"
         );
     }
 

@@ -16,6 +16,7 @@ pub(crate) async fn run(store: Store, interval: Duration, mut stop: watch::Recei
                 expire(&store).await;
                 cancel_unconfirmed(&store).await;
                 expire_top_ups(&store).await;
+                tell_of_expiry(&store).await;
             }
             _ = stop.changed() => return,
         }
@@ -52,6 +53,14 @@ async fn expire_top_ups(store: &Store) {
         Ok(0) => {}
         Ok(n) => tracing::info!(payments = n, "expired top-ups nobody confirmed"),
         Err(e) => tracing::error!(error = %e, "expiry of top-ups failed"),
+    }
+}
+
+async fn tell_of_expiry(store: &Store) {
+    match store.send_expiry_notices(EXPIRY_BATCH).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(members = n, "told members of points about to expire"),
+        Err(e) => tracing::error!(error = %e, "expiry notices failed"),
     }
 }
 

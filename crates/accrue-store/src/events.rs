@@ -11,6 +11,7 @@ use accrue_core::events::{
     evaluate, validate_event_offers, Action, Channel, Event, EventOffer, Grant, MemberEventState, Outcome, PointsChange,
 };
 use accrue_core::lifetimes::LifetimeDefinition;
+use accrue_core::mustache::plain_text;
 use accrue_core::outbox::MessageKind;
 use accrue_core::subscriptions::{Channel as SubscriptionChannel, Topic};
 use serde::{Deserialize, Serialize};
@@ -365,12 +366,12 @@ async fn act(tx: &mut Tx, program_id: i64, member_id: i64, action: &Action) -> R
             let message = match channel {
                 Channel::Sms => member
                     .phone
-                    .map(|phone| NewMessage::new(MessageKind::Sms, phone, json!({"text": plain(&note.body)}))),
+                    .map(|phone| NewMessage::new(MessageKind::Sms, phone, json!({"text": plain_text(&note.body)}))),
                 Channel::Email => member.email.map(|email| {
                     NewMessage::new(
                         MessageKind::Email,
                         email,
-                        json!({"subject": note.title, "body": plain(&note.body)}),
+                        json!({"subject": note.title, "body": plain_text(&note.body)}),
                     )
                 }),
                 // The message is in the member's app already (its notifications).
@@ -382,23 +383,4 @@ async fn act(tx: &mut Tx, program_id: i64, member_id: i64, action: &Action) -> R
         }
     }
     Ok(())
-}
-
-/// A template's HTML as text for an SMS or a plain e-mail.
-fn plain(html: &str) -> String {
-    let mut out = String::with_capacity(html.len());
-    let mut in_tag = false;
-    for c in html.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' => in_tag = false,
-            c if !in_tag => out.push(c),
-            _ => {}
-        }
-    }
-    out.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&amp;", "&")
 }

@@ -26,6 +26,7 @@ pub mod coupons;
 pub mod devices;
 mod error;
 pub mod events;
+pub mod expiry_notices;
 pub mod face_bindings;
 pub mod hooks;
 pub mod idempotency;

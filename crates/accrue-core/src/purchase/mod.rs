@@ -160,6 +160,8 @@ pub struct Settings {
     pub utc_offset_minutes: i32,
     /// The program's member statuses, if it has them.
     pub status: Option<crate::status::StatusSystem>,
+    /// Members are told this many days before their points expire (never when absent).
+    pub expiry_notice_days: Option<u32>,
 }
 
 impl Default for Settings {
@@ -171,6 +173,7 @@ impl Default for Settings {
             device_token_minutes: 24 * 60,
             utc_offset_minutes: 0,
             status: None,
+            expiry_notice_days: None,
         }
     }
 }
@@ -179,6 +182,9 @@ impl Settings {
     pub fn validate(&self) -> Result<(), String> {
         if self.activation_delay_days > 3650 || self.bonus_lifetime_days.is_some_and(|d| d == 0 || d > 36500) {
             return Err("activation_delay_days must be 0 to 3650, bonus_lifetime_days 1 to 36500".into());
+        }
+        if self.expiry_notice_days.is_some_and(|d| !(1..=365).contains(&d)) {
+            return Err("expiry_notice_days must be 1 to 365".into());
         }
         if !(1..=7 * 24 * 60).contains(&self.auto_cancel_minutes) {
             return Err("auto_cancel_minutes must be 1 to 10080".into());

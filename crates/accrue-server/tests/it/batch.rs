@@ -17,6 +17,7 @@ on_both_backends!(
     files_are_posted_by_the_worker,
     lifetimes_set_when_points_expire,
     one_request_sent_eight_times_posts_once,
+    members_are_told_once_before_points_expire,
 );
 
 pub(crate) const BATCH: &str = "/loytech.batchoperationsservice/api/batch";
@@ -331,4 +332,40 @@ async fn one_request_sent_eight_times_posts_once(db: TestDb) {
         "9134.76",
         "two requests of three rows, once each"
     );
+}
+
+async fn members_are_told_once_before_points_expire(db: TestDb) {
+    let (s, clock) = TestServer::start_with_manual_clock(db).await;
+    clock.store(1_780_000_000_000, std::sync::atomic::Ordering::SeqCst); // 2026-05-28 UTC
+    let (key, _) = setup(&s).await;
+    let settings = json!({"expiry_notice_days": 7, "utc_offset_minutes": 180});
+    let (status, saved) = s
+        .admin(Method::PUT, "/admin/v1/processing/settings", Some(settings))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    let ten_days = json!({"name": "Ten days", "expiry": {"type": "after_days", "days": 10}, "is_default": true});
+    s.admin(Method::PUT, "/admin/v1/programs/default/lifetimes/TEN", Some(ten_days))
+        .await;
+    send(
+        &s,
+        &key,
+        &json!({"requestId": "a", "type": 4, "accrue": [{"memberNo": "012345", "pointsAmount": 10}]}),
+    )
+    .await;
+    assert_eq!(
+        s.store.send_expiry_notices(100).await.unwrap(),
+        0,
+        "ten days away: not yet"
+    );
+    clock.fetch_add(4 * 86_400_000, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(s.store.send_expiry_notices(100).await.unwrap(), 1);
+    assert_eq!(s.store.send_expiry_notices(100).await.unwrap(), 0, "told once");
+    let (_, sms) = s.admin(Method::GET, "/admin/v1/outbox/messages?kind=sms", None).await;
+    let texts: Vec<&str> = sms["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["payload"]["text"].as_str())
+        .collect();
+    assert_eq!(texts, ["10.00 баллов сгорят 07.06.2026."]);
 }
