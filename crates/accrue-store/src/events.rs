@@ -3,12 +3,14 @@
 //! messages, counters, subscription switches and the grants that remember it — and the
 //! social profiles and VK community that events from networks are matched by.
 
+use crate::hooks::Happening;
 use crate::ledger::{accrue_in, wallet_balance_of, withdraw_in, Cause, Lifetime, Movement};
 use crate::members::lock_member;
 use crate::outbox::{enqueue, NewMessage};
 use crate::{Store, StoreError, Tx};
 use accrue_core::events::{
-    evaluate, validate_event_offers, Action, Channel, Event, EventOffer, Grant, MemberEventState, Outcome, PointsChange,
+    evaluate, validate_event_offers, Action, Channel, Event, EventKind, EventOffer, Grant, MemberEventState, Outcome,
+    PointsChange,
 };
 use accrue_core::lifetimes::LifetimeDefinition;
 use accrue_core::mustache::plain_text;
@@ -78,31 +80,10 @@ impl Store {
         event: Event,
         source: Option<(String, String)>,
     ) -> Result<Recorded, StoreError> {
-        let offers = self.event_offers(program_id).await?;
-        let utc_offset = self.processing_settings(program_id).await?.utc_offset_minutes;
         self.write(move |tx| {
             Box::pin(async move {
                 lock_member(tx, program_id, member_id).await?;
-                if let Some((source, id)) = &source {
-                    if !first_delivery(tx, program_id, member_id, source, id).await? {
-                        return Ok(Recorded {
-                            duplicate: true,
-                            outcomes: Vec::new(),
-                        });
-                    }
-                }
-                let state = grants(tx, member_id).await?;
-                let outcomes = evaluate(&offers, &event, &state, utc_offset);
-                let mut applied = Vec::with_capacity(outcomes.len());
-                for outcome in outcomes {
-                    let offer = offers.iter().find(|o| o.id == outcome.offer_id);
-                    let name = offer.map_or_else(|| outcome.offer_id.clone(), |o| o.name.clone());
-                    applied.push(apply(tx, program_id, member_id, &name, outcome, utc_offset).await?);
-                }
-                Ok(Recorded {
-                    duplicate: false,
-                    outcomes: applied,
-                })
+                record_in(tx, program_id, member_id, &event, source).await
             })
         })
         .await
@@ -187,6 +168,80 @@ impl Store {
                    ON CONFLICT (program_id) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at";
         self.save_json(sql, program_id, serde_json::to_string(&settings)?).await
     }
+}
+
+/// Records an event in `tx` (the member locked): see [`Store::record_event`].
+pub(crate) async fn record_in(
+    tx: &mut Tx,
+    program_id: i64,
+    member_id: i64,
+    event: &Event,
+    source: Option<(String, String)>,
+) -> Result<Recorded, StoreError> {
+    if let Some((source, id)) = &source {
+        if !first_delivery(tx, program_id, member_id, source, id).await? {
+            return Ok(Recorded {
+                duplicate: true,
+                outcomes: Vec::new(),
+            });
+        }
+    }
+    let offers = offers_in(tx, program_id).await?;
+    if offers.is_empty() {
+        return Ok(Recorded {
+            duplicate: false,
+            outcomes: Vec::new(),
+        });
+    }
+    let utc_offset = utc_offset_in(tx, program_id).await?;
+    let state = grants(tx, member_id).await?;
+    let mut applied = Vec::new();
+    for outcome in evaluate(&offers, event, &state, utc_offset) {
+        let offer = offers.iter().find(|o| o.id == outcome.offer_id);
+        let name = offer.map_or_else(|| outcome.offer_id.clone(), |o| o.name.clone());
+        applied.push(apply(tx, program_id, member_id, &name, outcome, utc_offset).await?);
+    }
+    Ok(Recorded {
+        duplicate: false,
+        outcomes: applied,
+    })
+}
+
+/// Offers the registration of a member to the event offers (a store hook).
+pub(crate) async fn on_happening(tx: &mut Tx, program_id: i64, what: &Happening<'_>) -> Result<(), StoreError> {
+    if let Happening::RegistrationFinished { member_id } = what {
+        let event = Event {
+            kind: EventKind::RegistrationFinished,
+            at: tx.now,
+            network: None,
+            object: None,
+            attribute: None,
+        };
+        record_in(tx, program_id, *member_id, &event, None).await?;
+    }
+    Ok(())
+}
+
+async fn offers_in(tx: &mut Tx, program_id: i64) -> Result<Vec<EventOffer>, StoreError> {
+    let row = sqlx::query("SELECT offers FROM event_offers WHERE program_id = $1")
+        .bind(program_id)
+        .fetch_optional(tx.conn())
+        .await?;
+    row.map_or(Ok(Vec::new()), |r| {
+        Ok(serde_json::from_str(&r.try_get::<String, _>(0)?)?)
+    })
+}
+
+async fn utc_offset_in(tx: &mut Tx, program_id: i64) -> Result<i32, StoreError> {
+    let row = sqlx::query("SELECT settings FROM processing_settings WHERE program_id = $1")
+        .bind(program_id)
+        .fetch_optional(tx.conn())
+        .await?;
+    let settings: accrue_core::purchase::Settings = match row {
+        Some(r) => serde_json::from_str(&r.try_get::<String, _>(0)?)?,
+        None => Default::default(),
+    };
+    Ok(settings.utc_offset_minutes)
 }
 
 async fn social_owner(tx: &mut Tx, program_id: i64, network: &str, user_id: &str) -> Result<Option<i64>, StoreError> {

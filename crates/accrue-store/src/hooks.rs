@@ -48,10 +48,11 @@ impl Hooks {
     }
 }
 
-/// Runs the store's own features (referral rewards), then every hook added, for what
+/// Runs the store's own features (referral rewards, event offers), then every hook added, for what
 /// happened, in `tx`.
 pub(crate) async fn run(tx: &mut Tx, program_id: i64, what: Happening<'_>) -> Result<(), StoreError> {
     crate::referrals::on_happening(tx, program_id, &what).await?;
+    crate::events::on_happening(tx, program_id, &what).await?;
     let hooks = tx.hooks.all();
     for hook in hooks {
         hook.run(tx, program_id, &what).await?;

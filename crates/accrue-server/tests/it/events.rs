@@ -11,7 +11,11 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 
-on_both_backends!(likes_over_two_months, leaving_and_unreposting_take_back_what_they_gave);
+on_both_backends!(
+    likes_over_two_months,
+    leaving_and_unreposting_take_back_what_they_gave,
+    a_finished_registration_is_an_event,
+);
 
 const GROUP: i64 = 1001;
 const VK_USER: i64 = 7;
@@ -208,4 +212,27 @@ async fn leaving_and_unreposting_take_back_what_they_gave(db: TestDb) {
         .filter_map(|m| m["payload"]["text"].as_str())
         .collect();
     assert!(texts.contains(&"Репост удалён: баллы списаны."), "{sms}");
+}
+
+async fn a_finished_registration_is_an_event(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let key = crate::referral::program(&s, json!({})).await;
+    let welcome = json!([{"id": "welcome", "name": "За регистрацию", "on": {"events": ["registration_finished"]},
+        "points": {"type": "accrue", "amount": {"fixed": 250}}, "actions": [{"type": "count", "counter": "welcomed"}]}]);
+    let (status, _) = s
+        .admin(
+            Method::PUT,
+            "/admin/v1/programs/default/event-offers",
+            Some(json!({"offers": welcome})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let user = crate::referral::sign_in(&s, &key, "79031112233", None, "install-1").await;
+    let member = user["id"].as_str().unwrap().parse::<i64>().unwrap();
+    assert_eq!(user["bonuses"], 2.5, "{user}");
+    assert_eq!(balance(&s, member).await, "2.50");
+    let (_, counters) = s
+        .admin(Method::GET, &format!("/admin/v1/members/{member}/event-counters"), None)
+        .await;
+    assert_eq!(counters["counters"]["welcomed"], 1);
 }

@@ -76,7 +76,7 @@ async fn imshop(s: &TestServer, key: &str, path: &str, body: Value) -> (StatusCo
 
 /// Signs a phone in through IMSHOP's two OTP calls (answering `dataRequired` with the
 /// referral code when asked); the user object.
-async fn sign_in(s: &TestServer, key: &str, phone: &str, referral: Option<&str>, install: &str) -> Value {
+pub(crate) async fn sign_in(s: &TestServer, key: &str, phone: &str, referral: Option<&str>, install: &str) -> Value {
     let ask = json!({"userIdentifier": phone, "installId": install});
     let (status, first) = imshop(s, key, "/otp/request", ask.clone()).await;
     assert_eq!(status, StatusCode::OK, "{first}");
