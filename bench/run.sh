@@ -6,7 +6,8 @@
 #
 # Load generator options: --duration SECS (default 10), --clients N (default 16),
 # --scenario baseline|accrue|withdraw_hot|history|loymax_registration|loymax_history|
-# click_redirect|postback_ingest|purchase|hot_member_purchase|webhooks|all (default all).
+# click_redirect|postback_ingest|purchase|hot_member_purchase|webhooks|all (default all),
+# or batch_file (not in all: a million-row file, BENCH_BATCH_ROWS, posted during purchases).
 # Without --database-url a fresh SQLite file in a temp directory is used. With a
 # postgres:// URL a fresh database accrue_bench_<timestamp> is created on that
 # server (and dropped at the end).
@@ -86,7 +87,8 @@ base="http://127.0.0.1:$port"
 # --outbound-allow: the webhooks scenario's receiver listens on 127.0.0.1, which the
 # delivery worker refuses otherwise. The key that seals webhook secrets goes into
 # the temp directory, not into the working directory.
-"$accrue" --database-url "$database_url" --listen "127.0.0.1:$port" \
+# --request-timeout: batch_file uploads a large file in one request.
+"$accrue" --database-url "$database_url" --listen "127.0.0.1:$port" --request-timeout 600 \
     --outbound-allow 127.0.0.1 --secret-key-file "$workdir/accrue.key" serve \
     >"$workdir/server.out" 2>"$workdir/server.log" &
 server_pid=$!

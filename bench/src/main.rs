@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+mod batch;
 mod purchase;
 
 const SCENARIOS: [&str; 11] = [
@@ -37,12 +38,14 @@ const SCENARIOS: [&str; 11] = [
     "hot_member_purchase",
     "webhooks",
 ];
+/// Scenarios run only when named: they take minutes.
+const ON_REQUEST: [&str; 1] = ["batch_file"];
 const SEED_MEMBERS: usize = 1000;
 const HISTORY_POSTINGS: usize = 200;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 const USAGE: &str = "usage: accrue-bench --base URL --key KEY [--duration SECS] \
-[--clients N] [--scenario baseline|accrue|withdraw_hot|history|loymax_registration|loymax_history|click_redirect|postback_ingest|purchase|hot_member_purchase|webhooks|all]";
+[--clients N] [--scenario baseline|accrue|withdraw_hot|history|loymax_registration|loymax_history|click_redirect|postback_ingest|purchase|hot_member_purchase|webhooks|batch_file|all]";
 
 struct Args {
     base: String,
@@ -79,7 +82,8 @@ fn parse_args() -> Result<Args> {
     if args.base.is_empty() || args.key.is_empty() {
         bail!("--base and --key are required\n{USAGE}");
     }
-    if args.scenario != "all" && !SCENARIOS.contains(&args.scenario.as_str()) {
+    let known = SCENARIOS.contains(&args.scenario.as_str()) || ON_REQUEST.contains(&args.scenario.as_str());
+    if args.scenario != "all" && !known {
         bail!("unknown scenario {:?}\n{USAGE}", args.scenario);
     }
     if args.clients == 0 {
@@ -206,6 +210,8 @@ enum Load {
     },
     /// One whole purchase (four processing calls) per "request".
     Purchase(purchase::Purchases),
+    /// Purchases while the server posts a large batch file.
+    BatchFile(batch::BatchRun),
 }
 
 impl Load {
@@ -225,6 +231,7 @@ impl Load {
                 return loymax::register(api, &api.next_phone(), Some(times)).await.err();
             }
             Load::Purchase(purchases) => return purchases.run_once(api).await,
+            Load::BatchFile(run) => return run.purchases.run_once(api).await,
             Load::Redirect(path) => {
                 let url = format!("{}{path}{}-{}", api.base, api.run_id, api.next());
                 return tracker::expect_redirect(api.http.get(url)).await;
@@ -248,6 +255,7 @@ impl Load {
         match self {
             Load::Registration(times) => times.notes(),
             Load::Purchase(purchases) => purchases.notes(),
+            Load::BatchFile(run) => run.notes(),
             _ => Vec::new(),
         }
     }
@@ -295,6 +303,7 @@ async fn setup(scenario: &str, api: &Api, clients: usize, notes: &mut Vec<String
         "postback_ingest" => tracker::postback_load(api, SEED_MEMBERS).await?,
         "purchase" => Load::Purchase(purchase::setup(api, 1, 200).await?),
         "hot_member_purchase" => Load::Purchase(purchase::setup(api, 2, 1).await?),
+        "batch_file" => Load::BatchFile(batch::setup(api).await?),
         other => bail!("unknown scenario {other:?}"),
     })
 }
