@@ -154,6 +154,27 @@ impl Store {
         Ok(counters)
     }
 
+    /// Gives the program's event endpoint a new signing secret (`whsec_…`).
+    pub async fn rotate_event_source_secret(&self, program_id: i64, secret: String) -> Result<(), StoreError> {
+        let sql = "INSERT INTO event_sources (program_id, secret, updated_at) VALUES ($1, $2, $3) \
+                   ON CONFLICT (program_id) DO UPDATE SET secret = excluded.secret, updated_at = excluded.updated_at";
+        self.save_json(sql, program_id, self.sealer().seal(&secret)).await
+    }
+
+    /// The signing secret of the program's event endpoint, if it has one.
+    pub async fn event_source_secret(&self, program_id: i64) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT secret FROM event_sources WHERE program_id = $1")
+            .bind(program_id)
+            .fetch_optional(self.reads())
+            .await?;
+        row.map(|r| {
+            self.sealer()
+                .open(&r.try_get::<String, _>(0)?)
+                .map_err(StoreError::Internal)
+        })
+        .transpose()
+    }
+
     pub async fn vk_settings(&self, program_id: i64) -> Result<Option<VkSettings>, StoreError> {
         let row = sqlx::query("SELECT settings FROM vk_settings WHERE program_id = $1")
             .bind(program_id)

@@ -147,3 +147,22 @@ pub async fn put_vk(
         json!({"group_id": body.group_id, "callback_path": path, "secret_set": body.secret.is_some()}),
     ))
 }
+
+/// A new signing secret for the program's event endpoint `POST /events/{code}` (shown
+/// once; the old one stops working).
+#[utoipa::path(operation_id = "event_source_rotate", post, path = "/admin/v1/programs/{code}/event-source/rotate-secret",
+    responses((status = 200, body = Object), (status = 404)), tag = "events")]
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let program = state.store.program(&code).await?;
+    let mut bytes = [0_u8; 24];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut bytes);
+    let secret = accrue_core::signature::WebhookSecret::from_random(bytes).to_text();
+    state
+        .store
+        .rotate_event_source_secret(program.id, secret.clone())
+        .await?;
+    Ok(axum::Json(json!({"secret": secret, "path": format!("/events/{code}")})))
+}

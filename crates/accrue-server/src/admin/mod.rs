@@ -126,6 +126,10 @@ pub fn router(state: AdminState, body_limit: usize) -> Router {
             get(events::offers).put(events::put_offers),
         )
         .route("/programs/{code}/vk", put(events::put_vk))
+        .route(
+            "/programs/{code}/event-source/rotate-secret",
+            post(events::rotate_secret),
+        )
         .route("/members/{id}/events", post(events::record))
         .route("/members/{id}/social-profiles", post(events::link))
         .route("/members/{id}/event-counters", get(events::counters))

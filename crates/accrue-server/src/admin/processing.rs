@@ -34,7 +34,7 @@ pub async fn settings(
     Ok(axum::Json(json!(state.store.processing_settings(program.id).await?)))
 }
 
-/// `{"activation_delay_days", "bonus_lifetime_days", "auto_cancel_minutes", "device_token_minutes", "utc_offset_minutes"}`
+/// `{"activation_delay_days", "bonus_lifetime_days", "auto_cancel_minutes", "device_token_minutes", "utc_offset_minutes", "expiry_notice_days"}`
 #[utoipa::path(operation_id = "processing_set_settings", put, path = "/admin/v1/processing/settings", params(ProgramParam),
     request_body = Object, responses((status = 200, body = Object), (status = 400)), tag = "processing")]
 pub async fn set_settings(

@@ -15,6 +15,7 @@ on_both_backends!(
     likes_over_two_months,
     leaving_and_unreposting_take_back_what_they_gave,
     a_finished_registration_is_an_event,
+    servers_send_signed_events,
 );
 
 const GROUP: i64 = 1001;
@@ -235,4 +236,63 @@ async fn a_finished_registration_is_an_event(db: TestDb) {
         .admin(Method::GET, &format!("/admin/v1/members/{member}/event-counters"), None)
         .await;
     assert_eq!(counters["counters"]["welcomed"], 1);
+}
+
+async fn servers_send_signed_events(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let offer = json!([{"id": "review", "name": "За отзыв", "on": {"events": ["attribute_changed"], "attribute": "review"},
+        "points": {"type": "accrue", "amount": {"fixed": 700}}}]);
+    s.admin(
+        Method::PUT,
+        "/admin/v1/programs/default/event-offers",
+        Some(json!({"offers": offer})),
+    )
+    .await;
+    let (_, member) = s
+        .admin(
+            Method::POST,
+            "/admin/v1/members",
+            Some(json!({"phone": "+79161234567"})),
+        )
+        .await;
+    let member = member["id"].as_i64().unwrap();
+    let (_, made) = s
+        .admin(
+            Method::POST,
+            "/admin/v1/programs/default/event-source/rotate-secret",
+            None,
+        )
+        .await;
+    let secret = accrue_core::signature::WebhookSecret::parse(made["secret"].as_str().unwrap()).unwrap();
+    let body = json!({"member": {"phone": "+7 916 123-45-67"},
+        "event": {"kind": "attribute_changed", "at": s.store.now(), "attribute": {"name": "review", "value": "5"}}})
+    .to_string();
+    let send = |id: &str, timestamp: i64, signature: String| {
+        s.client
+            .post(format!("{}/events/default", s.base))
+            .header("webhook-id", id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+    };
+    let now = s.store.now() / 1000;
+    let answer = send("msg_1", now, secret.sign("msg_1", now, &body)).await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(balance(&s, member).await, "7.00");
+    let again: Value = send("msg_1", now, secret.sign("msg_1", now, &body))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["duplicate"], true, "the same webhook-id is handled once");
+    let forged = send("msg_2", now, "v1,AAAA".into()).await.unwrap();
+    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+    let stale = send("msg_3", now - 600, secret.sign("msg_3", now - 600, &body))
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), StatusCode::UNAUTHORIZED, "too old to trust");
+    assert_eq!(balance(&s, member).await, "7.00");
 }

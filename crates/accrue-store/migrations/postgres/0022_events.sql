@@ -52,3 +52,10 @@ CREATE TABLE vk_settings (
     settings TEXT NOT NULL,
     updated_at BIGINT NOT NULL
 );
+
+-- The signing secret of a program's server-to-server event endpoint (sealed).
+CREATE TABLE event_sources (
+    program_id BIGINT NOT NULL PRIMARY KEY REFERENCES programs(id),
+    secret TEXT NOT NULL,
+    updated_at BIGINT NOT NULL
+);

@@ -52,3 +52,10 @@ CREATE TABLE vk_settings (
     settings TEXT NOT NULL,
     updated_at INTEGER NOT NULL
 );
+
+-- The signing secret of a program's server-to-server event endpoint (sealed).
+CREATE TABLE event_sources (
+    program_id INTEGER NOT NULL PRIMARY KEY REFERENCES programs(id),
+    secret TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+);

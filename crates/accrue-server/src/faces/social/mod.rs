@@ -1,25 +1,31 @@
-//! Social networks: VK's Callback API receiver at `POST /social/vk/{program}`. VK sends
+//! Where events come from besides the admin API: VK's Callback API receiver at
+//! `POST /social/vk/{program}`, and any server's signed events at `POST /events/{program}`
+//! (Standard Webhooks signatures with the program's event secret). VK sends
 //! a confirmation request when the address is set (answered with the community's
 //! confirmation string) and then each event, signed with the community's secret key;
 //! every handled call is answered `ok` as VK requires, or VK sends it again.
 
-use crate::service::events::{self as service, VkAnswer};
+use crate::service::events::{self as service, Signed, SignedError, VkAnswer};
 use crate::AppState;
 use accrue_store::StoreError;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::Router;
+use axum::{Json, Router};
+use serde_json::json;
 
 pub fn router(app: AppState) -> Router {
-    Router::new().route("/social/vk/{program}", post(vk)).with_state(app)
+    Router::new()
+        .route("/social/vk/{program}", post(vk))
+        .route("/events/{program}", post(signed))
+        .with_state(app)
 }
 
 /// Whether a path belongs to this face.
 pub fn owns(path: &str) -> bool {
-    path.starts_with("/social/")
+    path.starts_with("/social/") || path.starts_with("/events/")
 }
 
 /// Errors in VK's terms: a short text with the status.
@@ -42,6 +48,41 @@ async fn vk(State(app): State<AppState>, Path(program): Path<String>, body: Byte
             let id = format!("{:016x}", rand::random::<u64>());
             tracing::error!(error_id = %id, error = %e, "VK callback failed");
             stray(StatusCode::INTERNAL_SERVER_ERROR, &format!("internal error, id {id}"))
+        }
+    }
+}
+
+/// `POST /events/{program}`: a server's event, signed; answers what the offers did.
+async fn signed(State(app): State<AppState>, Path(program): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    let refuse =
+        |status: StatusCode, message: &str| (status, Json(json!({"error": {"message": message}}))).into_response();
+    let Ok(program) = app.store.program(&program).await else {
+        return refuse(StatusCode::NOT_FOUND, "no such program");
+    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let Ok(body) = std::str::from_utf8(&body) else {
+        return refuse(StatusCode::BAD_REQUEST, "the body is not UTF-8");
+    };
+    let call = Signed {
+        id: header("webhook-id"),
+        timestamp: header("webhook-timestamp"),
+        signature: header("webhook-signature"),
+        body,
+    };
+    match service::record_signed(&app.store, program.id, call).await {
+        Ok(recorded) => Json(recorded).into_response(),
+        Err(SignedError::Unauthorized) => refuse(
+            StatusCode::UNAUTHORIZED,
+            "sign with the program's event secret: webhook-id, webhook-timestamp (within 5 minutes), webhook-signature",
+        ),
+        Err(SignedError::Store(StoreError::Invalid(m))) => refuse(StatusCode::BAD_REQUEST, &m),
+        Err(SignedError::Store(StoreError::NotFound(what))) => {
+            refuse(StatusCode::NOT_FOUND, &format!("{what} not found"))
+        }
+        Err(SignedError::Store(e)) => {
+            let id = format!("{:016x}", rand::random::<u64>());
+            tracing::error!(error_id = %id, error = %e, "signed event failed");
+            refuse(StatusCode::INTERNAL_SERVER_ERROR, &format!("internal error, id {id}"))
         }
     }
 }
