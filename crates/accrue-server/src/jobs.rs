@@ -103,3 +103,35 @@ pub(crate) async fn batches(store: Store, mut stop: watch::Receiver<bool>) {
         }
     }
 }
+
+/// Runs each program's VK collector every `every_minutes`, until told to stop.
+pub(crate) async fn vk_collectors(store: Store, mut stop: watch::Receiver<bool>) {
+    let http = reqwest::Client::new();
+    let mut last_run: std::collections::HashMap<i64, std::time::Instant> = Default::default();
+    loop {
+        match store.vk_collectors().await {
+            Ok(programs) => {
+                for (program_id, settings) in programs {
+                    let every = settings.collector.as_ref().map_or(10, |c| c.every_minutes);
+                    let due = last_run
+                        .get(&program_id)
+                        .is_none_or(|at| at.elapsed() >= Duration::from_secs(u64::from(every) * 60));
+                    if !due {
+                        continue;
+                    }
+                    last_run.insert(program_id, std::time::Instant::now());
+                    match crate::service::vk_collector::collect(&store, &http, program_id, &settings).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(program_id, events = n, "VK collector recorded events"),
+                        Err(e) => tracing::warn!(program_id, error = %e, "VK collector failed; tried again later"),
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "VK collectors could not be listed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}

@@ -37,6 +37,22 @@ pub struct VkSettings {
     pub confirmation: String,
     #[serde(default)]
     pub secret_sha256: Option<String>,
+    /// The periodic collector, when set.
+    #[serde(default)]
+    pub collector: Option<VkCollector>,
+}
+
+/// How the collector reads the community through the VK API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VkCollector {
+    /// `https://api.vk.com/method` unless told otherwise.
+    pub api_base: String,
+    /// The community's service token, sealed.
+    pub sealed_token: String,
+    /// How many recent posts are watched.
+    pub posts: u32,
+    pub every_minutes: u32,
 }
 
 impl Store {
@@ -173,6 +189,73 @@ impl Store {
                 .map_err(StoreError::Internal)
         })
         .transpose()
+    }
+
+    /// Programs whose VK collector is set, with their settings.
+    pub async fn vk_collectors(&self) -> Result<Vec<(i64, VkSettings)>, StoreError> {
+        let rows = sqlx::query("SELECT program_id, settings FROM vk_settings ORDER BY program_id")
+            .fetch_all(self.reads())
+            .await?;
+        let mut all = Vec::new();
+        for row in &rows {
+            let settings: VkSettings = serde_json::from_str(&row.try_get::<String, _>(1)?)?;
+            if settings.collector.is_some() {
+                all.push((row.try_get(0)?, settings));
+            }
+        }
+        Ok(all)
+    }
+
+    /// The VK users the collector saw last for `kind` (`member`, `like`, `repost`) of
+    /// `object` (a post id; empty for members).
+    pub async fn vk_seen(&self, program_id: i64, kind: &str, object: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT user_id FROM vk_seen WHERE program_id = $1 AND kind = $2 AND object = $3")
+            .bind(program_id)
+            .bind(kind)
+            .bind(object)
+            .fetch_all(self.reads())
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    /// Remembers what the collector saw change.
+    pub async fn update_vk_seen(
+        &self,
+        program_id: i64,
+        kind: String,
+        object: String,
+        added: Vec<String>,
+        removed: Vec<String>,
+    ) -> Result<(), StoreError> {
+        self.write(move |tx| {
+            Box::pin(async move {
+                for user in &added {
+                    sqlx::query(
+                        "INSERT INTO vk_seen (program_id, kind, object, user_id) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (program_id, kind, object, user_id) DO NOTHING",
+                    )
+                    .bind(program_id)
+                    .bind(&kind)
+                    .bind(&object)
+                    .bind(user)
+                    .execute(tx.conn())
+                    .await?;
+                }
+                for user in &removed {
+                    sqlx::query(
+                        "DELETE FROM vk_seen WHERE program_id = $1 AND kind = $2 AND object = $3 AND user_id = $4",
+                    )
+                    .bind(program_id)
+                    .bind(&kind)
+                    .bind(&object)
+                    .bind(user)
+                    .execute(tx.conn())
+                    .await?;
+                }
+                Ok(())
+            })
+        })
+        .await
     }
 
     pub async fn vk_settings(&self, program_id: i64) -> Result<Option<VkSettings>, StoreError> {

@@ -6,7 +6,7 @@ use crate::extract::{Json, Path, Query};
 use crate::service::events as service;
 use crate::{ApiError, AppState};
 use accrue_core::events::{Event, EventOffer};
-use accrue_store::events::VkSettings;
+use accrue_store::events::{VkCollector, VkSettings};
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
@@ -120,6 +120,18 @@ pub struct PutVk {
     pub confirmation: String,
     /// The community's secret key; kept as its SHA-256.
     pub secret: Option<String>,
+    /// The periodic collector: `access_token` (the community's service token, kept
+    /// sealed), `api_base` (`https://api.vk.com/method`), `posts` (20), `every_minutes` (10).
+    pub collector: Option<CollectorInput>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CollectorInput {
+    pub access_token: String,
+    pub api_base: Option<String>,
+    pub posts: Option<u32>,
+    pub every_minutes: Option<u32>,
 }
 
 /// The program's VK community; VK's Callback API address is `/social/vk/{code}`.
@@ -136,10 +148,35 @@ pub async fn put_vk(
             "group_id is the community's id; confirmation has 1 to 64 characters",
         ));
     }
+    let collector = match body.collector {
+        Some(c) => {
+            let api_base = c.api_base.unwrap_or_else(|| "https://api.vk.com/method".into());
+            let posts = c.posts.unwrap_or(20);
+            let every_minutes = c.every_minutes.unwrap_or(10);
+            let url_ok = api_base.starts_with("https://") || api_base.starts_with("http://");
+            if !url_ok
+                || !(1..=100).contains(&posts)
+                || !(1..=1440).contains(&every_minutes)
+                || c.access_token.is_empty()
+            {
+                return Err(ApiError::invalid(
+                    "collector: api_base is an http(s) URL, posts 1 to 100, every_minutes 1 to 1440, access_token given",
+                ));
+            }
+            Some(VkCollector {
+                api_base,
+                sealed_token: state.store.sealer().seal(&c.access_token),
+                posts,
+                every_minutes,
+            })
+        }
+        None => None,
+    };
     let settings = VkSettings {
         group_id: body.group_id,
         confirmation: body.confirmation.trim().to_string(),
         secret_sha256: body.secret.as_deref().map(accrue_store::imshop::key_hash),
+        collector,
     };
     state.store.set_vk_settings(program.id, settings).await?;
     let path = format!("/social/vk/{code}");
@@ -165,4 +202,23 @@ pub async fn rotate_secret(
         .rotate_event_source_secret(program.id, secret.clone())
         .await?;
     Ok(axum::Json(json!({"secret": secret, "path": format!("/events/{code}")})))
+}
+
+/// Runs the program's VK collector now; how many events it recorded.
+#[utoipa::path(operation_id = "vk_collect", post, path = "/admin/v1/programs/{code}/vk/collect",
+    responses((status = 200, body = Object), (status = 404), (status = 502)), tag = "events")]
+pub async fn collect(State(state): State<AppState>, Path(code): Path<String>) -> Result<axum::Json<Value>, ApiError> {
+    let program = state.store.program(&code).await?;
+    let settings = state
+        .store
+        .vk_settings(program.id)
+        .await?
+        .filter(|s| s.collector.is_some())
+        .ok_or_else(|| ApiError::not_found("no VK collector is set for this program"))?;
+    let http = reqwest::Client::new();
+    match crate::service::vk_collector::collect(&state.store, &http, program.id, &settings).await {
+        Ok(events) => Ok(axum::Json(json!({ "events": events }))),
+        Err(crate::service::vk_collector::CollectError::Store(e)) => Err(e.into()),
+        Err(e) => Err(ApiError::new(StatusCode::BAD_GATEWAY, "vk_failed", e.to_string())),
+    }
 }

@@ -126,6 +126,7 @@ pub fn router(state: AdminState, body_limit: usize) -> Router {
             get(events::offers).put(events::put_offers),
         )
         .route("/programs/{code}/vk", put(events::put_vk))
+        .route("/programs/{code}/vk/collect", post(events::collect))
         .route(
             "/programs/{code}/event-source/rotate-secret",
             post(events::rotate_secret),

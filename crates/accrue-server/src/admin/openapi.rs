@@ -18,7 +18,7 @@ use utoipa::{Modify, OpenApi};
         referrals::reject, referrals::of_member, referrals::imshop_settings, referrals::put_imshop, referrals::rotate_imshop_key,
         batch::settings, batch::put_settings, batch::rotate_key, batch::submit, batch::list, batch::get, batch::rows,
         batch::lifetimes, batch::put_lifetime, batch::delete_lifetime,
-        events::offers, events::put_offers, events::record, events::link, events::counters, events::put_vk, events::rotate_secret,
+        events::offers, events::put_offers, events::record, events::link, events::counters, events::put_vk, events::rotate_secret, events::collect,
         partners::create, partners::list, partners::get, partners::update, partners::rotate_key, partners::users,
         partners::set_campaign, partners::payments, partners::send_message, partners::templates, partners::set_template,
         members::create, members::list, members::get, members::update, members::block, members::archive, members::set_password,

@@ -22,3 +22,4 @@ pub mod referral;
 pub mod registration;
 pub mod showcase;
 pub mod status;
+pub mod vk_collector;

@@ -16,6 +16,7 @@ on_both_backends!(
     leaving_and_unreposting_take_back_what_they_gave,
     a_finished_registration_is_an_event,
     servers_send_signed_events,
+    the_collector_sees_what_changed,
 );
 
 const GROUP: i64 = 1001;
@@ -295,4 +296,108 @@ async fn servers_send_signed_events(db: TestDb) {
         .unwrap();
     assert_eq!(stale.status(), StatusCode::UNAUTHORIZED, "too old to trust");
     assert_eq!(balance(&s, member).await, "7.00");
+}
+
+/// What the local peer playing the VK API shows: members, posts, likes and reposts.
+#[derive(Default)]
+struct VkWorld {
+    members: Vec<i64>,
+    posts: Vec<i64>,
+    likes: std::collections::HashMap<i64, Vec<i64>>,
+    reposts: std::collections::HashMap<i64, Vec<i64>>,
+}
+
+/// The VK API's four methods the collector calls, answering from `world`; its base URL.
+async fn vk_api(world: std::sync::Arc<std::sync::Mutex<VkWorld>>) -> String {
+    use axum::extract::{Path, Query};
+    let app = axum::Router::new().route(
+        "/method/{name}",
+        axum::routing::get(
+            move |Path(name): Path<String>, Query(q): Query<std::collections::HashMap<String, String>>| {
+                let world = world.clone();
+                async move {
+                    assert_eq!(q.get("access_token").map(String::as_str), Some("vk-service-token"));
+                    let w = world.lock().unwrap();
+                    let post = q
+                        .get("item_id")
+                        .or(q.get("post_id"))
+                        .and_then(|p| p.parse::<i64>().ok())
+                        .unwrap_or(0);
+                    let items = match name.as_str() {
+                        "groups.getMembers" => json!(w.members),
+                        "wall.get" => json!(w
+                            .posts
+                            .iter()
+                            .map(|id| json!({"id": id, "owner_id": -GROUP}))
+                            .collect::<Vec<_>>()),
+                        "likes.getList" => json!(w.likes.get(&post).cloned().unwrap_or_default()),
+                        "wall.getReposts" => json!(w
+                            .reposts
+                            .get(&post)
+                            .cloned()
+                            .unwrap_or_default()
+                            .iter()
+                            .map(|u| json!({"from_id": u, "id": 1}))
+                            .collect::<Vec<_>>()),
+                        _ => return axum::Json(json!({"error": {"error_code": 3, "error_msg": "Unknown method"}})),
+                    };
+                    axum::Json(json!({"response": {"count": items.as_array().map_or(0, Vec::len), "items": items}}))
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/method", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
+async fn the_collector_sees_what_changed(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let offers = json!([
+        {"id": "join", "name": "За вступление", "on": {"events": ["group_joined"], "network": "vk"},
+         "points": {"type": "accrue", "amount": {"fixed": 1000}}, "caps": [{"type": "applications", "period": "ever", "max": 1}]},
+        {"id": "leave", "name": "Выход из группы", "on": {"events": ["group_left"], "network": "vk"}, "points": {"type": "reverse"}},
+        {"id": "like", "name": "Лайк", "on": {"events": [{"activity": "like"}], "network": "vk"}, "points": {"type": "accrue", "amount": {"fixed": 100}}},
+        {"id": "repost", "name": "Репост", "on": {"events": [{"activity": "repost"}], "network": "vk"}, "points": {"type": "accrue", "amount": {"fixed": 300}}},
+        {"id": "unrepost", "name": "Репост удалён", "on": {"events": [{"activity_removed": "repost"}], "network": "vk"}, "points": {"type": "reverse"}},
+    ]);
+    let member = setup(&s, offers).await;
+    let world = std::sync::Arc::new(std::sync::Mutex::new(VkWorld::default()));
+    let api_base = vk_api(world.clone()).await;
+    let vk = json!({"group_id": GROUP, "confirmation": "c0nf1rm", "secret": "s3cret",
+                    "collector": {"access_token": "vk-service-token", "api_base": api_base, "posts": 10}});
+    assert_eq!(
+        s.admin(Method::PUT, "/admin/v1/programs/default/vk", Some(vk)).await.0,
+        StatusCode::OK
+    );
+    let collect = || s.admin(Method::POST, "/admin/v1/programs/default/vk/collect", None);
+
+    {
+        let mut w = world.lock().unwrap();
+        w.members = vec![VK_USER, 99];
+        w.posts = vec![10, 11];
+        w.likes.insert(10, vec![VK_USER, 99]);
+        w.reposts.insert(11, vec![VK_USER]);
+    }
+    let (status, run) = collect().await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    assert_eq!(
+        run["events"], 3,
+        "a join, a like and a repost of the linked member; user 99 is nobody's"
+    );
+    assert_eq!(balance(&s, member).await, "14.00");
+    assert_eq!(collect().await.1["events"], 0, "nothing changed, nothing counted twice");
+
+    {
+        let mut w = world.lock().unwrap();
+        w.members = vec![99];
+        w.reposts.insert(11, vec![]);
+    }
+    assert_eq!(collect().await.1["events"], 2);
+    assert_eq!(
+        balance(&s, member).await,
+        "1.00",
+        "the leave and the deleted repost took back what they gave"
+    );
 }

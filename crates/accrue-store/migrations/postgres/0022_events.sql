@@ -59,3 +59,13 @@ CREATE TABLE event_sources (
     secret TEXT NOT NULL,
     updated_at BIGINT NOT NULL
 );
+
+-- What the VK collector saw last: members of the community, likes and reposts of its
+-- recent posts; the next run's differences become events.
+CREATE TABLE vk_seen (
+    program_id BIGINT NOT NULL REFERENCES programs(id),
+    kind TEXT NOT NULL,
+    object TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    PRIMARY KEY (program_id, kind, object, user_id)
+);
