@@ -40,6 +40,24 @@ pub struct VkSettings {
     /// The periodic collector, when set.
     #[serde(default)]
     pub collector: Option<VkCollector>,
+    /// Members linking their VK profile through VK ID, when set.
+    #[serde(default)]
+    pub oauth: Option<VkOauth>,
+}
+
+/// The VK ID app members sign in with to link their profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VkOauth {
+    pub client_id: String,
+    /// The app's secret, sealed.
+    pub sealed_secret: String,
+    /// `https://id.vk.com/authorize` unless told otherwise.
+    pub authorize_url: String,
+    /// `https://id.vk.com/oauth2/auth` unless told otherwise.
+    pub token_url: String,
+    /// Accrue's callback as registered with the app: `https://<accrue>/social/vk/<program>/callback`.
+    pub redirect_uri: String,
 }
 
 /// How the collector reads the community through the VK API.
@@ -253,6 +271,53 @@ impl Store {
                     .await?;
                 }
                 Ok(())
+            })
+        })
+        .await
+    }
+
+    /// Begins a member's sign-in with an outside identity provider; the state to send
+    /// (kept as SHA-256, good for ten minutes).
+    pub async fn begin_oauth(&self, program_id: i64, member_id: i64) -> Result<String, StoreError> {
+        let mut bytes = [0_u8; 24];
+        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut bytes);
+        let state = hex::encode(bytes);
+        let hash = crate::imshop::key_hash(&state);
+        self.write(move |tx| {
+            Box::pin(async move {
+                sqlx::query("DELETE FROM oauth_states WHERE expires_at <= $1")
+                    .bind(tx.now)
+                    .execute(tx.conn())
+                    .await?;
+                sqlx::query("INSERT INTO oauth_states (state_sha256, program_id, member_id, expires_at) VALUES ($1, $2, $3, $4)")
+                    .bind(&hash)
+                    .bind(program_id)
+                    .bind(member_id)
+                    .bind(tx.now + 600_000)
+                    .execute(tx.conn())
+                    .await?;
+                Ok(())
+            })
+        })
+        .await?;
+        Ok(state)
+    }
+
+    /// The member a live state was begun for; the state is used up.
+    pub async fn finish_oauth(&self, program_id: i64, state: &str) -> Result<Option<i64>, StoreError> {
+        let hash = crate::imshop::key_hash(state);
+        self.write(move |tx| {
+            Box::pin(async move {
+                let row = sqlx::query(
+                    "DELETE FROM oauth_states WHERE state_sha256 = $1 AND program_id = $2 AND expires_at > $3 \
+                     RETURNING member_id",
+                )
+                .bind(&hash)
+                .bind(program_id)
+                .bind(tx.now)
+                .fetch_optional(tx.conn())
+                .await?;
+                Ok(row.map(|r| r.try_get(0)).transpose()?)
             })
         })
         .await

@@ -6,7 +6,7 @@ use crate::extract::{Json, Path, Query};
 use crate::service::events as service;
 use crate::{ApiError, AppState};
 use accrue_core::events::{Event, EventOffer};
-use accrue_store::events::{VkCollector, VkSettings};
+use accrue_store::events::{VkCollector, VkOauth, VkSettings};
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
@@ -123,6 +123,20 @@ pub struct PutVk {
     /// The periodic collector: `access_token` (the community's service token, kept
     /// sealed), `api_base` (`https://api.vk.com/method`), `posts` (20), `every_minutes` (10).
     pub collector: Option<CollectorInput>,
+    /// Members linking VK themselves through VK ID: `client_id`, `client_secret` (kept
+    /// sealed), `redirect_uri` (`https://<accrue>/social/vk/{code}/callback`),
+    /// `authorize_url` and `token_url` (VK ID's by default).
+    pub oauth: Option<OauthInput>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OauthInput {
+    pub client_id: String,
+    pub client_secret: String,
+    pub redirect_uri: String,
+    pub authorize_url: Option<String>,
+    pub token_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -172,7 +186,15 @@ pub async fn put_vk(
         }
         None => None,
     };
+    let oauth = body.oauth.map(|o| VkOauth {
+        client_id: o.client_id,
+        sealed_secret: state.store.sealer().seal(&o.client_secret),
+        authorize_url: o.authorize_url.unwrap_or_else(|| "https://id.vk.com/authorize".into()),
+        token_url: o.token_url.unwrap_or_else(|| "https://id.vk.com/oauth2/auth".into()),
+        redirect_uri: o.redirect_uri,
+    });
     let settings = VkSettings {
+        oauth,
         group_id: body.group_id,
         confirmation: body.confirmation.trim().to_string(),
         secret_sha256: body.secret.as_deref().map(accrue_store::imshop::key_hash),

@@ -164,3 +164,73 @@ impl From<StoreError> for SignedError {
         SignedError::Store(e)
     }
 }
+
+/// Where a member's app sends the member to link VK through VK ID: the provider's
+/// authorize address with a state bound to the member.
+pub async fn vk_sign_in_url(store: &Store, program_id: i64, member_id: i64) -> Result<String, StoreError> {
+    let oauth = store
+        .vk_settings(program_id)
+        .await?
+        .and_then(|s| s.oauth)
+        .ok_or(StoreError::NotFound("VK ID sign-in"))?;
+    let state = store.begin_oauth(program_id, member_id).await?;
+    let query = serde_urlencoded::to_string([
+        ("response_type", "code"),
+        ("client_id", oauth.client_id.as_str()),
+        ("redirect_uri", oauth.redirect_uri.as_str()),
+        ("state", state.as_str()),
+    ])
+    .map_err(|e| StoreError::Internal(e.to_string()))?;
+    let joiner = if oauth.authorize_url.contains('?') { '&' } else { '?' };
+    Ok(format!("{}{joiner}{query}", oauth.authorize_url))
+}
+
+/// VK ID's return: the state names the member, the code is exchanged for the VK user's
+/// id, and the profile is linked (which fires `social_linked`).
+pub async fn vk_link(
+    store: &Store,
+    http: &reqwest::Client,
+    program_id: i64,
+    code: &str,
+    state: &str,
+    device_id: Option<&str>,
+) -> Result<Recorded, StoreError> {
+    let oauth = store
+        .vk_settings(program_id)
+        .await?
+        .and_then(|s| s.oauth)
+        .ok_or(StoreError::NotFound("VK ID sign-in"))?;
+    let member_id = store
+        .finish_oauth(program_id, state)
+        .await?
+        .ok_or_else(|| StoreError::Invalid("the sign-in expired or was used already; start it again".into()))?;
+    let secret = store
+        .sealer()
+        .open(&oauth.sealed_secret)
+        .map_err(StoreError::Internal)?;
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("client_id", oauth.client_id.as_str()),
+        ("client_secret", secret.as_str()),
+        ("redirect_uri", oauth.redirect_uri.as_str()),
+    ];
+    if let Some(device) = device_id {
+        form.push(("device_id", device));
+    }
+    let answer: serde_json::Value = http
+        .post(&oauth.token_url)
+        .form(&form)
+        .send()
+        .await
+        .map_err(|e| StoreError::Invalid(format!("VK ID did not answer: {e}")))?
+        .json()
+        .await
+        .map_err(|e| StoreError::Invalid(format!("VK ID answered no JSON: {e}")))?;
+    let user_id = match &answer["user_id"] {
+        serde_json::Value::Number(n) => n.to_string(),
+        serde_json::Value::String(s) if !s.is_empty() => s.clone(),
+        _ => return Err(StoreError::Invalid("VK ID refused the code".into())),
+    };
+    link_profile(store, program_id, member_id, NETWORK.to_string(), user_id).await
+}

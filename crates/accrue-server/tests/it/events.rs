@@ -17,6 +17,7 @@ on_both_backends!(
     a_finished_registration_is_an_event,
     servers_send_signed_events,
     the_collector_sees_what_changed,
+    members_link_vk_through_vk_id,
 );
 
 const GROUP: i64 = 1001;
@@ -400,4 +401,92 @@ async fn the_collector_sees_what_changed(db: TestDb) {
         "1.00",
         "the leave and the deleted repost took back what they gave"
     );
+}
+
+async fn members_link_vk_through_vk_id(db: TestDb) {
+    use accrue_store::member_auth::{TokenKind, TokenOwner};
+    let s = TestServer::start(db).await;
+    // A local peer plays VK ID's token endpoint.
+    let token_endpoint = axum::Router::new().route(
+        "/oauth2/auth",
+        axum::routing::post(
+            |axum::Form(form): axum::Form<std::collections::HashMap<String, String>>| async move {
+                let right = form.get("code").map(String::as_str) == Some("the-code")
+                    && form.get("client_secret").map(String::as_str) == Some("vk-app-secret")
+                    && form.get("grant_type").map(String::as_str) == Some("authorization_code");
+                if right {
+                    axum::Json(json!({"access_token": "vk1.a.x", "user_id": 4242, "expires_in": 3600}))
+                } else {
+                    axum::Json(json!({"error": "invalid_grant"}))
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let vk_id = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, token_endpoint).await });
+    let offer = json!([{"id": "linked", "name": "За привязку ВКонтакте", "on": {"events": ["social_linked"], "network": "vk"},
+        "points": {"type": "accrue", "amount": {"fixed": 500}}, "caps": [{"type": "applications", "period": "ever", "max": 1}]}]);
+    s.admin(
+        Method::PUT,
+        "/admin/v1/programs/default/event-offers",
+        Some(json!({"offers": offer})),
+    )
+    .await;
+    let vk = json!({"group_id": GROUP, "confirmation": "c0nf1rm", "oauth": {
+        "client_id": "51234", "client_secret": "vk-app-secret",
+        "redirect_uri": format!("{}/social/vk/default/callback", s.base),
+        "authorize_url": format!("{vk_id}/authorize"), "token_url": format!("{vk_id}/oauth2/auth")}});
+    assert_eq!(
+        s.admin(Method::PUT, "/admin/v1/programs/default/vk", Some(vk)).await.0,
+        StatusCode::OK
+    );
+    let (_, member) = s.admin(Method::POST, "/admin/v1/members", Some(json!({}))).await;
+    let member = member["id"].as_i64().unwrap();
+    let owner = TokenOwner {
+        program_id: 1,
+        member_id: member,
+    };
+    let token = s.store.issue_token(owner, TokenKind::Access, 3_600_000).await.unwrap();
+
+    let link = |token: String| {
+        s.client
+            .post(format!("{}/social/vk/default/link", s.base))
+            .bearer_auth(token)
+            .send()
+    };
+    assert_eq!(link("nope".into()).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let started: Value = link(token.clone()).await.unwrap().json().await.unwrap();
+    let url = started["url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("{vk_id}/authorize?response_type=code&client_id=51234")),
+        "{url}"
+    );
+    let state = url.split("state=").nth(1).unwrap().to_string();
+
+    let callback = |code: &str, state: &str| {
+        s.client
+            .get(format!(
+                "{}/social/vk/default/callback?code={code}&state={state}&device_id=d1",
+                s.base
+            ))
+            .send()
+    };
+    let wrong = callback("bad-code", &state).await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::BAD_REQUEST, "VK ID refused the code");
+    let again: Value = link(token).await.unwrap().json().await.unwrap();
+    let state = again["url"]
+        .as_str()
+        .unwrap()
+        .split("state=")
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let done = callback("the-code", &state).await.unwrap();
+    assert_eq!(done.status(), StatusCode::OK);
+    assert!(done.text().await.unwrap().contains("привязан"));
+    assert_eq!(balance(&s, member).await, "5.00", "social_linked fired");
+    assert_eq!(s.store.social_member(1, "vk", "4242").await.unwrap(), Some(member));
+    let reused = callback("the-code", &state).await.unwrap();
+    assert_eq!(reused.status(), StatusCode::BAD_REQUEST, "a state is used once");
 }

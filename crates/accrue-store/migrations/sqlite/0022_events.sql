@@ -69,3 +69,12 @@ CREATE TABLE vk_seen (
     user_id TEXT NOT NULL,
     PRIMARY KEY (program_id, kind, object, user_id)
 );
+
+-- Members linking VK through VK ID: the state of each sign-in begun (SHA-256), whose
+-- member it is for, and until when it may come back.
+CREATE TABLE oauth_states (
+    state_sha256 TEXT NOT NULL PRIMARY KEY,
+    program_id INTEGER NOT NULL REFERENCES programs(id),
+    member_id INTEGER NOT NULL REFERENCES members(id),
+    expires_at INTEGER NOT NULL
+);

@@ -12,7 +12,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
@@ -20,6 +20,8 @@ pub fn router(app: AppState) -> Router {
     Router::new()
         .route("/social/vk/{program}", post(vk))
         .route("/events/{program}", post(signed))
+        .route("/social/vk/{program}/link", post(vk_link))
+        .route("/social/vk/{program}/callback", get(vk_callback))
         .with_state(app)
 }
 
@@ -83,6 +85,86 @@ async fn signed(State(app): State<AppState>, Path(program): Path<String>, header
             let id = format!("{:016x}", rand::random::<u64>());
             tracing::error!(error_id = %id, error = %e, "signed event failed");
             refuse(StatusCode::INTERNAL_SERVER_ERROR, &format!("internal error, id {id}"))
+        }
+    }
+}
+
+/// `POST /social/vk/{program}/link` with the member's access token (as the Loymax face
+/// issues it): the VK ID address to send the member to.
+async fn vk_link(State(app): State<AppState>, Path(program): Path<String>, headers: HeaderMap) -> Response {
+    let refuse =
+        |status: StatusCode, message: &str| (status, Json(json!({"error": {"message": message}}))).into_response();
+    let Ok(program) = app.store.program(&program).await else {
+        return refuse(StatusCode::NOT_FOUND, "no such program");
+    };
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let owner = app
+        .store
+        .token_owner(program.id, token.trim(), accrue_store::member_auth::TokenKind::Access)
+        .await;
+    let member_id = match owner {
+        Ok(Some(owner)) => owner.member_id,
+        Ok(None) => {
+            return refuse(
+                StatusCode::UNAUTHORIZED,
+                "send the member's access token as Authorization: Bearer",
+            )
+        }
+        Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
+    match service::vk_sign_in_url(&app.store, program.id, member_id).await {
+        Ok(url) => Json(json!({ "url": url })).into_response(),
+        Err(StoreError::NotFound(what)) => refuse(StatusCode::NOT_FOUND, &format!("{what} is not set up")),
+        Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+    device_id: Option<String>,
+}
+
+/// `GET /social/vk/{program}/callback`: VK ID sends the member back here.
+async fn vk_callback(
+    State(app): State<AppState>,
+    Path(program): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<Callback>,
+) -> Response {
+    let page = |status: StatusCode, text: &str| {
+        let body = format!(
+            "<!doctype html><html lang=\"ru\"><meta charset=\"utf-8\"><title>ВКонтакте</title><p>{}</p></html>",
+            accrue_core::mustache::escape_html(text)
+        );
+        (
+            status,
+            [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            body,
+        )
+            .into_response()
+    };
+    let Ok(program) = app.store.program(&program).await else {
+        return page(StatusCode::NOT_FOUND, "Программа не найдена.");
+    };
+    let (Some(code), Some(state)) = (q.code, q.state) else {
+        return page(StatusCode::BAD_REQUEST, "Вход через VK ID не завершён.");
+    };
+    let http = reqwest::Client::new();
+    match service::vk_link(&app.store, &http, program.id, &code, &state, q.device_id.as_deref()).await {
+        Ok(_) => page(
+            StatusCode::OK,
+            "Профиль ВКонтакте привязан. Можно вернуться в приложение.",
+        ),
+        Err(StoreError::Conflict(m) | StoreError::Invalid(m)) => page(StatusCode::BAD_REQUEST, &m),
+        Err(e) => {
+            let id = format!("{:016x}", rand::random::<u64>());
+            tracing::error!(error_id = %id, error = %e, "VK ID link failed");
+            page(StatusCode::INTERNAL_SERVER_ERROR, &format!("Ошибка, код {id}."))
         }
     }
 }
