@@ -9,8 +9,8 @@ use crate::members::lock_member;
 use crate::outbox::{enqueue, NewMessage};
 use crate::{Store, StoreError, Tx};
 use accrue_core::events::{
-    evaluate, validate_event_offers, Action, Channel, Event, EventKind, EventOffer, Grant, MemberEventState, Outcome,
-    PointsChange,
+    evaluate, validate_event_offers, Action, AttributeChange, Channel, Event, EventKind, EventOffer, Grant,
+    MemberEventState, Outcome, PointsChange,
 };
 use accrue_core::lifetimes::LifetimeDefinition;
 use accrue_core::mustache::plain_text;
@@ -388,6 +388,30 @@ pub(crate) async fn on_happening(tx: &mut Tx, program_id: i64, what: &Happening<
         };
         record_in(tx, program_id, *member_id, &event, None).await?;
     }
+    Ok(())
+}
+
+/// Offers a changed attribute of a member to the event offers, in the update's write
+/// (text values as they are, others as JSON).
+pub(crate) async fn attribute_changed_in(
+    tx: &mut Tx,
+    program_id: i64,
+    member_id: i64,
+    name: String,
+    value: Value,
+) -> Result<(), StoreError> {
+    let value = match value {
+        Value::String(text) => text,
+        other => other.to_string(),
+    };
+    let event = Event {
+        kind: EventKind::AttributeChanged,
+        at: tx.now,
+        network: None,
+        object: None,
+        attribute: Some(AttributeChange { name, value }),
+    };
+    record_in(tx, program_id, member_id, &event, None).await?;
     Ok(())
 }
 

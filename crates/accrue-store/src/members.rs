@@ -331,7 +331,13 @@ pub(crate) async fn update_member_in(
     let region = phone_region(tx.conn(), program_id).await?;
     let ids = Identifiers::normalize(&region, &update)?;
     ensure_free(tx, program_id, id, &ids).await?;
-    let mut attributes = member.attributes;
+    let mut attributes = member.attributes.clone();
+    let changed: Vec<(String, serde_json::Value)> = update
+        .attributes
+        .iter()
+        .filter(|(name, value)| member.attributes.get(*name) != Some(*value))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
     attributes.extend(update.attributes);
     let rows = sqlx::query(
         "UPDATE members SET state = $1, phone = $2, email = $3, login = $4, first_name = $5, \
@@ -357,6 +363,9 @@ pub(crate) async fn update_member_in(
     save_external_ids(tx, program_id, id, &ids.external_ids).await?;
     let member = member_in_tx(tx, program_id, id).await?;
     announce(tx, &member, EventType::MemberUpdated).await?;
+    for (name, value) in changed {
+        crate::events::attribute_changed_in(tx, program_id, id, name, value).await?;
+    }
     Ok(member)
 }
 

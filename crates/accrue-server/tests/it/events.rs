@@ -18,6 +18,7 @@ on_both_backends!(
     servers_send_signed_events,
     the_collector_sees_what_changed,
     members_link_vk_through_vk_id,
+    a_changed_attribute_is_an_event,
 );
 
 const GROUP: i64 = 1001;
@@ -489,4 +490,33 @@ async fn members_link_vk_through_vk_id(db: TestDb) {
     assert_eq!(s.store.social_member(1, "vk", "4242").await.unwrap(), Some(member));
     let reused = callback("the-code", &state).await.unwrap();
     assert_eq!(reused.status(), StatusCode::BAD_REQUEST, "a state is used once");
+}
+
+async fn a_changed_attribute_is_an_event(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let offer = json!([{"id": "city", "name": "Указал город", "on": {"events": ["attribute_changed"], "attribute": "city"},
+        "conditions": [{"type": "attribute_equals", "value": "Moscow"}],
+        "points": {"type": "accrue", "amount": {"fixed": 200}}, "caps": [{"type": "applications", "period": "ever", "max": 1}]}]);
+    s.admin(
+        Method::PUT,
+        "/admin/v1/programs/default/event-offers",
+        Some(json!({"offers": offer})),
+    )
+    .await;
+    let (_, member) = s.admin(Method::POST, "/admin/v1/members", Some(json!({}))).await;
+    let member = member["id"].as_i64().unwrap();
+    let path = format!("/admin/v1/members/{member}");
+    for (city, expected) in [
+        ("Tver", "0.00"),
+        ("Moscow", "2.00"),
+        ("Moscow", "2.00"),
+        ("Tver", "2.00"),
+        ("Moscow", "2.00"),
+    ] {
+        let (status, _) = s
+            .admin(Method::PATCH, &path, Some(json!({"attributes": {"city": city}})))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(balance(&s, member).await, expected, "after {city}");
+    }
 }
