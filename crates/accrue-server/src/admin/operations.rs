@@ -37,6 +37,9 @@ pub struct OperationInput {
     /// captured (default: in an hour).
     #[schema(value_type = Option<String>)]
     pub expires_at: Option<DateTime<FixedOffset>>,
+    /// Accrual only: the external id of a lifetime definition of the program, instead of
+    /// `activates_at` and `expires_at`.
+    pub lifetime: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -162,8 +165,10 @@ async fn order(
 }
 
 fn refuse_lifetime(input: &OperationInput) -> Result<(), ApiError> {
-    if input.activates_at.is_some() || input.expires_at.is_some() {
-        return Err(ApiError::invalid("activates_at and expires_at apply to accruals only"));
+    if input.activates_at.is_some() || input.expires_at.is_some() || input.lifetime.is_some() {
+        return Err(ApiError::invalid(
+            "activates_at, expires_at and lifetime apply to accruals only",
+        ));
     }
     Ok(())
 }
@@ -180,11 +185,17 @@ pub async fn accrue(
     Json(body): Json<serde_json::Value>,
 ) -> Result<Response, ApiError> {
     let (key, input): (_, OperationInput) = keyed(&headers, "accrue", body)?;
-    let life = Lifetime {
-        activates_at: input.activates_at.as_ref().map(millis),
-        expires_at: input.expires_at.as_ref().map(millis),
-    };
     let (order, currency) = order(&state, &p, key, &input).await?;
+    let life = match &input.lifetime {
+        Some(_) if input.activates_at.is_some() || input.expires_at.is_some() => {
+            return Err(ApiError::invalid("give either lifetime or activates_at and expires_at"))
+        }
+        Some(name) => postings::named_lifetime(&state.store, order.program_id, name).await?,
+        None => Lifetime {
+            activates_at: input.activates_at.as_ref().map(millis),
+            expires_at: input.expires_at.as_ref().map(millis),
+        },
+    };
     let posted = postings::accrue(&state.store, order, life)
         .await
         .map_err(|e| ledger_error(e, &currency))?;

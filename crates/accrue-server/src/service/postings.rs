@@ -41,6 +41,20 @@ pub async fn currency(store: &Store, program_id: i64, code: Option<&str>) -> Res
     found.ok_or(StoreError::NotFound("currency"))
 }
 
+/// When points accrued now under a lifetime definition of the program activate and expire.
+pub async fn named_lifetime(store: &Store, program_id: i64, external_id: &str) -> Result<Lifetime, StoreError> {
+    let named = store
+        .lifetime(program_id, Some(external_id))
+        .await?
+        .ok_or(StoreError::NotFound("lifetime definition"))?;
+    let utc_offset = store.processing_settings(program_id).await?.utc_offset_minutes;
+    let span = named.definition.span(store.now(), utc_offset);
+    Ok(Lifetime {
+        activates_at: span.activates_at,
+        expires_at: span.expires_at,
+    })
+}
+
 pub async fn accrue(store: &Store, o: Order, life: Lifetime) -> Result<Posted, StoreError> {
     Ok(store.accrue(o.program_id, o.key, o.movement, life).await?.into())
 }

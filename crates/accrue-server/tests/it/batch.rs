@@ -307,6 +307,17 @@ async fn lifetimes_set_when_points_expire(db: TestDb) {
         "{b:?}"
     );
     assert_eq!(b.expirations.len(), 2);
+
+    // The admin API accrues under a definition too.
+    let accrual = json!({"member_id": member, "amount": "1", "lifetime": "YEAR"});
+    let request = s
+        .client
+        .post(format!("{}/admin/v1/operations/accrue", s.base))
+        .bearer_auth(&s.admin_key)
+        .header("Idempotency-Key", "life-1");
+    let (status, receipt) = accrue_server::testing::send(request, Some(accrual)).await;
+    assert_eq!(status, StatusCode::CREATED, "{receipt}");
+    assert_eq!(s.store.balances(1, member).await.unwrap()[0].expirations.len(), 3);
 }
 
 async fn one_request_sent_eight_times_posts_once(db: TestDb) {
