@@ -41,9 +41,14 @@ pub fn key_hash(key: &str) -> String {
 
 /// A new API key (shown once) and its stored form.
 pub fn new_key() -> (String, String) {
+    prefixed_key("imk")
+}
+
+/// A new random key `<prefix>_<64 hex digits>` (shown once) and its stored form.
+pub fn prefixed_key(prefix: &str) -> (String, String) {
     let mut bytes = [0_u8; 32];
     rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut bytes);
-    let key = format!("imk_{}", hex::encode(bytes));
+    let key = format!("{prefix}_{}", hex::encode(bytes));
     let hash = key_hash(&key);
     (key, hash)
 }

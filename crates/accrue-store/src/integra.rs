@@ -6,7 +6,7 @@
 //! always looked up within the partner its path names.
 
 use crate::ledger::{accrue_in, withdraw_in, Cause, Lifetime, Movement};
-use crate::notifications::Notification;
+use crate::notifications::{notification, Notification, COLUMNS};
 use crate::outbox::{enqueue, NewMessage};
 use crate::{found, Store, StoreError, Tx};
 use accrue_core::integra::Scheme;
@@ -438,10 +438,10 @@ pub(crate) async fn send_templated_in(
     };
     let title = render(row.try_get(1)?)?;
     let text = render(row.try_get(2)?)?;
-    let row = sqlx::query(
+    let row = sqlx::query(&format!(
         "INSERT INTO notifications (program_id, member_id, title, body, summary, created_at, kind, params, template_id) \
-         VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8) RETURNING id, title, body, summary, image_url, created_at, read_at",
-    )
+         VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
+    ))
     .bind(program_id)
     .bind(member_id)
     .bind(&title)
@@ -452,15 +452,7 @@ pub(crate) async fn send_templated_in(
     .bind(template_id)
     .fetch_one(tx.conn())
     .await?;
-    Ok(Notification {
-        id: row.try_get(0)?,
-        title: row.try_get(1)?,
-        body: row.try_get(2)?,
-        summary: row.try_get(3)?,
-        image_url: row.try_get(4)?,
-        created_at: row.try_get(5)?,
-        read_at: row.try_get(6)?,
-    })
+    notification(&row)
 }
 
 impl Store {

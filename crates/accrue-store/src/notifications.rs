@@ -29,9 +29,9 @@ pub struct NewNotification {
     pub image_url: Option<String>,
 }
 
-const COLUMNS: &str = "id, title, body, summary, image_url, created_at, read_at";
+pub(crate) const COLUMNS: &str = "id, title, body, summary, image_url, created_at, read_at";
 
-fn notification(row: &AnyRow) -> Result<Notification, StoreError> {
+pub(crate) fn notification(row: &AnyRow) -> Result<Notification, StoreError> {
     Ok(Notification {
         id: row.try_get(0)?,
         title: row.try_get(1)?,

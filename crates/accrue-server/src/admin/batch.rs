@@ -10,7 +10,7 @@ use crate::{ApiError, AppState};
 use accrue_core::batch::parse_request;
 use accrue_core::lifetimes::LifetimeDefinition;
 use accrue_store::batch::{BatchRequest, BatchSettings};
-use accrue_store::imshop::key_hash;
+use accrue_store::imshop::prefixed_key;
 use accrue_store::lifetimes::NamedLifetime;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -44,7 +44,7 @@ pub async fn put_settings(
 ) -> Result<axum::Json<Value>, ApiError> {
     let program = state.store.program(&code).await?;
     let first = state.store.batch_settings(program.id).await?.is_none();
-    let key = first.then(new_batch_key);
+    let key = first.then(|| prefixed_key("btk"));
     let hash = key.as_ref().map(|(_, hash)| hash.clone());
     state
         .store
@@ -55,15 +55,6 @@ pub async fn put_settings(
         view["key"] = json!(key);
     }
     Ok(axum::Json(view))
-}
-
-/// A new batch key (shown once) and its stored form.
-fn new_batch_key() -> (String, String) {
-    let mut bytes = [0_u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut bytes);
-    let key = format!("btk_{}", hex::encode(bytes));
-    let hash = key_hash(&key);
-    (key, hash)
 }
 
 /// A new key for the batch face, shown once; the old one stops working.
@@ -79,7 +70,7 @@ pub async fn rotate_key(
         .batch_settings(program.id)
         .await?
         .ok_or_else(|| ApiError::not_found("the batch face is not set up for this program"))?;
-    let (key, hash) = new_batch_key();
+    let (key, hash) = prefixed_key("btk");
     state.store.set_batch_settings(program.id, settings, Some(hash)).await?;
     Ok(axum::Json(json!({ "key": key })))
 }
