@@ -13,6 +13,7 @@ use accrue_store::{MemberSearch, Store, StoreError};
 use chrono::{FixedOffset, NaiveDateTime, TimeZone};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 
 /// Rows decided per write: small enough that a till's write waits a few milliseconds.
 pub const CHUNK: usize = 100;
@@ -20,12 +21,14 @@ pub const CHUNK: usize = 100;
 const FILE_CHUNK: usize = 1000;
 
 /// What rows of a request are posted with: how members are found, the currency's scale,
-/// the lifetime of accrued points, the program's zone.
+/// the lifetime of accrued points, the program's zone, and the members already found
+/// (a file often names one member on many rows).
 struct Context {
     settings: BatchSettings,
     scale: u32,
     lifetime: Option<LifetimeDefinition>,
     utc_offset_minutes: i32,
+    members: HashMap<String, Option<i64>>,
 }
 
 async fn context(store: &Store, batch: &BatchRequest) -> Result<Context, StoreError> {
@@ -43,6 +46,7 @@ async fn context(store: &Store, batch: &BatchRequest) -> Result<Context, StoreEr
             .await?
             .map(|l| l.definition),
         utc_offset_minutes: store.processing_settings(batch.program_id).await?.utc_offset_minutes,
+        members: HashMap::new(),
     })
 }
 
@@ -100,11 +104,11 @@ pub async fn submit(store: &Store, program_id: i64, request: Request) -> Result<
 /// Posts an all-or-nothing request: every row, or (when one cannot post) none, each
 /// row then saying why.
 async fn post_whole(store: &Store, batch: &BatchRequest) -> Result<(), StoreError> {
-    let ctx = context(store, batch).await?;
+    let mut ctx = context(store, batch).await?;
     let rows = store.batch_rows(batch.id, 1, batch.total_rows).await?;
     let mut decisions = Vec::with_capacity(rows.len());
     for row in &rows {
-        decisions.push((row.row_no, decide(store, batch, &ctx, &row.row).await?));
+        decisions.push((row.row_no, decide(store, batch, &mut ctx, &row.row).await?));
     }
     let postings: Vec<(i64, Posting)> = decisions
         .iter()
@@ -173,13 +177,13 @@ pub async fn post_next(store: &Store, batch: &BatchRequest) -> Result<bool, Stor
         return Ok(false);
     }
     if batch.processed_rows < batch.total_rows {
-        let ctx = context(store, &batch).await?;
+        let mut ctx = context(store, &batch).await?;
         let rows = store
             .batch_rows(batch.id, batch.processed_rows + 1, CHUNK as i64)
             .await?;
         let mut decisions = Vec::with_capacity(rows.len());
         for row in &rows {
-            decisions.push((row.row_no, decide(store, &batch, &ctx, &row.row).await?));
+            decisions.push((row.row_no, decide(store, &batch, &mut ctx, &row.row).await?));
         }
         // Another server (or the worker) decided these rows first: read on from there.
         match store.post_batch_rows(&batch, decisions).await {
@@ -206,8 +210,15 @@ fn answer(batch: &BatchRequest, posted: i64, failed: i64) -> Value {
 }
 
 /// What to do with one row.
-async fn decide(store: &Store, batch: &BatchRequest, ctx: &Context, row: &Row) -> Result<Decision, StoreError> {
-    let member_id = find_member(store, batch.program_id, &ctx.settings, &row.member_no).await?;
+async fn decide(store: &Store, batch: &BatchRequest, ctx: &mut Context, row: &Row) -> Result<Decision, StoreError> {
+    let member_id = match ctx.members.get(&row.member_no) {
+        Some(known) => *known,
+        None => {
+            let found = find_member(store, batch.program_id, &ctx.settings, &row.member_no).await?;
+            ctx.members.insert(row.member_no.clone(), found);
+            found
+        }
+    };
     let amount = row.points_amount.and_then(|d| to_minor(d, ctx.scale).ok());
     let (Some(member_id), Some(amount)) = (member_id, amount) else {
         let outcome = if member_id.is_none() {
