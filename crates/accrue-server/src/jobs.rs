@@ -104,6 +104,29 @@ pub(crate) async fn batches(store: Store, mut stop: watch::Receiver<bool>) {
     }
 }
 
+/// How often birthdays are looked for: each member is told once a year however often.
+const BIRTHDAY_EVERY: Duration = Duration::from_secs(3600);
+/// When birthdays are first looked for after a start: not at once, so that a server that
+/// starts just to be tried (or tested) does not raise them.
+const BIRTHDAY_FIRST: Duration = Duration::from_secs(300);
+
+/// Looks for members' birthdays hourly (so a program's midnight is met within the hour;
+/// each program is read once a day), until told to stop.
+pub(crate) async fn birthdays(store: Store, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + BIRTHDAY_FIRST, BIRTHDAY_EVERY);
+    let mut looked = Default::default();
+    loop {
+        tokio::select! {
+            _ = tick.tick() => match crate::service::events::raise_birthdays(&store, &mut looked).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(members = n, "raised birthdays"),
+                Err(e) => tracing::error!(error = %e, "birthdays failed; tried again later"),
+            },
+            _ = stop.changed() => return,
+        }
+    }
+}
+
 /// Runs each program's VK collector every `every_minutes`, until told to stop.
 pub(crate) async fn vk_collectors(store: Store, mut stop: watch::Receiver<bool>) {
     let http = reqwest::Client::new();

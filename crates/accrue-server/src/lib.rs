@@ -171,6 +171,7 @@ pub async fn serve(
     jobs.spawn(jobs::run(store.clone(), options.expiry_interval, jobs_stopped.clone()));
     jobs.spawn(jobs::batches(store.clone(), jobs_stopped.clone()));
     jobs.spawn(jobs::vk_collectors(store.clone(), jobs_stopped.clone()));
+    jobs.spawn(jobs::birthdays(store.clone(), jobs_stopped.clone()));
     let deliveries = Arc::<DeliveryMetrics>::default();
     if options.delivery.enabled {
         let deliverer = Deliverer::new(store.clone(), options.delivery.clone(), deliveries.clone());

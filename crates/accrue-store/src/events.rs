@@ -8,6 +8,7 @@ use crate::ledger::{accrue_in, wallet_balance_of, withdraw_in, Cause, Lifetime, 
 use crate::members::lock_member;
 use crate::outbox::{enqueue, NewMessage};
 use crate::{Store, StoreError, Tx};
+use accrue_core::events::birthday::birth_date;
 use accrue_core::events::{
     evaluate, validate_event_offers, Action, AttributeChange, Channel, Event, EventKind, EventOffer, Grant,
     MemberEventState, Outcome, PointsChange,
@@ -15,7 +16,9 @@ use accrue_core::events::{
 use accrue_core::lifetimes::LifetimeDefinition;
 use accrue_core::mustache::plain_text;
 use accrue_core::outbox::MessageKind;
+use accrue_core::questionnaire::Answer;
 use accrue_core::subscriptions::{Channel as SubscriptionChannel, Topic};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use sqlx::Row;
@@ -323,6 +326,46 @@ impl Store {
         .await
     }
 
+    /// Active members of a program after `after_id` (in id order, at most `limit`) with
+    /// their birth date, read from the answer to `question_id` or the `birthday`
+    /// attribute; members with neither are left out, the last id read comes back too so
+    /// that paging goes on past them.
+    pub async fn birth_dates(
+        &self,
+        program_id: i64,
+        question_id: Option<i64>,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<(Vec<(i64, NaiveDate)>, Option<i64>), StoreError> {
+        let rows = sqlx::query(
+            "SELECT m.id, a.answers, m.attributes FROM members m LEFT JOIN member_answers a ON a.member_id = m.id \
+             WHERE m.program_id = $1 AND m.id > $2 AND m.state = 'active' ORDER BY m.id LIMIT $3",
+        )
+        .bind(program_id)
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(self.reads())
+        .await?;
+        let mut dates = Vec::new();
+        let mut last = None;
+        for row in &rows {
+            let id: i64 = row.try_get(0)?;
+            last = Some(id);
+            let answers: Vec<Answer> = match row.try_get::<Option<String>, _>(1)? {
+                Some(text) => serde_json::from_str(&text)?,
+                None => Vec::new(),
+            };
+            let answer = question_id
+                .and_then(|q| answers.into_iter().find(|a| a.question_id == q))
+                .and_then(|a| a.value);
+            let attributes: Value = serde_json::from_str(&row.try_get::<String, _>(2)?)?;
+            if let Some(born) = birth_date(answer.as_deref(), attributes["birthday"].as_str()) {
+                dates.push((id, born));
+            }
+        }
+        Ok((dates, last))
+    }
+
     pub async fn vk_settings(&self, program_id: i64) -> Result<Option<VkSettings>, StoreError> {
         let row = sqlx::query("SELECT settings FROM vk_settings WHERE program_id = $1")
             .bind(program_id)
@@ -622,8 +665,12 @@ async fn act(tx: &mut Tx, program_id: i64, member_id: i64, action: &Action) -> R
                         json!({"subject": note.title, "body": plain_text(&note.body)}),
                     )
                 }),
-                // The message is in the member's app already (its notifications).
-                Channel::Push => None,
+                Channel::Push => {
+                    // A push to each of the member's devices; the app lists it under notifications too.
+                    let payload = json!({"title": note.title, "body": plain_text(&note.body), "data": {}});
+                    crate::subscriptions::push_to_devices(tx, program_id, member_id, &payload).await?;
+                    None
+                }
             };
             if let Some(message) = message {
                 enqueue(tx, program_id, &message).await?;

@@ -175,7 +175,12 @@ impl Store {
 }
 
 /// Queues `payload` as a push to each device of the member; how many.
-async fn push_to_devices(tx: &mut Tx, program_id: i64, member_id: i64, payload: &Value) -> Result<u64, StoreError> {
+pub(crate) async fn push_to_devices(
+    tx: &mut Tx,
+    program_id: i64,
+    member_id: i64,
+    payload: &Value,
+) -> Result<u64, StoreError> {
     let devices = sqlx::query(
         "SELECT device_id, platform, sealed_token FROM push_devices WHERE program_id = $1 AND member_id = $2 \
          ORDER BY device_id",

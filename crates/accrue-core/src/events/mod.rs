@@ -10,8 +10,9 @@
 //!   [`Grant`]s; the store saves each outcome's grant, which is how caps, the first-time
 //!   amount and reversals see the past. An event and its removal share a
 //!   [`Event::subject_key`], so a removal takes back exactly what is still standing on it.
-//! - [`vk`] reads VK's Callback API into events.
+//! - [`vk`] reads VK's Callback API into events; [`birthday`] tells whose birthday it is.
 
+pub mod birthday;
 mod evaluate;
 mod model;
 mod validate;

@@ -21,7 +21,7 @@ pub const URL_PLACEHOLDERS: &[&str] = &["amount", "clickid", "currency", "event"
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MessageView {
     pub id: String,
-    /// webhook, http_get, http_post, email or sms.
+    /// webhook, http_get, http_post, email, sms or push.
     pub kind: String,
     pub target: String,
     pub event_type: Option<String>,

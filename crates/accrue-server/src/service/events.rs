@@ -2,12 +2,16 @@
 //! them), social profiles linked, and VK's Callback API calls turned into events of the
 //! members who linked their VK profile.
 
+use accrue_core::events::birthday::is_birthday;
 use accrue_core::events::vk::{parse_callback, VkKind, NETWORK};
 use accrue_core::events::{Event, EventKind};
+use accrue_core::offers::local_time;
 use accrue_core::signature::{verify, WebhookSecret};
 use accrue_store::events::Recorded;
 use accrue_store::{MemberSearch, Store, StoreError};
+use chrono::{Datelike, NaiveDate};
 use serde::Deserialize;
+use std::collections::HashMap;
 
 pub async fn record(
     store: &Store,
@@ -48,6 +52,64 @@ pub async fn link_profile(
     };
     let source = Some((format!("link:{network}"), user_id.trim().to_string()));
     store.record_event(program_id, member_id, event, source).await
+}
+
+/// Members read per page when looking for birthdays.
+const BIRTHDAY_PAGE: i64 = 1000;
+
+/// Raises `birthday` for every active member whose birthday it is today in the program's
+/// zone, in the programs whose event offers react to it; once a year each (the member and
+/// the year are the delivery's id, so running again, or on another server, adds nothing).
+/// `looked` keeps the day each program was last looked at, which is skipped. How many
+/// were raised.
+pub async fn raise_birthdays(store: &Store, looked: &mut HashMap<i64, NaiveDate>) -> Result<u64, StoreError> {
+    let mut raised = 0;
+    for program in store.programs().await? {
+        let offers = store.event_offers(program.id).await?;
+        if !offers
+            .iter()
+            .any(|o| o.enabled && o.on.events.contains(&EventKind::Birthday))
+        {
+            continue;
+        }
+        let now = store.now();
+        let today = local_time(now, store.processing_settings(program.id).await?.utc_offset_minutes).date();
+        if looked.get(&program.id) == Some(&today) {
+            continue;
+        }
+        let question = store
+            .questionnaire(program.id)
+            .await?
+            .questions()
+            .into_iter()
+            .find(|q| q.logical_name.as_deref() == Some("BirthDay"))
+            .map(|q| q.id);
+        let mut after = 0;
+        loop {
+            let (dates, last) = store.birth_dates(program.id, question, after, BIRTHDAY_PAGE).await?;
+            for (member_id, _) in dates.into_iter().filter(|(_, born)| is_birthday(*born, today)) {
+                let event = Event {
+                    kind: EventKind::Birthday,
+                    at: now,
+                    network: None,
+                    object: None,
+                    attribute: None,
+                };
+                let source = Some(("birthday".to_string(), format!("{member_id}:{}", today.year())));
+                match store.record_event(program.id, member_id, event, source).await {
+                    Ok(recorded) => raised += u64::from(!recorded.duplicate),
+                    // One member's trouble (blocked since the page was read) stops no one else.
+                    Err(e) => tracing::warn!(member_id, error = %e, "a birthday was not recorded"),
+                }
+            }
+            match last {
+                Some(id) => after = id,
+                None => break,
+            }
+        }
+        looked.insert(program.id, today);
+    }
+    Ok(raised)
 }
 
 /// What to answer VK.

@@ -19,6 +19,7 @@ on_both_backends!(
     the_collector_sees_what_changed,
     members_link_vk_through_vk_id,
     a_changed_attribute_is_an_event,
+    birthdays_are_raised_once_a_year,
 );
 
 const GROUP: i64 = 1001;
@@ -519,4 +520,111 @@ async fn a_changed_attribute_is_an_event(db: TestDb) {
         assert_eq!(status, StatusCode::OK);
         assert_eq!(balance(&s, member).await, expected, "after {city}");
     }
+}
+
+/// A member with this `birthday` attribute (if any); the member's id.
+async fn born(s: &TestServer, birthday: Option<&str>) -> i64 {
+    let attributes = birthday.map_or(json!({}), |b| json!({"birthday": b}));
+    let (status, member) = s
+        .admin(
+            Method::POST,
+            "/admin/v1/members",
+            Some(json!({"attributes": attributes})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{member}");
+    member["id"].as_i64().unwrap()
+}
+
+async fn birthdays_are_raised_once_a_year(db: TestDb) {
+    use accrue_core::questionnaire::Answer;
+    use accrue_server::service::events::raise_birthdays;
+    // The server's own job first looks five minutes after its start: only these calls raise.
+    let (s, clock) = TestServer::start_with_manual_clock(db).await;
+    clock.store(1_779_051_600_000, Ordering::SeqCst); // 2026-05-17 21:00 UTC, 00:00 on the 18th in Moscow
+    let settings = json!({"utc_offset_minutes": 180});
+    s.admin(Method::PUT, "/admin/v1/processing/settings", Some(settings))
+        .await;
+    let template = json!({"title_template": "С днём рождения!", "text_template": "Дарим 10 баллов."});
+    let path = "/admin/v1/programs/default/notification-templates/birthday";
+    assert_eq!(s.admin(Method::PUT, path, Some(template)).await.0, StatusCode::OK);
+    let gift = json!([{"id": "birthday", "name": "С днём рождения", "on": {"events": ["birthday"]},
+        "points": {"type": "accrue", "amount": {"fixed": 1000}},
+        "actions": [{"type": "message", "channel": "push", "template": "birthday"}]}]);
+    let (status, saved) = s
+        .admin(
+            Method::PUT,
+            "/admin/v1/programs/default/event-offers",
+            Some(json!({"offers": gift})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    let program = s.store.program("default").await.unwrap().id;
+    let tree = json!({"nodes": [{"type": "question", "id": 7, "title": "Дата рождения", "logical_name": "BirthDay", "field": "Date"}]});
+    s.admin(Method::PUT, "/admin/v1/programs/default/questionnaire", Some(tree))
+        .await;
+
+    let by_attribute = born(&s, Some("1990-05-18")).await;
+    let by_answer = born(&s, Some("1990-01-01")).await;
+    let answer = Answer {
+        question_id: 7,
+        value: Some("18.05.1985".into()),
+        answer_ids: vec![],
+    };
+    s.store.save_answers(program, by_answer, vec![answer]).await.unwrap();
+    let tomorrow = born(&s, Some("1990-05-19")).await;
+    let blocked = born(&s, Some("2000-05-18")).await;
+    s.admin(
+        Method::POST,
+        &format!("/admin/v1/members/{blocked}/block"),
+        Some(json!({})),
+    )
+    .await;
+    let _no_birthday = born(&s, None).await;
+    let device = accrue_store::subscriptions::PushDevice {
+        device_id: "phone-1".into(),
+        platform: "Android".into(),
+        platform_version: None,
+        push_service: Some("Fcm".into()),
+        user_agent: None,
+        token: "fcm-token".into(),
+    };
+    s.store
+        .register_push_device(program, by_attribute, device)
+        .await
+        .unwrap();
+
+    let mut looked = Default::default();
+    assert_eq!(
+        raise_birthdays(&s.store, &mut looked).await.unwrap(),
+        2,
+        "Moscow's day, not UTC's"
+    );
+    let balances = [by_attribute, by_answer, tomorrow, blocked];
+    let mut seen = Vec::new();
+    for member in balances {
+        seen.push(balance(&s, member).await);
+    }
+    assert_eq!(seen, ["10.00", "10.00", "0.00", "0.00"]);
+    assert_eq!(
+        raise_birthdays(&s.store, &mut looked).await.unwrap(),
+        0,
+        "the day was looked at"
+    );
+    assert_eq!(
+        raise_birthdays(&s.store, &mut Default::default()).await.unwrap(),
+        0,
+        "another server finds them raised"
+    );
+    let (_, pushes) = s.admin(Method::GET, "/admin/v1/outbox/messages?kind=push", None).await;
+    let pushes = pushes["items"].as_array().unwrap();
+    assert_eq!(pushes.len(), 1, "{pushes:?}");
+    assert_eq!(
+        (pushes[0]["target"].as_str(), pushes[0]["payload"]["title"].as_str()),
+        (Some("phone-1"), Some("С днём рождения!"))
+    );
+
+    clock.fetch_add(365 * 86_400_000, Ordering::SeqCst); // 2027-05-18 in Moscow
+    assert_eq!(raise_birthdays(&s.store, &mut looked).await.unwrap(), 2, "a year later");
+    assert_eq!(balance(&s, by_attribute).await, "20.00");
 }
