@@ -57,7 +57,7 @@ impl BatchType {
             BatchType::Accrual => "Начисление бонусов",
             BatchType::Return => "Возврат бонусов",
             BatchType::ManualAccrual => "Ручное начисление бонусов",
-            BatchType::ManualWriteOff => "Ручной возврат бонусов",
+            BatchType::ManualWriteOff => "Ручное списание бонусов",
         }
     }
 }

@@ -252,14 +252,15 @@ async fn post_row(
     };
     match posted {
         Ok(receipt) => {
-            if p.place.is_some() || p.occurred_at.is_some() {
-                sqlx::query("INSERT INTO posting_notes (posting_id, place, occurred_at) VALUES ($1, $2, $3)")
-                    .bind(receipt.posting_id)
-                    .bind(&p.place)
-                    .bind(p.occurred_at)
-                    .execute(tx.conn())
-                    .await?;
-            }
+            sqlx::query(
+                "INSERT INTO posting_notes (posting_id, place, occurred_at, batch_type) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(receipt.posting_id)
+            .bind(&p.place)
+            .bind(p.occurred_at)
+            .bind(batch.kind.code())
+            .execute(tx.conn())
+            .await?;
             Ok(("posted", Some(receipt.posting_id)))
         }
         Err(StoreError::InsufficientBalance { .. }) => Ok(("insufficient_points", None)),

@@ -1,8 +1,9 @@
 //! A member's history as they see it: one row per ledger operation, except that a
 //! confirmed purchase, and each refund of it, is one row carrying its cheque items and the
-//! postings it made.
+//! postings it made; and a row when points accrued with a delay became spendable.
 
 use crate::{Store, StoreError};
+use accrue_core::batch::BatchType;
 use accrue_core::ledger::PostingKind;
 use accrue_core::purchase::PurchaseEntry;
 use accrue_core::Millis;
@@ -21,6 +22,8 @@ pub struct HistoryQuery {
     pub kinds: Vec<PostingKind>,
     /// Purchases and refunds too.
     pub purchases: bool,
+    /// Activations of points accrued with a delay too (those that happened by now).
+    pub activations: bool,
     pub offset: i64,
     pub count: i64,
 }
@@ -29,6 +32,7 @@ pub struct HistoryQuery {
 pub enum HistoryRow {
     Operation(Operation),
     Purchase(PurchaseRecord),
+    Activation(Activation),
 }
 
 impl HistoryRow {
@@ -36,8 +40,23 @@ impl HistoryRow {
         match self {
             HistoryRow::Operation(o) => o.currency_id,
             HistoryRow::Purchase(p) => p.currency_id,
+            HistoryRow::Activation(a) => a.currency_id,
         }
     }
+}
+
+/// Points accrued with a delay that became spendable: not a posting of its own (the
+/// accrual posted them), so never counted in sums twice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Activation {
+    /// The lot of points that activated.
+    pub lot_id: i64,
+    pub currency_id: i64,
+    pub amount: i64,
+    pub card: Option<String>,
+    /// The accrual's description.
+    pub description: String,
+    pub activated_at: Millis,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +73,8 @@ pub struct Operation {
     pub place: Option<String>,
     /// When it says it happened, if not when it was posted (a batch row's date).
     pub occurred_at: Option<Millis>,
+    /// The type of the batch request that posted it, if one did.
+    pub batch: Option<BatchType>,
 }
 
 impl Operation {
@@ -95,7 +116,7 @@ impl Store {
             let kinds: Vec<String> = q.kinds.iter().map(|k| format!("'{}'", k.as_str())).collect();
             branches.push(format!(
                 "SELECT CAST(0 AS BIGINT) AS src, p.id, p.kind, p.currency_id, p.amount, c.number, p.description, \
-                 p.created_at, n.place, n.occurred_at FROM postings p LEFT JOIN cards c ON c.id = p.card_id \
+                 p.created_at, n.place, n.occurred_at, n.batch_type FROM postings p LEFT JOIN cards c ON c.id = p.card_id \
                  LEFT JOIN posting_notes n ON n.posting_id = p.id \
                  WHERE p.program_id = $1 AND p.member_id = $2 AND ($3 = 0 OR p.card_id = $3) \
                  AND p.created_at >= $4 AND p.created_at < $5 AND p.kind IN ({}) \
@@ -106,10 +127,22 @@ impl Store {
         if q.purchases {
             branches.push(
                 "SELECT CAST(1 AS BIGINT) AS src, e.id, u.purchase_key, e.currency_id, u.device_id, NULL, \
-                 e.entry, e.created_at, CAST(NULL AS TEXT), CAST(NULL AS BIGINT) \
+                 e.entry, e.created_at, CAST(NULL AS TEXT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT) \
                  FROM purchase_entries e JOIN purchases u ON u.id = e.purchase_id \
                  WHERE e.program_id = $1 AND e.member_id = $2 AND $3 = 0 \
                  AND e.created_at >= $4 AND e.created_at < $5"
+                    .to_string(),
+            );
+        }
+        if q.activations {
+            // Lots that began later than they were made, by the time they began.
+            branches.push(
+                "SELECT CAST(2 AS BIGINT) AS src, l.id, p.kind, p.currency_id, l.amount, c.number, p.description, \
+                 l.activates_at, CAST(NULL AS TEXT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT) \
+                 FROM lots l JOIN postings p ON p.id = l.posting_id LEFT JOIN cards c ON c.id = p.card_id \
+                 WHERE p.program_id = $1 AND p.member_id = $2 AND ($3 = 0 OR p.card_id = $3) \
+                 AND l.activates_at > l.created_at AND l.activates_at <= $6 \
+                 AND l.activates_at >= $4 AND l.activates_at < $5"
                     .to_string(),
             );
         }
@@ -118,14 +151,18 @@ impl Store {
         }
         let union = branches.join(" UNION ALL ");
         let (from, to) = (q.from.unwrap_or(i64::MIN), q.to.unwrap_or(i64::MAX));
-        let args = [program_id, q.member_id, q.card_id.unwrap_or(0), from, to];
+        let mut args = vec![program_id, q.member_id, q.card_id.unwrap_or(0), from, to];
+        if q.activations {
+            args.push(self.now());
+        }
         let count_sql = format!("SELECT COUNT(*) FROM ({union}) AS h");
-        let total: i64 = bound(&count_sql, args).fetch_one(self.reads()).await?.try_get(0)?;
+        let total: i64 = bound(&count_sql, &args).fetch_one(self.reads()).await?.try_get(0)?;
         if q.count == 0 {
             return Ok((total, Vec::new()));
         }
-        let page_sql = format!("{union} ORDER BY 8 DESC, 1 DESC, 2 DESC LIMIT $6 OFFSET $7");
-        let rows = bound(&page_sql, args)
+        let (limit, offset) = (args.len() + 1, args.len() + 2);
+        let page_sql = format!("{union} ORDER BY 8 DESC, 1 DESC, 2 DESC LIMIT ${limit} OFFSET ${offset}");
+        let rows = bound(&page_sql, &args)
             .bind(q.count)
             .bind(q.offset)
             .fetch_all(self.reads())
@@ -135,11 +172,21 @@ impl Store {
     }
 }
 
-fn bound(sql: &str, args: [i64; 5]) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
-    args.into_iter().fold(sqlx::query(sql), |query, arg| query.bind(arg))
+fn bound<'q>(sql: &'q str, args: &[i64]) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    args.iter().fold(sqlx::query(sql), |query, arg| query.bind(*arg))
 }
 
 fn history_row(r: &sqlx::any::AnyRow) -> Result<HistoryRow, StoreError> {
+    if r.try_get::<i64, _>(0)? == 2 {
+        return Ok(HistoryRow::Activation(Activation {
+            lot_id: r.try_get(1)?,
+            currency_id: r.try_get(3)?,
+            amount: r.try_get(4)?,
+            card: r.try_get(5)?,
+            description: r.try_get(6)?,
+            activated_at: r.try_get(7)?,
+        }));
+    }
     if r.try_get::<i64, _>(0)? == 1 {
         return Ok(HistoryRow::Purchase(PurchaseRecord {
             entry_id: r.try_get(1)?,
@@ -164,5 +211,6 @@ fn history_row(r: &sqlx::any::AnyRow) -> Result<HistoryRow, StoreError> {
         created_at: r.try_get(7)?,
         place: r.try_get(8)?,
         occurred_at: r.try_get(9)?,
+        batch: r.try_get::<Option<i64>, _>(10)?.and_then(BatchType::from_code),
     }))
 }

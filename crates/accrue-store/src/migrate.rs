@@ -45,6 +45,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(20, "0020_integra"),
     migration!(21, "0021_batch"),
     migration!(22, "0022_events"),
+    migration!(23, "0023_history"),
 ];
 
 /// A short hash of every PostgreSQL migration: databases migrated by the same code

@@ -42,6 +42,7 @@ pub async fn totals(
         to,
         kinds: Operation::KINDS.to_vec(),
         purchases: true,
+        activations: false,
         offset: 0,
         count: MAX_SUMMED,
     };
@@ -67,6 +68,8 @@ fn add_up(rows: &[HistoryRow]) -> Totals {
             }
             HistoryRow::Operation(op) if op.kind == PostingKind::Accrual => s.rewards += op.amount,
             HistoryRow::Operation(op) => s.withdraws += op.amount,
+            // Not asked for: the accrual counted the points already.
+            HistoryRow::Activation(_) => {}
         }
     }
     totals
@@ -122,6 +125,7 @@ mod tests {
             created_at: 0,
             place: None,
             occurred_at: None,
+            batch: None,
         };
         HistoryRow::Operation(op)
     }

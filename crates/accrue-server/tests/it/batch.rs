@@ -8,6 +8,7 @@ use accrue_store::on_both_backends;
 use accrue_store::testing::TestDb;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ on_both_backends!(
     lifetimes_set_when_points_expire,
     one_request_sent_eight_times_posts_once,
     members_are_told_once_before_points_expire,
+    history_tells_types_and_activations,
 );
 
 pub(crate) const BATCH: &str = "/loytech.batchoperationsservice/api/batch";
@@ -349,7 +351,7 @@ async fn one_request_sent_eight_times_posts_once(db: TestDb) {
 
 async fn members_are_told_once_before_points_expire(db: TestDb) {
     let (s, clock) = TestServer::start_with_manual_clock(db).await;
-    clock.store(1_780_000_000_000, std::sync::atomic::Ordering::SeqCst); // 2026-05-28 UTC
+    clock.store(1_780_000_000_000, Ordering::SeqCst); // 2026-05-28 UTC
     let (key, _) = setup(&s).await;
     let settings = json!({"expiry_notice_days": 7, "utc_offset_minutes": 180});
     let (status, saved) = s
@@ -370,7 +372,7 @@ async fn members_are_told_once_before_points_expire(db: TestDb) {
         0,
         "ten days away: not yet"
     );
-    clock.fetch_add(4 * 86_400_000, std::sync::atomic::Ordering::SeqCst);
+    clock.fetch_add(4 * 86_400_000, Ordering::SeqCst);
     assert_eq!(s.store.send_expiry_notices(100).await.unwrap(), 1);
     assert_eq!(s.store.send_expiry_notices(100).await.unwrap(), 0, "told once");
     let (_, sms) = s.admin(Method::GET, "/admin/v1/outbox/messages?kind=sms", None).await;
@@ -381,4 +383,98 @@ async fn members_are_told_once_before_points_expire(db: TestDb) {
         .filter_map(|m| m["payload"]["text"].as_str())
         .collect();
     assert_eq!(texts, ["10.00 баллов сгорят 07.06.2026."]);
+}
+
+/// The member's Loymax history (v1.2, as the PHP SDK asks for it): `(type, description,
+/// data.description, amount)` of each row, newest first.
+async fn loymax_history(s: &TestServer) -> Vec<(String, String, String, f64)> {
+    let (status, token) = s
+        .token(&[
+            ("grant_type", "password"),
+            ("username", "79161234567"),
+            ("password", "111111"),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{token}");
+    let (_, history) = accrue_server::testing::send(
+        s.client
+            .get(format!("{}/publicapi/v1.2/History?filter.count=50", s.base))
+            .bearer_auth(token["access_token"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    let text = |v: &Value| v.as_str().unwrap_or("null").to_string();
+    history["data"]["rows"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{history}"))
+        .iter()
+        .map(|r| {
+            let data = &r["data"];
+            (
+                text(&r["type"]),
+                text(&r["description"]),
+                text(&data["description"]),
+                data["amount"]["amount"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+async fn history_tells_types_and_activations(db: TestDb) {
+    let (s, clock) = TestServer::start_with_manual_clock(db).await;
+    let (key, member) = setup(&s).await;
+    let password = json!({"password": "111111"});
+    s.admin(
+        Method::POST,
+        &format!("/admin/v1/members/{member}/password"),
+        Some(password),
+    )
+    .await;
+    let tomorrow = json!({"name": "From tomorrow", "activation_delay_days": 1, "expiry": {"type": "never"}});
+    s.admin(
+        Method::PUT,
+        "/admin/v1/programs/default/lifetimes/TOMORROW",
+        Some(tomorrow),
+    )
+    .await;
+    for (id, kind, points) in [("a", 2, 10), ("b", 4, 5), ("c", 3, 1), ("d", 5, 2)] {
+        let mut request =
+            json!({"requestId": id, "type": kind, "accrue": [{"memberNo": "012345", "pointsAmount": points}]});
+        if kind == 2 {
+            request["lifeTimeDefinitionExternalId"] = json!("TOMORROW");
+        }
+        assert_eq!(send(&s, &key, &request).await.0, StatusCode::OK, "{id}");
+        clock.fetch_add(1000, Ordering::SeqCst);
+    }
+    let row = |kind: &str, description: &str, data: &str, amount: f64| {
+        (kind.to_string(), description.to_string(), data.to_string(), amount)
+    };
+    // Each of the four types says itself in its data, whatever the row's own words.
+    let posted = [
+        row(
+            "WithdrawData",
+            "Ручное списание бонусов",
+            "Ручное списание бонусов",
+            -2.0,
+        ),
+        row("WithdrawData", "Возврат бонусов", "Возврат бонусов", -1.0),
+        row(
+            "RewardData",
+            "Ручное начисление бонусов",
+            "Ручное начисление бонусов",
+            5.0,
+        ),
+        row("RewardData", "Начисление бонусов", "Начисление бонусов", 10.0),
+    ];
+    assert_eq!(loymax_history(&s).await, posted);
+
+    clock.fetch_add(86_400_000, Ordering::SeqCst);
+    let mut activated = vec![row("RewardData", "Активация бонусов", "Начисление бонусов", 10.0)];
+    activated.extend(posted);
+    assert_eq!(
+        loymax_history(&s).await,
+        activated,
+        "the delayed points became spendable"
+    );
+    assert_eq!(balance(&s, member).await, "12.00");
 }

@@ -25,14 +25,16 @@ use std::collections::BTreeMap;
 const MAX_COUNT: i64 = 1000;
 
 /// The query with lowercase keys (clients vary the case of `filter.toDate`).
-/// The ledger operations and whether purchases a `historyItemType` asks for.
-fn kinds_of(item_type: &str) -> Option<(Vec<PostingKind>, bool)> {
+/// The ledger operations a `historyItemType` asks for, whether purchases, whether
+/// activations (rewards that became spendable).
+fn kinds_of(item_type: &str) -> Option<(Vec<PostingKind>, bool, bool)> {
     match item_type.to_ascii_lowercase().as_str() {
-        "all" => Some((Operation::KINDS.to_vec(), true)),
-        "purchase" | "purchasedata" => Some((Vec::new(), true)),
-        "rewarddata" => Some((vec![PostingKind::Accrual], false)),
+        "all" => Some((Operation::KINDS.to_vec(), true, true)),
+        "purchase" | "purchasedata" => Some((Vec::new(), true, false)),
+        "rewarddata" => Some((vec![PostingKind::Accrual], false, true)),
         "withdrawdata" => Some((
             vec![PostingKind::Withdrawal, PostingKind::HoldCapture, PostingKind::Expiry],
+            false,
             false,
         )),
         _ => None,
@@ -83,6 +85,17 @@ fn row(version: Version, member_id: i64, history_row: &HistoryRow, c: &Currency,
                 data,
             )
         }
+        // Said as a reward that arrived, the accrual's own words in its data.
+        HistoryRow::Activation(a) => (
+            format!("00000000-0000-0000-0002-{:012x}", a.lot_id),
+            a.activated_at,
+            "RewardData",
+            "HistoryRewardDataModel",
+            json!("Активация бонусов"),
+            json!(a.card),
+            json!({"offerExternalId": null, "rewardType": "Bonus", "description": a.description,
+                   "amount": money(a.amount, c)}),
+        ),
     };
     let mut row = json!({
         "id": id,
@@ -179,13 +192,15 @@ fn item_description(item: &EntryItem) -> String {
     known.unwrap_or_else(|| format!("Позиция {}", goods.position))
 }
 
+/// A batch row's data says which of the four batch types posted it.
 fn operation_data(op: &Operation, c: &Currency) -> (&'static str, &'static str, Value) {
     let money = money(op.amount, c);
+    let description = op.batch.map(|b| b.default_description());
     match op.kind {
         PostingKind::Accrual => (
             "RewardData",
             "HistoryRewardDataModel",
-            json!({"offerExternalId": null, "rewardType": "Bonus", "description": null, "amount": money}),
+            json!({"offerExternalId": null, "rewardType": "Bonus", "description": description, "amount": money}),
         ),
         // Paying with points (a captured hold) is `Bonus`; other write-offs are `Withdraw`.
         kind => {
@@ -197,7 +212,7 @@ fn operation_data(op: &Operation, c: &Currency) -> (&'static str, &'static str, 
             (
                 "WithdrawData",
                 "HistoryWithdrawDataModel",
-                json!({"withdrawType": withdraw_type, "description": null, "amount": money}),
+                json!({"withdrawType": withdraw_type, "description": description, "amount": money}),
             )
         }
     }
@@ -228,8 +243,8 @@ pub async fn history(
         Some(Ok(id)) => Some(id),
         Some(Err(_)) => return Answer::invalid(v, "filter.cardId", "Ожидается идентификатор карты."),
     };
-    let (kinds, purchases) = match param(&pairs, "filter.historyItemType").map(kinds_of) {
-        None => (Operation::KINDS.to_vec(), true),
+    let (kinds, purchases, activations) = match param(&pairs, "filter.historyItemType").map(kinds_of) {
+        None => (Operation::KINDS.to_vec(), true, true),
         Some(Some(asked)) => asked,
         Some(None) => {
             return Answer::invalid(
@@ -255,6 +270,7 @@ pub async fn history(
         to: Some(to),
         kinds,
         purchases,
+        activations,
         offset,
         count: count.unwrap_or(0),
     };
@@ -268,7 +284,7 @@ pub async fn history(
                 let c = currencies.iter().find(|c| c.id == r.currency_id())?;
                 let shop = match r {
                     HistoryRow::Purchase(p) => shops.get(&p.device_id).and_then(Option::as_ref),
-                    HistoryRow::Operation(_) => None,
+                    HistoryRow::Operation(_) | HistoryRow::Activation(_) => None,
                 };
                 Some(row(v, member_id, r, c, shop))
             })
@@ -293,7 +309,7 @@ async fn shops_of(
         .iter()
         .filter_map(|r| match r {
             HistoryRow::Purchase(p) => Some(p.device_id),
-            HistoryRow::Operation(_) => None,
+            HistoryRow::Operation(_) | HistoryRow::Activation(_) => None,
         })
         .collect();
     if devices.is_empty() {
