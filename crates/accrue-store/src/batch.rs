@@ -55,6 +55,16 @@ impl BatchSettings {
     }
 }
 
+/// Rows of one batch type posted in one currency, and the points they moved (minor
+/// units, unsigned).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchTotal {
+    pub kind: BatchType,
+    pub currency_id: i64,
+    pub rows: i64,
+    pub amount: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BatchRequest {
     pub id: i64,
@@ -525,6 +535,33 @@ impl Store {
         .fetch_all(self.reads())
         .await?;
         rows.iter().map(request_from).collect()
+    }
+
+    /// What batch rows posted within `from`..`to` come to, by type and currency, in the
+    /// order of the type codes.
+    pub async fn batch_totals(&self, program_id: i64, from: Millis, to: Millis) -> Result<Vec<BatchTotal>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT n.batch_type, p.currency_id, COUNT(*), CAST(SUM(p.amount) AS BIGINT) FROM posting_notes n \
+             JOIN postings p ON p.id = n.posting_id WHERE p.program_id = $1 AND n.batch_type IS NOT NULL \
+             AND p.created_at >= $2 AND p.created_at < $3 GROUP BY n.batch_type, p.currency_id ORDER BY 1, 2",
+        )
+        .bind(program_id)
+        .bind(from)
+        .bind(to)
+        .fetch_all(self.reads())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let code: i64 = r.try_get(0)?;
+                Ok(BatchTotal {
+                    kind: BatchType::from_code(code)
+                        .ok_or_else(|| StoreError::Internal(format!("batch type {code}")))?,
+                    currency_id: r.try_get(1)?,
+                    rows: r.try_get(2)?,
+                    amount: r.try_get(3)?,
+                })
+            })
+            .collect()
     }
 
     /// Row-by-row requests whose rows wait to be posted, oldest first (an

@@ -2,6 +2,7 @@
 //! key (shown once) and settings, requests sent by an operator, requests and their rows'
 //! outcomes; a program's named lifetime definitions.
 
+use super::views::{decimal, millis};
 use super::{Paging, ProgramParam};
 use crate::extract::{Json, Path, Query};
 use crate::format::time;
@@ -15,6 +16,7 @@ use accrue_store::lifetimes::NamedLifetime;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
+use chrono::{DateTime, FixedOffset};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
@@ -122,6 +124,42 @@ pub async fn list(
     Ok(axum::Json(
         json!({ "requests": list.iter().map(request_view).collect::<Vec<_>>() }),
     ))
+}
+
+/// A period of batch statistics.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatsParams {
+    pub program: Option<String>,
+    /// RFC 3339, inclusive; the beginning when absent.
+    #[param(value_type = Option<String>)]
+    pub from: Option<DateTime<FixedOffset>>,
+    /// RFC 3339, exclusive; now when absent.
+    #[param(value_type = Option<String>)]
+    pub to: Option<DateTime<FixedOffset>>,
+}
+
+/// What batch rows posted in a period come to, by the protocol's type (2 accrual for
+/// purchases elsewhere, 3 its return, 4 manual accrual, 5 manual write-off) and currency:
+/// `{"types": [{"type", "currency", "rows", "points"}]}`.
+#[utoipa::path(operation_id = "batch_stats", get, path = "/admin/v1/batch/stats", params(StatsParams),
+    responses((status = 200, body = Object)), tag = "batch")]
+pub async fn stats(State(state): State<AppState>, Query(q): Query<StatsParams>) -> Result<axum::Json<Value>, ApiError> {
+    let program = ProgramParam { program: q.program }.resolve(&state.store).await?;
+    let currencies = state.store.currencies(program.id).await?;
+    let (from, to) = (
+        q.from.as_ref().map_or(i64::MIN, millis),
+        q.to.as_ref().map_or(i64::MAX, millis),
+    );
+    let totals = state.store.batch_totals(program.id, from, to).await?;
+    let types: Vec<Value> = totals
+        .iter()
+        .filter_map(|t| {
+            let c = currencies.iter().find(|c| c.id == t.currency_id)?;
+            Some(json!({"type": t.kind.code(), "currency": c.code, "rows": t.rows, "points": decimal(t.amount, c)}))
+        })
+        .collect();
+    Ok(axum::Json(json!({ "types": types })))
 }
 
 #[utoipa::path(operation_id = "batch_request", get, path = "/admin/v1/batch/requests/{request_id}", params(ProgramParam),

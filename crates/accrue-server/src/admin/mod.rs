@@ -116,6 +116,7 @@ pub fn router(state: AdminState, body_limit: usize) -> Router {
         .route("/batch/requests", post(batch::submit).get(batch::list))
         .route("/batch/requests/{request_id}", get(batch::get))
         .route("/batch/requests/{request_id}/rows", get(batch::rows))
+        .route("/batch/stats", get(batch::stats))
         .route("/programs/{code}/lifetimes", get(batch::lifetimes))
         .route(
             "/programs/{code}/lifetimes/{external_id}",

@@ -477,4 +477,28 @@ async fn history_tells_types_and_activations(db: TestDb) {
         "the delayed points became spendable"
     );
     assert_eq!(balance(&s, member).await, "12.00");
+
+    // Statistics keep the four types apart too.
+    let (status, stats) = s.admin(Method::GET, "/admin/v1/batch/stats", None).await;
+    assert_eq!(status, StatusCode::OK, "{stats}");
+    let by_type: Vec<(i64, i64, &str)> = stats["types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["type"].as_i64().unwrap(),
+                t["rows"].as_i64().unwrap(),
+                t["points"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        by_type,
+        [(2, 1, "10.00"), (3, 1, "1.00"), (4, 1, "5.00"), (5, 1, "2.00")]
+    );
+    let (_, later) = s
+        .admin(Method::GET, "/admin/v1/batch/stats?from=2100-01-01T00:00:00Z", None)
+        .await;
+    assert_eq!(later["types"], json!([]));
 }
