@@ -97,7 +97,7 @@ fn apply(offer: &EventOffer, event: &Event, subject: &str, history: &History) ->
     let (points, amount) = match &offer.points {
         None => (None, 0),
         Some(points) => {
-            let (change, amount) = change(offer, points, subject, event.at, history)?;
+            let (change, amount) = change(offer, points, event, subject, history)?;
             (Some(change), amount)
         }
     };
@@ -119,12 +119,17 @@ fn apply(offer: &EventOffer, event: &Event, subject: &str, history: &History) ->
 fn change(
     offer: &EventOffer,
     points: &Points,
+    event: &Event,
     subject: &str,
-    at: Millis,
     history: &History,
 ) -> Option<(PointsChange, i64)> {
+    let at = event.at;
     match points {
         Points::Accrue { amount, lifetime } => {
+            // A like already paid for and not taken back is not paid again.
+            if event.kind.stands_until_removed() && history.standing_before(subject) > 0 {
+                return None;
+            }
             let first = !history.rewarded(&offer.id);
             let points = positive(amount.points(first).min(history.points_left(offer, at)))?;
             let lifetime = lifetime.clone();
@@ -194,9 +199,18 @@ impl History<'_> {
 
     /// What was granted on the subject and not yet taken back, under every offer.
     fn standing(&self, subject: &str) -> i64 {
-        let net = self.rows().filter(|g| g.subject_key == subject).map(|g| g.amount);
-        net.fold(0, i64::saturating_add).max(0)
+        net(self.rows(), subject)
     }
+
+    /// The same before this event: what this event's own offers grant does not count.
+    fn standing_before(&self, subject: &str) -> i64 {
+        net(self.prior.iter(), subject)
+    }
+}
+
+fn net<'g>(grants: impl Iterator<Item = &'g Grant>, subject: &str) -> i64 {
+    let amounts = grants.filter(|g| g.subject_key == subject).map(|g| g.amount);
+    amounts.fold(0, i64::saturating_add).max(0)
 }
 
 /// Identifies the program-local calendar period `at` falls in; equal keys, same period.

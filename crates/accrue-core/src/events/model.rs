@@ -44,6 +44,13 @@ impl EventKind {
     pub fn is_removal(self) -> bool {
         matches!(self, EventKind::GroupLeft | EventKind::ActivityRemoved(_))
     }
+
+    /// Whether the event begins something that stands until a removal undoes it (a
+    /// membership, a like, a comment, a repost): told again while it stands — by a second
+    /// source, or a repeated delivery — it is the same fact.
+    pub fn stands_until_removed(self) -> bool {
+        matches!(self, EventKind::GroupJoined | EventKind::Activity(_))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -1,8 +1,9 @@
 //! The VK collector Loymax's document describes: it reads the community's members and
-//! the likes and reposts of its recent posts through the VK API, and turns what changed
-//! since the last run into events of the members who linked their VK profile — joins
-//! and leaves, likes and reposts made and removed (VK's Callback API tells no deleted
-//! repost; this does).
+//! the likes, comments and reposts of its recent posts through the VK API, and turns what
+//! changed since the last run into events of the members who linked their VK profile —
+//! joins and leaves, likes, comments and reposts made and removed (VK's Callback API
+//! tells no deleted repost; this does). What the Callback API told already is not paid
+//! again: a like that stands is the same like however often it is told.
 
 use accrue_core::events::vk::NETWORK;
 use accrue_core::events::{ActivityKind, Event, EventKind};
@@ -15,6 +16,48 @@ use std::collections::BTreeSet;
 const VERSION: &str = "5.199";
 /// The most items one call returns.
 const PAGE: usize = 1000;
+/// The most comments `wall.getComments` returns at once.
+const COMMENTS_PAGE: usize = 100;
+
+/// What the collector watches, each remembered apart (`vk_seen.kind`).
+#[derive(Debug, Clone, Copy)]
+enum Watched {
+    Members,
+    Likes,
+    Reposts,
+    /// Kept as `{user}_{comment id}`: each comment is its own subject, as the Callback
+    /// API's `wall_reply_new` has it.
+    Comments,
+}
+
+impl Watched {
+    fn kind(self) -> &'static str {
+        match self {
+            Watched::Members => "member",
+            Watched::Likes => "like",
+            Watched::Reposts => "repost",
+            Watched::Comments => "comment",
+        }
+    }
+
+    /// The event when a user appears (its removal when they go).
+    fn made(self) -> EventKind {
+        match self {
+            Watched::Members => EventKind::GroupJoined,
+            Watched::Likes => EventKind::Activity(ActivityKind::Like),
+            Watched::Reposts => EventKind::Activity(ActivityKind::Repost),
+            Watched::Comments => EventKind::Activity(ActivityKind::Comment),
+        }
+    }
+
+    /// The VK user and the event's object of a seen entry about `object`.
+    fn subject<'a>(self, entry: &'a str, object: &str) -> (&'a str, String) {
+        match (self, entry.split_once('_')) {
+            (Watched::Comments, Some((user, comment))) => (user, format!("{object}_{comment}")),
+            _ => (entry, object.to_string()),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum CollectError {
@@ -90,15 +133,7 @@ pub async fn collect(
             &[("group_id", group.clone()), ("count", PAGE.to_string())],
         )
         .await?;
-    let mut recorded = observe(
-        store,
-        program_id,
-        "member",
-        &group,
-        Api::ids(&members, "id"),
-        EventKind::GroupJoined,
-    )
-    .await?;
+    let mut recorded = observe(store, program_id, Watched::Members, &group, Api::ids(&members, "id")).await?;
     let count = collector.posts.to_string();
     let posts = api
         .call("wall.get", &[("owner_id", owner.clone()), ("count", count)])
@@ -112,8 +147,7 @@ pub async fn collect(
         let likes = api
             .call("likes.getList", &[&item[..], &[("count", PAGE.to_string())]].concat())
             .await?;
-        let like = EventKind::Activity(ActivityKind::Like);
-        recorded += observe(store, program_id, "like", &post, Api::ids(&likes, "id"), like).await?;
+        recorded += observe(store, program_id, Watched::Likes, &post, Api::ids(&likes, "id")).await?;
         let reposts = api
             .call(
                 "wall.getReposts",
@@ -124,42 +158,57 @@ pub async fn collect(
                 ],
             )
             .await?;
-        let repost = EventKind::Activity(ActivityKind::Repost);
-        recorded += observe(
-            store,
-            program_id,
-            "repost",
-            &post,
-            Api::ids(&reposts, "from_id"),
-            repost,
-        )
-        .await?;
+        let reposters = Api::ids(&reposts, "from_id");
+        recorded += observe(store, program_id, Watched::Reposts, &post, reposters).await?;
+        let comments = api
+            .call(
+                "wall.getComments",
+                &[
+                    ("owner_id", owner.clone()),
+                    ("post_id", post.clone()),
+                    ("count", COMMENTS_PAGE.to_string()),
+                ],
+            )
+            .await?;
+        recorded += observe(store, program_id, Watched::Comments, &post, written(&comments)).await?;
     }
     Ok(recorded)
 }
 
+/// The comments of a `wall.getComments` answer by users (not communities), as
+/// `{user}_{comment id}`.
+fn written(comments: &Value) -> BTreeSet<String> {
+    let items = comments["items"].as_array().into_iter().flatten();
+    items
+        .filter_map(|c| Some((c["from_id"].as_i64().filter(|id| *id > 0)?, c["id"].as_i64()?)))
+        .map(|(user, id)| format!("{user}_{id}"))
+        .collect()
+}
+
 /// Compares what VK shows now with what was seen last; records each change as an event
-/// (`made`, or its removal) of the member who linked that VK user; remembers the new
-/// state. How many events were recorded.
+/// (what `watched` makes, or its removal) of the member who linked that VK user;
+/// remembers the new state. How many events were recorded.
 async fn observe(
     store: &Store,
     program_id: i64,
-    kind: &str,
+    watched: Watched,
     object: &str,
     now: BTreeSet<String>,
-    made: EventKind,
 ) -> Result<usize, CollectError> {
+    let kind = watched.kind();
     let seen: BTreeSet<String> = store.vk_seen(program_id, kind, object).await?.into_iter().collect();
     let added: Vec<String> = now.difference(&seen).cloned().collect();
     let removed: Vec<String> = seen.difference(&now).cloned().collect();
+    let made = watched.made();
     let undone = match made {
         EventKind::GroupJoined => EventKind::GroupLeft,
         EventKind::Activity(a) => EventKind::ActivityRemoved(a),
         other => other,
     };
     let mut recorded = 0;
-    for (users, event_kind) in [(&added, made), (&removed, undone)] {
-        for user in users {
+    for (entries, event_kind) in [(&added, made), (&removed, undone)] {
+        for entry in entries {
+            let (user, about) = watched.subject(entry, object);
             let Some(member_id) = store.social_member(program_id, NETWORK, user).await? else {
                 continue;
             };
@@ -167,7 +216,7 @@ async fn observe(
                 kind: event_kind,
                 at: store.now(),
                 network: Some(NETWORK.to_string()),
-                object: Some(object.to_string()),
+                object: Some(about),
                 attribute: None,
             };
             store.record_event(program_id, member_id, event, None).await?;

@@ -301,16 +301,18 @@ async fn servers_send_signed_events(db: TestDb) {
     assert_eq!(balance(&s, member).await, "7.00");
 }
 
-/// What the local peer playing the VK API shows: members, posts, likes and reposts.
+/// What the local peer playing the VK API shows: members, posts, likes, reposts and
+/// comments (`(author, comment id)`).
 #[derive(Default)]
 struct VkWorld {
     members: Vec<i64>,
     posts: Vec<i64>,
     likes: std::collections::HashMap<i64, Vec<i64>>,
     reposts: std::collections::HashMap<i64, Vec<i64>>,
+    comments: std::collections::HashMap<i64, Vec<(i64, i64)>>,
 }
 
-/// The VK API's four methods the collector calls, answering from `world`; its base URL.
+/// The VK API's five methods the collector calls, answering from `world`; its base URL.
 async fn vk_api(world: std::sync::Arc<std::sync::Mutex<VkWorld>>) -> String {
     use axum::extract::{Path, Query};
     let app = axum::Router::new().route(
@@ -342,6 +344,14 @@ async fn vk_api(world: std::sync::Arc<std::sync::Mutex<VkWorld>>) -> String {
                             .iter()
                             .map(|u| json!({"from_id": u, "id": 1}))
                             .collect::<Vec<_>>()),
+                        "wall.getComments" => json!(w
+                            .comments
+                            .get(&post)
+                            .cloned()
+                            .unwrap_or_default()
+                            .iter()
+                            .map(|(from, id)| json!({"id": id, "from_id": from, "post_id": post, "text": "!"}))
+                            .collect::<Vec<_>>()),
                         _ => return axum::Json(json!({"error": {"error_code": 3, "error_msg": "Unknown method"}})),
                     };
                     axum::Json(json!({"response": {"count": items.as_array().map_or(0, Vec::len), "items": items}}))
@@ -364,8 +374,14 @@ async fn the_collector_sees_what_changed(db: TestDb) {
         {"id": "like", "name": "Лайк", "on": {"events": [{"activity": "like"}], "network": "vk"}, "points": {"type": "accrue", "amount": {"fixed": 100}}},
         {"id": "repost", "name": "Репост", "on": {"events": [{"activity": "repost"}], "network": "vk"}, "points": {"type": "accrue", "amount": {"fixed": 300}}},
         {"id": "unrepost", "name": "Репост удалён", "on": {"events": [{"activity_removed": "repost"}], "network": "vk"}, "points": {"type": "reverse"}},
+        {"id": "comment", "name": "Комментарий", "on": {"events": [{"activity": "comment"}], "network": "vk"}, "points": {"type": "accrue", "amount": {"fixed": 200}}},
+        {"id": "uncomment", "name": "Комментарий удалён", "on": {"events": [{"activity_removed": "comment"}], "network": "vk"}, "points": {"type": "reverse"}},
     ]);
     let member = setup(&s, offers).await;
+    // The Callback API told of the like on post 10 before the collector first ran.
+    let (_, said) = vk(&s, "like_add", like(10), "cb-like-10", "s3cret").await;
+    assert_eq!(said, "ok");
+    assert_eq!(balance(&s, member).await, "1.00");
     let world = std::sync::Arc::new(std::sync::Mutex::new(VkWorld::default()));
     let api_base = vk_api(world.clone()).await;
     let vk = json!({"group_id": GROUP, "confirmation": "c0nf1rm", "secret": "s3cret",
@@ -382,26 +398,32 @@ async fn the_collector_sees_what_changed(db: TestDb) {
         w.posts = vec![10, 11];
         w.likes.insert(10, vec![VK_USER, 99]);
         w.reposts.insert(11, vec![VK_USER]);
+        w.comments.insert(11, vec![(VK_USER, 1), (VK_USER, 2), (99, 3)]);
     }
     let (status, run) = collect().await;
     assert_eq!(status, StatusCode::OK, "{run}");
     assert_eq!(
-        run["events"], 3,
-        "a join, a like and a repost of the linked member; user 99 is nobody's"
+        run["events"], 5,
+        "a join, a like, a repost and two comments of the linked member; user 99 is nobody's"
     );
-    assert_eq!(balance(&s, member).await, "14.00");
+    assert_eq!(
+        balance(&s, member).await,
+        "18.00",
+        "10 + 1 + 3 + 2 × 2: the like the Callback API told of is paid once"
+    );
     assert_eq!(collect().await.1["events"], 0, "nothing changed, nothing counted twice");
 
     {
         let mut w = world.lock().unwrap();
         w.members = vec![99];
         w.reposts.insert(11, vec![]);
+        w.comments.insert(11, vec![(VK_USER, 2), (99, 3)]);
     }
-    assert_eq!(collect().await.1["events"], 2);
+    assert_eq!(collect().await.1["events"], 3);
     assert_eq!(
         balance(&s, member).await,
-        "1.00",
-        "the leave and the deleted repost took back what they gave"
+        "3.00",
+        "the leave, the deleted repost and the deleted comment took back what they gave"
     );
 }
 

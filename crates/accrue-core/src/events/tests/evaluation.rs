@@ -197,3 +197,33 @@ fn events_read_from_json() {
     );
     assert!(serde_json::from_value::<Event>(json!({"kind": "birthday", "at": 5, "extra": 1})).is_err());
 }
+
+#[test]
+fn a_like_told_twice_while_it_stands_pays_once() {
+    let offers = like_offer(json!({}));
+    let mut everything = offers.clone();
+    everything.extend(reverse_likes());
+    let mut member = Member::default();
+    assert_eq!(accrued(&member.on(&everything, &like("10", at(5, 1, 12)))), 500);
+    // The collector sees the like the Callback API told of.
+    assert!(member.on(&everything, &like("10", at(5, 1, 13))).is_empty());
+    assert_eq!(
+        accrued(&member.on(&everything, &like("11", at(5, 1, 14)))),
+        500,
+        "another post"
+    );
+    assert_eq!(withdrawn(&member.on(&everything, &unlike("10", at(5, 2, 12)))), 500);
+    assert_eq!(
+        accrued(&member.on(&everything, &like("10", at(5, 3, 12)))),
+        500,
+        "liked again after the removal took it back"
+    );
+}
+
+#[test]
+fn two_offers_may_pay_for_one_like() {
+    let mut offers = like_offer(json!({}));
+    offers.extend(like_offer(json!({"id": "may-likes", "name": "May"})));
+    let mut member = Member::default();
+    assert_eq!(accrued(&member.on(&offers, &like("10", at(5, 1, 12)))), 1000);
+}
