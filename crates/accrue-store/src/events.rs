@@ -614,11 +614,7 @@ async fn lifetime_in(
     };
     let Some(row) = row else { return Ok(Lifetime::default()) };
     let definition: LifetimeDefinition = serde_json::from_str(&row.try_get::<String, _>(0)?)?;
-    let span = definition.span(tx.now, utc_offset);
-    Ok(Lifetime {
-        activates_at: span.activates_at,
-        expires_at: span.expires_at,
-    })
+    Ok(definition.span(tx.now, utc_offset).into())
 }
 
 /// A message, a counter or a subscription switch.

@@ -71,6 +71,15 @@ pub struct Lifetime {
     pub expires_at: Option<Millis>,
 }
 
+impl From<accrue_core::lifetimes::Span> for Lifetime {
+    fn from(span: accrue_core::lifetimes::Span) -> Lifetime {
+        Lifetime {
+            activates_at: span.activates_at,
+            expires_at: span.expires_at,
+        }
+    }
+}
+
 /// The result of a ledger operation; a repeat with the same idempotency key returns
 /// the stored one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

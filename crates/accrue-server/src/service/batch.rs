@@ -230,13 +230,7 @@ async fn decide(store: &Store, batch: &BatchRequest, ctx: &mut Context, row: &Ro
     };
     let now = store.now();
     let life = match (&ctx.lifetime, batch.kind.credits()) {
-        (Some(def), true) => {
-            let span = def.span(now, ctx.utc_offset_minutes);
-            Lifetime {
-                activates_at: span.activates_at,
-                expires_at: span.expires_at,
-            }
-        }
+        (Some(def), true) => def.span(now, ctx.utc_offset_minutes).into(),
         _ => Lifetime::default(),
     };
     let description = row

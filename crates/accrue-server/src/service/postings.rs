@@ -48,11 +48,7 @@ pub async fn named_lifetime(store: &Store, program_id: i64, external_id: &str) -
         .await?
         .ok_or(StoreError::NotFound("lifetime definition"))?;
     let utc_offset = store.processing_settings(program_id).await?.utc_offset_minutes;
-    let span = named.definition.span(store.now(), utc_offset);
-    Ok(Lifetime {
-        activates_at: span.activates_at,
-        expires_at: span.expires_at,
-    })
+    Ok(named.definition.span(store.now(), utc_offset).into())
 }
 
 pub async fn accrue(store: &Store, o: Order, life: Lifetime) -> Result<Posted, StoreError> {
