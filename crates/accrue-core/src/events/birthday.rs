@@ -12,7 +12,8 @@ pub fn is_birthday(born: NaiveDate, today: NaiveDate) -> bool {
         return true;
     }
     let leap_day = (month, day) == (2, 29);
-    leap_day && (today.month(), today.day()) == (2, 28) && !today.with_day(29).is_some_and(|d| d.month() == 2)
+    // On 28 February, a 29th exists only in a leap year.
+    leap_day && (today.month(), today.day()) == (2, 28) && today.with_day(29).is_none()
 }
 
 /// A member's birth date: the answer to the questionnaire's `BirthDay` question when
