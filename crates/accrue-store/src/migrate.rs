@@ -46,6 +46,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(21, "0021_batch"),
     migration!(22, "0022_events"),
     migration!(23, "0023_history"),
+    migration!(24, "0024_console"),
 ];
 
 /// A short hash of every PostgreSQL migration: databases migrated by the same code
