@@ -13,6 +13,7 @@ pub mod batch;
 pub mod events;
 pub mod history;
 pub mod integra;
+pub mod operators;
 pub mod orders;
 pub mod postings;
 pub mod pricing;
