@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod connections;
+mod console;
 pub(crate) mod error;
 mod extract;
 pub mod faces;
@@ -90,6 +91,11 @@ pub fn router(store: Store, options: &ServerOptions, deliveries: Arc<DeliveryMet
         allow: options.delivery.allow.clone(),
         loymax_programs: loymax_programs.clone(),
     };
+    let admin_api = admin::router(admin, options.body_limit);
+    let console = console::ConsoleState {
+        app: app.clone(),
+        admin: admin_api.clone(),
+    };
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -98,8 +104,9 @@ pub fn router(store: Store, options: &ServerOptions, deliveries: Arc<DeliveryMet
         .with_state(app.clone())
         .nest(
             "/admin/v1",
-            admin::router(admin, options.body_limit).layer(axum::middleware::from_fn(limits::refuse_nul)),
+            admin_api.layer(axum::middleware::from_fn(limits::refuse_nul)),
         )
+        .merge(console::router(console))
         .merge(faces::tracker::router(app.clone()))
         .merge(faces::imshop::router(app.clone()))
         .merge(faces::integra::router(app.clone()))

@@ -1,4 +1,4 @@
-//! `accrue`: serve, migrate, manage admin keys, check the ledger.
+//! `accrue`: serve, migrate, manage admin keys and console operators, check the ledger.
 
 mod config;
 
@@ -40,6 +40,26 @@ enum Command {
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
+    },
+    /// The web console's operators.
+    Operator {
+        #[command(subcommand)]
+        command: OperatorCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OperatorCommand {
+    /// Add an operator who signs in at /console. The password is read from the first line
+    /// of standard input (or ACCRUE_OPERATOR_PASSWORD), never from the command line.
+    Add {
+        #[arg(long)]
+        login: String,
+        #[arg(long)]
+        name: String,
+        /// admin, support or analyst.
+        #[arg(long, default_value = "admin")]
+        role: String,
     },
 }
 
@@ -111,6 +131,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let (key, secret) = store.create_scoped_admin_key(&name, scope).await?;
             eprintln!("created admin key {} ({}); it is shown only now:", key.name, key.prefix);
             println!("{secret}");
+            ExitCode::SUCCESS
+        }
+        Command::Operator {
+            command: OperatorCommand::Add { login, name, role },
+        } => {
+            let password = match std::env::var("ACCRUE_OPERATOR_PASSWORD") {
+                Ok(password) => password,
+                Err(_) => {
+                    eprintln!("password (one line):");
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            let operator = accrue_server::service::operators::create(&store, &login, &name, &role, password).await?;
+            eprintln!("{} ({}) may sign in at /console", operator.login, operator.role);
             ExitCode::SUCCESS
         }
     };

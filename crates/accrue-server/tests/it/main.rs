@@ -5,6 +5,7 @@ mod admin_api;
 mod batch;
 mod browser;
 mod cache;
+mod console;
 mod coupons;
 mod events;
 mod hardening;

@@ -1,0 +1,16 @@
+// The console's small enhancements; every page works without them.
+document.addEventListener("click", (event) => {
+  const copy = event.target.closest("[data-copy]");
+  if (copy) {
+    const text = document.getElementById(copy.dataset.copy).textContent;
+    navigator.clipboard.writeText(text).then(() => {
+      copy.textContent = "Copied";
+      copy.dataset.copied = text;
+      setTimeout(() => { copy.textContent = "Copy"; }, 2000);
+    }, () => { copy.textContent = "Select and copy"; });
+  }
+  const confirmable = event.target.closest("[data-confirm]");
+  if (confirmable && !window.confirm(confirmable.dataset.confirm)) {
+    event.preventDefault();
+  }
+});

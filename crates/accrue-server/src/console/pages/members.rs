@@ -1,0 +1,340 @@
+//! Members: find one (by phone, e-mail, card, or id), and the member's page — profile,
+//! balances with expiry dates, history — with care actions that each need a reason:
+//! accrue or withdraw points (the reason is the operation's description), block.
+
+use super::{back, frame, unreadable, Common};
+use crate::console::html::{esc, field, pager, table, url_encode};
+use crate::console::session::{forged, Signed};
+use crate::console::{ConsoleState, Refusal};
+use axum::extract::{Path, Query, State};
+use axum::http::Method;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+const PAGE: i64 = 20;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Search {
+    #[serde(flatten)]
+    common: Common,
+    q: Option<String>,
+}
+
+/// What a search text is: a member id (`#12`, or digits with `id:`), an e-mail, a phone
+/// (starts with `+`), else a card number.
+fn search_query(text: &str) -> (&'static str, String) {
+    let text = text.trim();
+    if let Some(id) = text.strip_prefix('#').or_else(|| text.strip_prefix("id:")) {
+        return ("id", id.trim().to_string());
+    }
+    if text.contains('@') {
+        return ("email", text.to_string());
+    }
+    if text.starts_with('+') {
+        return ("phone", text.to_string());
+    }
+    ("card", text.to_string())
+}
+
+pub async fn search(State(state): State<ConsoleState>, who: Signed, Query(q): Query<Search>) -> Response {
+    let program = q.common.program();
+    let f = frame(&who, program);
+    let text = q.q.as_deref().unwrap_or("").trim();
+    let form = format!(
+        "<form method=\"get\" action=\"/console/members\" role=\"search\" class=\"row\">\
+         <input type=\"hidden\" name=\"program\" value=\"{}\">{}<button type=\"submit\">Find</button></form>\
+         <p class=\"hint\">A phone (+7…), an e-mail, a card number, or #id.</p>",
+        esc(program),
+        field("q", "Phone, e-mail, card or #id", "search", text, false),
+    );
+    if text.is_empty() {
+        return f.page("/console/members", "Members", &form);
+    }
+    let (kind, value) = search_query(text);
+    if kind == "id" {
+        return Redirect::to(&f.link(&format!("/console/members/{}", url_encode(&value)))).into_response();
+    }
+    let path = format!("/members?program={}&{kind}={}", url_encode(program), url_encode(&value));
+    let found = match state.call(&who, Method::GET, &path, None).await {
+        Ok(found) => found,
+        Err(refusal) => return unreadable(&f, "/console/members", "Members", refusal),
+    };
+    let rows: Vec<Vec<String>> = found["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            let link = f.link(&format!("/console/members/{}", m["id"]));
+            vec![
+                format!("<a href=\"{}\">#{}</a>", esc(&link), m["id"]),
+                esc(m["phone"].as_str().unwrap_or("")),
+                esc(m["email"].as_str().unwrap_or("")),
+                esc(m["state"].as_str().unwrap_or("")),
+            ]
+        })
+        .collect();
+    let body = format!(
+        "{form}{}",
+        table(&["Member", "Phone", "E-mail", "State"], &rows, "No member matches.")
+    );
+    f.page("/console/members", "Members", &body)
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct MemberQuery {
+    #[serde(flatten)]
+    common: Common,
+    offset: Option<i64>,
+}
+
+pub async fn page(
+    State(state): State<ConsoleState>,
+    who: Signed,
+    Path(id): Path<i64>,
+    Query(q): Query<MemberQuery>,
+) -> Response {
+    let program = q.common.program();
+    let f = frame(&who, program);
+    let title = format!("Member #{id}");
+    let in_program = format!("?program={}", url_encode(program));
+    let member = match state
+        .call(&who, Method::GET, &format!("/members/{id}{in_program}"), None)
+        .await
+    {
+        Ok(member) => member,
+        Err(refusal) => return unreadable(&f, "/console/members", &title, refusal),
+    };
+    let offset = q.offset.unwrap_or(0).max(0);
+    let history_path = format!("/members/{id}/history{in_program}&count={PAGE}&offset={offset}");
+    let balances = state
+        .call(&who, Method::GET, &format!("/members/{id}/balances{in_program}"), None)
+        .await;
+    let history = state.call(&who, Method::GET, &history_path, None).await;
+    let mut body = q.common.notices();
+    body.push_str(&profile(&member));
+    body.push_str("<h2>Balances</h2>");
+    body.push_str(&match balances {
+        Ok(b) => balances_table(&b),
+        Err(refusal) => crate::console::html::notice(true, &refusal.message),
+    });
+    body.push_str(&care_forms(&f, id, &member));
+    body.push_str("<h2>History</h2>");
+    body.push_str(&match history {
+        Ok(h) => {
+            let base = f.link(&format!("/console/members/{id}"));
+            let more = h["total"].as_i64().unwrap_or(0) > offset + PAGE;
+            format!("{}{}", history_table(&h), pager(&base, offset, PAGE, more))
+        }
+        Err(refusal) => crate::console::html::notice(true, &refusal.message),
+    });
+    f.page("/console/members", &title, &body)
+}
+
+fn profile(m: &Value) -> String {
+    let text = |v: &Value| esc(v.as_str().unwrap_or("—"));
+    let name = [&m["first_name"], &m["last_name"]]
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    format!(
+        "<dl class=\"facts\"><dt>State</dt><dd id=\"member-state\">{}</dd><dt>Name</dt><dd>{}</dd>\
+         <dt>Phone</dt><dd>{}</dd><dt>E-mail</dt><dd>{}</dd><dt>Referral code</dt><dd>{}</dd>\
+         <dt>Joined</dt><dd>{}</dd></dl>",
+        text(&m["state"]),
+        esc(if name.is_empty() { "—" } else { &name }),
+        text(&m["phone"]),
+        text(&m["email"]),
+        text(&m["referral_code"]),
+        text(&m["created_at"]),
+    )
+}
+
+fn balances_table(b: &Value) -> String {
+    let rows: Vec<Vec<String>> = b["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|item| {
+            let expiring: Vec<String> = item["expirations"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| {
+                    format!(
+                        "{} on {}",
+                        esc(e["amount"].as_str().unwrap_or("")),
+                        esc(e["expires_at"].as_str().unwrap_or(""))
+                    )
+                })
+                .collect();
+            let currency = esc(item["currency"].as_str().unwrap_or(""));
+            vec![
+                currency.clone(),
+                format!(
+                    "<span class=\"balance\" data-currency=\"{currency}\">{}</span>",
+                    esc(item["balance"].as_str().unwrap_or("0"))
+                ),
+                esc(item["available"].as_str().unwrap_or("0")),
+                esc(item["not_activated"].as_str().unwrap_or("0")),
+                esc(item["held"].as_str().unwrap_or("0")),
+                expiring.join("<br>"),
+            ]
+        })
+        .collect();
+    table(
+        &["Currency", "Balance", "Available", "Not yet active", "Held", "Expires"],
+        &rows,
+        "No points yet.",
+    )
+}
+
+fn history_table(h: &Value) -> String {
+    let rows: Vec<Vec<String>> = h["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|i| {
+            vec![
+                esc(i["created_at"].as_str().unwrap_or("")),
+                esc(i["kind"].as_str().unwrap_or("")),
+                format!(
+                    "{} {}",
+                    esc(i["amount"].as_str().unwrap_or("")),
+                    esc(i["currency"].as_str().unwrap_or(""))
+                ),
+                esc(i["description"].as_str().unwrap_or("")),
+            ]
+        })
+        .collect();
+    table(
+        &["When", "Type", "Amount", "Description"],
+        &rows,
+        "Nothing happened yet.",
+    )
+}
+
+/// Accrue or withdraw with a reason; block with a reason. Each form carries a fresh
+/// operation key, so a form sent twice moves points once.
+fn care_forms(f: &crate::console::html::Frame, id: i64, member: &Value) -> String {
+    let key = accrue_store::imshop::prefixed_key("console").0;
+    let points = format!(
+        "<form method=\"post\" action=\"{action}\" class=\"card stack\" aria-labelledby=\"points-title\">\
+         <h2 id=\"points-title\">Points</h2>{csrf}<input type=\"hidden\" name=\"key\" value=\"{key}\">\
+         {amount}{reason}\
+         <div class=\"row\"><button type=\"submit\" name=\"direction\" value=\"accrue\">Accrue</button>\
+         <button type=\"submit\" name=\"direction\" value=\"withdraw\" class=\"secondary\">Withdraw</button></div></form>",
+        action = esc(&f.link(&format!("/console/members/{id}/points"))),
+        csrf = f.csrf_field(),
+        amount = field("amount", "Amount (e.g. 100.50)", "text", "", true),
+        reason = field("reason", "Reason (shown in the history)", "text", "", true),
+    );
+    if member["state"] == "blocked" {
+        return points;
+    }
+    let block = format!(
+        "<form method=\"post\" action=\"{action}\" class=\"card stack\" aria-labelledby=\"block-title\">\
+         <h2 id=\"block-title\">Block</h2>{csrf}{reason}\
+         <button type=\"submit\" class=\"danger\" data-confirm=\"Block this member?\">Block the member</button></form>",
+        action = esc(&f.link(&format!("/console/members/{id}/block"))),
+        csrf = f.csrf_field(),
+        reason = field("block_reason", "Reason", "text", "", true),
+    );
+    format!("<div class=\"cards\">{points}{block}</div>")
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PointsForm {
+    #[serde(default)]
+    csrf: String,
+    key: String,
+    amount: String,
+    reason: String,
+    direction: String,
+}
+
+pub async fn move_points(
+    State(state): State<ConsoleState>,
+    who: Signed,
+    Path(id): Path<i64>,
+    Query(q): Query<Common>,
+    Form(form): Form<PointsForm>,
+) -> Response {
+    if !who.checks(&form.csrf) {
+        return forged();
+    }
+    let program = q.program();
+    let to = format!("/console/members/{id}");
+    let reason = form.reason.trim();
+    if reason.is_empty() {
+        return back(&to, program, Err(Refusal::invalid("say why: the reason is required")));
+    }
+    let (path, verb) = match form.direction.as_str() {
+        "withdraw" => ("/operations/withdraw", "withdrew"),
+        _ => ("/operations/accrue", "accrued"),
+    };
+    let body = json!({"member_id": id, "amount": form.amount.trim(), "description": reason});
+    let path = format!("{path}?program={}", url_encode(program));
+    let key = format!("{}:{}", form.key, form.direction);
+    let outcome = state
+        .call_with(
+            &who,
+            Method::POST,
+            &path,
+            Some(&body),
+            &[("Idempotency-Key", key.as_str())],
+        )
+        .await;
+    tracing::info!(operator = %who.operator.login, member = id, action = verb, reason, ok = outcome.is_ok(), "console action");
+    back(
+        &to,
+        program,
+        outcome.map(|r| format!("{verb} {} {}", form.amount.trim(), r["currency"].as_str().unwrap_or(""))),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BlockForm {
+    #[serde(default)]
+    csrf: String,
+    block_reason: String,
+}
+
+pub async fn block(
+    State(state): State<ConsoleState>,
+    who: Signed,
+    Path(id): Path<i64>,
+    Query(q): Query<Common>,
+    Form(form): Form<BlockForm>,
+) -> Response {
+    if !who.checks(&form.csrf) {
+        return forged();
+    }
+    let program = q.program();
+    let to = format!("/console/members/{id}");
+    let reason = form.block_reason.trim();
+    if reason.is_empty() {
+        return back(&to, program, Err(Refusal::invalid("say why: the reason is required")));
+    }
+    let path = format!("/members/{id}/block?program={}", url_encode(program));
+    let outcome = state.call(&who, Method::POST, &path, None).await;
+    // The reason is kept in the log with who blocked, as the member record has no place for it.
+    tracing::info!(operator = %who.operator.login, member = id, action = "blocked", reason, ok = outcome.is_ok(), "console action");
+    back(&to, program, outcome.map(|_| "blocked".to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::search_query;
+
+    #[test]
+    fn a_search_text_says_what_it_is() {
+        assert_eq!(search_query(" #12 "), ("id", "12".into()));
+        assert_eq!(search_query("id:7"), ("id", "7".into()));
+        assert_eq!(search_query("a@b.example"), ("email", "a@b.example".into()));
+        assert_eq!(search_query("+79161234567"), ("phone", "+79161234567".into()));
+        assert_eq!(search_query("2000000000017"), ("card", "2000000000017".into()));
+    }
+}

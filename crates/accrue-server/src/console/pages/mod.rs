@@ -1,0 +1,85 @@
+//! The console's screens. Each reads through the admin API (see [`ConsoleState::call`])
+//! and renders; each form posts back with the form token and answers by redirecting to
+//! the screen with what happened (post, redirect, get), so a reload sends nothing twice.
+
+mod dashboard;
+mod members;
+mod offers;
+mod operators;
+mod tracker;
+mod webhooks;
+
+use super::html::{notice, url_encode, Frame};
+use super::session::Signed;
+use super::{ConsoleState, Refusal};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+
+pub fn routes() -> Router<ConsoleState> {
+    Router::new()
+        .route("/console", get(dashboard::page))
+        .route("/console/members", get(members::search))
+        .route("/console/members/{id}", get(members::page))
+        .route("/console/members/{id}/points", post(members::move_points))
+        .route("/console/members/{id}/block", post(members::block))
+        .route("/console/offers", get(offers::page).post(offers::save))
+        .route("/console/offers/simulate", post(offers::simulate))
+        .route("/console/tracker", get(tracker::page).post(tracker::create))
+        .route("/console/webhooks", get(webhooks::page))
+        .route("/console/webhooks/retry", post(webhooks::retry))
+        .route("/console/operators", get(operators::page).post(operators::create))
+}
+
+/// What every screen's query may say: the program, and what the last form did.
+#[derive(Debug, Default, Deserialize)]
+pub struct Common {
+    pub program: Option<String>,
+    /// What was done (shown once, after a redirect).
+    pub done: Option<String>,
+    /// What failed.
+    pub failed: Option<String>,
+}
+
+impl Common {
+    pub fn program(&self) -> &str {
+        self.program.as_deref().filter(|p| !p.is_empty()).unwrap_or("default")
+    }
+
+    /// The notices the last form left.
+    pub fn notices(&self) -> String {
+        let done = self.done.as_deref().map(|t| notice(false, t)).unwrap_or_default();
+        let failed = self.failed.as_deref().map(|t| notice(true, t)).unwrap_or_default();
+        format!("{done}{failed}")
+    }
+}
+
+pub fn frame<'a>(who: &'a Signed, program: &'a str) -> Frame<'a> {
+    Frame {
+        operator: &who.operator,
+        role: who.role,
+        program,
+        csrf: &who.csrf,
+    }
+}
+
+/// Back to `path` (of `program`) telling what happened.
+pub fn back(path: &str, program: &str, outcome: Result<String, Refusal>) -> Response {
+    let (name, text) = match outcome {
+        Ok(done) => ("done", done),
+        Err(refusal) => ("failed", refusal.message),
+    };
+    let joiner = if path.contains('?') { '&' } else { '?' };
+    let to = format!(
+        "{path}{joiner}program={}&{name}={}",
+        url_encode(program),
+        url_encode(&text)
+    );
+    Redirect::to(&to).into_response()
+}
+
+/// A screen that could not be read: the reason, in the page.
+pub fn unreadable(frame: &Frame, current: &str, title: &str, refusal: Refusal) -> Response {
+    frame.page(current, title, &notice(true, &refusal.message))
+}

@@ -1,0 +1,382 @@
+//! The web console over real HTTP on both backends (sign-in, sessions, the form token,
+//! roles, brute force), and in headless Chromium: an operator signs in, finds a member,
+//! accrues points and sees the balance change, saves an offer and simulates it, creates
+//! a tracker integration and copies its link, retries a failed webhook — every page kept
+//! as a screenshot, at desktop and phone width.
+
+use accrue_server::testing::{delivering_options, Receiver, Reply, TestServer};
+use accrue_store::on_both_backends;
+use accrue_store::testing::TestDb;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use std::time::Duration;
+
+on_both_backends!(
+    operators_sign_in_and_forms_need_their_token,
+    roles_keep_to_their_part,
+    wrong_passwords_lock_a_login,
+);
+
+const PASSWORD: &str = "correct horse 42";
+
+async fn operator(s: &TestServer, login: &str, role: &str) {
+    accrue_server::service::operators::create(&s.store, login, "Test operator", role, PASSWORD.into())
+        .await
+        .unwrap();
+}
+
+/// A browser of the console without script: cookies and the form token by hand.
+struct Console<'a> {
+    s: &'a TestServer,
+    http: reqwest::Client,
+    cookie: String,
+}
+
+impl<'a> Console<'a> {
+    fn new(s: &'a TestServer) -> Console<'a> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Console {
+            s,
+            http,
+            cookie: String::new(),
+        }
+    }
+
+    /// Signs in; the answer's status and its `Set-Cookie`.
+    async fn sign_in(&mut self, login: &str, password: &str) -> (StatusCode, String) {
+        let answer = self
+            .http
+            .post(format!("{}/console/sign-in", self.s.base))
+            .form(&[("login", login), ("password", password)])
+            .send()
+            .await
+            .unwrap();
+        let set = answer
+            .headers()
+            .get("set-cookie")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        if let Some(pair) = set.split(';').next().filter(|p| !p.is_empty()) {
+            self.cookie = pair.to_string();
+        }
+        (answer.status(), set)
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, String) {
+        let answer = self
+            .http
+            .get(format!("{}{path}", self.s.base))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        (answer.status(), answer.text().await.unwrap())
+    }
+
+    /// Posts a form; the status and where it redirects (or the page).
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
+        let answer = self
+            .http
+            .post(format!("{}{path}", self.s.base))
+            .header("cookie", &self.cookie)
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status();
+        match answer.headers().get("location") {
+            Some(to) => (status, to.to_str().unwrap().to_string()),
+            None => (status, answer.text().await.unwrap()),
+        }
+    }
+
+    /// The form token of a page.
+    async fn csrf(&self) -> String {
+        let (_, page) = self.get("/console/members").await;
+        let at = page.find("name=\"csrf\" value=\"").expect("a form token") + 19;
+        page[at..at + 64].to_string()
+    }
+}
+
+async fn balance(s: &TestServer, member: i64) -> String {
+    let (_, b) = s
+        .admin(Method::GET, &format!("/admin/v1/members/{member}/balances"), None)
+        .await;
+    b["items"][0]["balance"].as_str().unwrap_or("0.00").to_string()
+}
+
+async fn member(s: &TestServer) -> i64 {
+    let (_, m) = s
+        .admin(
+            Method::POST,
+            "/admin/v1/members",
+            Some(json!({"phone": "+79161234567"})),
+        )
+        .await;
+    m["id"].as_i64().unwrap()
+}
+
+async fn operators_sign_in_and_forms_need_their_token(db: TestDb) {
+    let s = TestServer::start(db).await;
+    operator(&s, "anna", "admin").await;
+    let id = member(&s).await;
+    let mut c = Console::new(&s);
+    let (status, page) = c.get("/console").await;
+    assert_eq!(
+        (status, page.as_str()),
+        (StatusCode::SEE_OTHER, ""),
+        "signed out: to the sign-in"
+    );
+    assert_eq!(
+        c.get("/").await.0,
+        StatusCode::SEE_OTHER,
+        "the root leads to the console"
+    );
+
+    let (status, cookie) = c.sign_in("anna", PASSWORD).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Path=/console"));
+    assert!(!cookie.contains("Secure"), "on this machine over plain HTTP: {cookie}");
+    let (status, page) = c.get("/console").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("<h1>Dashboard</h1>") && page.contains("id=\"members-total\">1<"),
+        "{page}"
+    );
+
+    // Without the form token nothing moves; with it the points do, once per form.
+    let path = format!("/console/members/{id}/points");
+    let form = [
+        ("key", "k1"),
+        ("amount", "12.50"),
+        ("reason", "Goodwill"),
+        ("direction", "accrue"),
+    ];
+    let (status, _) = c.post(&path, &form).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(balance(&s, id).await, "0.00");
+    let csrf = c.csrf().await;
+    let with_token = [&form[..], &[("csrf", csrf.as_str())]].concat();
+    let (status, to) = c.post(&path, &with_token).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(to.contains("done=accrued"), "{to}");
+    c.post(&path, &with_token).await;
+    assert_eq!(balance(&s, id).await, "12.50", "the same form twice accrues once");
+    let (_, page) = c.get(&format!("/console/members/{id}")).await;
+    assert!(page.contains("Goodwill") && page.contains(">12.50<"), "{page}");
+
+    // Another site's page cannot sign the operator out either; the operator can.
+    assert_eq!(c.post("/console/sign-out", &[]).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        c.post("/console/sign-out", &[("csrf", &csrf)]).await.0,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(c.get("/console").await.0, StatusCode::SEE_OTHER, "the session ended");
+
+    // Behind a proxy the cookie is secure.
+    let answer = c
+        .http
+        .post(format!("{}/console/sign-in", s.base))
+        .header("x-forwarded-proto", "https")
+        .form(&[("login", "anna"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.headers()["set-cookie"].to_str().unwrap().contains("; Secure"));
+}
+
+async fn roles_keep_to_their_part(db: TestDb) {
+    let s = TestServer::start(db).await;
+    operator(&s, "sam", "support").await;
+    operator(&s, "ada", "analyst").await;
+    let id = member(&s).await;
+
+    let mut support = Console::new(&s);
+    support.sign_in("sam", PASSWORD).await;
+    let csrf = support.csrf().await;
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("key", "s1"),
+        ("amount", "5"),
+        ("reason", "Late parcel"),
+        ("direction", "accrue"),
+    ];
+    support.post(&format!("/console/members/{id}/points"), &form).await;
+    assert_eq!(balance(&s, id).await, "5.00", "support cares for members");
+    let offer = [
+        ("csrf", csrf.as_str()),
+        ("code", "x"),
+        (
+            "offer",
+            r#"{"name": "x", "effects": [{"type": "bonus_percent", "percent": 5}]}"#,
+        ),
+    ];
+    let (status, page) = support.post("/console/offers", &offer).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "support does not change offers");
+    assert!(page.contains("may not do this"));
+    assert_eq!(support.get("/console/operators").await.0, StatusCode::FORBIDDEN);
+
+    let mut analyst = Console::new(&s);
+    analyst.sign_in("ada", PASSWORD).await;
+    let (status, page) = analyst.get("/console").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        !page.contains("href=\"/console/members"),
+        "no Members in an analyst's menu"
+    );
+    let (_, page) = analyst.get(&format!("/console/members/{id}")).await;
+    assert!(page.contains("your role (analyst) may not do this"), "{page}");
+    let csrf = analyst.csrf().await;
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("key", "a1"),
+        ("amount", "5"),
+        ("reason", "x"),
+        ("direction", "accrue"),
+    ];
+    let (_, to) = analyst.post(&format!("/console/members/{id}/points"), &form).await;
+    assert!(to.contains("failed="), "{to}");
+    assert_eq!(balance(&s, id).await, "5.00", "an analyst moves no points");
+}
+
+async fn wrong_passwords_lock_a_login(db: TestDb) {
+    let s = TestServer::start(db).await;
+    operator(&s, "anna", "admin").await;
+    let mut c = Console::new(&s);
+    assert_eq!(c.sign_in("nobody", PASSWORD).await.0, StatusCode::UNAUTHORIZED);
+    for _ in 0..5 {
+        assert_eq!(c.sign_in("anna", "guess").await.0, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        c.sign_in("anna", PASSWORD).await.0,
+        StatusCode::TOO_MANY_REQUESTS,
+        "locked after five wrong passwords, the right one too"
+    );
+}
+
+/// The whole console in headless Chromium, every page kept as a screenshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_operator_works_in_a_browser() {
+    use crate::browser::{artifacts_dir, Browser};
+    let Some(browser) = Browser::start().await else { return };
+    let s = TestServer::start_with(TestDb::sqlite(), delivering_options(vec![1])).await;
+    operator(&s, "anna", "admin").await;
+    let id = member(&s).await;
+    let receiver = Receiver::start().await;
+    receiver.plan(vec![Reply::status(500), Reply::status(500)]);
+    let hook = json!({"url": format!("{}/hooks", receiver.base), "event_types": ["points.accrued"]});
+    s.admin(Method::POST, "/admin/v1/webhook-endpoints", Some(hook)).await;
+    let shots = artifacts_dir().join("console");
+    let wait = Duration::from_secs(15);
+    let base = &s.base;
+
+    browser.goto(&format!("{base}/console")).await.unwrap();
+    browser
+        .wait_for("#login", wait)
+        .await
+        .expect("signed out: the sign-in page");
+    browser.screenshot(&shots.join("sign-in.png")).await.unwrap();
+    browser.type_into("#login", "anna").await.unwrap();
+    browser.type_into("#password", PASSWORD).await.unwrap();
+    browser.click("button[type=submit]").await.unwrap();
+    browser.wait_for("#members-total", wait).await.expect("the dashboard");
+    browser.screenshot(&shots.join("dashboard.png")).await.unwrap();
+
+    // Find the member, accrue with a reason, see the balance change.
+    browser.click("nav a[href^='/console/members']").await.unwrap();
+    browser.wait_for("#q", wait).await.unwrap();
+    browser.type_into("#q", "+79161234567").await.unwrap();
+    browser.click("form[role=search] button").await.unwrap();
+    browser.wait_for("td a", wait).await.unwrap();
+    browser.screenshot(&shots.join("members.png")).await.unwrap();
+    browser.click("td a").await.unwrap();
+    browser.wait_for("#amount", wait).await.unwrap();
+    assert_eq!(browser.text(".balance").await.unwrap(), "0.00", "no points yet");
+    browser.type_into("#amount", "250").await.unwrap();
+    browser.type_into("#reason", "Welcome gift").await.unwrap();
+    browser.click("button[value=accrue]").await.unwrap();
+    browser.wait_for(".notice.done", wait).await.unwrap();
+    assert_eq!(browser.text(".balance").await.unwrap(), "250.00");
+    browser.screenshot(&shots.join("member.png")).await.unwrap();
+    assert_eq!(balance(&s, id).await, "250.00");
+
+    // Save an offer, then price a cheque with it.
+    browser.click("nav a[href^='/console/offers']").await.unwrap();
+    browser.wait_for("#code", wait).await.unwrap();
+    browser.type_into("#code", "ten-off").await.unwrap();
+    let offer = r#"{"name": "10 % off", "effects": [{"type": "discount_percent", "percent": 10}]}"#;
+    browser
+        .eval("document.getElementById('offer').value = arguments[0]", &[json!(offer)])
+        .await
+        .unwrap();
+    browser.click("#edit-title ~ button[type=submit]").await.unwrap();
+    browser.wait_for(".notice.done", wait).await.unwrap();
+    assert!(browser.text("table").await.unwrap().contains("ten-off"));
+    browser.click("button[value=saved]").await.unwrap();
+    browser.wait_for("#simulated-total", wait).await.unwrap();
+    assert_eq!(
+        browser.text("#simulated-total").await.unwrap(),
+        "9000",
+        "10 % off 100.00"
+    );
+    browser.screenshot(&shots.join("offers.png")).await.unwrap();
+
+    // A tracker integration from a template, and its postback link copied.
+    browser.click("nav a[href^='/console/tracker']").await.unwrap();
+    browser.wait_for("#name", wait).await.unwrap();
+    browser.type_into("#name", "1win traffic").await.unwrap();
+    browser.click("#new-integration ~ button[type=submit]").await.unwrap();
+    browser.wait_for("[data-copy]", wait).await.unwrap();
+    let link = browser.text(".copy code").await.unwrap();
+    assert!(link.starts_with(&format!("{base}/")), "a ready postback link: {link}");
+    browser.click("[data-copy]").await.unwrap();
+    let copied = browser
+        .eval("return document.querySelector('[data-copy]').dataset.copied || document.querySelector('[data-copy]').textContent", &[])
+        .await
+        .unwrap();
+    assert!(copied == json!(link) || copied == json!("Select and copy"), "{copied}");
+    browser.screenshot(&shots.join("tracker.png")).await.unwrap();
+
+    // The webhook of the accrual failed: retry it by hand once the receiver is well.
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let (_, failed) = s
+            .admin(Method::GET, "/admin/v1/outbox/messages?state=failed", None)
+            .await;
+        if failed["items"].as_array().is_some_and(|i| !i.is_empty()) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the webhook never failed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    browser.click("nav a[href^='/console/webhooks']").await.unwrap();
+    browser.wait_for(".state.failed", wait).await.unwrap();
+    browser.screenshot(&shots.join("webhooks.png")).await.unwrap();
+    browser.click("form button.small").await.unwrap();
+    browser.wait_for(".notice.done", wait).await.unwrap();
+    receiver.wait_for(3, wait).await;
+    browser.set_window_size(390, 844).await.unwrap();
+    browser
+        .goto(&format!("{base}/console/webhooks?state=delivered"))
+        .await
+        .unwrap();
+    browser
+        .wait_for(".state.delivered", wait)
+        .await
+        .expect("delivered on the retry");
+    browser.screenshot(&shots.join("webhooks-phone.png")).await.unwrap();
+    browser.goto(&format!("{base}/console/members/{id}")).await.unwrap();
+    browser.wait_for(".balance", wait).await.unwrap();
+    let overflow = browser
+        .eval(
+            "return document.documentElement.scrollWidth <= window.innerWidth + 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(overflow, json!(true), "the member page fits a phone");
+    browser.screenshot(&shots.join("member-phone.png")).await.unwrap();
+}
