@@ -257,6 +257,36 @@ pub async fn archive(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+pub struct ResendInput {
+    /// `phone` or `email`.
+    #[schema(value_type = String)]
+    pub channel: accrue_core::registration::Channel,
+}
+
+/// Sends the member's confirmation code again: to the phone or e-mail awaiting
+/// confirmation, else to the member's own (the program's code rules apply: length,
+/// pauses between sends, the daily limit). Answers the code's length.
+#[utoipa::path(operation_id = "members_resend_code", post, path = "/admin/v1/members/{id}/codes/resend", params(ProgramParam),
+    request_body = ResendInput, responses((status = 200, body = Object), (status = 404), (status = 409)), tag = "members")]
+pub async fn resend_code(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Query(p): Query<ProgramParam>,
+    Json(body): Json<ResendInput>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let program = p.resolve(&state.store).await?;
+    let owner = accrue_store::member_auth::TokenOwner {
+        program_id: program.id,
+        member_id: id,
+    };
+    let length = crate::service::registration::resend_code(&state.store, owner, body.channel).await?;
+    Ok(axum::Json(
+        serde_json::json!({"channel": body.channel.as_str(), "length": length}),
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PasswordInput {
     /// 6 to 128 characters; stored as an argon2id hash.
     pub password: String,

@@ -119,6 +119,7 @@ pub fn router(state: AdminState, body_limit: usize) -> Router {
         .route("/batch/requests/{request_id}/rows", get(batch::rows))
         .route("/batch/stats", get(batch::stats))
         .route("/reports/points", get(reports::points))
+        .route("/reports/activity", get(reports::activity))
         .route("/programs/{code}/lifetimes", get(batch::lifetimes))
         .route(
             "/programs/{code}/lifetimes/{external_id}",
@@ -159,6 +160,7 @@ pub fn router(state: AdminState, body_limit: usize) -> Router {
         .route("/members/{id}/block", post(members::block))
         .route("/members/{id}/archive", post(members::archive))
         .route("/members/{id}/password", post(members::set_password))
+        .route("/members/{id}/codes/resend", post(members::resend_code))
         .route("/members/{id}/balances", get(members::balances))
         .route("/members/{id}/history", get(members::history))
         .route(

@@ -1,11 +1,13 @@
-//! Figures for dashboards: members, and points accrued, spent and expired per
-//! program-local day and currency.
+//! Figures for dashboards: members, points accrued, spent and expired per program-local
+//! day and currency, purchases and revenue per day, and the referral funnel.
 
 use super::views::decimal;
 use super::ProgramParam;
 use crate::extract::Query;
 use crate::{ApiError, AppState};
 use accrue_core::ledger::PostingKind;
+use accrue_core::Millis;
+use accrue_store::Program;
 use axum::extract::State;
 use chrono::{Duration, NaiveDate};
 use serde::Deserialize;
@@ -36,20 +38,16 @@ pub async fn points(
     State(state): State<AppState>,
     Query(q): Query<PeriodQuery>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let program = ProgramParam { program: q.program }.resolve(&state.store).await?;
-    let offset = state.store.processing_settings(program.id).await?.utc_offset_minutes;
-    let today = accrue_core::offers::local_time(state.store.now(), offset).date();
-    let to = day(q.to.as_deref(), "to")?.unwrap_or(today);
-    let from = day(q.from.as_deref(), "from")?.unwrap_or(to - Duration::days(29));
-    let days = (to - from).num_days() + 1;
-    if !(1..=MAX_DAYS).contains(&days) {
-        return Err(ApiError::invalid(format!(
-            "from must be on or before to, at most {MAX_DAYS} days apart"
-        )));
-    }
-    let first = from.signed_duration_since(NaiveDate::default()).num_days();
-    let local_ms = i64::from(offset) * 60_000;
-    let (start, end) = (first * DAY_MS - local_ms, (first + days) * DAY_MS - local_ms);
+    let Period {
+        program,
+        offset,
+        from,
+        to,
+        first,
+        days,
+        start,
+        end,
+    } = q.resolve(&state).await?;
     let totals = state.store.points_by_day(program.id, start, end, offset).await?;
     let (members, joined) = state.store.member_counts(program.id, start, end).await?;
     let currencies = state.store.currencies(program.id).await?;
@@ -88,6 +86,94 @@ pub async fn points(
         "to": to.to_string(),
         "members": {"total": members, "joined": joined},
         "currencies": per_currency,
+    })))
+}
+
+/// A report's period: program-local days, and the instants they span.
+struct Period {
+    program: Program,
+    offset: i32,
+    from: NaiveDate,
+    to: NaiveDate,
+    /// `from` as days since 1970-01-01.
+    first: i64,
+    days: i64,
+    start: Millis,
+    end: Millis,
+}
+
+impl PeriodQuery {
+    async fn resolve(self, state: &AppState) -> Result<Period, ApiError> {
+        let program = ProgramParam { program: self.program }.resolve(&state.store).await?;
+        let offset = state.store.processing_settings(program.id).await?.utc_offset_minutes;
+        let today = accrue_core::offers::local_time(state.store.now(), offset).date();
+        let to = day(self.to.as_deref(), "to")?.unwrap_or(today);
+        let from = day(self.from.as_deref(), "from")?.unwrap_or(to - Duration::days(29));
+        let days = (to - from).num_days() + 1;
+        if !(1..=MAX_DAYS).contains(&days) {
+            return Err(ApiError::invalid(format!(
+                "from must be on or before to, at most {MAX_DAYS} days apart"
+            )));
+        }
+        let first = from.signed_duration_since(NaiveDate::default()).num_days();
+        let local_ms = i64::from(offset) * 60_000;
+        let (start, end) = (first * DAY_MS - local_ms, (first + days) * DAY_MS - local_ms);
+        Ok(Period {
+            program,
+            offset,
+            from,
+            to,
+            first,
+            days,
+            start,
+            end,
+        })
+    }
+}
+
+/// Purchases confirmed per day (count, and revenue: the cheques' totals after all
+/// discounts, points paid included, in money with two decimals), and the referral
+/// funnel: invite clicks, invited registrations, approved, rewarded.
+#[utoipa::path(operation_id = "reports_activity", get, path = "/admin/v1/reports/activity", params(PeriodQuery),
+    responses((status = 200, body = Object), (status = 400)), tag = "reports")]
+pub async fn activity(
+    State(state): State<AppState>,
+    Query(q): Query<PeriodQuery>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let Period {
+        program,
+        offset,
+        from,
+        to,
+        first,
+        days,
+        start,
+        end,
+    } = q.resolve(&state).await?;
+    let sold = state.store.purchases_by_day(program.id, start, end, offset).await?;
+    let funnel = state.store.referral_funnel(program.id, start, end).await?;
+    let money = |minor: i64| rust_decimal::Decimal::new(minor, 2).to_string();
+    let by_day: BTreeMap<i64, (i64, i64)> = sold.iter().map(|d| (d.day, (d.count, d.revenue))).collect();
+    let days: Vec<Value> = (first..first + days)
+        .map(|d| {
+            let (count, revenue) = by_day.get(&d).copied().unwrap_or_default();
+            json!({"day": (NaiveDate::default() + Duration::days(d)).to_string(), "count": count, "revenue": money(revenue)})
+        })
+        .collect();
+    Ok(axum::Json(json!({
+        "from": from.to_string(),
+        "to": to.to_string(),
+        "purchases": {
+            "count": sold.iter().map(|d| d.count).sum::<i64>(),
+            "revenue": money(sold.iter().map(|d| d.revenue).sum()),
+            "days": days,
+        },
+        "referrals": {
+            "clicks": funnel.clicks,
+            "registrations": funnel.registrations,
+            "approved": funnel.approved,
+            "rewarded": funnel.rewarded,
+        },
     })))
 }
 

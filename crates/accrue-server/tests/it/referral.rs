@@ -322,6 +322,26 @@ async fn the_funnel_from_link_to_refund(db: TestDb) {
     ];
     let expected: Vec<(String, String)> = expected.iter().map(|(t, r)| (t.to_string(), r.to_string())).collect();
     assert_eq!(events, expected);
+
+    // The dashboard's figures for today: the funnel, the two orders, the points.
+    let (_, activity) = s.admin(Method::GET, "/admin/v1/reports/activity", None).await;
+    assert_eq!(
+        activity["referrals"],
+        json!({"clicks": 1, "registrations": 1, "approved": 1, "rewarded": 1})
+    );
+    assert_eq!(
+        (&activity["purchases"]["count"], &activity["purchases"]["revenue"]),
+        (&json!(2), &json!("400.00")),
+        "{activity}"
+    );
+    let (_, points) = s.admin(Method::GET, "/admin/v1/reports/points", None).await;
+    assert_eq!(points["members"], json!({"total": 2, "joined": 2}));
+    // 50 + 9 + 300 + 10 accrued, the refund took 9 + 300 back; 20 spent, then returned.
+    assert_eq!(
+        points["currencies"][0]["totals"],
+        json!({"accrued": "60.00", "spent": "0.00", "expired": "0.00"}),
+        "{points}"
+    );
 }
 
 /// The webhook events queued so far, oldest first.
