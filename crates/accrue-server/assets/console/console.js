@@ -14,3 +14,9 @@ document.addEventListener("click", (event) => {
     event.preventDefault();
   }
 });
+
+// A page with a job still running reloads itself to show the progress.
+const refresh = document.querySelector("[data-refresh]");
+if (refresh) {
+  setTimeout(() => window.location.reload(), Number(refresh.dataset.refresh) * 1000);
+}

@@ -20,8 +20,11 @@ type Sees = fn(Role) -> bool;
 const MENU: &[(&str, &str, Sees)] = &[
     ("/console", "Dashboard", |_| true),
     ("/console/members", "Members", |r| r != Role::Analyst),
+    ("/console/programs", "Program", |r| r != Role::Analyst),
     ("/console/offers", "Offers", |_| true),
     ("/console/tracker", "Tracker", |_| true),
+    ("/console/batch", "Batch", |r| r != Role::Analyst),
+    ("/console/partners", "Partners", |r| r != Role::Analyst),
     ("/console/webhooks", "Webhooks", |r| r != Role::Analyst),
     ("/console/operators", "Operators", |r| r == Role::Admin),
 ];
@@ -237,4 +240,23 @@ pub fn url_encode(text: &str) -> String {
         }
     }
     out
+}
+
+/// A JSON value as the text of a cell: a string as it is, null as "—", others as JSON.
+pub fn plain(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Null => "—".into(),
+        serde_json::Value::String(s) => esc(s),
+        other => esc(&other.to_string()),
+    }
+}
+
+/// The rows of a JSON array, a cell per key.
+pub fn rows_of(items: &serde_json::Value, keys: &[&str]) -> Vec<Vec<String>> {
+    items
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|item| keys.iter().map(|k| plain(&item[*k])).collect())
+        .collect()
 }

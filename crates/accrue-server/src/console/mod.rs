@@ -102,6 +102,11 @@ impl ConsoleState {
         self.call_with(who, method, path, body, &[]).await
     }
 
+    /// A read of the admin API (`path` owned, so reads can be joined).
+    pub async fn get(&self, who: &Signed, path: String) -> Result<Value, Refusal> {
+        self.call(who, Method::GET, &path, None).await
+    }
+
     /// [`ConsoleState::call`] with extra headers (an `Idempotency-Key`).
     pub async fn call_with(
         &self,
@@ -111,6 +116,41 @@ impl ConsoleState {
         body: Option<&Value>,
         headers: &[(&str, &str)],
     ) -> Result<Value, Refusal> {
+        let response = self.send(who, method, path, body, headers).await?;
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024 * 1024)
+            .await
+            .map_err(|e| Refusal {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                message: e.to_string(),
+            })?;
+        let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        if status.is_success() {
+            return Ok(json);
+        }
+        Err(Refusal {
+            status,
+            message: said(&json["error"]),
+        })
+    }
+
+    /// A read passed on as the admin API answered it (a CSV download).
+    pub async fn pass_on(&self, who: &Signed, path: &str) -> Response {
+        match self.send(who, Method::GET, path, None, &[]).await {
+            Ok(response) => response,
+            Err(refusal) => (refusal.status, refusal.message).into_response(),
+        }
+    }
+
+    /// The admin API's response to a call made as `who`.
+    async fn send(
+        &self,
+        who: &Signed,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Result<Response, Refusal> {
         let bare = path.split('?').next().unwrap_or(path);
         if !who.role.allows(&method, bare) {
             return Err(Refusal {
@@ -143,21 +183,7 @@ impl ConsoleState {
             .oneshot(request)
             .await
             .unwrap_or_else(|never| match never {});
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024 * 1024)
-            .await
-            .map_err(|e| Refusal {
-                status: StatusCode::INTERNAL_SERVER_ERROR,
-                message: e.to_string(),
-            })?;
-        let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        if status.is_success() {
-            return Ok(json);
-        }
-        Err(Refusal {
-            status,
-            message: said(&json["error"]),
-        })
+        Ok(response.into_response())
     }
 }
 

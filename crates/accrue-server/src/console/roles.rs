@@ -17,6 +17,7 @@ const SUPPORT_WRITES: &[&str] = &[
     "/operations/accrue",
     "/operations/withdraw",
     "/members/*/block",
+    "/members/*/codes/resend",
     "/outbox/messages/*/retry",
     "/offers/simulate",
 ];

@@ -15,6 +15,7 @@ on_both_backends!(
     operators_sign_in_and_forms_need_their_token,
     roles_keep_to_their_part,
     wrong_passwords_lock_a_login,
+    settings_links_batches_and_partners_through_forms,
 );
 
 const PASSWORD: &str = "correct horse 42";
@@ -257,6 +258,135 @@ async fn wrong_passwords_lock_a_login(db: TestDb) {
     );
 }
 
+/// The form of `path`'s page with the form token added.
+fn with_csrf<'a>(csrf: &'a str, form: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    [form, &[("csrf", csrf)]].concat()
+}
+
+async fn settings_links_batches_and_partners_through_forms(db: TestDb) {
+    let s = TestServer::start(db).await;
+    operator(&s, "anna", "admin").await;
+    operator(&s, "ada", "analyst").await;
+    let id = member(&s).await;
+    let mut c = Console::new(&s);
+    c.sign_in("anna", PASSWORD).await;
+    let csrf = c.csrf().await;
+
+    // The program's settings read as JSON; a lifetime definition saved; bad JSON and a
+    // setting the admin API refuses change nothing.
+    let (status, page) = c.get("/console/programs").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Registration steps and codes") && page.contains("&quot;resend_after_seconds&quot;: 60"));
+    let lifetime = r#"{"name": "Next month", "expiry": {"type": "end_of_month", "months_after": 1}}"#;
+    let form = [("what", "lifetime"), ("key", "NEXT"), ("json-lifetime", lifetime)];
+    let (status, to) = c.post("/console/programs", &with_csrf(&csrf, &form)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(to.contains("done=saved"), "{to}");
+    let (_, kept) = s.admin(Method::GET, "/admin/v1/programs/default/lifetimes", None).await;
+    assert_eq!(kept["lifetimes"][0]["external_id"], "NEXT", "{kept}");
+    let form = [("what", "registration"), ("json-registration", "{not json")];
+    let (_, to) = c.post("/console/programs", &with_csrf(&csrf, &form)).await;
+    assert!(to.contains("failed=") && to.contains("not%20JSON"), "{to}");
+    let form = [
+        ("what", "registration"),
+        ("json-registration", r#"{"codes": {"length": 1}}"#),
+    ];
+    let (_, to) = c.post("/console/programs", &with_csrf(&csrf, &form)).await;
+    assert!(to.contains("failed="), "{to}");
+    let (_, settings) = s
+        .admin(Method::GET, "/admin/v1/programs/default/registration-settings", None)
+        .await;
+    assert_eq!(settings["codes"]["length"], 6, "refused settings change nothing");
+    let form = [
+        ("what", "card-category"),
+        ("json-card-category", r#"{"code": "gold", "title": "Gold"}"#),
+    ];
+    c.post("/console/programs", &with_csrf(&csrf, &form)).await;
+    let (_, page) = c.get("/console/programs").await;
+    assert!(
+        page.contains("<td>gold</td>") && page.contains("<td>NEXT</td>"),
+        "{page}"
+    );
+
+    // The member's page: cards, referrals, messages; the code sent again by SMS.
+    let (_, page) = c.get(&format!("/console/members/{id}")).await;
+    for part in [
+        "<h2>Cards</h2>",
+        "<h2>Referrals</h2>",
+        "<h2>Messages</h2>",
+        "Invite link",
+    ] {
+        assert!(page.contains(part), "{part} in {page}");
+    }
+    let path = format!("/console/members/{id}/code");
+    let (_, to) = c.post(&path, &with_csrf(&csrf, &[("channel", "phone")])).await;
+    assert!(to.contains("done=sent%20a%206-digit%20code%20by%20phone"), "{to}");
+    assert_eq!(s.sent_code("sms", "%2B79161234567").await.len(), 6);
+    let (_, to) = c.post(&path, &with_csrf(&csrf, &[("channel", "email")])).await;
+    assert!(to.contains("failed="), "no e-mail to send to: {to}");
+
+    // A registration link built from lines of parameters; a bad line refused.
+    let (_, templates) = s.admin(Method::GET, "/admin/v1/tracker/templates", None).await;
+    let template = templates["items"][0]["code"].as_str().unwrap();
+    c.post(
+        "/console/tracker",
+        &with_csrf(&csrf, &[("name", "Casino"), ("template", template)]),
+    )
+    .await;
+    let (_, integrations) = s.admin(Method::GET, "/admin/v1/tracker/integrations", None).await;
+    let integration = integrations["items"][0]["id"].as_str().unwrap();
+    let link = [
+        ("integration", integration),
+        ("link_name", "Sign-up"),
+        ("base_url", "https://partner.example/reg"),
+        ("params", "sub1={{tracker.clickid}}\nsub2=console"),
+    ];
+    let (_, to) = c.post("/console/tracker/links", &with_csrf(&csrf, &link)).await;
+    assert!(to.contains("done=built"), "{to}");
+    let (_, links) = s.admin(Method::GET, "/admin/v1/tracker/links", None).await;
+    let url = links["items"][0]["final_url"].as_str().unwrap();
+    assert!(url.contains("sub1=") && url.contains("sub2=console"), "{url}");
+    let bad = [
+        ("params", "no equals sign"),
+        ("integration", integration),
+        ("link_name", "x"),
+        ("base_url", "https://p.example"),
+    ];
+    let (_, to) = c.post("/console/tracker/links", &with_csrf(&csrf, &bad)).await;
+    assert!(to.contains("failed=a%20parameter%20line"), "{to}");
+    let (_, page) = c.get("/console/tracker").await;
+    assert!(page.contains("Sign-up") && page.contains("Download as CSV"), "{page}");
+
+    // The statistics as CSV, for an analyst too.
+    let mut analyst = Console::new(&s);
+    analyst.sign_in("ada", PASSWORD).await;
+    let csv = analyst
+        .http
+        .get(format!("{}/console/tracker/stats.csv?program=default", s.base))
+        .header("cookie", &analyst.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), StatusCode::OK);
+    assert!(csv.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    assert!(csv.text().await.unwrap().starts_with("day,"), "a CSV with its header");
+    assert!(analyst.get("/console/batch").await.1.contains("may not do this"));
+
+    // A batch request with its progress; a partner with its users and payments.
+    let batch = json!({"requestId": "b-1", "type": 4, "accrue": [{"memberNo": "+79161234567", "pointsAmount": 3}]});
+    s.admin(Method::POST, "/admin/v1/batch/requests", Some(batch)).await;
+    let (_, page) = c.get("/console/batch").await;
+    assert!(page.contains("<td>b-1</td>") && page.contains("1 / 1"), "{page}");
+    let partner = json!({"path": "acme", "name": "Acme hosting"});
+    let (status, _) = s.admin(Method::POST, "/admin/v1/partners", Some(partner)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, page) = c.get("/console/partners?partner=acme").await;
+    assert!(
+        page.contains("Acme hosting") && page.contains("Users of acme") && page.contains("No payments yet."),
+        "{page}"
+    );
+}
+
 /// The whole console in headless Chromium, every page kept as a screenshot.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_operator_works_in_a_browser() {
@@ -333,10 +463,18 @@ async fn an_operator_works_in_a_browser() {
     let link = browser.text(".copy code").await.unwrap();
     assert!(link.starts_with(&format!("{base}/")), "a ready postback link: {link}");
     browser.click("[data-copy]").await.unwrap();
-    let copied = browser
-        .eval("return document.querySelector('[data-copy]').dataset.copied || document.querySelector('[data-copy]').textContent", &[])
-        .await
-        .unwrap();
+    // The clipboard answers asynchronously: the button says what came of it.
+    let mut copied = json!("Copy");
+    for _ in 0..50 {
+        copied = browser
+            .eval("return document.querySelector('[data-copy]').dataset.copied || document.querySelector('[data-copy]').textContent", &[])
+            .await
+            .unwrap();
+        if copied != json!("Copy") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert!(copied == json!(link) || copied == json!("Select and copy"), "{copied}");
     browser.screenshot(&shots.join("tracker.png")).await.unwrap();
 
@@ -377,6 +515,41 @@ async fn an_operator_works_in_a_browser() {
         )
         .await
         .unwrap();
-    assert_eq!(overflow, json!(true), "the member page fits a phone");
+    let wide = browser
+        .eval("return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1).map(e => e.tagName + '.' + e.className).slice(0, 5).join(' ')", &[])
+        .await
+        .unwrap();
+    assert_eq!(overflow, json!(true), "the member page fits a phone; too wide: {wide}");
     browser.screenshot(&shots.join("member-phone.png")).await.unwrap();
+
+    // The other screens at desktop width: the dashboard with the day's points, the
+    // program's settings, a batch request, a partner.
+    browser.set_window_size(1200, 900).await.unwrap();
+    let batch = json!({"requestId": "b-1", "type": 4, "accrue": [{"memberNo": "+79161234567", "pointsAmount": 3}]});
+    s.admin(Method::POST, "/admin/v1/batch/requests", Some(batch)).await;
+    s.admin(
+        Method::POST,
+        "/admin/v1/partners",
+        Some(json!({"path": "acme", "name": "Acme hosting"})),
+    )
+    .await;
+    let screens = [
+        ("/console", "svg rect", "dashboard-points.png"),
+        ("/console/programs", "details summary", "program.png"),
+        ("/console/batch", "progress", "batch.png"),
+        ("/console/partners?partner=acme", "table", "partners.png"),
+    ];
+    for (path, shows, shot) in screens {
+        browser.goto(&format!("{base}{path}")).await.unwrap();
+        browser
+            .wait_for(shows, wait)
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        browser.screenshot(&shots.join(shot)).await.unwrap();
+    }
+    browser.goto(&format!("{base}/console/batch")).await.unwrap();
+    assert_eq!(
+        browser.attribute("progress", "value").await.unwrap().as_deref(),
+        Some("1")
+    );
 }

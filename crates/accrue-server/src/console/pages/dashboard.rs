@@ -1,13 +1,12 @@
-//! The dashboard: members, points accrued, spent and expired per day, and the tracker's
-//! funnel (click → registration → first deposit → repeat deposit) with sums per currency,
+//! The dashboard: members, points accrued, spent and expired per day, purchases and
+//! revenue per day, the referral funnel, and the tracker's funnel (click → registration → first deposit → repeat deposit) with sums per currency,
 //! over a period.
 
-use super::{frame, Common};
-use crate::console::html::{bar_chart, esc, notice, table};
+use super::{frame, section, Common};
+use crate::console::html::{bar_chart, esc, notice, plain, table};
 use crate::console::session::Signed;
-use crate::console::ConsoleState;
+use crate::console::{ConsoleState, Refusal};
 use axum::extract::{Query, State};
-use axum::http::Method;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
@@ -33,22 +32,18 @@ pub async fn page(State(state): State<ConsoleState>, who: Signed, Query(q): Quer
         })
         .collect();
     let query = format!("?program={}{period}", crate::console::html::url_encode(program));
-    let programs = state.call(&who, Method::GET, "/programs", None).await;
-    let points = state
-        .call(&who, Method::GET, &format!("/reports/points{query}"), None)
-        .await;
-    let funnel = state
-        .call(&who, Method::GET, &format!("/tracker/stats{query}"), None)
-        .await;
+    let (programs, points, activity, funnel) = tokio::join!(
+        state.get(&who, "/programs".into()),
+        state.get(&who, format!("/reports/points{query}")),
+        state.get(&who, format!("/reports/activity{query}")),
+        state.get(&who, format!("/tracker/stats{query}")),
+    );
     let mut body = picker(&programs.unwrap_or_default(), program, &q);
-    match points {
-        Ok(report) => body.push_str(&points_section(&report)),
-        Err(refusal) => body.push_str(&notice(true, &refusal.message)),
-    }
-    match funnel {
-        Ok(stats) => body.push_str(&funnel_section(&stats["total"])),
-        Err(refusal) => body.push_str(&notice(true, &format!("Tracker: {}", refusal.message))),
-    }
+    body.push_str(&unless_refused(points, points_section));
+    body.push_str(&unless_refused(activity, activity_section));
+    body.push_str(&section("Tracker funnel", funnel, |stats| {
+        funnel_section(&stats["total"])
+    }));
     f.page("/console", "Dashboard", &body)
 }
 
@@ -118,6 +113,44 @@ fn points_section(report: &Value) -> String {
     out
 }
 
+/// What was read rendered, or why it could not be read.
+fn unless_refused(read: Result<Value, Refusal>, render: fn(&Value) -> String) -> String {
+    match read {
+        Ok(value) => render(&value),
+        Err(refusal) => notice(true, &refusal.message),
+    }
+}
+
+/// Purchases and revenue per day, and the referral funnel.
+fn activity_section(report: &Value) -> String {
+    let purchases = &report["purchases"];
+    let days: Vec<(String, Vec<f64>)> = purchases["days"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|d| {
+            let revenue = d["revenue"].as_str().and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
+            (d["day"].as_str().unwrap_or("").to_string(), vec![revenue])
+        })
+        .collect();
+    let r = &report["referrals"];
+    let steps = [
+        ("Invite links opened", &r["clicks"]),
+        ("Invited registrations", &r["registrations"]),
+        ("Approved", &r["approved"]),
+        ("Rewarded", &r["rewarded"]),
+    ];
+    let rows: Vec<Vec<String>> = steps.iter().map(|(name, n)| vec![esc(name), plain(n)]).collect();
+    format!(
+        "<h2>Purchases</h2><p class=\"figures\"><span><strong id=\"purchases-count\">{count}</strong> purchases</span>\
+         <span><strong>{revenue}</strong> revenue</span></p>{chart}<h2>Referral funnel</h2>{funnel}",
+        count = plain(&purchases["count"]),
+        revenue = plain(&purchases["revenue"]),
+        chart = bar_chart("Revenue per day", &["revenue"], &days),
+        funnel = table(&["Step", "Count"], &rows, "No referral activity."),
+    )
+}
+
 /// The tracker's funnel over the period, with deposit sums per currency.
 fn funnel_section(total: &Value) -> String {
     let sums = |v: &Value| -> String {
@@ -147,8 +180,5 @@ fn funnel_section(total: &Value) -> String {
         .iter()
         .map(|(name, count, sums)| vec![esc(name), esc(count), sums.clone()])
         .collect();
-    format!(
-        "<h2>Tracker funnel</h2>{}",
-        table(&["Step", "Count", "Sums"], &rows, "No tracker activity.")
-    )
+    table(&["Step", "Count", "Sums"], &rows, "No tracker activity.")
 }

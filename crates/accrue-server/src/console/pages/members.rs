@@ -2,8 +2,8 @@
 //! balances with expiry dates, history — with care actions that each need a reason:
 //! accrue or withdraw points (the reason is the operation's description), block.
 
-use super::{back, frame, unreadable, Common};
-use crate::console::html::{esc, field, pager, table, url_encode};
+use super::{back, frame, section, unreadable, Common};
+use crate::console::html::{esc, field, pager, plain, rows_of, table, url_encode};
 use crate::console::session::{forged, Signed};
 use crate::console::{ConsoleState, Refusal};
 use axum::extract::{Path, Query, State};
@@ -14,6 +14,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 const PAGE: i64 = 20;
+/// The newest messages the page shows.
+const MESSAGES: usize = 10;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct Search {
@@ -108,27 +110,35 @@ pub async fn page(
     };
     let offset = q.offset.unwrap_or(0).max(0);
     let history_path = format!("/members/{id}/history{in_program}&count={PAGE}&offset={offset}");
-    let balances = state
-        .call(&who, Method::GET, &format!("/members/{id}/balances{in_program}"), None)
-        .await;
-    let history = state.call(&who, Method::GET, &history_path, None).await;
+    let (balances, history, cards, referral, messages) = tokio::join!(
+        state.get(&who, format!("/members/{id}/balances{in_program}")),
+        state.get(&who, history_path),
+        state.get(&who, format!("/cards{in_program}&member_id={id}")),
+        state.get(&who, format!("/members/{id}/referral{in_program}")),
+        state.get(&who, format!("/members/{id}/notifications{in_program}")),
+    );
     let mut body = q.common.notices();
     body.push_str(&profile(&member));
-    body.push_str("<h2>Balances</h2>");
-    body.push_str(&match balances {
-        Ok(b) => balances_table(&b),
-        Err(refusal) => crate::console::html::notice(true, &refusal.message),
-    });
+    body.push_str(&section("Balances", balances, balances_table));
     body.push_str(&care_forms(&f, id, &member));
-    body.push_str("<h2>History</h2>");
-    body.push_str(&match history {
-        Ok(h) => {
-            let base = f.link(&format!("/console/members/{id}"));
-            let more = h["total"].as_i64().unwrap_or(0) > offset + PAGE;
-            format!("{}{}", history_table(&h), pager(&base, offset, PAGE, more))
+    body.push_str(&section("Cards", cards, |c| {
+        let rows = rows_of(&c["items"], &["number", "kind", "state", "assigned_at"]);
+        table(&["Number", "Kind", "State", "Assigned"], &rows, "No cards.")
+    }));
+    body.push_str(&section("Referrals", referral, referral_figures));
+    body.push_str(&section("History", history, |h| {
+        let base = f.link(&format!("/console/members/{id}"));
+        let more = h["total"].as_i64().unwrap_or(0) > offset + PAGE;
+        format!("{}{}", history_table(h), pager(&base, offset, PAGE, more))
+    }));
+    body.push_str(&section("Messages", messages, |m| {
+        let mut items = m["items"].clone();
+        if let Some(list) = items.as_array_mut() {
+            list.truncate(MESSAGES);
         }
-        Err(refusal) => crate::console::html::notice(true, &refusal.message),
-    });
+        let rows = rows_of(&items, &["created_at", "title", "summary", "read_at"]);
+        table(&["Sent", "Title", "Text", "Read"], &rows, "No messages.")
+    }));
     f.page("/console/members", &title, &body)
 }
 
@@ -191,6 +201,25 @@ fn balances_table(b: &Value) -> String {
     )
 }
 
+/// Who invited the member, whom the member invited, and the member's invite link.
+fn referral_figures(r: &Value) -> String {
+    format!(
+        "<dl class=\"facts\"><dt>Invite link</dt><dd>{link}</dd><dt>Code</dt><dd>{code}</dd>\
+         <dt>Invited by</dt><dd>{by}</dd><dt>Invited</dt><dd>{invited} ({rewarded} rewarded, {pending} pending)</dd>\
+         <dt>Earned for invitations</dt><dd>{bonus}</dd></dl>",
+        link = plain(&r["link"]),
+        code = plain(&r["code"]),
+        by = match r["invited_by"]["inviter_id"].as_i64() {
+            Some(inviter) => format!("#{inviter}"),
+            None => "—".into(),
+        },
+        invited = plain(&r["invited"]),
+        rewarded = plain(&r["rewarded"]),
+        pending = plain(&r["pending"]),
+        bonus = plain(&r["bonus"]),
+    )
+}
+
 fn history_table(h: &Value) -> String {
     let rows: Vec<Vec<String>> = h["items"]
         .as_array()
@@ -216,7 +245,7 @@ fn history_table(h: &Value) -> String {
     )
 }
 
-/// Accrue or withdraw with a reason; block with a reason. Each form carries a fresh
+/// Accrue or withdraw with a reason; block with a reason; send the code again. Each form carries a fresh
 /// operation key, so a form sent twice moves points once.
 fn care_forms(f: &crate::console::html::Frame, id: i64, member: &Value) -> String {
     let key = accrue_store::imshop::prefixed_key("console").0;
@@ -231,8 +260,17 @@ fn care_forms(f: &crate::console::html::Frame, id: i64, member: &Value) -> Strin
         amount = field("amount", "Amount (e.g. 100.50)", "text", "", true),
         reason = field("reason", "Reason (shown in the history)", "text", "", true),
     );
+    let code = format!(
+        "<form method=\"post\" action=\"{action}\" class=\"card stack\" aria-labelledby=\"code-title\">\
+         <h2 id=\"code-title\">Confirmation code</h2>{csrf}\
+         <p class=\"hint\">Sends the code again to the phone or e-mail awaiting confirmation, else to the member's own.</p>\
+         <div class=\"row\"><button type=\"submit\" name=\"channel\" value=\"phone\" class=\"secondary\">By SMS</button>\
+         <button type=\"submit\" name=\"channel\" value=\"email\" class=\"secondary\">By e-mail</button></div></form>",
+        action = esc(&f.link(&format!("/console/members/{id}/code"))),
+        csrf = f.csrf_field(),
+    );
     if member["state"] == "blocked" {
-        return points;
+        return format!("<div class=\"cards\">{points}{code}</div>");
     }
     let block = format!(
         "<form method=\"post\" action=\"{action}\" class=\"card stack\" aria-labelledby=\"block-title\">\
@@ -242,7 +280,7 @@ fn care_forms(f: &crate::console::html::Frame, id: i64, member: &Value) -> Strin
         csrf = f.csrf_field(),
         reason = field("block_reason", "Reason", "text", "", true),
     );
-    format!("<div class=\"cards\">{points}{block}</div>")
+    format!("<div class=\"cards\">{points}{block}{code}</div>")
 }
 
 #[derive(Debug, Deserialize)]
@@ -323,6 +361,37 @@ pub async fn block(
     // The reason is kept in the log with who blocked, as the member record has no place for it.
     tracing::info!(operator = %who.operator.login, member = id, action = "blocked", reason, ok = outcome.is_ok(), "console action");
     back(&to, program, outcome.map(|_| "blocked".to_string()))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    csrf: String,
+    channel: String,
+}
+
+pub async fn resend_code(
+    State(state): State<ConsoleState>,
+    who: Signed,
+    Path(id): Path<i64>,
+    Query(q): Query<Common>,
+    Form(form): Form<CodeForm>,
+) -> Response {
+    if !who.checks(&form.csrf) {
+        return forged();
+    }
+    let program = q.program();
+    let path = format!("/members/{id}/codes/resend?program={}", url_encode(program));
+    let outcome = state
+        .call(&who, Method::POST, &path, Some(&json!({"channel": form.channel})))
+        .await;
+    tracing::info!(operator = %who.operator.login, member = id, action = "resent code", channel = %form.channel, ok = outcome.is_ok(), "console action");
+    let to = format!("/console/members/{id}");
+    back(
+        &to,
+        program,
+        outcome.map(|r| format!("sent a {}-digit code by {}", r["length"], form.channel)),
+    )
 }
 
 #[cfg(test)]

@@ -2,10 +2,13 @@
 //! and renders; each form posts back with the form token and answers by redirecting to
 //! the screen with what happened (post, redirect, get), so a reload sends nothing twice.
 
+mod batch;
 mod dashboard;
 mod members;
 mod offers;
 mod operators;
+mod partners;
+mod programs;
 mod tracker;
 mod webhooks;
 
@@ -24,9 +27,15 @@ pub fn routes() -> Router<ConsoleState> {
         .route("/console/members/{id}", get(members::page))
         .route("/console/members/{id}/points", post(members::move_points))
         .route("/console/members/{id}/block", post(members::block))
+        .route("/console/members/{id}/code", post(members::resend_code))
         .route("/console/offers", get(offers::page).post(offers::save))
         .route("/console/offers/simulate", post(offers::simulate))
+        .route("/console/programs", get(programs::page).post(programs::save))
+        .route("/console/partners", get(partners::page))
+        .route("/console/batch", get(batch::page))
         .route("/console/tracker", get(tracker::page).post(tracker::create))
+        .route("/console/tracker/links", post(tracker::create_link))
+        .route("/console/tracker/stats.csv", get(tracker::stats_csv))
         .route("/console/webhooks", get(webhooks::page))
         .route("/console/webhooks/retry", post(webhooks::retry))
         .route("/console/operators", get(operators::page).post(operators::create))
@@ -82,4 +91,17 @@ pub fn back(path: &str, program: &str, outcome: Result<String, Refusal>) -> Resp
 /// A screen that could not be read: the reason, in the page.
 pub fn unreadable(frame: &Frame, current: &str, title: &str, refusal: Refusal) -> Response {
     frame.page(current, title, &notice(true, &refusal.message))
+}
+
+/// A titled part of a screen: `render` of what was read, or why it could not be read.
+pub fn section(
+    title: &str,
+    read: Result<serde_json::Value, Refusal>,
+    render: impl FnOnce(&serde_json::Value) -> String,
+) -> String {
+    let inner = match read {
+        Ok(value) => render(&value),
+        Err(refusal) => notice(true, &refusal.message),
+    };
+    format!("<h2>{}</h2>{inner}", super::html::esc(title))
 }
