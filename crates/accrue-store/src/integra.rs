@@ -612,6 +612,10 @@ impl Store {
                     let member = crate::members::create_member_in(tx, program_id, fields)
                         .await
                         .map_err(|e| match e {
+                            // The login is the member's external id under an internal name.
+                            StoreError::Conflict(m) if m.starts_with("external id") => {
+                                StoreError::Invalid(format!("username {} is taken", new.login))
+                            }
                             StoreError::Conflict(m) => StoreError::Invalid(m),
                             e => e,
                         })?;

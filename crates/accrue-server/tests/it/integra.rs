@@ -156,6 +156,13 @@ async fn the_clients_flow(db: TestDb) {
         3,
         "the hash is taken"
     );
+    let same_login = json!({"username": "acme-site.ru-11235813", "hash": "f".repeat(32)});
+    let answer = call(&s, &p, "createUser", &p.me(), same_login).await;
+    assert_eq!(
+        (&answer["status"]["code"], &answer["status"]["message"]),
+        (&json!(1), &json!("username acme-site.ru-11235813 is taken")),
+        "{answer}"
+    );
     let u = Caller {
         hash: USER_HASH.into(),
         key: key.into(),
