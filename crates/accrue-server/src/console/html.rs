@@ -260,3 +260,71 @@ pub fn rows_of(items: &serde_json::Value, keys: &[&str]) -> Vec<Vec<String>> {
         .map(|item| keys.iter().map(|k| plain(&item[*k])).collect())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::CSS;
+
+    /// A colour of the stylesheet's palette (`--name: #rrggbb`), or a literal `#rrggbb`.
+    fn colour(name: &str) -> [f64; 3] {
+        let hex = if let Some(hex) = name.strip_prefix('#') {
+            hex.to_string()
+        } else {
+            let at = CSS
+                .find(&format!("--{name}: #"))
+                .unwrap_or_else(|| panic!("--{name} in the stylesheet"));
+            CSS[at + name.len() + 5..]
+                .chars()
+                .take_while(char::is_ascii_hexdigit)
+                .collect()
+        };
+        let hex = if hex.len() == 3 {
+            hex.chars().flat_map(|c| [c, c]).collect()
+        } else {
+            hex
+        };
+        let channel = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).unwrap() as f64 / 255.0;
+        [channel(0), channel(2), channel(4)]
+    }
+
+    /// WCAG 2 contrast ratio of two colours.
+    fn contrast(a: &str, b: &str) -> f64 {
+        let luminance = |c: [f64; 3]| {
+            let linear = |v: f64| {
+                if v <= 0.03928 {
+                    v / 12.92
+                } else {
+                    ((v + 0.055) / 1.055).powf(2.4)
+                }
+            };
+            0.2126 * linear(c[0]) + 0.7152 * linear(c[1]) + 0.0722 * linear(c[2])
+        };
+        let (x, y) = (luminance(colour(a)), luminance(colour(b)));
+        (x.max(y) + 0.05) / (x.min(y) + 0.05)
+    }
+
+    #[test]
+    fn text_colours_meet_wcag_aa_on_their_backgrounds() {
+        // (text, background) as the stylesheet pairs them.
+        let pairs = [
+            ("ink", "bg"),
+            ("ink", "card"),
+            ("muted", "bg"),
+            ("muted", "card"),
+            ("brand", "card"),
+            ("brand", "bg"),
+            ("brand-ink", "brand"),
+            ("#fff", "danger"),
+            ("danger", "card"),
+            ("ok", "card"),
+            ("#fff", "ink"),
+            ("ink", "#eceff4"),
+            ("muted", "#eceff4"),
+        ];
+        for (text, background) in pairs {
+            let ratio = contrast(text, background);
+            assert!(ratio >= 4.5, "{text} on {background}: {ratio:.2}");
+        }
+        assert!(contrast("#fff", "bg") < 4.5, "the check can fail");
+    }
+}

@@ -278,7 +278,11 @@ async fn settings_links_batches_and_partners_through_forms(db: TestDb) {
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("Registration steps and codes") && page.contains("&quot;resend_after_seconds&quot;: 60"));
     let lifetime = r#"{"name": "Next month", "expiry": {"type": "end_of_month", "months_after": 1}}"#;
-    let form = [("what", "lifetime"), ("key", "NEXT"), ("json-lifetime", lifetime)];
+    let form = [
+        ("what", "lifetime"),
+        ("key-lifetime", "NEXT"),
+        ("json-lifetime", lifetime),
+    ];
     let (status, to) = c.post("/console/programs", &with_csrf(&csrf, &form)).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert!(to.contains("done=saved"), "{to}");
@@ -307,6 +311,37 @@ async fn settings_links_batches_and_partners_through_forms(db: TestDb) {
         page.contains("<td>gold</td>") && page.contains("<td>NEXT</td>"),
         "{page}"
     );
+    let pool = r#"{"numbers": ["2000000000017"], "category": "gold"}"#;
+    let form = [("what", "card-pool"), ("json-card-pool", pool)];
+    let (_, to) = c.post("/console/programs", &with_csrf(&csrf, &form)).await;
+    assert!(to.contains("done="), "{to}");
+    let (_, cards) = s.admin(Method::GET, "/admin/v1/cards?state=free", None).await;
+    assert_eq!(cards["items"][0]["number"], "2000000000017", "{cards}");
+    let series = r#"{"code": "WELCOME", "title": "Welcome"}"#;
+    c.post(
+        "/console/programs",
+        &with_csrf(&csrf, &[("what", "coupon-series"), ("json-coupon-series", series)]),
+    )
+    .await;
+    let issue = format!(r#"{{"member_id": {id}, "count": 2}}"#);
+    let form = [
+        ("what", "coupons"),
+        ("key-coupons", ""),
+        ("json-coupons", issue.as_str()),
+    ];
+    let (_, to) = c.post("/console/programs", &with_csrf(&csrf, &form)).await;
+    assert!(to.contains("failed=Series%20code%20is%20required"), "{to}");
+    let form = [
+        ("what", "coupons"),
+        ("key-coupons", "WELCOME"),
+        ("json-coupons", issue.as_str()),
+    ];
+    let (_, to) = c.post("/console/programs", &with_csrf(&csrf, &form)).await;
+    assert!(to.contains("done="), "{to}");
+    let (_, coupons) = s
+        .admin(Method::GET, &format!("/admin/v1/members/{id}/coupons"), None)
+        .await;
+    assert_eq!(coupons["items"].as_array().map(Vec::len), Some(2), "{coupons}");
 
     // The member's page: cards, referrals, messages; the code sent again by SMS.
     let (_, page) = c.get(&format!("/console/members/{id}")).await;
@@ -535,6 +570,15 @@ async fn an_operator_works_in_a_browser() {
     .await;
     let screens = [
         ("/console", "svg rect", "dashboard-points.png"),
+        (
+            &format!("/console/members/{id}") as &str,
+            ".balance",
+            "member-desktop.png",
+        ),
+        ("/console/offers", "#offer", "offers-desktop.png"),
+        ("/console/tracker", "#integration", "tracker-desktop.png"),
+        ("/console/webhooks", "#state", "webhooks-desktop.png"),
+        ("/console/operators", "table", "operators.png"),
         ("/console/programs", "details summary", "program.png"),
         ("/console/batch", "progress", "batch.png"),
         ("/console/partners?partner=acme", "table", "partners.png"),
@@ -546,6 +590,15 @@ async fn an_operator_works_in_a_browser() {
             .await
             .unwrap_or_else(|e| panic!("{path}: {e}"));
         browser.screenshot(&shots.join(shot)).await.unwrap();
+        let unlabelled = browser
+            .eval(
+                "return [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]\
+                 .filter(e => !e.labels.length && !e.getAttribute('aria-label')).map(e => e.name)",
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(unlabelled, json!([]), "{path}: every control has a label");
     }
     browser.goto(&format!("{base}/console/batch")).await.unwrap();
     assert_eq!(

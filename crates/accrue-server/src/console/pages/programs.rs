@@ -1,7 +1,8 @@
 //! The program: its currencies, its settings as the admin API keeps them (registration
 //! steps and codes, the referral program, tills), lifetime definitions, card categories
-//! and coupon series. Each is edited as JSON and checked by the admin API, which says
-//! what is wrong with which field; roles that may not write see them read-only.
+//! with the card pool, coupon series and coupons issued by hand. Each is edited as JSON
+//! and checked by the admin API, which says what is wrong with which field; roles that
+//! may not write see them read-only.
 
 use super::{back, frame, section, Common};
 use crate::console::html::{esc, field, plain, rows_of, table, text_area, url_encode, Frame};
@@ -14,44 +15,93 @@ use axum::Form;
 use serde::Deserialize;
 use serde_json::Value;
 
-/// What the page edits: (form name, title, how it is written, its admin API path with
-/// `{program}` and `{key}` filled in).
-const EDITABLE: &[(&str, &str, Method, &str)] = &[
-    (
+/// What the page edits: its form name, title, how it is written, and its admin API path
+/// with `{program}` and `{key}` filled in.
+struct Editable {
+    name: &'static str,
+    title: &'static str,
+    method: Method,
+    path: &'static str,
+    /// The label of the `{key}` field, for paths that have one.
+    key: Option<&'static str>,
+}
+
+const fn editable(name: &'static str, title: &'static str, method: Method, path: &'static str) -> Editable {
+    Editable {
+        name,
+        title,
+        method,
+        path,
+        key: None,
+    }
+}
+
+const fn keyed(
+    key: &'static str,
+    name: &'static str,
+    title: &'static str,
+    method: Method,
+    path: &'static str,
+) -> Editable {
+    Editable {
+        name,
+        title,
+        method,
+        path,
+        key: Some(key),
+    }
+}
+
+const EDITABLE: &[Editable] = &[
+    editable(
         "registration",
         "Registration steps and codes",
         Method::PUT,
         "/programs/{program}/registration-settings",
     ),
-    (
+    editable(
         "referral",
         "Referral program",
         Method::PUT,
         "/programs/{program}/referral-settings",
     ),
-    (
+    editable(
         "processing",
         "Tills and purchases",
         Method::PUT,
         "/processing/settings?program={program}",
     ),
-    (
+    keyed(
+        "External id",
         "lifetime",
         "Lifetime definition",
         Method::PUT,
         "/programs/{program}/lifetimes/{key}",
     ),
-    (
+    editable(
         "card-category",
         "Card category",
         Method::POST,
         "/card-categories?program={program}",
     ),
-    (
+    editable(
+        "card-pool",
+        "Card numbers into the pool",
+        Method::POST,
+        "/cards/import?program={program}",
+    ),
+    editable(
         "coupon-series",
         "Coupon series",
         Method::POST,
         "/coupon-series?program={program}",
+    ),
+    keyed(
+        "Series code",
+        "coupons",
+        "Coupons for a member",
+        Method::POST,
+        "/coupon-series/{key}/issue?program={program}",
     ),
 ];
 
@@ -59,6 +109,8 @@ const EXAMPLE_LIFETIME: &str = r#"{"name": "Until the end of next month", "activ
  "expiry": {"type": "end_of_month", "months_after": 1}, "is_default": false}"#;
 const EXAMPLE_CATEGORY: &str = r#"{"code": "gold", "title": "Gold card", "for_virtual": false}"#;
 const EXAMPLE_SERIES: &str = r#"{"code": "WELCOME", "title": "Welcome coupon"}"#;
+const EXAMPLE_POOL: &str = r#"{"numbers": ["2000000000017", "2000000000024"], "category": "gold"}"#;
+const EXAMPLE_COUPONS: &str = r#"{"member_id": 1, "count": 1}"#;
 
 fn path_of(template: &str, program: &str, key: &str) -> String {
     template
@@ -69,7 +121,7 @@ fn path_of(template: &str, program: &str, key: &str) -> String {
 pub async fn page(State(state): State<ConsoleState>, who: Signed, Query(q): Query<Common>) -> Response {
     let program = q.program();
     let f = frame(&who, program);
-    let read = |name: &str| state.get(&who, path_of(target(name).3, program, ""));
+    let read = |name: &str| state.get(&who, path_of(target(name).path, program, ""));
     let (summary, registration, referral, processing, lifetimes, categories, series) = tokio::join!(
         state.get(&who, format!("/programs/{}", url_encode(program))),
         read("registration"),
@@ -89,8 +141,7 @@ pub async fn page(State(state): State<ConsoleState>, who: Signed, Query(q): Quer
         ("referral", referral),
         ("processing", processing),
     ] {
-        let (_, title, _, _) = target(name);
-        body.push_str(&section(title, read, |doc| {
+        body.push_str(&section(target(name).title, read, |doc| {
             editor(&f, name, "", &serde_json::to_string_pretty(doc).unwrap_or_default())
         }));
     }
@@ -123,7 +174,8 @@ pub async fn page(State(state): State<ConsoleState>, who: Signed, Query(q): Quer
             &rows,
             "No categories.",
         );
-        format!("{list}{}", editor(&f, "card-category", "", EXAMPLE_CATEGORY))
+        let category = editor(&f, "card-category", "", EXAMPLE_CATEGORY);
+        format!("{list}{category}{}", editor(&f, "card-pool", "", EXAMPLE_POOL))
     }));
     body.push_str(&section("Coupon series", series, |s| {
         let rows = rows_of(&s["items"], &["code", "title", "short_description", "created_at"]);
@@ -132,30 +184,30 @@ pub async fn page(State(state): State<ConsoleState>, who: Signed, Query(q): Quer
             &rows,
             "No coupon series.",
         );
-        format!("{list}{}", editor(&f, "coupon-series", "", EXAMPLE_SERIES))
+        let series = editor(&f, "coupon-series", "", EXAMPLE_SERIES);
+        format!("{list}{series}{}", editor(&f, "coupons", "", EXAMPLE_COUPONS))
     }));
     f.page("/console/programs", "Program", &body)
 }
 
-fn target(name: &str) -> &'static (&'static str, &'static str, Method, &'static str) {
-    EDITABLE.iter().find(|(n, ..)| *n == name).unwrap_or(&EDITABLE[0])
+fn target(name: &str) -> &'static Editable {
+    EDITABLE.iter().find(|e| e.name == name).unwrap_or(&EDITABLE[0])
 }
 
 /// A JSON editor that saves `name`; shown only to roles that may write it.
 fn editor(f: &Frame, name: &str, key: &str, json: &str) -> String {
-    let (_, title, method, template) = target(name);
+    let e = target(name);
     if !f.role.allows(
-        method,
-        path_of(template, f.program, "x").split('?').next().unwrap_or(""),
+        &e.method,
+        path_of(e.path, f.program, "x").split('?').next().unwrap_or(""),
     ) {
         return format!("<pre class=\"json\">{}</pre>", esc(json));
     }
-    let key_field = if name == "lifetime" {
-        field("key", "External id", "text", key, true)
-    } else {
-        String::new()
-    };
-    let (verb, rows) = if *method == Method::POST {
+    let key_field = e
+        .key
+        .map(|label| field(&format!("key-{name}"), label, "text", key, true))
+        .unwrap_or_default();
+    let (verb, rows) = if e.method == Method::POST {
         ("Create", 3)
     } else {
         ("Save", 12)
@@ -165,7 +217,7 @@ fn editor(f: &Frame, name: &str, key: &str, json: &str) -> String {
          <form method=\"post\" action=\"{action}\" class=\"stack\">{csrf}\
          <input type=\"hidden\" name=\"what\" value=\"{name}\">{key_field}{json}\
          <button type=\"submit\">{verb}</button></form></details>",
-        title = esc(title),
+        title = esc(e.title),
         action = esc(&f.link("/console/programs")),
         csrf = f.csrf_field(),
         json = text_area(&format!("json-{name}"), "JSON", json, rows),
@@ -177,10 +229,9 @@ pub struct SaveForm {
     #[serde(default)]
     csrf: String,
     what: String,
-    #[serde(default)]
-    key: String,
+    /// `json-<what>` and `key-<what>` (each editor's fields have ids of their own).
     #[serde(flatten)]
-    json: std::collections::HashMap<String, String>,
+    fields: std::collections::HashMap<String, String>,
 }
 
 pub async fn save(
@@ -198,18 +249,19 @@ pub async fn save(
 }
 
 async fn write(state: &ConsoleState, who: &Signed, program: &str, form: &SaveForm) -> Result<String, Refusal> {
-    let (name, title, method, template) = EDITABLE
+    let e = EDITABLE
         .iter()
-        .find(|(n, ..)| *n == form.what)
+        .find(|e| e.name == form.what)
         .ok_or_else(|| Refusal::invalid(format!("nothing called {} to save", form.what)))?;
-    let key = form.key.trim();
-    if template.contains("{key}") && key.is_empty() {
-        return Err(Refusal::invalid("the external id is required"));
+    let given = |part: &str| form.fields.get(&format!("{part}-{}", e.name)).map_or("", |v| v.trim());
+    let key = given("key");
+    if let (Some(label), "") = (e.key, key) {
+        return Err(Refusal::invalid(format!("{label} is required")));
     }
-    let text = form.json.get(&format!("json-{name}")).map(String::as_str).unwrap_or("");
-    let json: Value = serde_json::from_str(text).map_err(|e| Refusal::invalid(format!("{title}: not JSON: {e}")))?;
+    let json: Value =
+        serde_json::from_str(given("json")).map_err(|err| Refusal::invalid(format!("{}: not JSON: {err}", e.title)))?;
     state
-        .call(who, method.clone(), &path_of(template, program, key), Some(&json))
+        .call(who, e.method.clone(), &path_of(e.path, program, key), Some(&json))
         .await?;
-    Ok(format!("saved: {}", title.to_lowercase()))
+    Ok(format!("saved: {}", e.title.to_lowercase()))
 }
