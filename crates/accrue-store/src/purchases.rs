@@ -678,6 +678,33 @@ impl Store {
         purchase(&row)
     }
 
+    /// A member's purchases, newest first, and how many there are.
+    pub async fn member_purchases(
+        &self,
+        program_id: i64,
+        member_id: i64,
+        offset: i64,
+        count: i64,
+    ) -> Result<(i64, Vec<Purchase>), StoreError> {
+        let total: i64 = sqlx::query("SELECT COUNT(*) FROM purchases WHERE program_id = $1 AND member_id = $2")
+            .bind(program_id)
+            .bind(member_id)
+            .fetch_one(self.reads())
+            .await?
+            .try_get(0)?;
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM purchases WHERE program_id = $1 AND member_id = $2 \
+             ORDER BY id DESC LIMIT $3 OFFSET $4"
+        ))
+        .bind(program_id)
+        .bind(member_id)
+        .bind(count)
+        .bind(offset)
+        .fetch_all(self.reads())
+        .await?;
+        Ok((total, rows.iter().map(purchase).collect::<Result<_, _>>()?))
+    }
+
     /// The latest pricing of a purchase's cheque (by Calculate, Payment or Bonus).
     pub async fn last_pricing(&self, program_id: i64, key: &str) -> Result<Option<Calculation>, StoreError> {
         let row = sqlx::query(

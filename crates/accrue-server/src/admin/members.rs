@@ -467,3 +467,78 @@ pub async fn history(
         items,
     }))
 }
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PurchasesParams {
+    pub program: Option<String>,
+    pub offset: Option<i64>,
+    pub count: Option<i64>,
+}
+
+/// A purchase as an operator reads it: money in the cheque's units with two decimals,
+/// points in the purchase's currency.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PurchaseView {
+    /// The till's purchase key.
+    pub key: String,
+    /// The cheque's number as the till printed it.
+    pub number: Option<String>,
+    /// `open`, `confirmed` or `canceled`.
+    pub state: String,
+    /// The cheque's total after all discounts; none before it was priced.
+    pub total: Option<String>,
+    pub discount: Option<String>,
+    pub currency: String,
+    pub bonus_paid: String,
+    pub accrual: String,
+    pub refunded_payment: String,
+    pub refunded_accrual: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PurchasesView {
+    pub total: i64,
+    pub items: Vec<PurchaseView>,
+}
+
+#[utoipa::path(operation_id = "members_purchases", get, path = "/admin/v1/members/{id}/purchases", params(PurchasesParams),
+    responses((status = 200, body = PurchasesView), (status = 400), (status = 404)), tag = "members")]
+pub async fn purchases(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Query(q): Query<PurchasesParams>,
+) -> Result<axum::Json<PurchasesView>, ApiError> {
+    let program = ProgramParam { program: q.program }.resolve(&state.store).await?;
+    state.store.member(program.id, id).await?;
+    let (offset, count) = Paging {
+        offset: q.offset,
+        count: q.count,
+    }
+    .bounds()?;
+    let currencies = state.store.currencies(program.id).await?;
+    let (total, found) = state.store.member_purchases(program.id, id, offset, count).await?;
+    let money = |minor: i64| rust_decimal::Decimal::new(minor, 2).to_string();
+    let items = found
+        .into_iter()
+        .filter_map(|p| {
+            let c = currencies.iter().find(|c| c.id == p.currency_id)?;
+            let calculation = p.cheque.as_ref().map(|cheque| &cheque.calculation);
+            Some(PurchaseView {
+                number: p.cheque.as_ref().and_then(|cheque| cheque.number.clone()),
+                total: calculation.map(|calc| money(calc.total_amount)),
+                discount: calculation.map(|calc| money(calc.total_discount)),
+                key: p.purchase_key,
+                state: p.state.as_str().into(),
+                currency: c.code.clone(),
+                bonus_paid: decimal(p.bonus_paid, c),
+                accrual: decimal(p.accrual, c),
+                refunded_payment: decimal(p.refunded_payment, c),
+                refunded_accrual: decimal(p.refunded_accrual, c),
+                created_at: time(p.created_at),
+            })
+        })
+        .collect();
+    Ok(axum::Json(PurchasesView { total, items }))
+}

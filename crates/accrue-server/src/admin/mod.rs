@@ -163,6 +163,7 @@ pub fn router(state: AdminState, body_limit: usize) -> Router {
         .route("/members/{id}/codes/resend", post(members::resend_code))
         .route("/members/{id}/balances", get(members::balances))
         .route("/members/{id}/history", get(members::history))
+        .route("/members/{id}/purchases", get(members::purchases))
         .route(
             "/members/{id}/notifications",
             post(notifications::create).get(notifications::list),

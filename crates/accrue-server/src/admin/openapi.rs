@@ -22,7 +22,7 @@ use utoipa::{Modify, OpenApi};
         partners::create, partners::list, partners::get, partners::update, partners::rotate_key, partners::users,
         partners::set_campaign, partners::payments, partners::send_message, partners::templates, partners::set_template,
         members::create, members::list, members::get, members::update, members::block, members::archive, members::set_password, members::resend_code,
-        members::balances, members::history, notifications::create, notifications::list,
+        members::balances, members::history, members::purchases, notifications::create, notifications::list,
         cards::import, cards::list, cards::assign_to_member, cards::emit_virtual, cards::block, cards::unblock,
         operations::accrue, operations::withdraw, operations::hold, operations::get_hold,
         operations::capture, operations::void,
