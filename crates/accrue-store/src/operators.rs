@@ -4,7 +4,7 @@
 //! hour, and each address has a minute's allowance of attempts, whoever it tries.
 
 use crate::imshop::key_hash;
-use crate::{rate_limits, Store, StoreError};
+use crate::{rate_limits, Store, StoreError, Tx};
 use accrue_core::Millis;
 use serde::Serialize;
 use sqlx::any::AnyRow;
@@ -38,6 +38,23 @@ fn operator(row: &AnyRow) -> Result<Operator, StoreError> {
         created_at: row.try_get(4)?,
         disabled_at: row.try_get(5)?,
     })
+}
+
+async fn operator_by_login(tx: &mut Tx, login: &str) -> Result<Operator, StoreError> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM operators WHERE login = $1"))
+        .bind(login)
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or(StoreError::NotFound("operator"))?;
+    operator(&row)
+}
+
+async fn end_sessions(tx: &mut Tx, operator_id: i64) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM console_sessions WHERE operator_id = $1")
+        .bind(operator_id)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
 }
 
 impl Store {
@@ -74,6 +91,62 @@ impl Store {
             .fetch_all(self.reads())
             .await?;
         rows.iter().map(operator).collect()
+    }
+
+    /// Disables an operator (their sessions end at once) or enables one again. The last
+    /// active admin cannot be disabled: someone must be able to sign in and manage.
+    pub async fn set_operator_disabled(&self, login: String, disabled: bool) -> Result<Operator, StoreError> {
+        self.write(move |tx| {
+            Box::pin(async move {
+                let found = operator_by_login(tx, &login).await?;
+                if disabled && found.role == "admin" && found.disabled_at.is_none() {
+                    let row = sqlx::query(
+                        "SELECT COUNT(*) FROM operators WHERE role = 'admin' AND disabled_at IS NULL AND id <> $1",
+                    )
+                    .bind(found.id)
+                    .fetch_one(tx.conn())
+                    .await?;
+                    if row.try_get::<i64, _>(0)? == 0 {
+                        return Err(StoreError::Conflict(format!(
+                            "{login} is the last active admin and cannot be disabled"
+                        )));
+                    }
+                }
+                let at = disabled.then_some(tx.now);
+                let row = sqlx::query(&format!(
+                    "UPDATE operators SET disabled_at = $2 WHERE id = $1 RETURNING {COLUMNS}"
+                ))
+                .bind(found.id)
+                .bind(at)
+                .fetch_one(tx.conn())
+                .await?;
+                if disabled {
+                    end_sessions(tx, found.id).await?;
+                }
+                operator(&row)
+            })
+        })
+        .await
+    }
+
+    /// Sets an operator's password (argon2 hash, made by the server): every session of
+    /// theirs ends, and a lock by wrong passwords is lifted.
+    pub async fn set_operator_password(&self, login: String, password_hash: String) -> Result<Operator, StoreError> {
+        self.write(move |tx| {
+            Box::pin(async move {
+                let found = operator_by_login(tx, &login).await?;
+                sqlx::query(
+                    "UPDATE operators SET password_hash = $2, failed_attempts = 0, locked_until = NULL WHERE id = $1",
+                )
+                .bind(found.id)
+                .bind(&password_hash)
+                .execute(tx.conn())
+                .await?;
+                end_sessions(tx, found.id).await?;
+                Ok(found)
+            })
+        })
+        .await
     }
 
     /// Counts a sign-in attempt from `address` for `login` before its password is

@@ -61,6 +61,21 @@ enum OperatorCommand {
         #[arg(long, default_value = "admin")]
         role: String,
     },
+    /// Give an operator a new password, read as for `add`; their sessions end.
+    Password {
+        #[arg(long)]
+        login: String,
+    },
+    /// Stop an operator from signing in; their sessions end. The last active admin stays.
+    Disable {
+        #[arg(long)]
+        login: String,
+    },
+    /// Let a disabled operator sign in again.
+    Enable {
+        #[arg(long)]
+        login: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -133,25 +148,45 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{secret}");
             ExitCode::SUCCESS
         }
-        Command::Operator {
-            command: OperatorCommand::Add { login, name, role },
-        } => {
-            let password = match std::env::var("ACCRUE_OPERATOR_PASSWORD") {
-                Ok(password) => password,
-                Err(_) => {
-                    eprintln!("password (one line):");
-                    let mut line = String::new();
-                    std::io::stdin().read_line(&mut line)?;
-                    line.trim_end_matches(['\r', '\n']).to_string()
-                }
-            };
-            let operator = accrue_server::service::operators::create(&store, &login, &name, &role, password).await?;
-            eprintln!("{} ({}) may sign in at /console", operator.login, operator.role);
-            ExitCode::SUCCESS
-        }
+        Command::Operator { command } => operator(&store, command).await?,
     };
     store.close().await;
     Ok(code)
+}
+
+async fn operator(store: &Store, command: OperatorCommand) -> anyhow::Result<ExitCode> {
+    use accrue_server::service::operators;
+    match command {
+        OperatorCommand::Add { login, name, role } => {
+            let operator = operators::create(store, &login, &name, &role, operator_password()?).await?;
+            eprintln!("{} ({}) may sign in at /console", operator.login, operator.role);
+        }
+        OperatorCommand::Password { login } => {
+            let operator = operators::set_password(store, &login, operator_password()?).await?;
+            eprintln!("{} has a new password; their sessions have ended", operator.login);
+        }
+        OperatorCommand::Disable { login } => {
+            let operator = operators::set_disabled(store, &login, true).await?;
+            eprintln!("{} may no longer sign in", operator.login);
+        }
+        OperatorCommand::Enable { login } => {
+            let operator = operators::set_disabled(store, &login, false).await?;
+            eprintln!("{} may sign in again", operator.login);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// An operator's password: `ACCRUE_OPERATOR_PASSWORD`, else the first line of standard
+/// input — never the command line, which other users of the machine can read.
+fn operator_password() -> anyhow::Result<String> {
+    if let Ok(password) = std::env::var("ACCRUE_OPERATOR_PASSWORD") {
+        return Ok(password);
+    }
+    eprintln!("password (one line):");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
 async fn serve(store: Store, config: &Config) -> anyhow::Result<ExitCode> {

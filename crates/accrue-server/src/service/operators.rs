@@ -1,4 +1,5 @@
-//! The web console's operators: created by the CLI and by admins in the console.
+//! The web console's operators: created, disabled and given passwords by the CLI and by
+//! admins in the console.
 
 use crate::passwords;
 use accrue_store::operators::Operator;
@@ -29,6 +30,24 @@ pub async fn create(
     if !ROLES.contains(&role) {
         return Err(StoreError::Invalid(format!("the role is one of {}", ROLES.join(", "))));
     }
+    let hash = password_hash(password).await?;
+    store
+        .create_operator(login, name.to_string(), role.to_string(), hash)
+        .await
+}
+
+/// Gives an operator a new password (10 to 128 characters); their sessions end.
+pub async fn set_password(store: &Store, login: &str, password: String) -> Result<Operator, StoreError> {
+    let hash = password_hash(password).await?;
+    store.set_operator_password(login.trim().to_lowercase(), hash).await
+}
+
+/// Disables an operator (their sessions end; never the last active admin) or enables one.
+pub async fn set_disabled(store: &Store, login: &str, disabled: bool) -> Result<Operator, StoreError> {
+    store.set_operator_disabled(login.trim().to_lowercase(), disabled).await
+}
+
+async fn password_hash(password: String) -> Result<String, StoreError> {
     let length = password.chars().count();
     if !(10..=passwords::MAX_LENGTH).contains(&length) {
         return Err(StoreError::Invalid(format!(
@@ -36,10 +55,7 @@ pub async fn create(
             passwords::MAX_LENGTH
         )));
     }
-    let hash = passwords::hash(password)
+    passwords::hash(password)
         .await
-        .map_err(|e| StoreError::Internal(e.message))?;
-    store
-        .create_operator(login, name.to_string(), role.to_string(), hash)
-        .await
+        .map_err(|e| StoreError::Internal(e.message))
 }
