@@ -20,6 +20,7 @@ type Sees = fn(Role) -> bool;
 const MENU: &[(&str, &str, Sees)] = &[
     ("/console", "Dashboard", |_| true),
     ("/console/members", "Members", |r| r != Role::Analyst),
+    ("/console/referrals", "Referrals", |_| true),
     ("/console/programs", "Program", |r| r != Role::Analyst),
     ("/console/offers", "Offers", |_| true),
     ("/console/tracker", "Tracker", |_| true),
@@ -64,8 +65,9 @@ impl Frame<'_> {
              <nav aria-label=\"Main\"><ul>{menu}</ul></nav>\
              <form class=\"who\" method=\"post\" action=\"/console/sign-out\">{csrf}\
              <span>{name} · {role} · program <strong>{program}</strong></span> \
-             <button type=\"submit\">Sign out</button></form></header>",
+             <a href=\"{password}\">Password</a> <button type=\"submit\">Sign out</button></form></header>",
             home = esc(&self.link("/console")),
+            password = esc(&self.link("/console/password")),
             csrf = self.csrf_field(),
             name = esc(&self.operator.name),
             role = self.role.as_str(),
@@ -165,19 +167,24 @@ pub fn copyable(id: &str, text: &str) -> String {
 
 /// Paging links: `offset` rows in, `count` a page, `more` when another page follows.
 pub fn pager(base: &str, offset: i64, count: i64, more: bool) -> String {
+    pager_of(base, "offset", offset, count, more)
+}
+
+/// [`pager`] of a page's second list, whose offset is the parameter `param`.
+pub fn pager_of(base: &str, param: &str, offset: i64, count: i64, more: bool) -> String {
     let joiner = if base.contains('?') { '&' } else { '?' };
     let mut links = Vec::new();
     if offset > 0 {
         let previous = (offset - count).max(0);
         links.push(format!(
             "<a href=\"{}\" rel=\"prev\">← Newer</a>",
-            esc(&format!("{base}{joiner}offset={previous}"))
+            esc(&format!("{base}{joiner}{param}={previous}"))
         ));
     }
     if more {
         links.push(format!(
             "<a href=\"{}\" rel=\"next\">Older →</a>",
-            esc(&format!("{base}{joiner}offset={}", offset + count))
+            esc(&format!("{base}{joiner}{param}={}", offset + count))
         ));
     }
     if links.is_empty() {
@@ -230,6 +237,40 @@ pub fn bar_chart(title: &str, series: &[&str], days: &[(String, Vec<f64>)]) -> S
     )
 }
 
+/// A funnel (SVG, no script): a bar per step, as long as its count against the largest
+/// step's, with the step's name and count as text beside it (ink on white). Callers put
+/// the numbers in a table under it too.
+pub fn funnel_chart(title: &str, steps: &[(&str, f64)]) -> String {
+    const ROW: f64 = 30.0;
+    const LABEL: f64 = 190.0;
+    const BAR: f64 = 400.0;
+    let top = steps.iter().map(|(_, n)| *n).fold(0.0_f64, f64::max);
+    let rows: String = steps
+        .iter()
+        .enumerate()
+        .map(|(i, (name, n))| {
+            let length = if top > 0.0 { n / top * BAR } else { 0.0 };
+            let (y, text_y) = (i as f64 * ROW, i as f64 * ROW + ROW / 2.0 + 5.0);
+            format!(
+                "<text x=\"0\" y=\"{text_y:.0}\">{name}</text>\
+                 <rect class=\"s0\" x=\"{LABEL}\" y=\"{:.0}\" width=\"{length:.1}\" height=\"{:.0}\"><title>{name}: {n}</title></rect>\
+                 <text x=\"{:.1}\" y=\"{text_y:.0}\">{n}</text>",
+                y + 4.0,
+                ROW - 8.0,
+                LABEL + length + 6.0,
+                name = esc(name),
+            )
+        })
+        .collect();
+    format!(
+        "<figure class=\"chart funnel\"><figcaption>{caption}</figcaption>\
+         <svg role=\"img\" aria-label=\"{caption}\" viewBox=\"0 0 {width} {height}\">{rows}</svg></figure>",
+        caption = esc(title),
+        width = LABEL + BAR + 80.0,
+        height = ROW * steps.len().max(1) as f64,
+    )
+}
+
 /// Percent-encodes a query value.
 pub fn url_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -263,7 +304,7 @@ pub fn rows_of(items: &serde_json::Value, keys: &[&str]) -> Vec<Vec<String>> {
 
 #[cfg(test)]
 mod tests {
-    use super::CSS;
+    use super::{funnel_chart, CSS};
 
     /// A colour of the stylesheet's palette (`--name: #rrggbb`), or a literal `#rrggbb`.
     fn colour(name: &str) -> [f64; 3] {
@@ -301,6 +342,19 @@ mod tests {
         };
         let (x, y) = (luminance(colour(a)), luminance(colour(b)));
         (x.max(y) + 0.05) / (x.min(y) + 0.05)
+    }
+
+    #[test]
+    fn a_funnels_bars_follow_its_counts() {
+        let chart = funnel_chart("F", &[("Clicks", 4.0), ("Sign-ups <b>", 1.0), ("Paid", 0.0)]);
+        assert!(chart.contains("width=\"400.0\"><title>Clicks: 4</title>"), "{chart}");
+        assert!(
+            chart.contains("width=\"100.0\"><title>Sign-ups &lt;b&gt;: 1</title>"),
+            "{chart}"
+        );
+        assert!(chart.contains("width=\"0.0\"><title>Paid: 0</title>"), "{chart}");
+        let empty = funnel_chart("F", &[("Clicks", 0.0)]);
+        assert!(empty.contains("width=\"0.0\""), "nothing to compare with: no bar");
     }
 
     #[test]

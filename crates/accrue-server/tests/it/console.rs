@@ -16,6 +16,7 @@ on_both_backends!(
     roles_keep_to_their_part,
     wrong_passwords_lock_a_login,
     settings_links_batches_and_partners_through_forms,
+    purchases_referrals_endpoints_partners_and_operators,
 );
 
 const PASSWORD: &str = "correct horse 42";
@@ -422,6 +423,238 @@ async fn settings_links_batches_and_partners_through_forms(db: TestDb) {
     );
 }
 
+async fn purchases_referrals_endpoints_partners_and_operators(db: TestDb) {
+    use crate::processing_support::{call, member_token, request, setup};
+    let s = TestServer::start(db).await;
+    operator(&s, "anna", "admin").await;
+    operator(&s, "sam", "support").await;
+    let mut c = Console::new(&s);
+    c.sign_in("anna", PASSWORD).await;
+    let csrf = c.csrf().await;
+
+    // A member's purchases, newest first and paged, in the admin API and on the page.
+    let (member, till) = setup(&s, "100").await;
+    let t = member_token(&s, &till).await;
+    call(
+        &s,
+        &t,
+        "/Purchases/p1/Bonus/Payment",
+        request("p1-pay", json!({"amount": 10})),
+    )
+    .await;
+    call(&s, &t, "/Purchases/p1/Confirm", json!({"operationId": "p1-confirm"})).await;
+    call(
+        &s,
+        &t,
+        "/Purchases/p2/Bonus/Payment",
+        request("p2-pay", json!({"amount": 5})),
+    )
+    .await;
+    let path = format!("/admin/v1/members/{member}/purchases");
+    let (status, newest) = s.admin(Method::GET, &format!("{path}?count=1"), None).await;
+    assert_eq!(status, StatusCode::OK, "{newest}");
+    assert_eq!(newest["total"], 2);
+    let p2 = &newest["items"][0];
+    assert_eq!(
+        (&p2["key"], &p2["state"], &p2["bonus_paid"]),
+        (&json!("p2"), &json!("open"), &json!("5.00"))
+    );
+    let (_, older) = s.admin(Method::GET, &format!("{path}?count=1&offset=1"), None).await;
+    let p1 = &older["items"][0];
+    assert_eq!(
+        (
+            &p1["key"],
+            &p1["state"],
+            &p1["bonus_paid"],
+            &p1["number"],
+            &p1["currency"]
+        ),
+        (
+            &json!("p1"),
+            &json!("confirmed"),
+            &json!("10.00"),
+            &json!("string"),
+            &json!("BONUS")
+        ),
+        "{older}"
+    );
+    assert_eq!(p1["total"], "76.50", "85.00 less the offer's 10 %: {p1}");
+    let (status, _) = s.admin(Method::GET, &format!("{path}?count=0"), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = s.admin(Method::GET, "/admin/v1/members/999999/purchases", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, page) = c.get(&format!("/console/members/{member}")).await;
+    assert!(
+        page.contains("<h2>Purchases</h2>") && page.contains("<small>p1</small>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<td>confirmed</td>") && page.contains("<td>76.50</td>"),
+        "{page}"
+    );
+
+    // A referral held for review (the friend signed up on the inviter's phone): support
+    // sees it and may not decide; the admin approves it from the list.
+    let key = crate::referral::program(&s, json!({"self_referral": true})).await;
+    let inviter = crate::referral::sign_in(&s, &key, "79162220001", None, "phone-of-a").await;
+    let inviter = inviter["id"].as_str().unwrap();
+    crate::referral::sign_in(&s, &key, "79162220002", Some(inviter), "phone-of-a").await;
+    let (_, held) = s.admin(Method::GET, "/admin/v1/referrals?state=review", None).await;
+    let held = held["items"][0]["id"].as_i64().expect("a referral in review");
+    let mut support = Console::new(&s);
+    support.sign_in("sam", PASSWORD).await;
+    let (_, page) = support.get("/console/referrals").await;
+    assert!(page.contains("same_device") && !page.contains("Approve"), "{page}");
+    let decision = [("id", held.to_string()), ("decision", "approve".into())];
+    let decision: Vec<(&str, &str)> = decision.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let support_csrf = support.csrf().await;
+    let (_, to) = support
+        .post("/console/referrals/decide", &with_csrf(&support_csrf, &decision))
+        .await;
+    assert!(to.contains("failed=") && to.contains("may%20not"), "{to}");
+    let (_, page) = c.get("/console/referrals").await;
+    assert!(page.contains("Approve") && page.contains("Reject"), "{page}");
+    let (_, to) = c.post("/console/referrals/decide", &with_csrf(&csrf, &decision)).await;
+    assert!(to.contains(&format!("done=referral%20{held}%20approved")), "{to}");
+    let (_, approved) = s.admin(Method::GET, "/admin/v1/referrals?state=approved", None).await;
+    assert_eq!(approved["items"][0]["id"], held, "{approved}");
+    let (_, to) = c.post("/console/referrals/decide", &with_csrf(&csrf, &decision)).await;
+    assert!(to.contains("failed="), "a decided referral stays decided: {to}");
+
+    // A webhook endpoint: its secret on the answer only; a bad URL refused. Its first
+    // message on a page of its own, with its attempts.
+    let hook = [
+        ("url", "https://hooks.example/accrue"),
+        ("event_types", "points.accrued, points.withdrawn"),
+    ];
+    let (status, page) = c.post("/console/webhooks/endpoints", &with_csrf(&csrf, &hook)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let (_, endpoints) = s.admin(Method::GET, "/admin/v1/webhook-endpoints", None).await;
+    let endpoint = endpoints["items"][0]["id"].as_i64().unwrap();
+    assert_eq!(
+        endpoints["items"][0]["event_types"],
+        json!(["points.accrued", "points.withdrawn"])
+    );
+    let (_, secret) = s
+        .admin(
+            Method::GET,
+            &format!("/admin/v1/webhook-endpoints/{endpoint}/secret"),
+            None,
+        )
+        .await;
+    let secret = secret["secret"].as_str().unwrap();
+    assert!(
+        page.contains(&format!("<code id=\"endpoint-secret\">{secret}</code>")),
+        "{page}"
+    );
+    let bad = [("url", "ftp://hooks.example"), ("event_types", "*")];
+    let (_, to) = c.post("/console/webhooks/endpoints", &with_csrf(&csrf, &bad)).await;
+    assert!(to.contains("failed="), "{to}");
+    let accrual = json!({"member_id": member, "amount": "1"});
+    s.admin_with(
+        Method::POST,
+        "/admin/v1/operations/accrue",
+        Some(accrual),
+        &[("Idempotency-Key", "hook-1")],
+    )
+    .await;
+    let (_, queued) = s
+        .admin(Method::GET, "/admin/v1/outbox/messages?kind=webhook", None)
+        .await;
+    let message = queued["items"][0]["id"].as_str().unwrap();
+    let (status, page) = c.get(&format!("/console/webhooks/messages/{message}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("hooks.example/accrue") && page.contains("<h2>Attempts</h2>"),
+        "{page}"
+    );
+    assert!(page.contains("points.accrued") && page.contains("Retry"), "{page}");
+
+    // A partner: its hash and key on the answer only; a path taken refused.
+    let partner = [
+        ("path", "acme"),
+        ("name", "Acme hosting"),
+        ("currency", ""),
+        ("scheme", "aes-256-gcm"),
+        ("module_url", ""),
+    ];
+    let (status, page) = c.post("/console/partners", &with_csrf(&csrf, &partner)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let (_, made) = s.admin(Method::GET, "/admin/v1/partners/acme", None).await;
+    let hash = made["hash"].as_str().unwrap();
+    assert!(
+        page.contains(&format!("<code id=\"partner-hash\">{hash}</code>")),
+        "{page}"
+    );
+    assert!(page.contains("id=\"partner-key\""), "{page}");
+    let (_, to) = c.post("/console/partners", &with_csrf(&csrf, &partner)).await;
+    assert!(to.contains("failed="), "the path is taken: {to}");
+
+    // Operators: one disabled (signed out at once, no sign-in), enabled again, given a
+    // new password; the last admin stays; an operator changes their own password.
+    let (_, to) = c
+        .post(
+            "/console/operators/switch",
+            &with_csrf(&csrf, &[("login", "sam"), ("action", "disable")]),
+        )
+        .await;
+    assert!(to.contains("done=sam%20disabled"), "{to}");
+    assert_eq!(
+        support.get("/console").await.0,
+        StatusCode::SEE_OTHER,
+        "the session ended"
+    );
+    assert_eq!(support.sign_in("sam", PASSWORD).await.0, StatusCode::UNAUTHORIZED);
+    c.post(
+        "/console/operators/switch",
+        &with_csrf(&csrf, &[("login", "sam"), ("action", "enable")]),
+    )
+    .await;
+    let new = [("login", "sam"), ("new_password", "a brand new secret")];
+    let (_, to) = c.post("/console/operators/password", &with_csrf(&csrf, &new)).await;
+    assert!(to.contains("done=sam%20has%20a%20new%20password"), "{to}");
+    assert_eq!(support.sign_in("sam", PASSWORD).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        support.sign_in("sam", "a brand new secret").await.0,
+        StatusCode::SEE_OTHER
+    );
+    let short = [("login", "sam"), ("new_password", "short")];
+    let (_, to) = c.post("/console/operators/password", &with_csrf(&csrf, &short)).await;
+    assert!(to.contains("failed="), "{to}");
+    let (_, to) = c
+        .post(
+            "/console/operators/switch",
+            &with_csrf(&csrf, &[("login", "anna"), ("action", "disable")]),
+        )
+        .await;
+    assert!(to.contains("failed=you%20cannot%20disable%20yourself"), "{to}");
+    let last = accrue_server::service::operators::set_disabled(&s.store, "anna", true).await;
+    assert!(last.unwrap_err().to_string().contains("last active admin"));
+    let support_csrf = support.csrf().await;
+    let (_, to) = support
+        .post(
+            "/console/operators/switch",
+            &with_csrf(&support_csrf, &[("login", "anna"), ("action", "disable")]),
+        )
+        .await;
+    assert!(to.contains("Only an admin"), "{to}");
+    let wrong = [
+        ("current_password", "not it at all"),
+        ("new_password", "sams own secret"),
+    ];
+    let (_, to) = support
+        .post("/console/password", &with_csrf(&support_csrf, &wrong))
+        .await;
+    assert!(to.contains("failed=the%20current%20password%20is%20wrong"), "{to}");
+    let own = [
+        ("current_password", "a brand new secret"),
+        ("new_password", "sams own secret"),
+    ];
+    let (status, to) = support.post("/console/password", &with_csrf(&support_csrf, &own)).await;
+    assert_eq!((status, to.as_str()), (StatusCode::SEE_OTHER, "/console/sign-in"));
+    assert_eq!(support.sign_in("sam", "sams own secret").await.0, StatusCode::SEE_OTHER);
+}
+
 /// The whole console in headless Chromium, every page kept as a screenshot.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_operator_works_in_a_browser() {
@@ -568,8 +801,25 @@ async fn an_operator_works_in_a_browser() {
         Some(json!({"path": "acme", "name": "Acme hosting"})),
     )
     .await;
+    let (_, delivered) = s
+        .admin(
+            Method::GET,
+            "/admin/v1/outbox/messages?state=delivered&kind=webhook",
+            None,
+        )
+        .await;
+    let retried = delivered["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["attempts"] == 3)
+        .expect("the retried webhook");
+    let message = format!("/console/webhooks/messages/{}", retried["id"].as_str().unwrap());
     let screens = [
         ("/console", "svg rect", "dashboard-points.png"),
+        (&message as &str, "#message-state", "message.png"),
+        ("/console/referrals", "#state", "referrals.png"),
+        ("/console/password", "#current_password", "password.png"),
         (
             &format!("/console/members/{id}") as &str,
             ".balance",
@@ -605,4 +855,23 @@ async fn an_operator_works_in_a_browser() {
         browser.attribute("progress", "value").await.unwrap().as_deref(),
         Some("1")
     );
+    browser.goto(&format!("{base}/console")).await.unwrap();
+    browser.wait_for(".funnel svg", wait).await.unwrap();
+    browser
+        .eval("document.querySelector('.funnel').scrollIntoView()", &[])
+        .await
+        .unwrap();
+    browser.screenshot(&shots.join("dashboard-funnels.png")).await.unwrap();
+    // The delivery log of the retried webhook: two failures, then the retry delivered.
+    browser.goto(&format!("{base}{message}")).await.unwrap();
+    browser.wait_for("#message-state", wait).await.unwrap();
+    assert_eq!(browser.text("#message-state").await.unwrap(), "delivered");
+    let statuses = browser
+        .eval(
+            "return [...document.querySelectorAll('tbody tr td:nth-child(2)')].map(e => e.textContent)",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(statuses, json!(["500", "500", "200"]), "oldest first");
 }

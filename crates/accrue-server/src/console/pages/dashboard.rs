@@ -3,7 +3,7 @@
 //! over a period.
 
 use super::{frame, section, Common};
-use crate::console::html::{bar_chart, esc, notice, plain, table};
+use crate::console::html::{bar_chart, esc, funnel_chart, notice, plain, table};
 use crate::console::session::Signed;
 use crate::console::{ConsoleState, Refusal};
 use axum::extract::{Query, State};
@@ -141,12 +141,17 @@ fn activity_section(report: &Value) -> String {
         ("Rewarded", &r["rewarded"]),
     ];
     let rows: Vec<Vec<String>> = steps.iter().map(|(name, n)| vec![esc(name), plain(n)]).collect();
+    let bars: Vec<(&str, f64)> = steps
+        .iter()
+        .map(|(name, n)| (*name, n.as_f64().unwrap_or(0.0)))
+        .collect();
     format!(
         "<h2>Purchases</h2><p class=\"figures\"><span><strong id=\"purchases-count\">{count}</strong> purchases</span>\
-         <span><strong>{revenue}</strong> revenue</span></p>{chart}<h2>Referral funnel</h2>{funnel}",
+         <span><strong>{revenue}</strong> revenue</span></p>{chart}<h2>Referral funnel</h2>{bars}{funnel}",
         count = plain(&purchases["count"]),
         revenue = plain(&purchases["revenue"]),
         chart = bar_chart("Revenue per day", &["revenue"], &days),
+        bars = funnel_chart("Referral funnel", &bars),
         funnel = table(&["Step", "Count"], &rows, "No referral activity."),
     )
 }
@@ -180,5 +185,13 @@ fn funnel_section(total: &Value) -> String {
         .iter()
         .map(|(name, count, sums)| vec![esc(name), esc(count), sums.clone()])
         .collect();
-    table(&["Step", "Count", "Sums"], &rows, "No tracker activity.")
+    let bars: Vec<(&str, f64)> = steps
+        .iter()
+        .map(|(name, count, _)| (*name, count.parse().unwrap_or(0.0)))
+        .collect();
+    format!(
+        "{}{}",
+        funnel_chart("Tracker funnel", &bars),
+        table(&["Step", "Count", "Sums"], &rows, "No tracker activity.")
+    )
 }

@@ -3,7 +3,7 @@
 //! accrue or withdraw points (the reason is the operation's description), block.
 
 use super::{back, frame, section, unreadable, Common};
-use crate::console::html::{esc, field, pager, plain, rows_of, table, url_encode};
+use crate::console::html::{esc, field, pager, pager_of, plain, rows_of, table, url_encode};
 use crate::console::session::{forged, Signed};
 use crate::console::{ConsoleState, Refusal};
 use axum::extract::{Path, Query, State};
@@ -14,6 +14,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 const PAGE: i64 = 20;
+/// Purchases shown at a time.
+const PURCHASES: i64 = 10;
 /// The newest messages the page shows.
 const MESSAGES: usize = 10;
 
@@ -88,7 +90,10 @@ pub async fn search(State(state): State<ConsoleState>, who: Signed, Query(q): Qu
 pub struct MemberQuery {
     #[serde(flatten)]
     common: Common,
+    /// Of the history.
     offset: Option<i64>,
+    /// Of the purchases.
+    purchases: Option<i64>,
 }
 
 pub async fn page(
@@ -110,9 +115,12 @@ pub async fn page(
     };
     let offset = q.offset.unwrap_or(0).max(0);
     let history_path = format!("/members/{id}/history{in_program}&count={PAGE}&offset={offset}");
-    let (balances, history, cards, referral, messages) = tokio::join!(
+    let bought = q.purchases.unwrap_or(0).max(0);
+    let purchases_path = format!("/members/{id}/purchases{in_program}&count={PURCHASES}&offset={bought}");
+    let (balances, history, purchases, cards, referral, messages) = tokio::join!(
         state.get(&who, format!("/members/{id}/balances{in_program}")),
         state.get(&who, history_path),
+        state.get(&who, purchases_path),
         state.get(&who, format!("/cards{in_program}&member_id={id}")),
         state.get(&who, format!("/members/{id}/referral{in_program}")),
         state.get(&who, format!("/members/{id}/notifications{in_program}")),
@@ -126,6 +134,15 @@ pub async fn page(
         table(&["Number", "Kind", "State", "Assigned"], &rows, "No cards.")
     }));
     body.push_str(&section("Referrals", referral, referral_figures));
+    body.push_str(&section("Purchases", purchases, |p| {
+        let base = f.link(&format!("/console/members/{id}"));
+        let more = p["total"].as_i64().unwrap_or(0) > bought + PURCHASES;
+        format!(
+            "{}{}",
+            purchases_table(p),
+            pager_of(&base, "purchases", bought, PURCHASES, more)
+        )
+    }));
     body.push_str(&section("History", history, |h| {
         let base = f.link(&format!("/console/members/{id}"));
         let more = h["total"].as_i64().unwrap_or(0) > offset + PAGE;
@@ -217,6 +234,39 @@ fn referral_figures(r: &Value) -> String {
         rewarded = plain(&r["rewarded"]),
         pending = plain(&r["pending"]),
         bonus = plain(&r["bonus"]),
+    )
+}
+
+fn purchases_table(p: &Value) -> String {
+    let rows: Vec<Vec<String>> = p["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|i| {
+            let points = |name: &str| format!("{} {}", plain(&i[name]), plain(&i["currency"]));
+            vec![
+                plain(&i["created_at"]),
+                format!("{}<br><small>{}</small>", plain(&i["number"]), plain(&i["key"])),
+                plain(&i["state"]),
+                plain(&i["total"]),
+                points("bonus_paid"),
+                points("accrual"),
+                points("refunded_payment"),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "When",
+            "Cheque",
+            "State",
+            "Total",
+            "Paid with points",
+            "Accrued",
+            "Points refunded",
+        ],
+        &rows,
+        "No purchases.",
     )
 }
 

@@ -9,10 +9,11 @@ mod offers;
 mod operators;
 mod partners;
 mod programs;
+mod referrals;
 mod tracker;
 mod webhooks;
 
-use super::html::{notice, url_encode, Frame};
+use super::html::{copyable, esc, notice, url_encode, Frame};
 use super::session::Signed;
 use super::{ConsoleState, Refusal};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -28,17 +29,27 @@ pub fn routes() -> Router<ConsoleState> {
         .route("/console/members/{id}/points", post(members::move_points))
         .route("/console/members/{id}/block", post(members::block))
         .route("/console/members/{id}/code", post(members::resend_code))
+        .route("/console/referrals", get(referrals::page))
+        .route("/console/referrals/decide", post(referrals::decide))
         .route("/console/offers", get(offers::page).post(offers::save))
         .route("/console/offers/simulate", post(offers::simulate))
         .route("/console/programs", get(programs::page).post(programs::save))
-        .route("/console/partners", get(partners::page))
+        .route("/console/partners", get(partners::page).post(partners::create))
         .route("/console/batch", get(batch::page))
         .route("/console/tracker", get(tracker::page).post(tracker::create))
         .route("/console/tracker/links", post(tracker::create_link))
         .route("/console/tracker/stats.csv", get(tracker::stats_csv))
         .route("/console/webhooks", get(webhooks::page))
         .route("/console/webhooks/retry", post(webhooks::retry))
+        .route("/console/webhooks/endpoints", post(webhooks::create_endpoint))
+        .route("/console/webhooks/messages/{id}", get(webhooks::message))
         .route("/console/operators", get(operators::page).post(operators::create))
+        .route("/console/operators/switch", post(operators::switch))
+        .route("/console/operators/password", post(operators::set_password))
+        .route(
+            "/console/password",
+            get(operators::own_password_page).post(operators::change_own_password),
+        )
 }
 
 /// What every screen's query may say: the program, and what the last form did.
@@ -104,4 +115,20 @@ pub fn section(
         Err(refusal) => notice(true, &refusal.message),
     };
     format!("<h2>{}</h2>{inner}", super::html::esc(title))
+}
+
+/// The answer to a form that made something with secrets: what was done, and each
+/// (heading, element id, text) to copy now — on this page only, never in a link, so no
+/// browser history keeps them.
+pub fn shown_once(f: &Frame, current: &str, title: &str, done: &str, secrets: &[(&str, &str, &str)]) -> Response {
+    let parts: String = secrets
+        .iter()
+        .map(|(heading, id, text)| format!("<h2>{}</h2>{}", esc(heading), copyable(id, text)))
+        .collect();
+    let body = format!(
+        "{}<p>Copy these now: the secret is not shown again.</p>{parts}<p><a href=\"{}\">Back</a></p>",
+        notice(false, done),
+        esc(&f.link(current)),
+    );
+    f.page(current, title, &body)
 }
