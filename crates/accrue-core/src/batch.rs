@@ -251,7 +251,7 @@ pub fn csv_columns(header: &str) -> Result<Vec<String>, BatchError> {
 
 /// The cells of a CSV line: `,` between them, `"` around a cell that holds one, `""`
 /// for a quote inside.
-fn csv_cells(line: &str) -> Result<Vec<String>, BatchError> {
+pub(crate) fn csv_cells(line: &str) -> Result<Vec<String>, BatchError> {
     let mut cells = vec![String::new()];
     let mut quoted = false;
     let mut chars = line.trim_end_matches(['\r', '\n']).chars().peekable();

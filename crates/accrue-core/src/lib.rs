@@ -4,6 +4,7 @@
 //! arguments, so it can be tested exhaustively and reused by every face.
 
 pub mod batch;
+pub mod csv;
 pub mod events;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;

@@ -104,6 +104,38 @@ pub(crate) async fn batches(store: Store, mut stop: watch::Receiver<bool>) {
     }
 }
 
+/// Writes running exports a part at a time, until told to stop. An export that fails
+/// is ended with its error: the operator sees it and starts another.
+pub(crate) async fn exports(store: Store, mut stop: watch::Receiver<bool>) {
+    loop {
+        let running = store.running_exports().await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "export worker could not list exports");
+            Vec::new()
+        });
+        for export in running {
+            let mut current = Some(export);
+            while let Some(export) = current.take() {
+                if *stop.borrow() {
+                    return;
+                }
+                match crate::service::exports::write_next(&store, &export).await {
+                    Ok(next) => current = next,
+                    Err(e) => {
+                        tracing::error!(error = %e, export = export.id, "export failed");
+                        if let Err(e) = store.fail_export(export.id, e.to_string()).await {
+                            tracing::error!(error = %e, export = export.id, "could not mark the export failed");
+                        }
+                    }
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(BATCH_IDLE) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
 /// How often birthdays are looked for: each member is told once a year however often.
 const BIRTHDAY_EVERY: Duration = Duration::from_secs(3600);
 /// When birthdays are first looked for after a start: not at once, so that a server that

@@ -177,6 +177,7 @@ pub async fn serve(
     let mut jobs = tokio::task::JoinSet::new();
     jobs.spawn(jobs::run(store.clone(), options.expiry_interval, jobs_stopped.clone()));
     jobs.spawn(jobs::batches(store.clone(), jobs_stopped.clone()));
+    jobs.spawn(jobs::exports(store.clone(), jobs_stopped.clone()));
     jobs.spawn(jobs::vk_collectors(store.clone(), jobs_stopped.clone()));
     jobs.spawn(jobs::birthdays(store.clone(), jobs_stopped.clone()));
     let deliveries = Arc::<DeliveryMetrics>::default();

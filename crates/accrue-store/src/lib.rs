@@ -27,6 +27,7 @@ pub mod devices;
 mod error;
 pub mod events;
 pub mod expiry_notices;
+pub mod exports;
 pub mod face_bindings;
 pub mod hooks;
 pub mod idempotency;

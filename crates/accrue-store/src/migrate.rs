@@ -47,6 +47,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(22, "0022_events"),
     migration!(23, "0023_history"),
     migration!(24, "0024_console"),
+    migration!(25, "0025_exports"),
 ];
 
 /// A short hash of every PostgreSQL migration: databases migrated by the same code

@@ -6,6 +6,7 @@ mod batch;
 mod cards;
 mod coupons;
 mod events;
+mod exports;
 mod faces;
 mod keys;
 mod members;
@@ -120,6 +121,9 @@ pub fn router(state: AdminState, body_limit: usize) -> Router {
         .route("/batch/stats", get(batch::stats))
         .route("/reports/points", get(reports::points))
         .route("/reports/activity", get(reports::activity))
+        .route("/exports", post(exports::start).get(exports::list))
+        .route("/exports/{id}", get(exports::get))
+        .route("/exports/{id}/file", get(exports::file))
         .route("/programs/{code}/lifetimes", get(batch::lifetimes))
         .route(
             "/programs/{code}/lifetimes/{external_id}",

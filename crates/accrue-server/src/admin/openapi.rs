@@ -2,8 +2,8 @@
 
 use super::tracker::{integrations as tracker_integrations, links as tracker_links, reports as tracker_reports};
 use super::{
-    batch, cards, coupons, events, faces, keys, members, notifications, operations, outbox, partners, processing,
-    programs, referrals, reports, subscribers, webhooks,
+    batch, cards, coupons, events, exports, faces, keys, members, notifications, operations, outbox, partners,
+    processing, programs, referrals, reports, subscribers, webhooks,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -16,7 +16,7 @@ use utoipa::{Modify, OpenApi};
         faces::get_loymax, faces::put_loymax, faces::delete_loymax, faces::list_loymax,
         referrals::settings, referrals::set_settings, referrals::set_link_hosts, referrals::list, referrals::clicks, referrals::approve,
         referrals::reject, referrals::of_member, referrals::imshop_settings, referrals::put_imshop, referrals::rotate_imshop_key,
-        batch::settings, batch::put_settings, batch::rotate_key, batch::submit, batch::list, batch::get, batch::rows, batch::stats, reports::points, reports::activity,
+        batch::settings, batch::put_settings, batch::rotate_key, batch::submit, batch::list, batch::get, batch::rows, batch::stats, reports::points, reports::activity, exports::start, exports::list, exports::get, exports::file,
         batch::lifetimes, batch::put_lifetime, batch::delete_lifetime,
         events::offers, events::put_offers, events::record, events::link, events::counters, events::put_vk, events::rotate_secret, events::collect,
         partners::create, partners::list, partners::get, partners::update, partners::rotate_key, partners::users,

@@ -271,6 +271,15 @@ pub fn funnel_chart(title: &str, steps: &[(&str, f64)]) -> String {
     )
 }
 
+/// A progress bar with its numbers: `done` of `total` `unit`.
+pub fn progress(done: i64, total: i64, unit: &str) -> String {
+    format!(
+        "<progress max=\"{max}\" value=\"{done}\" aria-label=\"{done} of {total} {unit}\"></progress> {done} / {total}",
+        max = total.max(1),
+        unit = esc(unit),
+    )
+}
+
 /// Percent-encodes a query value.
 pub fn url_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -347,12 +356,18 @@ mod tests {
     #[test]
     fn a_funnels_bars_follow_its_counts() {
         let chart = funnel_chart("F", &[("Clicks", 4.0), ("Sign-ups <b>", 1.0), ("Paid", 0.0)]);
-        assert!(chart.contains("width=\"400.0\"><title>Clicks: 4</title>"), "{chart}");
         assert!(
-            chart.contains("width=\"100.0\"><title>Sign-ups &lt;b&gt;: 1</title>"),
+            chart.contains("width=\"400.0\" height=\"22\"><title>Clicks: 4</title>"),
             "{chart}"
         );
-        assert!(chart.contains("width=\"0.0\"><title>Paid: 0</title>"), "{chart}");
+        assert!(
+            chart.contains("width=\"100.0\" height=\"22\"><title>Sign-ups &lt;b&gt;: 1</title>"),
+            "{chart}"
+        );
+        assert!(
+            chart.contains("width=\"0.0\" height=\"22\"><title>Paid: 0</title>"),
+            "{chart}"
+        );
         let empty = funnel_chart("F", &[("Clicks", 0.0)]);
         assert!(empty.contains("width=\"0.0\""), "nothing to compare with: no bar");
     }

@@ -1,7 +1,7 @@
 //! What each operator role may do, as calls of the admin API the console makes for it:
 //! an admin anything; support reads everything and cares for members (points with a
-//! reason, blocking, resending a code, retrying a message); an analyst reads reports
-//! and lists, never a member's record or a secret.
+//! reason, blocking, resending a code, retrying a message, exporting members); an
+//! analyst reads reports and lists, never a member's record or a secret.
 
 use axum::http::Method;
 
@@ -20,6 +20,7 @@ const SUPPORT_WRITES: &[&str] = &[
     "/members/*/codes/resend",
     "/outbox/messages/*/retry",
     "/offers/simulate",
+    "/exports",
 ];
 
 /// Reads an analyst may make: figures, not people.

@@ -11,6 +11,7 @@
 
 pub mod batch;
 pub mod events;
+pub mod exports;
 pub mod history;
 pub mod integra;
 pub mod operators;

@@ -17,6 +17,7 @@ on_both_backends!(
     wrong_passwords_lock_a_login,
     settings_links_batches_and_partners_through_forms,
     purchases_referrals_endpoints_partners_and_operators,
+    members_are_exported_in_the_background,
 );
 
 const PASSWORD: &str = "correct horse 42";
@@ -655,6 +656,124 @@ async fn purchases_referrals_endpoints_partners_and_operators(db: TestDb) {
     assert_eq!(support.sign_in("sam", "sams own secret").await.0, StatusCode::SEE_OTHER);
 }
 
+/// An export's state once the worker has finished with it.
+async fn finished_export(s: &TestServer, id: i64) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, export) = s.admin(Method::GET, &format!("/admin/v1/exports/{id}"), None).await;
+        if export["state"] != "running" {
+            return export;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the export never ended: {export}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn members_are_exported_in_the_background(db: TestDb) {
+    use accrue_server::service::exports::PART_ROWS;
+    let s = TestServer::start(db).await;
+    operator(&s, "sam", "support").await;
+    operator(&s, "ada", "analyst").await;
+    // Two full parts of members, so the last part holds nothing; one of them with a
+    // name a spreadsheet would run and a balance.
+    let program = s.store.program("default").await.unwrap().id;
+    for n in 1..2 * PART_ROWS {
+        let phone = format!("+7916{n:07}");
+        let fields = accrue_store::MemberFields {
+            phone: Some(phone),
+            ..Default::default()
+        };
+        s.store.create_member(program, fields).await.unwrap();
+    }
+    let special = json!({"phone": "+79990000001", "first_name": "=cmd, \"x\"", "last_name": "Petrova"});
+    let (_, special) = s.admin(Method::POST, "/admin/v1/members", Some(special)).await;
+    let special = special["id"].as_i64().unwrap();
+    let accrual = json!({"member_id": special, "amount": "12.50"});
+    s.admin_with(
+        Method::POST,
+        "/admin/v1/operations/accrue",
+        Some(accrual),
+        &[("Idempotency-Key", "x-1")],
+    )
+    .await;
+
+    let mut c = Console::new(&s);
+    c.sign_in("sam", PASSWORD).await;
+    let csrf = c.csrf().await;
+    let (_, page) = c.get("/console/members").await;
+    assert!(
+        page.contains("Export all members (CSV)") && page.contains("No exports yet."),
+        "{page}"
+    );
+    let (_, to) = c.post("/console/exports", &[("csrf", csrf.as_str())]).await;
+    assert!(to.contains("done=export%201%20started%3A%202000%20members"), "{to}");
+    let export = finished_export(&s, 1).await;
+    assert_eq!(
+        (&export["state"], &export["rows_done"], &export["rows_total"]),
+        (&json!("done"), &json!(2000), &json!(2000))
+    );
+    assert_eq!(export["requested_by"], "console:sam");
+    assert_eq!(export["file"], "/admin/v1/exports/1/file");
+
+    // The file: a header, every member once in id order, the name quoted and guarded.
+    let file = s
+        .client
+        .get(format!("{}/admin/v1/exports/1/file", s.base))
+        .header("authorization", format!("Bearer {}", s.admin_key))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(file.status(), StatusCode::OK);
+    assert!(file.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let text = file.text().await.unwrap();
+    let lines: Vec<&str> = text.split_terminator("\r\n").collect();
+    assert_eq!(lines[0], "id,phone,email,first_name,last_name,state,joined_at,balance");
+    assert_eq!(lines.len(), 2001, "a header and 2000 members");
+    assert!(lines[1].starts_with("1,+79160000001,,,,active,"), "{}", lines[1]);
+    let last = lines[2000];
+    assert!(
+        last.starts_with(&format!("{special},+79990000001,,\"'=cmd, \"\"x\"\"\",Petrova,active,"))
+            && last.ends_with(",12.50"),
+        "{last}"
+    );
+    let (_, page) = c.get("/console/members").await;
+    assert!(
+        page.contains("/console/exports/1.csv") && page.contains("2000 / 2000"),
+        "{page}"
+    );
+    let (status, through_console) = c.get("/console/exports/1.csv").await;
+    assert_eq!((status, through_console.as_str()), (StatusCode::OK, text.as_str()));
+
+    // A writer that read the export before it moved on writes nothing.
+    let stale = accrue_store::exports::Export {
+        state: "running".into(),
+        rows_done: 0,
+        last_key: 0,
+        finished_at: None,
+        ..s.store.export(program, 1).await.unwrap()
+    };
+    let next = accrue_server::service::exports::write_next(&s.store, &stale)
+        .await
+        .unwrap();
+    assert_eq!(next, None);
+    let (_, again) = c.get("/console/exports/1.csv").await;
+    assert_eq!(again, text, "the file is as it was");
+
+    // An unknown kind is refused; an analyst neither starts nor downloads.
+    let (status, _) = s
+        .admin(Method::POST, "/admin/v1/exports", Some(json!({"kind": "postings"})))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let mut analyst = Console::new(&s);
+    analyst.sign_in("ada", PASSWORD).await;
+    assert_eq!(analyst.get("/console/exports/1.csv").await.0, StatusCode::FORBIDDEN);
+    let (_, list) = s.admin(Method::GET, "/admin/v1/exports", None).await;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(1), "{list}");
+}
+
 /// The whole console in headless Chromium, every page kept as a screenshot.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_operator_works_in_a_browser() {
@@ -801,6 +920,10 @@ async fn an_operator_works_in_a_browser() {
         Some(json!({"path": "acme", "name": "Acme hosting"})),
     )
     .await;
+    let (_, export) = s
+        .admin(Method::POST, "/admin/v1/exports", Some(json!({"kind": "members"})))
+        .await;
+    finished_export(&s, export["id"].as_i64().unwrap()).await;
     let (_, delivered) = s
         .admin(
             Method::GET,
@@ -819,6 +942,7 @@ async fn an_operator_works_in_a_browser() {
         ("/console", "svg rect", "dashboard-points.png"),
         (&message as &str, "#message-state", "message.png"),
         ("/console/referrals", "#state", "referrals.png"),
+        ("/console/members", "progress", "exports.png"),
         ("/console/password", "#current_password", "password.png"),
         (
             &format!("/console/members/{id}") as &str,

@@ -3,7 +3,7 @@
 //! itself (with script; without it, reload to see the progress).
 
 use super::{frame, unreadable, Common};
-use crate::console::html::{esc, pager, plain, table, url_encode};
+use crate::console::html::{esc, pager, plain, progress, table, url_encode};
 use crate::console::session::Signed;
 use crate::console::ConsoleState;
 use axum::extract::{Query, State};
@@ -54,10 +54,6 @@ pub async fn page(State(state): State<ConsoleState>, who: Signed, Query(q): Quer
 fn request_row(r: &Value) -> Vec<String> {
     let total = r["total_rows"].as_i64().unwrap_or(0);
     let processed = r["processed_rows"].as_i64().unwrap_or(0);
-    let progress = format!(
-        "<progress max=\"{max}\" value=\"{processed}\" aria-label=\"{processed} of {total} rows\"></progress> {processed} / {total}",
-        max = total.max(1),
-    );
     vec![
         plain(&r["request_id"]),
         plain(&r["type"]),
@@ -66,7 +62,7 @@ fn request_row(r: &Value) -> Vec<String> {
             "<span class=\"state {0}\">{0}</span>",
             esc(r["state"].as_str().unwrap_or(""))
         ),
-        progress,
+        progress(processed, total, "rows"),
         plain(&r["posted_rows"]),
         plain(&r["failed_rows"]),
         plain(&r["created_at"]),

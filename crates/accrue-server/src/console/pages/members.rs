@@ -1,4 +1,5 @@
-//! Members: find one (by phone, e-mail, card, or id), and the member's page — profile,
+//! Members: find one (by phone, e-mail, card, or id) or export them all, and the
+//! member's page — profile,
 //! balances with expiry dates, history — with care actions that each need a reason:
 //! accrue or withdraw points (the reason is the operation's description), block.
 
@@ -54,7 +55,12 @@ pub async fn search(State(state): State<ConsoleState>, who: Signed, Query(q): Qu
         field("q", "Phone, e-mail, card or #id", "search", text, false),
     );
     if text.is_empty() {
-        return f.page("/console/members", "Members", &form);
+        let body = format!(
+            "{}{form}{}",
+            q.common.notices(),
+            super::exports::listing(&state, &who, &f).await
+        );
+        return f.page("/console/members", "Members", &body);
     }
     let (kind, value) = search_query(text);
     if kind == "id" {

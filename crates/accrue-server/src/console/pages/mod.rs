@@ -4,6 +4,7 @@
 
 mod batch;
 mod dashboard;
+mod exports;
 mod members;
 mod offers;
 mod operators;
@@ -29,6 +30,8 @@ pub fn routes() -> Router<ConsoleState> {
         .route("/console/members/{id}/points", post(members::move_points))
         .route("/console/members/{id}/block", post(members::block))
         .route("/console/members/{id}/code", post(members::resend_code))
+        .route("/console/exports", post(exports::start))
+        .route("/console/exports/{file}", get(exports::download))
         .route("/console/referrals", get(referrals::page))
         .route("/console/referrals/decide", post(referrals::decide))
         .route("/console/offers", get(offers::page).post(offers::save))
