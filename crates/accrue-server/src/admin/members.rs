@@ -1,6 +1,6 @@
 //! Members: create, find, update, block/archive, balances and history.
 
-use super::views::{decimal, millis, pick_currency, time, Items};
+use super::views::{decimal, millis, money, pick_currency, time, Items};
 use super::{Paging, ProgramParam};
 use crate::extract::{Json, Path, Query};
 use crate::{ApiError, AppState};
@@ -519,7 +519,6 @@ pub async fn purchases(
     .bounds()?;
     let currencies = state.store.currencies(program.id).await?;
     let (total, found) = state.store.member_purchases(program.id, id, offset, count).await?;
-    let money = |minor: i64| rust_decimal::Decimal::new(minor, 2).to_string();
     let items = found
         .into_iter()
         .filter_map(|p| {

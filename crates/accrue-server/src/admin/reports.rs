@@ -1,7 +1,7 @@
 //! Figures for dashboards: members, points accrued, spent and expired per program-local
 //! day and currency, purchases and revenue per day, and the referral funnel.
 
-use super::views::decimal;
+use super::views::{decimal, money};
 use super::ProgramParam;
 use crate::extract::Query;
 use crate::{ApiError, AppState};
@@ -152,7 +152,6 @@ pub async fn activity(
     } = q.resolve(&state).await?;
     let sold = state.store.purchases_by_day(program.id, start, end, offset).await?;
     let funnel = state.store.referral_funnel(program.id, start, end).await?;
-    let money = |minor: i64| rust_decimal::Decimal::new(minor, 2).to_string();
     let by_day: BTreeMap<i64, (i64, i64)> = sold.iter().map(|d| (d.day, (d.count, d.revenue))).collect();
     let days: Vec<Value> = (first..first + days)
         .map(|d| {

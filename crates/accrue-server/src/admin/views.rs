@@ -63,6 +63,11 @@ pub struct LimitsView {
     pub max_balance: String,
 }
 
+/// Money (a cheque's amounts, in kopecks or cents) with two decimals.
+pub fn money(minor: i64) -> String {
+    rust_decimal::Decimal::new(minor, 2).to_string()
+}
+
 pub fn decimal(minor: i64, currency: &Currency) -> String {
     money::format_minor(minor, currency.scale)
 }

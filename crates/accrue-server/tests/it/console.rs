@@ -629,6 +629,9 @@ async fn purchases_referrals_endpoints_partners_and_operators(db: TestDb) {
         )
         .await;
     assert!(to.contains("failed=you%20cannot%20disable%20yourself"), "{to}");
+    let odd = with_csrf(&csrf, &[("login", "sam"), ("action", "drop")]);
+    let (_, to) = c.post("/console/operators/switch", &odd).await;
+    assert!(to.contains("failed=the%20action%20is%20enable%20or%20disable"), "{to}");
     let last = accrue_server::service::operators::set_disabled(&s.store, "anna", true).await;
     assert!(last.unwrap_err().to_string().contains("last active admin"));
     let support_csrf = support.csrf().await;

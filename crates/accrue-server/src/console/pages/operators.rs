@@ -14,6 +14,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use serde::Deserialize;
 
+/// Why an admin's form is not taken: a wrong form token, or not an admin.
+fn refused_form(who: &Signed, csrf: &str, program: &str) -> Option<Response> {
+    if !who.checks(csrf) {
+        return Some(forged());
+    }
+    admins_only(who, program)
+}
+
 fn admins_only(who: &Signed, program: &str) -> Option<Response> {
     (who.role != Role::Admin).then(|| {
         let f = frame(who, program);
@@ -103,11 +111,8 @@ pub async fn create(
     Query(q): Query<Common>,
     Form(form): Form<NewOperator>,
 ) -> Response {
-    if !who.checks(&form.csrf) {
-        return forged();
-    }
     let program = q.program();
-    if let Some(refused) = admins_only(&who, program) {
+    if let Some(refused) = refused_form(&who, &form.csrf, program) {
         return refused;
     }
     let made = operators::create(&state.app.store, &form.login, &form.name, &form.role, form.password).await;
@@ -148,11 +153,8 @@ pub async fn switch(
     Query(q): Query<Common>,
     Form(form): Form<Switch>,
 ) -> Response {
-    if !who.checks(&form.csrf) {
-        return forged();
-    }
     let program = q.program();
-    if let Some(refused) = admins_only(&who, program) {
+    if let Some(refused) = refused_form(&who, &form.csrf, program) {
         return refused;
     }
     if form.login == who.operator.login {
@@ -162,7 +164,17 @@ pub async fn switch(
             Err(Refusal::invalid("you cannot disable yourself")),
         );
     }
-    let disabled = form.action == "disable";
+    let disabled = match form.action.as_str() {
+        "disable" => true,
+        "enable" => false,
+        _ => {
+            return back(
+                "/console/operators",
+                program,
+                Err(Refusal::invalid("the action is enable or disable")),
+            )
+        }
+    };
     let outcome = operators::set_disabled(&state.app.store, &form.login, disabled).await;
     tracing::info!(operator = %who.operator.login, login = %form.login, action = %form.action, ok = outcome.is_ok(), "console action");
     let outcome = outcome
@@ -186,11 +198,8 @@ pub async fn set_password(
     Query(q): Query<Common>,
     Form(form): Form<SetPassword>,
 ) -> Response {
-    if !who.checks(&form.csrf) {
-        return forged();
-    }
     let program = q.program();
-    if let Some(refused) = admins_only(&who, program) {
+    if let Some(refused) = refused_form(&who, &form.csrf, program) {
         return refused;
     }
     let outcome = operators::set_password(&state.app.store, &form.login, form.new_password).await;

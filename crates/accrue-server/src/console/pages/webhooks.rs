@@ -3,7 +3,7 @@
 //! their state, attempts and last error; each message's attempt log; a failed message can
 //! be sent again.
 
-use super::{back, frame, section, shown_once, unreadable, Common};
+use super::{back, frame, shown_once, unreadable, Common};
 use crate::console::html::{esc, field, pager, plain, rows_of, table, url_encode, Frame};
 use crate::console::session::{forged, Signed};
 use crate::console::ConsoleState;
@@ -213,15 +213,13 @@ pub async fn message(
     if m["state"] != "delivered" && who.role.allows(&Method::POST, "/outbox/messages/x/retry") {
         body.push_str(&retry_form(&f, &id));
     }
-    body.push_str(&section("Attempts", Ok(m.clone()), |m| {
-        let keys = ["attempted_at", "status_code", "duration_ms", "error", "response_body"];
-        let rows = rows_of(&m["attempt_log"], &keys);
-        table(
-            &["When", "Status", "Took (ms)", "Error", "Answer"],
-            &rows,
-            "Not attempted yet.",
-        )
-    }));
+    let keys = ["attempted_at", "status_code", "duration_ms", "error", "response_body"];
+    body.push_str("<h2>Attempts</h2>");
+    body.push_str(&table(
+        &["When", "Status", "Took (ms)", "Error", "Answer"],
+        &rows_of(&m["attempt_log"], &keys),
+        "Not attempted yet.",
+    ));
     let payload = serde_json::to_string_pretty(&m["payload"]).unwrap_or_default();
     body.push_str(&format!(
         "<h2>Payload</h2><p class=\"hint\">Secrets in it (a confirmation code) stay sealed here.</p><pre class=\"json\">{}</pre>",
