@@ -7,7 +7,7 @@ use crate::members::{holds_member_lock, lock_member};
 use crate::programs::currency_in;
 use crate::{outbox, Currency, Store, StoreError, Tx};
 use accrue_core::hold::{Hold, HoldState, Resolution};
-use accrue_core::ledger::{AccountKind, Entry, Posting, PostingKind};
+use accrue_core::ledger::{AccountKind, PostingKind};
 use accrue_core::lots::{self, Lot};
 use accrue_core::money::format_minor;
 use accrue_core::outbox::EventType;
@@ -17,6 +17,9 @@ use sqlx::Row;
 use std::sync::atomic::Ordering;
 
 pub use crate::idempotency::IdempotencyKey;
+
+mod writes;
+use writes::{give_lot, move_lots, post, NewLot};
 
 /// Points moving into or out of one member's wallet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -195,6 +198,8 @@ struct NewPosting<'a> {
     hold_id: Option<i64>,
     description: &'a str,
     cause: &'a Cause,
+    /// The currency whose largest balance the wallet may not pass (accruals only).
+    ceiling: Option<&'a Currency>,
 }
 
 async fn account(
@@ -296,96 +301,6 @@ struct Posted {
     wallet_balance: Option<i64>,
 }
 
-/// Writes a posting: validates the legs balance, stores the entries, and moves the
-/// cached balances. A wallet is never taken below zero: the check is part of the
-/// update itself, not a read before it.
-async fn post(tx: &mut Tx, new: &NewPosting<'_>, legs: &[Leg]) -> Result<Posted, StoreError> {
-    let legs: Vec<Leg> = legs.iter().copied().filter(|l| l.amount != 0).collect();
-    let entries = legs.iter().map(|l| Entry {
-        account: l.account,
-        currency: new.currency_id,
-        amount: l.amount,
-    });
-    let posting = Posting::new(entries.collect())?;
-    let row = sqlx::query(
-        "INSERT INTO postings (program_id, kind, member_id, currency_id, amount, card_id, hold_id, description, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-    )
-    .bind(new.program_id)
-    .bind(new.kind.as_str())
-    .bind(new.member_id)
-    .bind(new.currency_id)
-    .bind(new.amount)
-    .bind(new.card_id)
-    .bind(new.hold_id)
-    .bind(new.description)
-    .bind(tx.now)
-    .fetch_one(tx.conn())
-    .await?;
-    let posting_id: i64 = row.try_get(0)?;
-    insert_entries(tx, posting_id, posting.entries()).await?;
-    let mut wallet_balance = None;
-    // Entries come sorted by account: every transaction locks balance rows in one order.
-    for entry in posting.entries() {
-        let kind = legs
-            .iter()
-            .find(|l| l.account == entry.account)
-            .map(|l| l.kind)
-            .unwrap_or(AccountKind::Wallet);
-        if let Some(balance) = move_balance(tx, entry.account, kind, entry.amount).await? {
-            wallet_balance = Some(balance);
-        }
-    }
-    Ok(Posted {
-        id: posting_id,
-        wallet_balance,
-    })
-}
-
-/// Writes a posting's entries in one statement.
-async fn insert_entries(tx: &mut Tx, posting_id: i64, entries: &[Entry]) -> Result<(), StoreError> {
-    let rows: Vec<String> = (0..entries.len())
-        .map(|i| format!("($1, ${}, ${}, ${}, $2)", 3 * i + 3, 3 * i + 4, 3 * i + 5))
-        .collect();
-    let sql = format!(
-        "INSERT INTO entries (posting_id, account_id, currency_id, amount, created_at) VALUES {}",
-        rows.join(", ")
-    );
-    let mut insert = sqlx::query(&sql).bind(posting_id).bind(tx.now);
-    for entry in entries {
-        insert = insert.bind(entry.account).bind(entry.currency).bind(entry.amount);
-    }
-    insert.execute(tx.conn()).await?;
-    Ok(())
-}
-
-/// Moves an account's balance; a wallet's new balance is returned.
-async fn move_balance(tx: &mut Tx, account: i64, kind: AccountKind, amount: i64) -> Result<Option<i64>, StoreError> {
-    if kind == AccountKind::Wallet {
-        let moved = sqlx::query(
-            "UPDATE balances SET balance = balance + $1 WHERE account_id = $2 AND shard = 0 AND balance + $1 >= 0 \
-             RETURNING balance",
-        )
-        .bind(amount)
-        .bind(account)
-        .fetch_optional(tx.conn())
-        .await?;
-        return match moved {
-            Some(row) => Ok(Some(row.try_get(0)?)),
-            None => Err(StoreError::InsufficientBalance {
-                available: wallet_balance(tx, account).await?,
-            }),
-        };
-    }
-    let sql = format!(
-        "INSERT INTO balances (account_id, shard, balance) VALUES ($1, {}, $2) \
-         ON CONFLICT (account_id, shard) DO UPDATE SET balance = balances.balance + excluded.balance",
-        tx.balance_shard(kind)
-    );
-    sqlx::query(&sql).bind(account).bind(amount).execute(tx.conn()).await?;
-    Ok(None)
-}
-
 async fn open_lots(tx: &mut Tx, wallet: i64) -> Result<Vec<Lot>, StoreError> {
     let rows = sqlx::query(
         "SELECT id, remaining, activates_at, expires_at FROM lots WHERE account_id = $1 AND remaining > 0 \
@@ -429,37 +344,13 @@ fn lots_of(rows: &[sqlx::any::AnyRow]) -> Result<Vec<Lot>, StoreError> {
         .collect()
 }
 
-/// Moves points of lots: negative amounts take, positive ones give back.
-async fn move_lots(tx: &mut Tx, posting_id: i64, moves: &[(i64, i64)]) -> Result<(), StoreError> {
-    for &(lot, amount) in moves {
-        sqlx::query("UPDATE lots SET remaining = remaining + $1 WHERE id = $2")
-            .bind(amount)
-            .bind(lot)
-            .execute(tx.conn())
-            .await?;
-        record_lot_move(tx, posting_id, lot, amount).await?;
-    }
-    Ok(())
-}
-
-/// Keeps which posting moved how much of a lot.
-async fn record_lot_move(tx: &mut Tx, posting_id: i64, lot: i64, amount: i64) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO lot_moves (posting_id, lot_id, amount) VALUES ($1, $2, $3)")
-        .bind(posting_id)
-        .bind(lot)
-        .bind(amount)
-        .execute(tx.conn())
-        .await?;
-    Ok(())
-}
-
-/// Takes `amount` from the wallet's usable lots, oldest first.
-async fn spend_lots(tx: &mut Tx, wallet: i64, posting_id: i64, amount: i64) -> Result<(), StoreError> {
+/// What taking `amount` from the wallet's usable lots, oldest first, moves; refused
+/// when they hold less.
+async fn lots_for(tx: &mut Tx, wallet: i64, amount: i64) -> Result<Vec<(i64, i64)>, StoreError> {
     let lots = lots_to_spend(tx, wallet, amount).await?;
     let taken =
         lots::allocate(&lots, amount, tx.now).map_err(|e| StoreError::InsufficientBalance { available: e.usable })?;
-    let moves: Vec<(i64, i64)> = taken.into_iter().map(|(lot, n)| (lot, -n)).collect();
-    move_lots(tx, posting_id, &moves).await
+    Ok(taken.into_iter().map(|(lot, n)| (lot, -n)).collect())
 }
 
 /// Gives `amount` back to the lots that `from_posting` took it from.
@@ -518,6 +409,7 @@ fn new_posting(program_id: i64, kind: PostingKind, m: &Movement, card_id: Option
         hold_id: None,
         description: &m.description,
         cause: &m.cause,
+        ceiling: None,
     }
 }
 
@@ -584,23 +476,20 @@ pub(crate) async fn accrue_in(
     life: Lifetime,
 ) -> Result<Receipt, StoreError> {
     let (card_id, currency) = prepare(tx, program_id, &m).await?;
-    let receipt = credit_in(
+    credit_in(
         tx,
         program_id,
         &m,
         card_id,
         (AccountKind::Issuance, PostingKind::Accrual),
         life,
+        Some(&currency),
     )
-    .await?;
-    // Rolls the accrual back with the transaction.
-    if receipt.balance > currency.limits.max_balance {
-        return Err(over_limit("balance", currency.limits.max_balance, &currency));
-    }
-    Ok(receipt)
+    .await
 }
 
-/// Puts points into the member's wallet from a system account, as a new lot.
+/// Puts points into the member's wallet from a system account, as a new lot; refused
+/// when the wallet would pass the `ceiling` currency's largest balance.
 pub(crate) async fn credit_in(
     tx: &mut Tx,
     program_id: i64,
@@ -608,6 +497,7 @@ pub(crate) async fn credit_in(
     card_id: Option<i64>,
     (from, kind): (AccountKind, PostingKind),
     life: Lifetime,
+    ceiling: Option<&Currency>,
 ) -> Result<Receipt, StoreError> {
     let activates_at = life.activates_at.unwrap_or(tx.now);
     if let Some(expires_at) = life.expires_at {
@@ -619,7 +509,10 @@ pub(crate) async fn credit_in(
     }
     let wallet = wallet(tx, program_id, m.currency_id, m.member_id).await?;
     let source = system_account(tx, program_id, m.currency_id, from).await?;
-    let new = new_posting(program_id, kind, m, card_id);
+    let new = NewPosting {
+        ceiling,
+        ..new_posting(program_id, kind, m, card_id)
+    };
     let legs = [
         Leg {
             account: source,
@@ -633,48 +526,15 @@ pub(crate) async fn credit_in(
         },
     ];
     let posted = post(tx, &new, &legs).await?;
-    let lasting = activates_at <= tx.now && life.expires_at.is_none();
-    let topped_up = match lasting {
-        true => top_up_lasting_lot(tx, wallet, m.amount).await?,
-        false => None,
+    let lot = NewLot {
+        wallet,
+        posting_id: posted.id,
+        amount: m.amount,
+        activates_at,
+        expires_at: life.expires_at,
     };
-    match topped_up {
-        Some(lot) => record_lot_move(tx, posted.id, lot, m.amount).await?,
-        None => {
-            sqlx::query(
-                "INSERT INTO lots (account_id, posting_id, amount, remaining, activates_at, expires_at, created_at) \
-                 VALUES ($1, $2, $3, $3, $4, $5, $6)",
-            )
-            .bind(wallet)
-            .bind(posted.id)
-            .bind(m.amount)
-            .bind(activates_at)
-            .bind(life.expires_at)
-            .bind(tx.now)
-            .execute(tx.conn())
-            .await?;
-        }
-    }
+    give_lot(tx, lot).await?;
     settle(tx, posted, &new, wallet).await
-}
-
-/// Adds `amount` to the wallet's newest open lot that is active and never expires, if
-/// there is one. Such lots differ in nothing the ledger uses (they are spent only after
-/// older ones, and all of them are active for good), so an active member's wallet keeps
-/// one of them instead of one per accrual; the accrual's share is its lot move.
-async fn top_up_lasting_lot(tx: &mut Tx, wallet: i64, amount: i64) -> Result<Option<i64>, StoreError> {
-    let row = sqlx::query(
-        "UPDATE lots SET amount = amount + $1, remaining = remaining + $1 WHERE id = (\
-           SELECT id FROM lots WHERE account_id = $2 AND remaining > 0 AND activates_at <= $3 \
-             AND expires_at IS NULL ORDER BY activates_at DESC, id DESC LIMIT 1) \
-         RETURNING id",
-    )
-    .bind(amount)
-    .bind(wallet)
-    .bind(tx.now)
-    .fetch_optional(tx.conn())
-    .await?;
-    Ok(row.map(|r| r.try_get(0)).transpose()?)
 }
 
 /// Takes points out of the wallet into `to` (redemption, holding or issuance).
@@ -688,6 +548,8 @@ async fn debit_in(
     let wallet = existing_wallet(tx, program_id, m.currency_id, m.member_id)
         .await?
         .ok_or(StoreError::InsufficientBalance { available: 0 })?;
+    // Refused before anything is written.
+    let moves = lots_for(tx, wallet, m.amount).await?;
     let target = system_account(tx, program_id, m.currency_id, to).await?;
     let legs = [
         Leg {
@@ -702,8 +564,7 @@ async fn debit_in(
         },
     ];
     let posted = post(tx, &new, &legs).await?;
-    let posting_id = posted.id;
-    spend_lots(tx, wallet, posting_id, m.amount).await?;
+    move_lots(tx, posted.id, &moves).await?;
     settle(tx, posted, &new, wallet).await
 }
 
@@ -781,6 +642,7 @@ async fn resolve_in(
         hold_id: Some(hold_id),
         description: resolution.state.as_str(),
         cause,
+        ceiling: None,
     };
     let legs = [
         Leg {
@@ -1306,6 +1168,7 @@ async fn expire_lot(tx: &mut Tx, program_id: i64, lot_id: i64) -> Result<bool, S
         hold_id: None,
         description: "points expired",
         cause: &NO_CAUSE,
+        ceiling: None,
     };
     let legs = [
         Leg {

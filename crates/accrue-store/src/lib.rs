@@ -8,7 +8,8 @@
 //!
 //! Locks (PostgreSQL row locks) are taken in one order on every path, so concurrent
 //! writes cannot deadlock: the member row, then the purchase row, then the hold, then
-//! balance rows in account order, and a rate-limit bucket last. A path that starts from
+//! the member's wallet balance, then system balance rows in account order, and a
+//! rate-limit bucket last. A path that starts from
 //! a hold or a purchase (hold expiry, admin capture or void, the auto-cancel) first
 //! reads it without a lock to learn its member. The locks are `FOR NO KEY UPDATE`: they
 //! exclude each other but not the key-share locks of inserts that reference the row, so
@@ -168,17 +169,6 @@ impl Tx {
             statements: self.statements,
         };
         (self.conn, after)
-    }
-
-    /// The row of a system account's balance this transaction moves: on PostgreSQL the
-    /// one of its connection, so concurrent transactions seldom meet on one row (a random
-    /// choice met often: 16 purchases at once queued on the shards' locks until commit);
-    /// SQLite's single writer needs one row.
-    fn balance_shard(&self, kind: accrue_core::ledger::AccountKind) -> String {
-        match self.dialect {
-            Dialect::Postgres => format!("pg_backend_pid() % {}", kind.balance_shards()),
-            Dialect::Sqlite => "0".into(),
-        }
     }
 
     /// A new write begins in this transaction (on SQLite one transaction holds a batch

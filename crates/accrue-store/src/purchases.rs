@@ -588,7 +588,7 @@ async fn refund(
     let mut postings = Vec::new();
     if payment_back > 0 {
         let back = (AccountKind::Redemption, PostingKind::Refund);
-        let receipt = credit_in(tx, program_id, &m(payment_back), None, back, Lifetime::default()).await?;
+        let receipt = credit_in(tx, program_id, &m(payment_back), None, back, Lifetime::default(), None).await?;
         postings.push(receipt.posting_id);
     }
     let mut taken_back = 0;

@@ -187,6 +187,37 @@ async fn rows_post_on_their_own_or_not_at_all(db: TestDb) {
     send(&s, &key, &unknown).await;
     assert_eq!(outcomes(&s, &key, "w2").await, ["not_posted", "member_unknown"]);
     assert_eq!(balance(&s, member).await, "15.50");
+
+    // A row the wallet refuses after the row was read leaves nothing behind: not its
+    // posting, not half of its balance moves.
+    let (status, _) = s
+        .admin(
+            Method::PUT,
+            "/admin/v1/programs/default/currencies/BONUS/limits",
+            Some(json!({"max_balance": "20.00"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let withdrawals = json!({"requestId": "r2", "type": 5, "mode": "row_by_row", "accrue": [
+        {"memberNo": "012345", "pointsAmount": 100},
+        {"memberNo": "012345", "pointsAmount": "0.5"}]});
+    send(&s, &key, &withdrawals).await;
+    assert_eq!(outcomes(&s, &key, "r2").await, ["insufficient_points", "posted"]);
+    let accruals = json!({"requestId": "r3", "type": 4, "mode": "row_by_row", "accrue": [
+        {"memberNo": "012345", "pointsAmount": 6},
+        {"memberNo": "012345", "pointsAmount": 5}]});
+    send(&s, &key, &accruals).await;
+    assert_eq!(outcomes(&s, &key, "r3").await, ["bad_amount", "posted"]);
+    assert_eq!(balance(&s, member).await, "20.00");
+    let (_, history) = s
+        .admin(
+            Method::GET,
+            &format!("/admin/v1/members/{member}/history?count=100"),
+            None,
+        )
+        .await;
+    assert_eq!(history["items"].as_array().unwrap().len(), 4, "{history}");
+    assert_eq!(s.store.check().await.unwrap(), [], "the ledger is whole");
 }
 
 async fn outcomes(s: &TestServer, key: &str, request_id: &str) -> Vec<String> {

@@ -1,0 +1,302 @@
+//! How a posting and its lot changes reach the database.
+//!
+//! On PostgreSQL every statement is a round trip made while the member is locked, and
+//! its executor start-up is most of what the database spends on it: a posting (its
+//! wallet move, row, entries and system balances) is one data-modifying statement, and
+//! so are its lot moves. SQLite's writer runs statements in-process, where one after
+//! another costs less than building them.
+//!
+//! Either way the wallet moves first: it is the one move that may be refused (below
+//! zero, or over the posting's ceiling), so a refused posting writes nothing and the
+//! rest of its transaction (a batch's next rows) goes on with a whole ledger.
+
+use super::{Leg, NewPosting, Posted};
+use crate::{Dialect, StoreError, Tx};
+use accrue_core::ledger::{AccountKind, Entry, Posting};
+use sqlx::Row;
+
+/// Writes a posting, or refuses it before writing anything.
+pub(super) async fn post(tx: &mut Tx, new: &NewPosting<'_>, legs: &[Leg]) -> Result<Posted, StoreError> {
+    let legs: Vec<Leg> = legs.iter().copied().filter(|l| l.amount != 0).collect();
+    let entries = legs.iter().map(|l| Entry {
+        account: l.account,
+        currency: new.currency_id,
+        amount: l.amount,
+    });
+    Posting::new(entries.collect())?;
+    let mut wallets = legs.iter().filter(|l| l.kind == AccountKind::Wallet).copied();
+    let wallet = wallets.next();
+    if wallets.next().is_some() {
+        return Err(StoreError::Internal("a posting moves one wallet at most".into()));
+    }
+    let ceiling = new.ceiling.map_or(i64::MAX, |c| c.limits.max_balance);
+    let posted = match tx.dialect {
+        Dialect::Postgres => post_at_once(tx, new, &legs, wallet, ceiling).await?,
+        Dialect::Sqlite => post_one_by_one(tx, new, &legs, wallet, ceiling).await?,
+    };
+    match (posted, wallet) {
+        (Some(posted), _) => Ok(posted),
+        (None, Some(wallet)) => Err(refusal(tx, new, wallet).await?),
+        (None, None) => Err(StoreError::Internal("a posting without a wallet was refused".into())),
+    }
+}
+
+/// Why the wallet refused its move.
+async fn refusal(tx: &mut Tx, new: &NewPosting<'_>, wallet: Leg) -> Result<StoreError, StoreError> {
+    match new.ceiling {
+        Some(currency) if wallet.amount > 0 => Ok(super::over_limit("balance", currency.limits.max_balance, currency)),
+        _ => Ok(StoreError::InsufficientBalance {
+            available: super::wallet_balance(tx, wallet.account).await?,
+        }),
+    }
+}
+
+/// The posting as one statement; `None` when the wallet refused it (nothing written).
+async fn post_at_once(
+    tx: &mut Tx,
+    new: &NewPosting<'_>,
+    legs: &[Leg],
+    wallet: Option<Leg>,
+    ceiling: i64,
+) -> Result<Option<Posted>, StoreError> {
+    let moved = match wallet {
+        Some(_) => {
+            "UPDATE balances SET balance = balance + $10 WHERE account_id = $11 AND shard = 0 \
+             AND balance + $10 BETWEEN 0 AND $12 RETURNING balance"
+        }
+        None => "SELECT CAST(NULL AS BIGINT) AS balance",
+    };
+    // Each leg's account, amount and balance shards; the wallet's (0) moved above. A
+    // system account's balance row is the one of the connection, so concurrent
+    // transactions seldom meet on one row (a random choice met often: 16 purchases at
+    // once queued on the shards' locks until commit).
+    let values: Vec<String> = (0..legs.len())
+        .map(|i| format!("(${}, ${}, ${})", 13 + 3 * i, 14 + 3 * i, 15 + 3 * i))
+        .collect();
+    let sql = format!(
+        "WITH moved AS ({moved}), \
+         posting AS (INSERT INTO postings \
+           (program_id, kind, member_id, currency_id, amount, card_id, hold_id, description, created_at) \
+           SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 FROM moved RETURNING id), \
+         legs (account_id, amount, shards) AS (VALUES {}), \
+         entries AS (INSERT INTO entries (posting_id, account_id, currency_id, amount, created_at) \
+           SELECT posting.id, legs.account_id, $4, legs.amount, $9 FROM posting, legs), \
+         system AS (INSERT INTO balances (account_id, shard, balance) \
+           SELECT legs.account_id, pg_backend_pid() % legs.shards, legs.amount FROM posting, legs \
+           WHERE legs.shards > 0 ORDER BY legs.account_id \
+           ON CONFLICT (account_id, shard) DO UPDATE SET balance = balances.balance + excluded.balance) \
+         SELECT posting.id, moved.balance FROM posting, moved",
+        values.join(", ")
+    );
+    let (wallet_account, wallet_amount) = wallet.map_or((0, None), |w| (w.account, Some(w.amount)));
+    let mut query = sqlx::query(&sql)
+        .bind(new.program_id)
+        .bind(new.kind.as_str())
+        .bind(new.member_id)
+        .bind(new.currency_id)
+        .bind(new.amount)
+        .bind(new.card_id)
+        .bind(new.hold_id)
+        .bind(new.description)
+        .bind(tx.now)
+        .bind(wallet_amount)
+        .bind(wallet_account)
+        .bind(if wallet.is_some() { ceiling } else { 0 });
+    for leg in legs {
+        let shards = match leg.kind {
+            AccountKind::Wallet => 0,
+            kind => kind.balance_shards(),
+        };
+        query = query.bind(leg.account).bind(leg.amount).bind(shards);
+    }
+    let Some(row) = query.fetch_optional(tx.conn()).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Posted {
+        id: row.try_get(0)?,
+        wallet_balance: row.try_get(1)?,
+    }))
+}
+
+/// The posting statement by statement; `None` when the wallet refused it (nothing
+/// written).
+async fn post_one_by_one(
+    tx: &mut Tx,
+    new: &NewPosting<'_>,
+    legs: &[Leg],
+    wallet: Option<Leg>,
+    ceiling: i64,
+) -> Result<Option<Posted>, StoreError> {
+    let mut wallet_balance = None;
+    if let Some(wallet) = wallet {
+        let moved = sqlx::query(
+            "UPDATE balances SET balance = balance + $1 WHERE account_id = $2 AND shard = 0 \
+             AND balance + $1 BETWEEN 0 AND $3 RETURNING balance",
+        )
+        .bind(wallet.amount)
+        .bind(wallet.account)
+        .bind(ceiling)
+        .fetch_optional(tx.conn())
+        .await?;
+        match moved {
+            Some(row) => wallet_balance = Some(row.try_get(0)?),
+            None => return Ok(None),
+        }
+    }
+    let row = sqlx::query(
+        "INSERT INTO postings (program_id, kind, member_id, currency_id, amount, card_id, hold_id, description, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+    )
+    .bind(new.program_id)
+    .bind(new.kind.as_str())
+    .bind(new.member_id)
+    .bind(new.currency_id)
+    .bind(new.amount)
+    .bind(new.card_id)
+    .bind(new.hold_id)
+    .bind(new.description)
+    .bind(tx.now)
+    .fetch_one(tx.conn())
+    .await?;
+    let id: i64 = row.try_get(0)?;
+    insert_entries(tx, id, new.currency_id, legs).await?;
+    let mut system: Vec<&Leg> = legs.iter().filter(|l| l.kind != AccountKind::Wallet).collect();
+    // One order of balance rows on every path (see the crate's lock order).
+    system.sort_by_key(|l| l.account);
+    for leg in system {
+        sqlx::query(
+            "INSERT INTO balances (account_id, shard, balance) VALUES ($1, 0, $2) \
+             ON CONFLICT (account_id, shard) DO UPDATE SET balance = balances.balance + excluded.balance",
+        )
+        .bind(leg.account)
+        .bind(leg.amount)
+        .execute(tx.conn())
+        .await?;
+    }
+    Ok(Some(Posted { id, wallet_balance }))
+}
+
+/// Writes a posting's entries in one statement.
+async fn insert_entries(tx: &mut Tx, posting_id: i64, currency_id: i64, legs: &[Leg]) -> Result<(), StoreError> {
+    let rows: Vec<String> = (0..legs.len())
+        .map(|i| format!("($1, ${}, $3, ${}, $2)", 2 * i + 4, 2 * i + 5))
+        .collect();
+    let sql = format!(
+        "INSERT INTO entries (posting_id, account_id, currency_id, amount, created_at) VALUES {}",
+        rows.join(", ")
+    );
+    let mut insert = sqlx::query(&sql).bind(posting_id).bind(tx.now).bind(currency_id);
+    for leg in legs {
+        insert = insert.bind(leg.account).bind(leg.amount);
+    }
+    insert.execute(tx.conn()).await?;
+    Ok(())
+}
+
+/// Moves points of lots, and keeps which posting moved how much of each: negative
+/// amounts take, positive ones give back.
+pub(super) async fn move_lots(tx: &mut Tx, posting_id: i64, moves: &[(i64, i64)]) -> Result<(), StoreError> {
+    if moves.is_empty() {
+        return Ok(());
+    }
+    if tx.dialect == Dialect::Postgres {
+        let values: Vec<String> = (0..moves.len())
+            .map(|i| format!("(${}, ${})", 2 * i + 2, 2 * i + 3))
+            .collect();
+        let sql = format!(
+            "WITH moves (lot_id, amount) AS (VALUES {}), \
+             moved AS (UPDATE lots SET remaining = lots.remaining + moves.amount FROM moves \
+               WHERE lots.id = moves.lot_id) \
+             INSERT INTO lot_moves (posting_id, lot_id, amount) SELECT $1, lot_id, amount FROM moves",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(posting_id);
+        for &(lot, amount) in moves {
+            query = query.bind(lot).bind(amount);
+        }
+        query.execute(tx.conn()).await?;
+        return Ok(());
+    }
+    for &(lot, amount) in moves {
+        sqlx::query("UPDATE lots SET remaining = remaining + $1 WHERE id = $2")
+            .bind(amount)
+            .bind(lot)
+            .execute(tx.conn())
+            .await?;
+        record_lot_move(tx, posting_id, lot, amount).await?;
+    }
+    Ok(())
+}
+
+async fn record_lot_move(tx: &mut Tx, posting_id: i64, lot: i64, amount: i64) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO lot_moves (posting_id, lot_id, amount) VALUES ($1, $2, $3)")
+        .bind(posting_id)
+        .bind(lot)
+        .bind(amount)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+/// Where a credit's points go.
+pub(super) struct NewLot {
+    pub wallet: i64,
+    pub posting_id: i64,
+    pub amount: i64,
+    pub activates_at: accrue_core::Millis,
+    pub expires_at: Option<accrue_core::Millis>,
+}
+
+/// Gives a credit its lot. Points that are active and never expire top up the wallet's
+/// newest such lot, if there is one: such lots differ in nothing the ledger uses (they
+/// are spent only after older ones, and all are active for good), so an active
+/// member's wallet keeps one of them instead of one per accrual, and the credit's share
+/// is its lot move. Other points get a lot of their own.
+pub(super) async fn give_lot(tx: &mut Tx, lot: NewLot) -> Result<(), StoreError> {
+    let lasting = lot.activates_at <= tx.now && lot.expires_at.is_none();
+    let newest_lasting = "SELECT id FROM lots WHERE account_id = $2 AND remaining > 0 AND activates_at <= $3 \
+         AND expires_at IS NULL ORDER BY activates_at DESC, id DESC LIMIT 1";
+    let insert = "INSERT INTO lots (account_id, posting_id, amount, remaining, activates_at, expires_at, created_at)";
+    if lasting && tx.dialect == Dialect::Postgres {
+        let sql = format!(
+            "WITH topped AS (UPDATE lots SET amount = amount + $1, remaining = remaining + $1 \
+               WHERE id = ({newest_lasting}) RETURNING id), \
+             moved AS (INSERT INTO lot_moves (posting_id, lot_id, amount) SELECT $4, id, $1 FROM topped) \
+             {insert} SELECT $2, $4, $1, $1, $5, NULL, $3 WHERE NOT EXISTS (SELECT 1 FROM topped)"
+        );
+        sqlx::query(&sql)
+            .bind(lot.amount)
+            .bind(lot.wallet)
+            .bind(tx.now)
+            .bind(lot.posting_id)
+            .bind(lot.activates_at)
+            .execute(tx.conn())
+            .await?;
+        return Ok(());
+    }
+    if lasting {
+        let sql = format!(
+            "UPDATE lots SET amount = amount + $1, remaining = remaining + $1 WHERE id = ({newest_lasting}) \
+             RETURNING id"
+        );
+        let topped = sqlx::query(&sql)
+            .bind(lot.amount)
+            .bind(lot.wallet)
+            .bind(tx.now)
+            .fetch_optional(tx.conn())
+            .await?;
+        if let Some(row) = topped {
+            return record_lot_move(tx, lot.posting_id, row.try_get(0)?, lot.amount).await;
+        }
+    }
+    sqlx::query(&format!("{insert} VALUES ($1, $2, $3, $3, $4, $5, $6)"))
+        .bind(lot.wallet)
+        .bind(lot.posting_id)
+        .bind(lot.amount)
+        .bind(lot.activates_at)
+        .bind(lot.expires_at)
+        .bind(tx.now)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
