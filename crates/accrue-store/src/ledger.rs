@@ -5,10 +5,11 @@ use crate::cache::memoized_in_tx;
 use crate::cards::member_card;
 use crate::members::{holds_member_lock, lock_member};
 use crate::programs::currency_in;
-use crate::{outbox, Currency, Store, StoreError, Tx};
+use crate::{outbox, Currency, Dialect, Store, StoreError, Tx};
 use accrue_core::hold::{Hold, HoldState, Resolution};
 use accrue_core::ledger::{AccountKind, PostingKind};
 use accrue_core::lots::{self, Lot};
+use accrue_core::member::MemberState;
 use accrue_core::money::format_minor;
 use accrue_core::outbox::EventType;
 use accrue_core::Millis;
@@ -373,13 +374,24 @@ async fn restore_lots(tx: &mut Tx, from_posting: i64, to_posting: i64, amount: i
 /// program, a positive amount within the currency's bound, and the card (when given)
 /// belongs to the member. Returns the card and the currency.
 async fn prepare(tx: &mut Tx, program_id: i64, m: &Movement) -> Result<(Option<i64>, Currency), StoreError> {
-    if m.amount <= 0 {
-        return Err(StoreError::Invalid("amount must be greater than zero".into()));
-    }
+    positive(m)?;
     let state = lock_member(tx, program_id, m.member_id).await?;
     if !state.may_transact() {
         return Err(StoreError::MemberInactive(state.as_str()));
     }
+    currency_and_card(tx, program_id, m).await
+}
+
+fn positive(m: &Movement) -> Result<(), StoreError> {
+    match m.amount > 0 {
+        true => Ok(()),
+        false => Err(StoreError::Invalid("amount must be greater than zero".into())),
+    }
+}
+
+/// The movement's currency, within whose bound the amount must be, and its card (when
+/// given), which must be the member's.
+async fn currency_and_card(tx: &mut Tx, program_id: i64, m: &Movement) -> Result<(Option<i64>, Currency), StoreError> {
     let currency = currency_in(tx, program_id, m.currency_id).await?;
     if m.amount > currency.limits.max_operation {
         return Err(over_limit("operation", currency.limits.max_operation, &currency));
@@ -806,9 +818,61 @@ pub(crate) async fn reverse_accrual_in(
 
 /// Takes points out of the member's wallet (the oldest lots first).
 pub(crate) async fn withdraw_in(tx: &mut Tx, program_id: i64, m: Movement) -> Result<Receipt, StoreError> {
+    if tx.dialect == Dialect::Postgres {
+        if let Some(receipt) = withdraw_at_once(tx, program_id, &m).await? {
+            return Ok(receipt);
+        }
+    }
     let (card_id, _) = prepare(tx, program_id, &m).await?;
     let new = new_posting(program_id, PostingKind::Withdrawal, &m, card_id);
     debit_in(tx, program_id, &m, new, AccountKind::Redemption).await
+}
+
+/// A withdrawal on PostgreSQL as one call of `accrue_withdraw` (migration 0026), which
+/// takes the steps of `prepare` and `debit_in` in their order; `None` for a member
+/// without a wallet yet, whom the general path refuses (or finds inactive or unknown).
+async fn withdraw_at_once(tx: &mut Tx, program_id: i64, m: &Movement) -> Result<Option<Receipt>, StoreError> {
+    positive(m)?;
+    let (card_id, _) = currency_and_card(tx, program_id, m).await?;
+    let Some(wallet) = existing_wallet(tx, program_id, m.currency_id, m.member_id).await? else {
+        return Ok(None);
+    };
+    let redemption = system_account(tx, program_id, m.currency_id, AccountKind::Redemption).await?;
+    let new = new_posting(program_id, PostingKind::Withdrawal, m, card_id);
+    let row = sqlx::query(
+        "SELECT o_state, o_usable, o_posting, o_balance \
+         FROM accrue_withdraw($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(program_id)
+    .bind(m.member_id)
+    .bind(wallet)
+    .bind(redemption)
+    .bind(AccountKind::Redemption.balance_shards())
+    .bind(m.currency_id)
+    .bind(m.amount)
+    .bind(new.kind.as_str())
+    .bind(card_id)
+    .bind(new.description)
+    .bind(tx.now)
+    .fetch_one(tx.conn())
+    .await?;
+    let state: Option<String> = row.try_get("o_state")?;
+    let state = state.ok_or(StoreError::NotFound("member"))?;
+    let state = MemberState::parse(&state).ok_or_else(|| StoreError::Internal(format!("bad member state {state}")))?;
+    crate::members::locked(tx, program_id, m.member_id, state);
+    if !state.may_transact() {
+        return Err(StoreError::MemberInactive(state.as_str()));
+    }
+    let Some(id) = row.try_get::<Option<i64>, _>("o_posting")? else {
+        return Err(StoreError::InsufficientBalance {
+            available: row.try_get::<Option<i64>, _>("o_usable")?.unwrap_or(0),
+        });
+    };
+    let posted = Posted {
+        id,
+        wallet_balance: row.try_get("o_balance")?,
+    };
+    settle(tx, posted, &new, wallet).await.map(Some)
 }
 
 /// A purchase's payment hold is resolved by the purchase (Confirm, Cancel, the

@@ -235,8 +235,15 @@ pub(crate) async fn lock_member(tx: &mut Tx, program_id: i64, id: i64) -> Result
     let row = locked_member_row(tx, program_id, id, "state").await?;
     let state: String = row.try_get(0)?;
     let state = MemberState::parse(&state).ok_or_else(|| StoreError::Internal(format!("bad member state {state}")))?;
-    tx.locked_members.push(((program_id, id), state));
+    locked(tx, program_id, id, state);
     Ok(state)
+}
+
+/// Remembers that this write locked the member, found in `state`.
+pub(crate) fn locked(tx: &mut Tx, program_id: i64, id: i64, state: MemberState) {
+    if !holds_member_lock(tx, program_id, id) {
+        tx.locked_members.push(((program_id, id), state));
+    }
 }
 
 /// Whether this write has locked the member.

@@ -48,6 +48,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(23, "0023_history"),
     migration!(24, "0024_console"),
     migration!(25, "0025_exports"),
+    migration!(26, "0026_withdraw"),
 ];
 
 /// A short hash of every PostgreSQL migration: databases migrated by the same code
