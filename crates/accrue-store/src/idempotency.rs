@@ -106,7 +106,11 @@ impl Store {
     }
 
     /// The outcome kept under the key, if it was used with the same request.
-    async fn kept<T: DeserializeOwned>(&self, program_id: i64, key: &IdempotencyKey) -> Result<Option<T>, StoreError> {
+    pub(crate) async fn kept<T: DeserializeOwned>(
+        &self,
+        program_id: i64,
+        key: &IdempotencyKey,
+    ) -> Result<Option<T>, StoreError> {
         let row =
             sqlx::query("SELECT fingerprint, outcome FROM replays WHERE program_id = $1 AND scope = $2 AND key = $3")
                 .bind(program_id)

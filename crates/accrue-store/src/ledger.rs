@@ -819,7 +819,7 @@ pub(crate) async fn reverse_accrual_in(
 /// Takes points out of the member's wallet (the oldest lots first).
 pub(crate) async fn withdraw_in(tx: &mut Tx, program_id: i64, m: Movement) -> Result<Receipt, StoreError> {
     if tx.dialect == Dialect::Postgres {
-        if let Some(receipt) = withdraw_at_once(tx, program_id, &m).await? {
+        if let Some(receipt) = withdraw_at_once(tx, program_id, &m, None).await? {
             return Ok(receipt);
         }
     }
@@ -829,19 +829,46 @@ pub(crate) async fn withdraw_in(tx: &mut Tx, program_id: i64, m: Movement) -> Re
 }
 
 /// A withdrawal on PostgreSQL as one call of `accrue_withdraw` (migration 0026), which
-/// takes the steps of `prepare` and `debit_in` in their order; `None` for a member
-/// without a wallet yet, whom the general path refuses (or finds inactive or unknown).
-async fn withdraw_at_once(tx: &mut Tx, program_id: i64, m: &Movement) -> Result<Option<Receipt>, StoreError> {
+/// takes the steps of `prepare` and `debit_in` in their order. Given its replay `key`
+/// the call also keeps the outcome, so that it can run outside a transaction (see
+/// [`Store::write_in_one_statement`]); a program whose webhooks hear of withdrawals
+/// leaves such a call to the general path, which queues them in its transaction. `None`
+/// leaves it to the general path, and so does a member without a wallet yet (refused or
+/// found inactive or unknown there).
+async fn withdraw_at_once(
+    tx: &mut Tx,
+    program_id: i64,
+    m: &Movement,
+    key: Option<&IdempotencyKey>,
+) -> Result<Option<Receipt>, StoreError> {
     positive(m)?;
+    if key.is_some()
+        && !outbox::subscribers(tx, program_id, EventType::PointsWithdrawn, None)
+            .await?
+            .is_empty()
+    {
+        return Ok(None);
+    }
     let (card_id, _) = currency_and_card(tx, program_id, m).await?;
     let Some(wallet) = existing_wallet(tx, program_id, m.currency_id, m.member_id).await? else {
         return Ok(None);
     };
     let redemption = system_account(tx, program_id, m.currency_id, AccountKind::Redemption).await?;
     let new = new_posting(program_id, PostingKind::Withdrawal, m, card_id);
+    // What the call keeps under the key, once it knows the posting and the balance.
+    let outcome = Receipt {
+        posting_id: 0,
+        kind: new.kind,
+        member_id: m.member_id,
+        currency_id: m.currency_id,
+        amount: m.amount,
+        hold_id: None,
+        balance: 0,
+        created_at: tx.now,
+    };
     let row = sqlx::query(
         "SELECT o_state, o_usable, o_posting, o_balance \
-         FROM accrue_withdraw($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         FROM accrue_withdraw($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(program_id)
     .bind(m.member_id)
@@ -854,6 +881,10 @@ async fn withdraw_at_once(tx: &mut Tx, program_id: i64, m: &Movement) -> Result<
     .bind(card_id)
     .bind(new.description)
     .bind(tx.now)
+    .bind(key.map(|k| k.scope.clone()))
+    .bind(key.map(|k| k.key.clone()))
+    .bind(key.map(|k| k.fingerprint.clone()))
+    .bind(key.map(|_| serde_json::to_string(&outcome)).transpose()?)
     .fetch_one(tx.conn())
     .await?;
     let state: Option<String> = row.try_get("o_state")?;
@@ -921,10 +952,47 @@ impl Store {
         key: IdempotencyKey,
         m: Movement,
     ) -> Result<(Receipt, bool), StoreError> {
+        if self.dialect() == Dialect::Postgres {
+            if let Some(done) = self.withdraw_in_one_statement(program_id, &key, &m).await? {
+                return Ok(done);
+            }
+        }
         self.ledger_write(program_id, key, move |tx, cause| {
             Box::pin(withdraw_in(tx, program_id, Movement { cause, ..m }))
         })
         .await
+    }
+
+    /// A withdrawal on PostgreSQL in one statement, outside a transaction, its outcome
+    /// kept by the statement; as [`Store::write_once`] does, a failure looks for the key's
+    /// kept outcome. `None` leaves it to the general path.
+    async fn withdraw_in_one_statement(
+        &self,
+        program_id: i64,
+        key: &IdempotencyKey,
+        m: &Movement,
+    ) -> Result<Option<(Receipt, bool)>, StoreError> {
+        let ours = key.clone();
+        let m = Movement {
+            cause: Cause::operation(&key.key),
+            ..m.clone()
+        };
+        let ran = self
+            .write_in_one_statement(move |tx| {
+                Box::pin(async move { withdraw_at_once(tx, program_id, &m, Some(&ours)).await })
+            })
+            .await;
+        match ran {
+            Ok(None) => Ok(None),
+            Ok(Some(receipt)) => {
+                self.metrics().postings.fetch_add(1, Ordering::Relaxed);
+                Ok(Some((receipt, false)))
+            }
+            Err(e) => match self.kept(program_id, key).await? {
+                Some(receipt) => Ok(Some((receipt, true))),
+                None => Err(e),
+            },
+        }
     }
 
     /// Reserves points until `expires_at`; capture or void resolves the hold.

@@ -135,6 +135,9 @@ pub struct Tx {
 enum Conn {
     /// A pooled connection inside `BEGIN`.
     Postgres(Transaction<'static, Any>),
+    /// A pooled connection outside a transaction: each statement commits on its own
+    /// (see [`Store::write_in_one_statement`]).
+    PostgresStatement(sqlx::pool::PoolConnection<Any>),
     /// The SQLite writer's connection, lent to the write for the length of its batch.
     Sqlite(sqlite::Connection),
 }
@@ -144,6 +147,7 @@ impl Tx {
         self.statements += 1;
         match &mut self.conn {
             Conn::Postgres(tx) => sqlite::Route::Postgres(tx),
+            Conn::PostgresStatement(conn) => sqlite::Route::Postgres(conn),
             Conn::Sqlite(conn) => sqlite::Route::Sqlite(sqlite::SqliteSide::Writer(conn)),
         }
     }
@@ -426,6 +430,34 @@ impl Store {
                     Err(e)
                 }
             }
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("write task failed: {e}")))?
+    }
+
+    /// Runs `f` on PostgreSQL without `BEGIN`: each of its statements commits on its
+    /// own. For a write whose reads come first and whose writes are one statement (a
+    /// function call): it saves the `BEGIN` and `COMMIT` round trips, and the locks the
+    /// statement takes are released as soon as it is durable.
+    pub(crate) async fn write_in_one_statement<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Result<T, StoreError>> + Send + 'static,
+    {
+        self.inner.shared.metrics.writes.fetch_add(1, Ordering::Relaxed);
+        let pool = self.inner.pool.clone();
+        let now = self.inner.clock.now();
+        let shared = self.inner.shared.clone();
+        // Spawned, as a write is, so that a client hanging up cannot stop it half-way.
+        tokio::spawn(async move {
+            let conn = Conn::PostgresStatement(pool.acquire().await?);
+            let mut tx = shared.tx(conn, Dialect::Postgres, now);
+            let result = f(&mut tx).await;
+            let (_, after) = tx.finish();
+            if result.is_ok() {
+                after.run(&shared);
+            }
+            result
         })
         .await
         .map_err(|e| StoreError::Internal(format!("write task failed: {e}")))?

@@ -154,6 +154,6 @@ fn abandon(tx: &mut Tx, e: String) -> Result<(), String> {
 fn sql(tx: &mut Tx, statement: &str) -> Result<(), String> {
     match &mut tx.conn {
         Conn::Sqlite(conn) => conn.run(statement).map_err(|e| e.to_string()),
-        Conn::Postgres(_) => unreachable!("the SQLite writer holds a SQLite connection"),
+        Conn::Postgres(_) | Conn::PostgresStatement(_) => unreachable!("the SQLite writer holds a SQLite connection"),
     }
 }

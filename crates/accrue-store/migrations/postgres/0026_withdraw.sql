@@ -1,15 +1,17 @@
--- A withdrawal in one round trip (see ledger/writes.rs): every statement PostgreSQL
--- runs for a client is a round trip made while the member is locked, so on a member
--- many tills pay from at once, the lock is held for one call instead of six. It does
--- what the general path does, in the same order: lock the member and check its state,
--- choose the usable lots oldest first (refusing before any write when they hold less),
--- move the wallet, write the posting with its entries and the system balance of the
--- connection's shard, and move the lots. o_state is null for an unknown member;
--- o_posting is null when the member may not transact or the lots hold less (o_usable).
+-- A withdrawal in one round trip (see ledger.rs, `withdraw_at_once`): every statement
+-- PostgreSQL runs for a client is a round trip, and on a member many tills pay from at
+-- once each is made while the member is locked. It does what the general path does, in
+-- the same order: lock the member and check its state, choose the usable lots oldest
+-- first (refusing before any write when they hold less), move the wallet, write the
+-- posting with its entries and the system balance of the connection's shard, move the
+-- lots, and, given a replay key (p_scope), keep the outcome under it: p_outcome with the
+-- posting's id and the wallet's balance. A key already taken fails the call, which
+-- undoes it. o_state is null for an unknown member; o_posting is null when the member
+-- may not transact or the lots hold less (o_usable).
 CREATE FUNCTION accrue_withdraw(
     p_program BIGINT, p_member BIGINT, p_wallet BIGINT, p_target BIGINT, p_shards BIGINT,
     p_currency BIGINT, p_amount BIGINT, p_kind TEXT, p_card BIGINT, p_description TEXT,
-    p_now BIGINT)
+    p_now BIGINT, p_scope TEXT, p_key TEXT, p_fingerprint TEXT, p_outcome TEXT)
 RETURNS TABLE (o_state TEXT, o_usable BIGINT, o_posting BIGINT, o_balance BIGINT)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -57,6 +59,13 @@ BEGIN
       FROM unnest(v_lots, v_takes) AS t(id, take) WHERE l.id = t.id;
     INSERT INTO lot_moves (posting_id, lot_id, amount)
     SELECT o_posting, t.id, -t.take FROM unnest(v_lots, v_takes) AS t(id, take);
+    IF p_scope IS NOT NULL THEN
+        INSERT INTO replays (program_id, scope, key, fingerprint, outcome, created_at)
+        VALUES (p_program, p_scope, p_key, p_fingerprint,
+                (CAST(p_outcome AS JSONB)
+                 || jsonb_build_object('posting_id', o_posting, 'balance', o_balance))::TEXT,
+                p_now);
+    END IF;
     RETURN NEXT;
 END
 $$;
