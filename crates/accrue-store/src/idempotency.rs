@@ -98,19 +98,25 @@ impl Store {
             .await;
         match ran {
             Ok(outcome) => Ok((outcome, false)),
-            Err(e) => match self.kept(program_id, &key).await? {
-                Some(outcome) => Ok((outcome, true)),
-                None => Err(e),
-            },
+            Err(e) => self.kept_or(program_id, &key, e).await,
+        }
+    }
+
+    /// After a guarded write failed: the key's kept outcome (a replay), else the failure.
+    pub(crate) async fn kept_or<T: DeserializeOwned>(
+        &self,
+        program_id: i64,
+        key: &IdempotencyKey,
+        failure: StoreError,
+    ) -> Result<(T, bool), StoreError> {
+        match self.kept(program_id, key).await? {
+            Some(outcome) => Ok((outcome, true)),
+            None => Err(failure),
         }
     }
 
     /// The outcome kept under the key, if it was used with the same request.
-    pub(crate) async fn kept<T: DeserializeOwned>(
-        &self,
-        program_id: i64,
-        key: &IdempotencyKey,
-    ) -> Result<Option<T>, StoreError> {
+    async fn kept<T: DeserializeOwned>(&self, program_id: i64, key: &IdempotencyKey) -> Result<Option<T>, StoreError> {
         let row =
             sqlx::query("SELECT fingerprint, outcome FROM replays WHERE program_id = $1 AND scope = $2 AND key = $3")
                 .bind(program_id)

@@ -831,10 +831,10 @@ pub(crate) async fn withdraw_in(tx: &mut Tx, program_id: i64, m: Movement) -> Re
 /// A withdrawal on PostgreSQL as one call of `accrue_withdraw` (migration 0026), which
 /// takes the steps of `prepare` and `debit_in` in their order. Given its replay `key`
 /// the call also keeps the outcome, so that it can run outside a transaction (see
-/// [`Store::write_in_one_statement`]); a program whose webhooks hear of withdrawals
-/// leaves such a call to the general path, which queues them in its transaction. `None`
-/// leaves it to the general path, and so does a member without a wallet yet (refused or
-/// found inactive or unknown there).
+/// [`Store::write_in_one_statement`]). `None` leaves the withdrawal to the general path:
+/// for a keyed call in a program whose webhooks hear of withdrawals (the general path
+/// queues them in its transaction), and for a member without a wallet yet (refused, or
+/// found inactive or unknown, there).
 async fn withdraw_at_once(
     tx: &mut Tx,
     program_id: i64,
@@ -988,10 +988,7 @@ impl Store {
                 self.metrics().postings.fetch_add(1, Ordering::Relaxed);
                 Ok(Some((receipt, false)))
             }
-            Err(e) => match self.kept(program_id, key).await? {
-                Some(receipt) => Ok(Some((receipt, true))),
-                None => Err(e),
-            },
+            Err(e) => self.kept_or(program_id, key, e).await.map(Some),
         }
     }
 

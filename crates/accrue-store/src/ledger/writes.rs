@@ -75,8 +75,7 @@ async fn post_at_once(
         .collect();
     let sql = format!(
         "WITH moved AS ({moved}), \
-         posting AS (INSERT INTO postings \
-           (program_id, kind, member_id, currency_id, amount, card_id, hold_id, description, created_at) \
+         posting AS (INSERT INTO postings ({POSTING_COLUMNS}) \
            SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 FROM moved RETURNING id), \
          legs (account_id, amount, shards) AS (VALUES {}), \
          entries AS (INSERT INTO entries (posting_id, account_id, currency_id, amount, created_at) \
@@ -89,16 +88,7 @@ async fn post_at_once(
         values.join(", ")
     );
     let (wallet_account, wallet_amount) = wallet.map_or((0, None), |w| (w.account, Some(w.amount)));
-    let mut query = sqlx::query(&sql)
-        .bind(new.program_id)
-        .bind(new.kind.as_str())
-        .bind(new.member_id)
-        .bind(new.currency_id)
-        .bind(new.amount)
-        .bind(new.card_id)
-        .bind(new.hold_id)
-        .bind(new.description)
-        .bind(tx.now)
+    let mut query = bind_posting(sqlx::query(&sql), new, tx.now)
         .bind(wallet_amount)
         .bind(wallet_account)
         .bind(if wallet.is_some() { ceiling } else { 0 });
@@ -143,21 +133,11 @@ async fn post_one_by_one(
             None => return Ok(None),
         }
     }
-    let row = sqlx::query(
-        "INSERT INTO postings (program_id, kind, member_id, currency_id, amount, card_id, hold_id, description, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-    )
-    .bind(new.program_id)
-    .bind(new.kind.as_str())
-    .bind(new.member_id)
-    .bind(new.currency_id)
-    .bind(new.amount)
-    .bind(new.card_id)
-    .bind(new.hold_id)
-    .bind(new.description)
-    .bind(tx.now)
-    .fetch_one(tx.conn())
-    .await?;
+    let sql =
+        format!("INSERT INTO postings ({POSTING_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id");
+    let row = bind_posting(sqlx::query(&sql), new, tx.now)
+        .fetch_one(tx.conn())
+        .await?;
     let id: i64 = row.try_get(0)?;
     insert_entries(tx, id, new.currency_id, legs).await?;
     let mut system: Vec<&Leg> = legs.iter().filter(|l| l.kind != AccountKind::Wallet).collect();
@@ -175,6 +155,25 @@ async fn post_one_by_one(
     }
     Ok(Some(Posted { id, wallet_balance }))
 }
+
+/// A posting row's columns, bound as `$1`…`$9` by [`bind_posting`].
+const POSTING_COLUMNS: &str =
+    "program_id, kind, member_id, currency_id, amount, card_id, hold_id, description, created_at";
+
+fn bind_posting<'q>(query: AnyQuery<'q>, new: &'q NewPosting<'_>, now: accrue_core::Millis) -> AnyQuery<'q> {
+    query
+        .bind(new.program_id)
+        .bind(new.kind.as_str())
+        .bind(new.member_id)
+        .bind(new.currency_id)
+        .bind(new.amount)
+        .bind(new.card_id)
+        .bind(new.hold_id)
+        .bind(new.description)
+        .bind(now)
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
 /// Writes a posting's entries in one statement.
 async fn insert_entries(tx: &mut Tx, posting_id: i64, currency_id: i64, legs: &[Leg]) -> Result<(), StoreError> {
