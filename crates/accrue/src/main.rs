@@ -93,6 +93,11 @@ enum AdminCommand {
     },
 }
 
+/// The server allocates on every request from many threads at once; mimalloc's
+/// per-thread heaps take less CPU for it than the system allocator's shared arenas.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
