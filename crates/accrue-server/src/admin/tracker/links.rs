@@ -250,7 +250,7 @@ pub async fn render(
     let mut random = [0_u8; ids::CLICK_ID_BYTES];
     rand::thread_rng().fill_bytes(&mut random);
     let click = NewClick {
-        click_id: ids::click_id(random),
+        click_id: ids::click_id(state.store.now(), random),
         lead: body.lead.clone(),
         source: "issued",
         ..NewClick::default()

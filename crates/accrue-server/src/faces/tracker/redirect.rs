@@ -41,7 +41,7 @@ pub async fn follow(
     let mut random = [0_u8; ids::CLICK_ID_BYTES];
     rand::thread_rng().fill_bytes(&mut random);
     let click = NewClick {
-        click_id: ids::click_id(random),
+        click_id: ids::click_id(state.store.now(), random),
         reuse: value("click").filter(|c| ids::is_click_id(c)),
         lead: value("lead"),
         source: "redirect",
