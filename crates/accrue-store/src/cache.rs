@@ -1,5 +1,5 @@
-//! Hot, rarely changing data served from memory: admin keys, device tokens, programs'
-//! processing and tracker settings, currencies, enabled offers, catalogue groups, tracker
+//! Hot, rarely changing data served from memory: admin keys, device tokens, programs and
+//! their processing and tracker settings, currencies, enabled offers, catalogue groups, tracker
 //! links and integrations, webhook subscriptions, system accounts and wallets.
 //!
 //! Every entry is tagged with the cache's generation when its load began. A write that
@@ -120,6 +120,8 @@ pub(crate) struct Cache {
     pub generation: Generation,
     /// By the key's hash; only keys that exist.
     pub admin_keys: Memo<String, crate::AdminKey>,
+    /// Programs by code; only programs that exist.
+    pub programs: Memo<String, crate::Program>,
     /// By the token's hash, with the token's expiry; only tokens that exist.
     pub device_sessions: Memo<String, (crate::devices::DeviceSession, accrue_core::Millis)>,
     /// Devices with their merchant's code, by program and id.

@@ -283,13 +283,16 @@ impl Store {
         Ok(rows.iter().map(program_from).collect::<Result<_, _>>()?)
     }
 
+    /// The program with this code, from the cache: every admin request looks it up.
     pub async fn program(&self, code: &str) -> Result<Program, StoreError> {
-        let row = sqlx::query(&format!("SELECT {PROGRAM_COLUMNS} FROM programs WHERE code = $1"))
-            .bind(code)
-            .fetch_optional(self.reads())
-            .await?
-            .ok_or(StoreError::NotFound("program"))?;
-        Ok(program_from(&row)?)
+        memoized!(self, programs, code.to_string(), {
+            let row = sqlx::query(&format!("SELECT {PROGRAM_COLUMNS} FROM programs WHERE code = $1"))
+                .bind(code)
+                .fetch_optional(self.reads())
+                .await?
+                .ok_or(StoreError::NotFound("program"))?;
+            program_from(&row)
+        })
     }
 
     pub async fn create_currency(&self, program_id: i64, new: NewCurrency) -> Result<Currency, StoreError> {

@@ -11,7 +11,10 @@ use serde_json::{json, Value};
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-on_both_backends!(changes_are_seen_by_the_next_request);
+on_both_backends!(
+    changes_are_seen_by_the_next_request,
+    a_program_unknown_at_first_is_found_once_made
+);
 
 /// An offer giving `percent` % off the cheque.
 fn discount(percent: u32) -> Value {
@@ -163,4 +166,19 @@ async fn another_servers_changes_are_heard_on_postgres() {
     .await;
     a.stop().await;
     b.stop().await;
+}
+
+/// Programs are kept by code, but only those that exist: a miss is not remembered.
+async fn a_program_unknown_at_first_is_found_once_made(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let (status, _) = s.admin(Method::GET, "/admin/v1/programs/later", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let program = json!({"code": "later", "name": "Later"});
+    let (status, made) = s.admin(Method::POST, "/admin/v1/programs", Some(program)).await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    for _ in 0..2 {
+        let (status, found) = s.admin(Method::GET, "/admin/v1/programs/later", None).await;
+        assert_eq!(status, StatusCode::OK, "{found}");
+        assert_eq!(found["name"], "Later");
+    }
 }
