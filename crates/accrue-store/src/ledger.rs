@@ -9,7 +9,6 @@ use crate::{outbox, Currency, Dialect, Store, StoreError, Tx};
 use accrue_core::hold::{Hold, HoldState, Resolution};
 use accrue_core::ledger::{AccountKind, PostingKind};
 use accrue_core::lots::{self, Lot};
-use accrue_core::member::MemberState;
 use accrue_core::money::format_minor;
 use accrue_core::outbox::EventType;
 use accrue_core::Millis;
@@ -19,7 +18,10 @@ use std::sync::atomic::Ordering;
 
 pub use crate::idempotency::IdempotencyKey;
 
+mod at_once;
+mod lanes;
 mod writes;
+pub(crate) use lanes::Lanes;
 use writes::{give_lot, move_lots, post, NewLot};
 
 /// Points moving into or out of one member's wallet.
@@ -819,91 +821,19 @@ pub(crate) async fn reverse_accrual_in(
 /// Takes points out of the member's wallet (the oldest lots first).
 pub(crate) async fn withdraw_in(tx: &mut Tx, program_id: i64, m: Movement) -> Result<Receipt, StoreError> {
     if tx.dialect == Dialect::Postgres {
-        if let Some(receipt) = withdraw_at_once(tx, program_id, &m, None).await? {
+        let withdrawal = at_once::Withdrawal {
+            program_id,
+            key: None,
+            m: m.clone(),
+        };
+        let outcome = at_once::withdraw_each(tx, &[withdrawal]).await?.pop();
+        if let Some(receipt) = outcome.transpose()?.flatten() {
             return Ok(receipt);
         }
     }
     let (card_id, _) = prepare(tx, program_id, &m).await?;
     let new = new_posting(program_id, PostingKind::Withdrawal, &m, card_id);
     debit_in(tx, program_id, &m, new, AccountKind::Redemption).await
-}
-
-/// A withdrawal on PostgreSQL as one call of `accrue_withdraw` (migration 0026), which
-/// takes the steps of `prepare` and `debit_in` in their order. Given its replay `key`
-/// the call also keeps the outcome, so that it can run outside a transaction (see
-/// [`Store::write_in_one_statement`]). `None` leaves the withdrawal to the general path:
-/// for a keyed call in a program whose webhooks hear of withdrawals (the general path
-/// queues them in its transaction), and for a member without a wallet yet (refused, or
-/// found inactive or unknown, there).
-async fn withdraw_at_once(
-    tx: &mut Tx,
-    program_id: i64,
-    m: &Movement,
-    key: Option<&IdempotencyKey>,
-) -> Result<Option<Receipt>, StoreError> {
-    positive(m)?;
-    if key.is_some()
-        && !outbox::subscribers(tx, program_id, EventType::PointsWithdrawn, None)
-            .await?
-            .is_empty()
-    {
-        return Ok(None);
-    }
-    let (card_id, _) = currency_and_card(tx, program_id, m).await?;
-    let Some(wallet) = existing_wallet(tx, program_id, m.currency_id, m.member_id).await? else {
-        return Ok(None);
-    };
-    let redemption = system_account(tx, program_id, m.currency_id, AccountKind::Redemption).await?;
-    let new = new_posting(program_id, PostingKind::Withdrawal, m, card_id);
-    // What the call keeps under the key, once it knows the posting and the balance.
-    let outcome = Receipt {
-        posting_id: 0,
-        kind: new.kind,
-        member_id: m.member_id,
-        currency_id: m.currency_id,
-        amount: m.amount,
-        hold_id: None,
-        balance: 0,
-        created_at: tx.now,
-    };
-    let row = sqlx::query(
-        "SELECT o_state, o_usable, o_posting, o_balance \
-         FROM accrue_withdraw($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-    )
-    .bind(program_id)
-    .bind(m.member_id)
-    .bind(wallet)
-    .bind(redemption)
-    .bind(AccountKind::Redemption.balance_shards())
-    .bind(m.currency_id)
-    .bind(m.amount)
-    .bind(new.kind.as_str())
-    .bind(card_id)
-    .bind(new.description)
-    .bind(tx.now)
-    .bind(key.map(|k| k.scope.clone()))
-    .bind(key.map(|k| k.key.clone()))
-    .bind(key.map(|k| k.fingerprint.clone()))
-    .bind(key.map(|_| serde_json::to_string(&outcome)).transpose()?)
-    .fetch_one(tx.conn())
-    .await?;
-    let state: Option<String> = row.try_get("o_state")?;
-    let state = state.ok_or(StoreError::NotFound("member"))?;
-    let state = MemberState::parse(&state).ok_or_else(|| StoreError::Internal(format!("bad member state {state}")))?;
-    crate::members::locked(tx, program_id, m.member_id, state);
-    if !state.may_transact() {
-        return Err(StoreError::MemberInactive(state.as_str()));
-    }
-    let Some(id) = row.try_get::<Option<i64>, _>("o_posting")? else {
-        return Err(StoreError::InsufficientBalance {
-            available: row.try_get::<Option<i64>, _>("o_usable")?.unwrap_or(0),
-        });
-    };
-    let posted = Posted {
-        id,
-        wallet_balance: row.try_get("o_balance")?,
-    };
-    settle(tx, posted, &new, wallet).await.map(Some)
 }
 
 /// A purchase's payment hold is resolved by the purchase (Confirm, Cancel, the
@@ -963,26 +893,24 @@ impl Store {
         .await
     }
 
-    /// A withdrawal on PostgreSQL in one statement, outside a transaction, its outcome
-    /// kept by the statement; as [`Store::write_once`] does, a failure looks for the key's
-    /// kept outcome. `None` leaves it to the general path.
+    /// A withdrawal on PostgreSQL in one statement, its outcome kept by the statement,
+    /// run in its member's lane (see [`lanes`]); as [`Store::write_once`] does, a failure
+    /// looks for the key's kept outcome. `None` leaves it to the general path.
     async fn withdraw_in_one_statement(
         &self,
         program_id: i64,
         key: &IdempotencyKey,
         m: &Movement,
     ) -> Result<Option<(Receipt, bool)>, StoreError> {
-        let ours = key.clone();
-        let m = Movement {
-            cause: Cause::operation(&key.key),
-            ..m.clone()
+        let withdrawal = at_once::Withdrawal {
+            program_id,
+            key: Some(key.clone()),
+            m: Movement {
+                cause: Cause::operation(&key.key),
+                ..m.clone()
+            },
         };
-        let ran = self
-            .write_in_one_statement(move |tx| {
-                Box::pin(async move { withdraw_at_once(tx, program_id, &m, Some(&ours)).await })
-            })
-            .await;
-        match ran {
+        match self.withdraw_in_lane(withdrawal).await {
             Ok(None) => Ok(None),
             Ok(Some(receipt)) => {
                 self.metrics().postings.fetch_add(1, Ordering::Relaxed);

@@ -243,6 +243,8 @@ struct Inner {
     /// Seals the secrets the store keeps (codes in queued messages) and that servers keep
     /// in it (webhook and tracker secrets).
     sealer: Sealer,
+    /// PostgreSQL only: withdrawals of one member that run together (see [`ledger::Lanes`]).
+    lanes: ledger::Lanes,
 }
 
 impl Drop for Inner {
@@ -335,6 +337,7 @@ impl Store {
                     clock,
                     shared,
                     sealer,
+                    lanes: ledger::Lanes::default(),
                 }
             }
             Dialect::Postgres => {
@@ -357,6 +360,7 @@ impl Store {
                     clock,
                     shared,
                     sealer,
+                    lanes: ledger::Lanes::default(),
                 }
             }
         };
@@ -385,6 +389,10 @@ impl Store {
     /// theirs before they serve.
     pub fn add_hook(&self, hook: Arc<dyn hooks::Hook>) {
         self.inner.shared.hooks.add(hook);
+    }
+
+    pub(crate) fn lanes(&self) -> &ledger::Lanes {
+        &self.inner.lanes
     }
 
     /// What reads outside of a write run on.

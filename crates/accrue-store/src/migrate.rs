@@ -49,6 +49,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(24, "0024_console"),
     migration!(25, "0025_exports"),
     migration!(26, "0026_withdraw"),
+    migration!(27, "0027_withdraw_each"),
 ];
 
 /// A short hash of every PostgreSQL migration: databases migrated by the same code
