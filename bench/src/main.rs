@@ -391,12 +391,13 @@ async fn create_members(api: &Api, count: usize, workers: usize) -> Result<Vec<i
     Ok(ids)
 }
 
-/// What one client saw: the latency of every request (failed ones too), and its
-/// errors by kind.
+/// What one client saw: the latency of every request (failed ones too), its errors by
+/// kind, and how many requests ended in each tenth of the run.
 #[derive(Default)]
 struct Outcome {
     latencies_us: Vec<u32>,
     errors: BTreeMap<String, u64>,
+    by_tenth: [u64; 10],
 }
 
 impl Outcome {
@@ -405,17 +406,23 @@ impl Outcome {
         for (kind, n) in other.errors {
             *self.errors.entry(kind).or_default() += n;
         }
+        for (mine, theirs) in self.by_tenth.iter_mut().zip(other.by_tenth) {
+            *mine += theirs;
+        }
     }
 }
 
-/// One closed-loop client: sends requests until the deadline.
-async fn client(api: Api, load: Arc<Load>, deadline: Instant) -> Outcome {
+/// One closed-loop client: sends requests from `start` for `duration`.
+async fn client(api: Api, load: Arc<Load>, start: Instant, duration: Duration) -> Outcome {
     let mut out = Outcome::default();
+    let deadline = start + duration;
     while Instant::now() < deadline {
-        let start = Instant::now();
+        let sent = Instant::now();
         let error = load.run_once(&api).await;
-        let micros = start.elapsed().as_micros();
+        let micros = sent.elapsed().as_micros();
         out.latencies_us.push(u32::try_from(micros).unwrap_or(u32::MAX));
+        let tenth = (start.elapsed().as_secs_f64() * 10.0 / duration.as_secs_f64()) as usize;
+        out.by_tenth[tenth.min(9)] += 1;
         if let Some(kind) = error {
             *out.errors.entry(kind).or_default() += 1;
         }
@@ -493,9 +500,8 @@ async fn run_scenario(scenario: &str, api: &Api, args: &Args) -> Result<Report> 
         args.duration
     );
     let start = Instant::now();
-    let deadline = start + args.duration;
     let clients: Vec<_> = (0..args.clients)
-        .map(|_| tokio::spawn(client(api.clone(), load.clone(), deadline)))
+        .map(|_| tokio::spawn(client(api.clone(), load.clone(), start, args.duration)))
         .collect();
     let mut outcome = Outcome::default();
     for c in clients {
@@ -504,6 +510,7 @@ async fn run_scenario(scenario: &str, api: &Api, args: &Args) -> Result<Report> 
     let elapsed = start.elapsed();
     outcome.latencies_us.sort_unstable();
     notes.extend(load.notes());
+    notes.push(over_the_run(&outcome.by_tenth, args.duration));
     Ok(Report {
         scenario: scenario.into(),
         clients: args.clients,
@@ -511,6 +518,13 @@ async fn run_scenario(scenario: &str, api: &Api, args: &Args) -> Result<Report> 
         outcome,
         notes,
     })
+}
+
+/// The rate in each tenth of the run, to show whether it holds or falls as data grows.
+fn over_the_run(by_tenth: &[u64; 10], duration: Duration) -> String {
+    let tenth = duration.as_secs_f64() / 10.0;
+    let rates: Vec<String> = by_tenth.iter().map(|&n| format!("{:.0}", n as f64 / tenth)).collect();
+    format!("req/s by tenth of the run: {}", rates.join(", "))
 }
 
 fn print_table(reports: &[Report]) {
@@ -1143,6 +1157,7 @@ mod webhooks {
         let mut outcome = Outcome {
             latencies_us: Vec::with_capacity(expected),
             errors: accruals.errors,
+            ..Outcome::default()
         };
         let (mut missing, mut early, mut meanwhile) = (0_u64, 0_u64, 0_u64);
         let (mut first, mut last) = (None::<Instant>, None);
