@@ -100,29 +100,28 @@ impl Store {
     /// Runs a batch as one statement, its withdrawals in their order; when that fails,
     /// each again on its own, so that none shares another's fate.
     async fn withdraw_batch(&self, batch: Vec<Waiting>) {
-        if batch.len() > 1 {
-            let withdrawals: Vec<Withdrawal> = batch.iter().map(|w| w.withdrawal.clone()).collect();
-            let together = self
-                .write_in_one_statement(move |tx| Box::pin(async move { withdraw_each(tx, &withdrawals).await }))
-                .await;
-            if let Ok(outcomes) = together {
-                for (waiting, outcome) in batch.into_iter().zip(outcomes) {
-                    let _ = waiting.answer.send(outcome);
+        let (withdrawals, answers): (Vec<_>, Vec<_>) = batch.into_iter().map(|w| (w.withdrawal, w.answer)).unzip();
+        if withdrawals.len() > 1 {
+            if let Ok(outcomes) = self.withdraw_together(withdrawals.clone()).await {
+                for (answer, outcome) in answers.into_iter().zip(outcomes) {
+                    let _ = answer.send(outcome);
                 }
                 return;
             }
         }
-        for waiting in batch {
-            let withdrawal = waiting.withdrawal;
-            let alone = self
-                .write_in_one_statement(move |tx| Box::pin(async move { withdraw_each(tx, &[withdrawal]).await }))
-                .await;
-            let outcome = alone.and_then(|mut outcomes| {
+        for (withdrawal, answer) in withdrawals.into_iter().zip(answers) {
+            let outcome = self.withdraw_together(vec![withdrawal]).await.and_then(|mut outcomes| {
                 outcomes
                     .pop()
                     .ok_or_else(|| StoreError::Internal("a withdrawal without an outcome".into()))?
             });
-            let _ = waiting.answer.send(outcome);
+            let _ = answer.send(outcome);
         }
+    }
+
+    /// The withdrawals as one statement outside a transaction: it commits on its own.
+    async fn withdraw_together(&self, withdrawals: Vec<Withdrawal>) -> Result<Vec<Outcome>, StoreError> {
+        self.write_in_one_statement(move |tx| Box::pin(async move { withdraw_each(tx, &withdrawals).await }))
+            .await
     }
 }
