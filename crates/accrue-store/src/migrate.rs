@@ -50,6 +50,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(25, "0025_exports"),
     migration!(26, "0026_withdraw"),
     migration!(27, "0027_withdraw_each"),
+    migration!(28, "0028_priced_cheque"),
 ];
 
 /// A short hash of every PostgreSQL migration: databases migrated by the same code

@@ -17,7 +17,8 @@ use crate::purchase_records::{add_entry, purchase_confirmed};
 use crate::{outbox, Store, StoreError, Tx};
 use accrue_core::hold::HoldError;
 use accrue_core::ledger::{AccountKind, PostingKind};
-use accrue_core::offers::{Accrual, Calculation, RefundShare};
+use accrue_core::member::MemberState;
+use accrue_core::offers::{self, Accrual, Calculation, RefundShare};
 use accrue_core::outbox::EventType;
 use accrue_core::purchase::{check_order, Operation, Order, PricedCheque, PurchaseEntry, Rejection, State};
 use accrue_core::Millis;
@@ -64,6 +65,9 @@ pub struct Call {
     pub key: IdempotencyKey,
     pub operation: Operation,
     pub till: Till,
+    /// The fingerprint of the cheque the till sent, kept with the operation's pricing:
+    /// the same cheque sent again keeps that pricing (see [`Store::last_pricing`]).
+    pub cheque: Option<String>,
 }
 
 /// What a refund gives back, decided from the purchase by the service layer.
@@ -89,10 +93,10 @@ pub enum Step {
         max_total: i64,
         cheque: PricedCheque,
     },
-    /// Sets the accrual that Confirm will post (`cheque.accrual`).
+    /// Sets the accrual that Confirm will post: the cheque's, net of the points the
+    /// purchase was paid with so far (kept as `cheque.accrual`).
     Bonus {
         currency_id: i64,
-        accrual: Accrual,
         cheque: PricedCheque,
     },
     /// Captures the payments and posts the accrual; `cheque_total`, when the till sent a
@@ -106,6 +110,14 @@ pub enum Step {
         operation_id: String,
     },
     Refund(PlanRefund),
+}
+
+/// A purchase's latest pricing and the fingerprint of the cheque it priced (none for
+/// pricings kept before fingerprints were).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastPricing {
+    pub calculation: Calculation,
+    pub cheque: Option<String>,
 }
 
 /// What an operation did: kept as its replay, and all a face needs to render its answer.
@@ -164,26 +176,54 @@ fn reject<T>(rejection: Rejection) -> Result<T, StoreError> {
 }
 
 async fn load(tx: &mut Tx, program_id: i64, key: &str) -> Result<Option<Purchase>, StoreError> {
-    Ok(load_with_bonus(tx, program_id, key).await?.map(|(p, _)| p))
+    Ok(load_locked(tx, program_id, key, None).await?.map(|(p, _)| p))
 }
 
-/// The purchase, locked, and whether a Bonus operation on it is live: in one statement.
-async fn load_with_bonus(tx: &mut Tx, program_id: i64, key: &str) -> Result<Option<(Purchase, bool)>, StoreError> {
-    let sql = format!(
+/// The purchase, locked, and whether a Bonus operation on it is live; with the till's
+/// member, if any, locked before it (the order of every purchase path): one statement.
+/// The member's lock is taken in a CTE that the purchase's query waits for.
+async fn load_locked(
+    tx: &mut Tx,
+    program_id: i64,
+    key: &str,
+    member: Option<i64>,
+) -> Result<Option<(Purchase, bool)>, StoreError> {
+    let lock = tx.for_update();
+    let of_purchase = format!(
         "SELECT {COLUMNS}, (SELECT COUNT(*) FROM purchase_operations o WHERE o.program_id = $1 \
          AND o.purchase_key = $2 AND o.kind = $3 AND o.canceled_at IS NULL) AS live_bonuses \
-         FROM purchases WHERE program_id = $1 AND purchase_key = $2{}",
-        tx.for_update()
+         FROM purchases WHERE program_id = $1 AND purchase_key = $2"
     );
-    let row = sqlx::query(&sql)
+    let sql = match member {
+        None => format!("{of_purchase}{lock}"),
+        Some(_) => format!(
+            "WITH m AS MATERIALIZED (SELECT state FROM members WHERE program_id = $1 AND id = $4{lock}), \
+             p AS MATERIALIZED ({of_purchase} AND EXISTS (SELECT 1 FROM m){lock}) \
+             SELECT p.*, m.state AS member_state FROM m LEFT JOIN p ON TRUE"
+        ),
+    };
+    let mut query = sqlx::query(&sql)
         .bind(program_id)
         .bind(key)
-        .bind(Operation::Bonus.as_str())
-        .fetch_optional(tx.conn())
-        .await?;
-    let Some(row) = row else { return Ok(None) };
-    let bonuses: i64 = row.try_get("live_bonuses")?;
-    Ok(Some((purchase(&row)?, bonuses > 0)))
+        .bind(Operation::Bonus.as_str());
+    if let Some(member) = member {
+        query = query.bind(member);
+    }
+    let row = query.fetch_optional(tx.conn()).await?;
+    if let Some(member) = member {
+        let row = row.as_ref().ok_or(StoreError::NotFound("member"))?;
+        let state: String = row.try_get("member_state")?;
+        let state =
+            MemberState::parse(&state).ok_or_else(|| StoreError::Internal(format!("bad member state {state}")))?;
+        crate::members::locked(tx, program_id, member, state);
+    }
+    match row {
+        Some(row) if row.try_get::<Option<i64>, _>(0)?.is_some() => {
+            let bonuses: i64 = row.try_get("live_bonuses")?;
+            Ok(Some((purchase(&row)?, bonuses > 0)))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// The purchase of a Payment or Bonus: the existing one, or a new one for the member.
@@ -363,7 +403,7 @@ fn member_of(p: &Purchase) -> Result<i64, StoreError> {
 /// Runs the step on the locked purchase (if any), once the order allows it.
 async fn run(tx: &mut Tx, call: &Call, step: Step, cancel_at: Millis) -> Result<Done, StoreError> {
     let (program_id, key) = (call.program_id, call.purchase_key.as_str());
-    let (found, bonus_done) = match load_with_bonus(tx, program_id, key).await? {
+    let (found, bonus_done) = match load_locked(tx, program_id, key, call.till.member_id).await? {
         Some((p, bonus_done)) => (Some(p), bonus_done),
         None => (None, false),
     };
@@ -388,13 +428,9 @@ async fn run(tx: &mut Tx, call: &Call, step: Step, cancel_at: Millis) -> Result<
             let p = open(tx, call, found, currency_id, cancel_at).await?;
             pay(tx, call, p, (amount, max_total), cheque, &cause).await
         }
-        Step::Bonus {
-            currency_id,
-            accrual,
-            cheque,
-        } => {
+        Step::Bonus { currency_id, cheque } => {
             let p = open(tx, call, found, currency_id, cancel_at).await?;
-            set_bonus(tx, call, p, accrual, cheque).await
+            set_bonus(tx, call, p, cheque).await
         }
         Step::Confirm { cheque_total, life } => confirm(tx, call, existing(found)?, cheque_total, life, &cause).await,
         Step::Cancel => {
@@ -446,14 +482,12 @@ async fn pay(
 }
 
 /// Sets the accrual Confirm will post; a new Bonus replaces the earlier one.
-async fn set_bonus(
-    tx: &mut Tx,
-    call: &Call,
-    mut p: Purchase,
-    accrual: Accrual,
-    cheque: PricedCheque,
-) -> Result<Done, StoreError> {
+async fn set_bonus(tx: &mut Tx, call: &Call, mut p: Purchase, mut cheque: PricedCheque) -> Result<Done, StoreError> {
     let (program_id, key) = (call.program_id, call.purchase_key.as_str());
+    let accrual = offers::accrual(&cheque.calculation, p.bonus_paid).map_err(|e| Rejection::ChequeChanged {
+        detail: Some(e.to_string()),
+    })?;
+    cheque.accrual = Some(accrual.clone());
     for (earlier, _, _) in live_operations(tx, program_id, key, Operation::Bonus).await? {
         mark_canceled(tx, program_id, &earlier).await?;
     }
@@ -621,9 +655,11 @@ async fn refund(
 /// program, so an id used before replays were kept is refused as a reused key.
 async fn record_operation(tx: &mut Tx, call: &Call, done: &Done) -> Result<i64, StoreError> {
     let priced = done.calculation.as_ref().map(serde_json::to_string).transpose()?;
+    let cheque = call.cheque.as_ref().filter(|_| priced.is_some());
     let row = sqlx::query(
         "INSERT INTO purchase_operations (program_id, purchase_key, operation_id, kind, device_id, member_id, \
-         hold_id, amount, priced, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+         hold_id, amount, priced, cheque, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+         RETURNING id",
     )
     .bind(call.program_id)
     .bind(&call.purchase_key)
@@ -634,6 +670,7 @@ async fn record_operation(tx: &mut Tx, call: &Call, done: &Done) -> Result<i64, 
     .bind(done.hold_id)
     .bind(done.amount)
     .bind(priced)
+    .bind(cheque)
     .bind(tx.now)
     .fetch_one(tx.conn())
     .await
@@ -654,9 +691,6 @@ impl Store {
         let (program_id, key) = (call.program_id, call.key.clone());
         self.write_once(program_id, key, move |tx| {
             Box::pin(async move {
-                if let Some(member_id) = call.till.member_id {
-                    crate::members::lock_member(tx, call.program_id, member_id).await?;
-                }
                 let cancel_at = tx.now + auto_cancel_ms;
                 let mut done = run(tx, &call, step, cancel_at).await?;
                 done.transaction_id = Some(record_operation(tx, &call, &done).await?);
@@ -705,10 +739,11 @@ impl Store {
         Ok((total, rows.iter().map(purchase).collect::<Result<_, _>>()?))
     }
 
-    /// The latest pricing of a purchase's cheque (by Calculate, Payment or Bonus).
-    pub async fn last_pricing(&self, program_id: i64, key: &str) -> Result<Option<Calculation>, StoreError> {
+    /// The latest pricing of a purchase's cheque (by Calculate, Payment or Bonus), with
+    /// the fingerprint of the cheque that was sent for it.
+    pub async fn last_pricing(&self, program_id: i64, key: &str) -> Result<Option<LastPricing>, StoreError> {
         let row = sqlx::query(
-            "SELECT priced FROM purchase_operations WHERE program_id = $1 AND purchase_key = $2 \
+            "SELECT priced, cheque FROM purchase_operations WHERE program_id = $1 AND purchase_key = $2 \
              AND priced IS NOT NULL ORDER BY id DESC LIMIT 1",
         )
         .bind(program_id)
@@ -716,7 +751,10 @@ impl Store {
         .fetch_optional(self.reads())
         .await?;
         let Some(row) = row else { return Ok(None) };
-        Ok(Some(serde_json::from_str(&row.try_get::<String, _>(0)?)?))
+        Ok(Some(LastPricing {
+            calculation: serde_json::from_str(&row.try_get::<String, _>(0)?)?,
+            cheque: row.try_get(1)?,
+        }))
     }
 
     /// Cancels every purchase left unconfirmed past its time, in batches of `batch`; an

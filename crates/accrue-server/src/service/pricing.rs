@@ -150,28 +150,35 @@ pub(crate) async fn quote_in(
     Ok(offers::calculate(&offers, &q.cheque, &ctx))
 }
 
-/// The pricing of a purchase's cheque for Payment, Bonus and Confirm. Tills send those
-/// the cheque as Calculate priced it (line amounts already discounted): when the lines
-/// match the purchase's latest pricing, that pricing stands; otherwise the cheque is
-/// priced afresh.
+/// The fingerprint of a cheque as sent: equal for the same lines and coupons.
+pub(crate) fn fingerprint(cheque: &Cheque) -> String {
+    accrue_core::idempotency::fingerprint(&serde_json::json!(cheque))
+}
+
+/// The pricing of a purchase's cheque for Payment, Bonus and Confirm, with the
+/// fingerprint of the cheque it priced. Tills send those either the cheque they sent to
+/// Calculate or the cheque as Calculate priced it (line amounts already discounted):
+/// either way the purchase's latest pricing stands; another cheque is priced afresh.
 pub(crate) async fn quote_purchase(
     store: &Store,
     q: Quote,
     purchase_key: &str,
     currency: &Currency,
     settings: &Settings,
-) -> Result<Calculation, StoreError> {
-    if let Some(calc) = store.last_pricing(q.program_id, purchase_key).await? {
-        let sent = &q.cheque.lines;
-        let same = calc.lines.len() == sent.len()
-            && calc
+) -> Result<(Calculation, String), StoreError> {
+    let sent = fingerprint(&q.cheque);
+    if let Some(last) = store.last_pricing(q.program_id, purchase_key).await? {
+        let lines = &q.cheque.lines;
+        let as_priced = last.calculation.lines.len() == lines.len()
+            && last
+                .calculation
                 .lines
                 .iter()
-                .zip(sent)
+                .zip(lines)
                 .all(|(p, s)| p.position == s.position && p.amount == s.amount);
-        if same {
-            return Ok(calc);
+        if as_priced || last.cheque.as_ref() == Some(&sent) {
+            return Ok((last.calculation, last.cheque.unwrap_or(sent)));
         }
     }
-    quote_in(store, q, currency, settings).await
+    Ok((quote_in(store, q, currency, settings).await?, sent))
 }

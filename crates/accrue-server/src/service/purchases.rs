@@ -105,12 +105,13 @@ fn quote_of(till: Checkout, cheque: accrue_core::offers::Cheque) -> Quote {
     }
 }
 
-/// Runs one step through the store once per key.
+/// Runs one step through the store once per key; `cheque` is the fingerprint of the
+/// cheque the step priced, kept with its pricing.
 async fn run(
     store: &Store,
     r: Request<'_>,
-    operation: Operation,
-    step: Step,
+    (operation, step): (Operation, Step),
+    cheque: Option<String>,
     p: Prepared,
 ) -> Result<Outcome, StoreError> {
     let request = json!({
@@ -129,6 +130,7 @@ async fn run(
             device_id: r.till.device_id,
             member_id: r.till.member_id,
         },
+        cheque,
     };
     let auto_cancel = i64::from(p.settings.auto_cancel_minutes) * 60_000;
     let (done, replayed) = store.process_purchase(call, step, auto_cancel).await?;
@@ -162,9 +164,11 @@ fn priced_cheque(
 /// Calculate: prices the cheque and keeps the pricing; nothing moves.
 pub async fn calculate(store: &Store, r: Request<'_>, sent: &ChequeInput) -> Result<Outcome, StoreError> {
     let p = prepare(store, r.till.program_id).await?;
-    let q = quote_of(r.till, cheque(sent, p.currency.scale)?);
-    let priced = pricing::quote_in(store, q, &p.currency, &p.settings).await?;
-    run(store, r, Operation::Calculate, Step::Calculate { priced }, p).await
+    let cheque = cheque(sent, p.currency.scale)?;
+    let sent_cheque = pricing::fingerprint(&cheque);
+    let priced = pricing::quote_in(store, quote_of(r.till, cheque), &p.currency, &p.settings).await?;
+    let step = (Operation::Calculate, Step::Calculate { priced });
+    run(store, r, step, Some(sent_cheque), p).await
 }
 
 /// The most points this cheque may be paid with: its pricing. Writes nothing.
@@ -191,7 +195,7 @@ pub async fn pay(
 ) -> Result<Outcome, StoreError> {
     let p = prepare(store, r.till.program_id).await?;
     let q = quote_of(r.till, cheque(sent, p.currency.scale)?);
-    let calc = pricing::quote_purchase(store, q, r.purchase, &p.currency, &p.settings).await?;
+    let (calc, sent_cheque) = pricing::quote_purchase(store, q, r.purchase, &p.currency, &p.settings).await?;
     let wanted = minor(amount, p.currency.scale, "amount")?;
     if wanted == 0 {
         return Err(Rejection::NothingToPay.into());
@@ -207,28 +211,19 @@ pub async fn pay(
         max_total: limit,
         cheque: priced_cheque(calc, None, sent),
     };
-    run(store, r, Operation::Payment, step, p).await
+    run(store, r, (Operation::Payment, step), Some(sent_cheque), p).await
 }
 
-/// Sets the accrual of the cheque, net of the points paid so far.
+/// Sets the accrual of the cheque, net of the points paid so far (the store knows them).
 pub async fn set_bonus(store: &Store, r: Request<'_>, sent: &ChequeInput) -> Result<Outcome, StoreError> {
     let p = prepare(store, r.till.program_id).await?;
     let q = quote_of(r.till, cheque(sent, p.currency.scale)?);
-    let calc = pricing::quote_purchase(store, q, r.purchase, &p.currency, &p.settings).await?;
-    let paid = match store.purchase(r.till.program_id, r.purchase).await {
-        Ok(purchase) => purchase.bonus_paid,
-        Err(StoreError::NotFound(_)) => 0,
-        Err(e) => return Err(e),
-    };
-    let accrual = offers::accrual(&calc, paid).map_err(|e| Rejection::ChequeChanged {
-        detail: Some(e.to_string()),
-    })?;
+    let (calc, sent_cheque) = pricing::quote_purchase(store, q, r.purchase, &p.currency, &p.settings).await?;
     let step = Step::Bonus {
         currency_id: p.currency.id,
-        accrual: accrual.clone(),
-        cheque: priced_cheque(calc, Some(accrual), sent),
+        cheque: priced_cheque(calc, None, sent),
     };
-    run(store, r, Operation::Bonus, step, p).await
+    run(store, r, (Operation::Bonus, step), Some(sent_cheque), p).await
 }
 
 /// When points accrued now become usable and expire, by the program's settings.
@@ -248,19 +243,26 @@ pub async fn confirm(store: &Store, r: Request<'_>, sent: Option<&ChequeInput>) 
     let cheque_total = match sent {
         Some(sent) => {
             let q = quote_of(r.till, cheque(sent, p.currency.scale)?);
-            let calc = pricing::quote_purchase(store, q, r.purchase, &p.currency, &p.settings).await?;
+            let (calc, _) = pricing::quote_purchase(store, q, r.purchase, &p.currency, &p.settings).await?;
             Some(calc.total_amount)
         }
         None => None,
     };
     let life = lifetime(&p.settings, store.now());
-    run(store, r, Operation::Confirm, Step::Confirm { cheque_total, life }, p).await
+    run(
+        store,
+        r,
+        (Operation::Confirm, Step::Confirm { cheque_total, life }),
+        None,
+        p,
+    )
+    .await
 }
 
 /// Cancels an unconfirmed purchase: its payments are released.
 pub async fn cancel(store: &Store, r: Request<'_>) -> Result<Outcome, StoreError> {
     let p = prepare(store, r.till.program_id).await?;
-    run(store, r, Operation::Cancel, Step::Cancel, p).await
+    run(store, r, (Operation::Cancel, Step::Cancel), None, p).await
 }
 
 /// Cancels one payment or accrual of an unconfirmed purchase.
@@ -269,7 +271,7 @@ pub async fn cancel_operation(store: &Store, r: Request<'_>, operation_id: &str)
     let step = Step::CancelOperation {
         operation_id: operation_id.to_string(),
     };
-    run(store, r, Operation::CancelOperation, step, p).await
+    run(store, r, (Operation::CancelOperation, step), None, p).await
 }
 
 fn refund_lines(given: &[RefundLineInput], scale: u32) -> Result<Vec<RefundLine>, StoreError> {
@@ -320,7 +322,7 @@ pub async fn refund(store: &Store, r: Request<'_>, lines: &[RefundLineInput]) ->
     let p = prepare(store, r.till.program_id).await?;
     let lines = refund_lines(lines, p.currency.scale)?;
     let step = Step::Refund(Box::new(move |purchase| plan_refund(purchase, lines)));
-    run(store, r, Operation::Refund, step, p).await
+    run(store, r, (Operation::Refund, step), None, p).await
 }
 
 /// The points the till's member can spend now, in the program's purchase currency.

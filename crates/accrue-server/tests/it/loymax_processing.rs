@@ -20,6 +20,7 @@ on_both_backends!(
     concurrent_tills_never_overspend_one_member,
     devices_authenticate_and_anonymous_calculation_works,
     goods_groups_come_from_the_catalogue,
+    the_cheque_sent_again_keeps_its_pricing,
 );
 
 async fn the_documents_purchase_replays_with_its_numbers(db: TestDb) {
@@ -455,4 +456,54 @@ async fn goods_groups_come_from_the_catalogue(db: TestDb) {
         .map(|l| l["amount"].as_i64().unwrap())
         .collect();
     assert_eq!(amounts, vec![800, 1000, 1000], "only the dairy line is discounted");
+}
+
+/// Payment and Bonus that send the cheque Calculate was sent keep Calculate's pricing,
+/// even though the offers changed meanwhile; a changed cheque is priced afresh.
+async fn the_cheque_sent_again_keeps_its_pricing(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let (_, till) = setup(&s, "100").await;
+    let t = member_token(&s, &till).await;
+    let p = "/Purchases/kept/";
+    let total = |answer: &Value| answer["cheque"]["totalAmount"].as_f64();
+    let calc = call(&s, &t, &format!("{p}Calculate"), request("kept-0", json!({}))).await;
+    assert_eq!(total(&calc), Some(76.5), "{calc}");
+
+    let offer = json!({"name": "20 % off now", "effects": [
+        {"type": "discount_percent", "percent": 20, "target": "cheque"},
+        {"type": "max_bonus_payment", "percent": 50, "target": "cheque"},
+        {"type": "bonus_percent", "percent": 5, "target": "cheque"}]});
+    put_offer(&s, "doc", offer).await;
+    let pay = call(
+        &s,
+        &t,
+        &format!("{p}Bonus/Payment"),
+        request("kept-1", json!({"amount": 10})),
+    )
+    .await;
+    assert_eq!((pay["code"].as_str(), total(&pay)), (Some("Ok"), Some(76.5)), "{pay}");
+    let bonus = call(&s, &t, &format!("{p}Bonus"), request("kept-2", json!({}))).await;
+    assert_eq!(
+        (bonus["code"].as_str(), total(&bonus)),
+        (Some("Ok"), Some(76.5)),
+        "{bonus}"
+    );
+
+    let mut changed = cheque_85();
+    changed["lines"][0]["discount"] = json!(0);
+    changed["lines"][0]["amount"] = json!(100);
+    let calc = call(&s, &t, "/Purchases/changed/Calculate", request("changed-0", json!({}))).await;
+    assert_eq!(total(&calc), Some(68.0), "a new purchase has the new offer: {calc}");
+    let pay = call(
+        &s,
+        &t,
+        "/Purchases/changed/Bonus/Payment",
+        request("changed-1", json!({"amount": 10, "cheque": changed})),
+    )
+    .await;
+    assert_eq!(
+        (pay["code"].as_str(), total(&pay)),
+        (Some("Ok"), Some(80.0)),
+        "priced afresh: {pay}"
+    );
 }

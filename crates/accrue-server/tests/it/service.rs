@@ -405,8 +405,8 @@ async fn a_purchase_keeps_to_its_statement_budget(db: TestDb) {
     // PostgreSQL writes a posting and its lot moves as one statement each (round trips
     // there); SQLite's writer runs their parts one by one.
     let budget = match s.store.dialect() {
-        Dialect::Postgres => [("Calculate", 4), ("Bonus/Payment", 11), ("Bonus", 6), ("Confirm", 16)],
-        Dialect::Sqlite => [("Calculate", 4), ("Bonus/Payment", 15), ("Bonus", 6), ("Confirm", 23)],
+        Dialect::Postgres => [("Calculate", 3), ("Bonus/Payment", 10), ("Bonus", 5), ("Confirm", 15)],
+        Dialect::Sqlite => [("Calculate", 3), ("Bonus/Payment", 14), ("Bonus", 5), ("Confirm", 22)],
     };
     for ((step, statements), (_, most)) in spent.iter().zip(budget) {
         assert!(
