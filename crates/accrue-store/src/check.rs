@@ -18,6 +18,16 @@ const CHECKS: &[(&str, &str)] = &[
          || ' sums to ' || CAST(SUM(amount) AS TEXT) FROM entries GROUP BY posting_id, currency_id HAVING SUM(amount) <> 0",
     ),
     (
+        // PostgreSQL does not check these references as rows are written (migration 0029).
+        "every entry, lot and lot move belongs to a posting",
+        "SELECT 'entry ' || CAST(e.id AS TEXT) FROM entries e \
+         WHERE NOT EXISTS (SELECT 1 FROM postings p WHERE p.id = e.posting_id) \
+         UNION ALL SELECT 'lot ' || CAST(l.id AS TEXT) FROM lots l \
+         WHERE NOT EXISTS (SELECT 1 FROM postings p WHERE p.id = l.posting_id) \
+         UNION ALL SELECT 'move of lot ' || CAST(m.lot_id AS TEXT) || ' by posting ' || CAST(m.posting_id AS TEXT) \
+         FROM lot_moves m WHERE NOT EXISTS (SELECT 1 FROM postings p WHERE p.id = m.posting_id)",
+    ),
+    (
         "every posting has at least two entries",
         "SELECT 'posting ' || CAST(p.id AS TEXT) FROM postings p LEFT JOIN entries e ON e.posting_id = p.id \
          GROUP BY p.id HAVING COUNT(e.id) < 2",

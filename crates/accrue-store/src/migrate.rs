@@ -51,6 +51,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(26, "0026_withdraw"),
     migration!(27, "0027_withdraw_each"),
     migration!(28, "0028_priced_cheque"),
+    migration!(29, "0029_fewer_reference_checks"),
 ];
 
 /// A short hash of every PostgreSQL migration: databases migrated by the same code
