@@ -84,14 +84,34 @@ impl Store {
         F: for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Result<T, StoreError>> + Send + 'static,
     {
         let ours = key.clone();
+        self.write_once_keeping(program_id, key, move |tx| {
+            Box::pin(async move {
+                let outcome = op(tx).await?;
+                let kept = keep(tx, program_id, &ours, &outcome).await?;
+                Ok((outcome, kept))
+            })
+        })
+        .await
+    }
+
+    /// [`Store::write_once`] for a write that keeps its outcome under `key` itself, in its
+    /// last statement: `op` returns the outcome and whether the key was free.
+    pub(crate) async fn write_once_keeping<T, F>(
+        &self,
+        program_id: i64,
+        key: IdempotencyKey,
+        op: F,
+    ) -> Result<(T, bool), StoreError>
+    where
+        T: Serialize + DeserializeOwned + Send + Sync + 'static,
+        F: for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Result<(T, bool), StoreError>> + Send + 'static,
+    {
         let ran = self
             .write(move |tx| {
                 Box::pin(async move {
-                    let outcome = op(tx).await?;
-                    if keep(tx, program_id, &ours, &outcome).await? {
-                        Ok(outcome)
-                    } else {
-                        Err(StoreError::IdempotencyMismatch)
+                    match op(tx).await? {
+                        (outcome, true) => Ok(outcome),
+                        (_, false) => Err(StoreError::IdempotencyMismatch),
                     }
                 })
             })

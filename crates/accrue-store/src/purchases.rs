@@ -14,7 +14,7 @@ use crate::ledger::{
     accrue_in, capture_in, credit_in, hold_in, reverse_accrual_in, void_in, Cause, Lifetime, Movement,
 };
 use crate::purchase_records::{add_entry, purchase_confirmed};
-use crate::{outbox, Store, StoreError, Tx};
+use crate::{outbox, Dialect, Store, StoreError, Tx};
 use accrue_core::hold::HoldError;
 use accrue_core::ledger::{AccountKind, PostingKind};
 use accrue_core::member::MemberState;
@@ -175,37 +175,54 @@ fn reject<T>(rejection: Rejection) -> Result<T, StoreError> {
     Err(rejection.into())
 }
 
-async fn load(tx: &mut Tx, program_id: i64, key: &str) -> Result<Option<Purchase>, StoreError> {
-    Ok(load_locked(tx, program_id, key, None).await?.map(|(p, _)| p))
+async fn load(tx: &mut Tx, program_id: i64, key: &str) -> Result<Option<(Purchase, Live)>, StoreError> {
+    load_locked(tx, program_id, key, None).await
 }
 
-/// The purchase, locked, and whether a Bonus operation on it is live; with the till's
-/// member, if any, locked before it (the order of every purchase path): one statement.
-/// The member's lock is taken in a CTE that the purchase's query waits for.
+/// The live (not canceled) payments and bonuses of a purchase, in order, as
+/// `(operation id, kind, hold)`: read with the purchase.
+#[derive(Debug, Default)]
+struct Live(Vec<(String, String, Option<i64>)>);
+
+impl Live {
+    /// `(operation id, hold)` of the live operations of `kind`.
+    fn of(&self, kind: Operation) -> Vec<(String, Option<i64>)> {
+        let of_kind = self.0.iter().filter(|(_, k, _)| k == kind.as_str());
+        of_kind.map(|(id, _, hold)| (id.clone(), *hold)).collect()
+    }
+}
+
+/// The purchase, locked, with its live operations; with the till's member, if any,
+/// locked before it (the order of every purchase path): one statement. The member's
+/// lock is taken in a CTE that the purchase's query waits for.
 async fn load_locked(
     tx: &mut Tx,
     program_id: i64,
     key: &str,
     member: Option<i64>,
-) -> Result<Option<(Purchase, bool)>, StoreError> {
+) -> Result<Option<(Purchase, Live)>, StoreError> {
     let lock = tx.for_update();
+    let live = match tx.dialect {
+        Dialect::Postgres => {
+            "CAST(COALESCE(json_agg(json_build_array(o.operation_id, o.kind, o.hold_id) \
+                              ORDER BY o.id), '[]') AS TEXT)"
+        }
+        Dialect::Sqlite => "json_group_array(json_array(o.operation_id, o.kind, o.hold_id) ORDER BY o.id)",
+    };
     let of_purchase = format!(
-        "SELECT {COLUMNS}, (SELECT COUNT(*) FROM purchase_operations o WHERE o.program_id = $1 \
-         AND o.purchase_key = $2 AND o.kind = $3 AND o.canceled_at IS NULL) AS live_bonuses \
+        "SELECT {COLUMNS}, (SELECT {live} FROM purchase_operations o WHERE o.program_id = $1 \
+         AND o.purchase_key = $2 AND o.kind IN ('payment', 'bonus') AND o.canceled_at IS NULL) AS live \
          FROM purchases WHERE program_id = $1 AND purchase_key = $2"
     );
     let sql = match member {
         None => format!("{of_purchase}{lock}"),
         Some(_) => format!(
-            "WITH m AS MATERIALIZED (SELECT state FROM members WHERE program_id = $1 AND id = $4{lock}), \
+            "WITH m AS MATERIALIZED (SELECT state FROM members WHERE program_id = $1 AND id = $3{lock}), \
              p AS MATERIALIZED ({of_purchase} AND EXISTS (SELECT 1 FROM m){lock}) \
              SELECT p.*, m.state AS member_state FROM m LEFT JOIN p ON TRUE"
         ),
     };
-    let mut query = sqlx::query(&sql)
-        .bind(program_id)
-        .bind(key)
-        .bind(Operation::Bonus.as_str());
+    let mut query = sqlx::query(&sql).bind(program_id).bind(key);
     if let Some(member) = member {
         query = query.bind(member);
     }
@@ -219,8 +236,8 @@ async fn load_locked(
     }
     match row {
         Some(row) if row.try_get::<Option<i64>, _>(0)?.is_some() => {
-            let bonuses: i64 = row.try_get("live_bonuses")?;
-            Ok(Some((purchase(&row)?, bonuses > 0)))
+            let live: String = row.try_get("live")?;
+            Ok(Some((purchase(&row)?, Live(serde_json::from_str(&live)?))))
         }
         _ => Ok(None),
     }
@@ -230,12 +247,12 @@ async fn load_locked(
 async fn open(
     tx: &mut Tx,
     call: &Call,
-    found: Option<Purchase>,
+    found: Option<(Purchase, Live)>,
     currency_id: i64,
     cancel_at: Millis,
-) -> Result<Purchase, StoreError> {
-    if let Some(p) = found {
-        return Ok(p);
+) -> Result<(Purchase, Live), StoreError> {
+    if let Some(found) = found {
+        return Ok(found);
     }
     let Some(member_id) = call.till.member_id else {
         return reject(Rejection::MemberUnknown);
@@ -256,7 +273,7 @@ async fn open(
     .fetch_optional(tx.conn())
     .await?;
     match opened {
-        Some(row) => purchase(&row),
+        Some(row) => Ok((purchase(&row)?, Live::default())),
         // Opened meanwhile by a concurrent call (PostgreSQL): that one, locked.
         None => load(tx, call.program_id, &call.purchase_key)
             .await?
@@ -283,27 +300,6 @@ async fn save(tx: &mut Tx, p: &Purchase) -> Result<(), StoreError> {
     .execute(tx.conn())
     .await?;
     Ok(())
-}
-
-/// Live (not canceled) operations of a kind on a purchase: `(operation id, hold, amount)`.
-async fn live_operations(
-    tx: &mut Tx,
-    program_id: i64,
-    key: &str,
-    kind: Operation,
-) -> Result<Vec<(String, Option<i64>, i64)>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT operation_id, hold_id, amount FROM purchase_operations WHERE program_id = $1 AND purchase_key = $2 \
-         AND kind = $3 AND canceled_at IS NULL ORDER BY id",
-    )
-    .bind(program_id)
-    .bind(key)
-    .bind(kind.as_str())
-    .fetch_all(tx.conn())
-    .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-        .collect()
 }
 
 async fn mark_canceled(tx: &mut Tx, program_id: i64, operation_id: &str) -> Result<(), StoreError> {
@@ -364,8 +360,13 @@ fn wallet_rejection(e: StoreError) -> StoreError {
 }
 
 /// Voids the live payments and cancels the purchase.
-async fn cancel_in(tx: &mut Tx, program_id: i64, p: &mut Purchase, cause: &Cause) -> Result<(), StoreError> {
-    for (operation_id, hold, _) in live_operations(tx, program_id, &p.purchase_key, Operation::Payment).await? {
+async fn cancel_in(
+    tx: &mut Tx,
+    program_id: i64,
+    (p, live): (&mut Purchase, &Live),
+    cause: &Cause,
+) -> Result<(), StoreError> {
+    for (operation_id, hold) in live.of(Operation::Payment) {
         if let Some(hold) = hold {
             void_payment(tx, program_id, hold, cause).await?;
         }
@@ -391,7 +392,7 @@ async fn announce(tx: &mut Tx, program_id: i64, event: EventType, p: &Purchase) 
 
 /// The purchase an operation other than Calculate, Payment and Bonus works on; the
 /// order check has already refused those without one.
-fn existing(found: Option<Purchase>) -> Result<Purchase, StoreError> {
+fn existing(found: Option<(Purchase, Live)>) -> Result<(Purchase, Live), StoreError> {
     found.ok_or(StoreError::Internal("no purchase".into()))
 }
 
@@ -403,16 +404,16 @@ fn member_of(p: &Purchase) -> Result<i64, StoreError> {
 /// Runs the step on the locked purchase (if any), once the order allows it.
 async fn run(tx: &mut Tx, call: &Call, step: Step, cancel_at: Millis) -> Result<Done, StoreError> {
     let (program_id, key) = (call.program_id, call.purchase_key.as_str());
-    let (found, bonus_done) = match load_locked(tx, program_id, key, call.till.member_id).await? {
-        Some((p, bonus_done)) => (Some(p), bonus_done),
-        None => (None, false),
-    };
-    if let (Some(p), Some(member)) = (&found, call.till.member_id) {
+    let found = load_locked(tx, program_id, key, call.till.member_id).await?;
+    if let (Some((p, _)), Some(member)) = (&found, call.till.member_id) {
         if p.member_id.is_some_and(|m| m != member) {
             return reject(Rejection::OtherMembersPurchase);
         }
     }
-    check_order(found.as_ref().map(|p| p.state), bonus_done, call.operation)?;
+    let bonus_done = found
+        .as_ref()
+        .is_some_and(|(_, live)| !live.of(Operation::Bonus).is_empty());
+    check_order(found.as_ref().map(|(p, _)| p.state), bonus_done, call.operation)?;
     let cause = Cause::purchase(key, &call.key.key);
     match step {
         Step::Calculate { priced } => Ok(Done {
@@ -425,23 +426,23 @@ async fn run(tx: &mut Tx, call: &Call, step: Step, cancel_at: Millis) -> Result<
             max_total,
             cheque,
         } => {
-            let p = open(tx, call, found, currency_id, cancel_at).await?;
+            let (p, _) = open(tx, call, found, currency_id, cancel_at).await?;
             pay(tx, call, p, (amount, max_total), cheque, &cause).await
         }
         Step::Bonus { currency_id, cheque } => {
-            let p = open(tx, call, found, currency_id, cancel_at).await?;
-            set_bonus(tx, call, p, cheque).await
+            let opened = open(tx, call, found, currency_id, cancel_at).await?;
+            set_bonus(tx, call, opened, cheque).await
         }
         Step::Confirm { cheque_total, life } => confirm(tx, call, existing(found)?, cheque_total, life, &cause).await,
         Step::Cancel => {
-            let mut p = existing(found)?;
-            cancel_in(tx, program_id, &mut p, &cause).await?;
+            let (mut p, live) = existing(found)?;
+            cancel_in(tx, program_id, (&mut p, &live), &cause).await?;
             Ok(Done::default())
         }
         Step::CancelOperation { operation_id } => {
-            cancel_operation(tx, call, existing(found)?, &operation_id, &cause).await
+            cancel_operation(tx, call, existing(found)?.0, &operation_id, &cause).await
         }
-        Step::Refund(plan) => refund(tx, call, existing(found)?, plan, &cause).await,
+        Step::Refund(plan) => refund(tx, call, existing(found)?.0, plan, &cause).await,
     }
 }
 
@@ -482,13 +483,18 @@ async fn pay(
 }
 
 /// Sets the accrual Confirm will post; a new Bonus replaces the earlier one.
-async fn set_bonus(tx: &mut Tx, call: &Call, mut p: Purchase, mut cheque: PricedCheque) -> Result<Done, StoreError> {
-    let (program_id, key) = (call.program_id, call.purchase_key.as_str());
+async fn set_bonus(
+    tx: &mut Tx,
+    call: &Call,
+    (mut p, live): (Purchase, Live),
+    mut cheque: PricedCheque,
+) -> Result<Done, StoreError> {
+    let program_id = call.program_id;
     let accrual = offers::accrual(&cheque.calculation, p.bonus_paid).map_err(|e| Rejection::ChequeChanged {
         detail: Some(e.to_string()),
     })?;
     cheque.accrual = Some(accrual.clone());
-    for (earlier, _, _) in live_operations(tx, program_id, key, Operation::Bonus).await? {
+    for (earlier, _) in live.of(Operation::Bonus) {
         mark_canceled(tx, program_id, &earlier).await?;
     }
     p.accrual = accrual.total;
@@ -507,7 +513,7 @@ async fn set_bonus(tx: &mut Tx, call: &Call, mut p: Purchase, mut cheque: Priced
 async fn confirm(
     tx: &mut Tx,
     call: &Call,
-    mut p: Purchase,
+    (mut p, live): (Purchase, Live),
     cheque_total: Option<i64>,
     life: Lifetime,
     cause: &Cause,
@@ -518,7 +524,7 @@ async fn confirm(
         return reject(Rejection::ChequeChanged { detail: None });
     }
     let mut postings = Vec::new();
-    for (_, hold, _) in live_operations(tx, program_id, key, Operation::Payment).await? {
+    for (_, hold) in live.of(Operation::Payment) {
         if let Some(hold) = hold {
             postings.push(capture_payment(tx, program_id, hold, cause).await?);
         }
@@ -650,32 +656,55 @@ async fn refund(
     })
 }
 
-/// Writes the operation's row once it is done: its hold, its amount and (Calculate,
-/// Payment, Bonus) its pricing. Returns the row's number. Operation ids are unique per
-/// program, so an id used before replays were kept is refused as a reused key.
-async fn record_operation(tx: &mut Tx, call: &Call, done: &Done) -> Result<i64, StoreError> {
+/// Writes the operation's row once it is done — its hold, its amount and (Calculate,
+/// Payment, Bonus) its pricing — and keeps the outcome, with the row's number as its
+/// transaction id, under the call's key. `false` when the key was taken (see
+/// [`Store::write_once_keeping`]). Operation ids are unique per program, so an id used
+/// before replays were kept is refused as a reused key. One statement on PostgreSQL.
+async fn finish(tx: &mut Tx, call: &Call, done: &mut Done) -> Result<bool, StoreError> {
     let priced = done.calculation.as_ref().map(serde_json::to_string).transpose()?;
     let cheque = call.cheque.as_ref().filter(|_| priced.is_some());
-    let row = sqlx::query(
-        "INSERT INTO purchase_operations (program_id, purchase_key, operation_id, kind, device_id, member_id, \
-         hold_id, amount, priced, cheque, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-         RETURNING id",
-    )
-    .bind(call.program_id)
-    .bind(&call.purchase_key)
-    .bind(&call.key.key)
-    .bind(call.operation.as_str())
-    .bind(call.till.device_id)
-    .bind(call.till.member_id)
-    .bind(done.hold_id)
-    .bind(done.amount)
-    .bind(priced)
-    .bind(cheque)
-    .bind(tx.now)
-    .fetch_one(tx.conn())
-    .await
-    .map_err(StoreError::on_unique(StoreError::IdempotencyMismatch))?;
-    Ok(row.try_get(0)?)
+    let insert = "INSERT INTO purchase_operations (program_id, purchase_key, operation_id, kind, device_id, \
+                  member_id, hold_id, amount, priced, cheque, created_at) \
+                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id";
+    let sql = match tx.dialect {
+        Dialect::Sqlite => insert.to_string(),
+        // The operation id ($3) is the replay key.
+        Dialect::Postgres => format!(
+            "WITH op AS ({insert}), kept AS (INSERT INTO replays (program_id, scope, key, fingerprint, outcome, \
+             created_at) SELECT $1, $12, $3, $13, \
+             CAST(jsonb_set(CAST($14 AS jsonb), '{{transaction_id}}', to_jsonb(op.id)) AS TEXT), $11 FROM op \
+             ON CONFLICT (program_id, scope, key) DO NOTHING RETURNING 1) \
+             SELECT op.id, (SELECT COUNT(*) FROM kept) FROM op"
+        ),
+    };
+    let mut query = sqlx::query(&sql)
+        .bind(call.program_id)
+        .bind(&call.purchase_key)
+        .bind(&call.key.key)
+        .bind(call.operation.as_str())
+        .bind(call.till.device_id)
+        .bind(call.till.member_id)
+        .bind(done.hold_id)
+        .bind(done.amount)
+        .bind(priced)
+        .bind(cheque)
+        .bind(tx.now);
+    if tx.dialect == Dialect::Postgres {
+        query = query
+            .bind(&call.key.scope)
+            .bind(&call.key.fingerprint)
+            .bind(serde_json::to_string(&*done)?);
+    }
+    let row = query
+        .fetch_one(tx.conn())
+        .await
+        .map_err(StoreError::on_unique(StoreError::IdempotencyMismatch))?;
+    done.transaction_id = Some(row.try_get(0)?);
+    match tx.dialect {
+        Dialect::Postgres => Ok(row.try_get::<i64, _>(1)? == 1),
+        Dialect::Sqlite => crate::idempotency::keep(tx, call.program_id, &call.key, &*done).await,
+    }
 }
 
 impl Store {
@@ -689,12 +718,12 @@ impl Store {
         auto_cancel_ms: Millis,
     ) -> Result<(Done, bool), StoreError> {
         let (program_id, key) = (call.program_id, call.key.clone());
-        self.write_once(program_id, key, move |tx| {
+        self.write_once_keeping(program_id, key, move |tx| {
             Box::pin(async move {
                 let cancel_at = tx.now + auto_cancel_ms;
                 let mut done = run(tx, &call, step, cancel_at).await?;
-                done.transaction_id = Some(record_operation(tx, &call, &done).await?);
-                Ok(done)
+                let kept = finish(tx, &call, &mut done).await?;
+                Ok((done, kept))
             })
         })
         .await
@@ -774,12 +803,12 @@ impl Store {
                             crate::members::lock_member(tx, program_id, member_id).await?;
                         }
                         match load(tx, program_id, &key).await? {
-                            Some(mut p) if p.state == State::Open && p.cancel_at <= tx.now => {
+                            Some((mut p, live)) if p.state == State::Open && p.cancel_at <= tx.now => {
                                 let cause = Cause {
                                     purchase: Some(key),
                                     operation: None,
                                 };
-                                cancel_in(tx, program_id, &mut p, &cause).await?;
+                                cancel_in(tx, program_id, (&mut p, &live), &cause).await?;
                                 Ok(true)
                             }
                             _ => Ok(false),

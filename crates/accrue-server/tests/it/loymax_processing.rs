@@ -150,6 +150,10 @@ async fn operation_ids_make_calls_happen_once(db: TestDb) {
     let calls = (0..8).map(|_| ("/Purchases/p2/Bonus/Payment".to_string(), body.clone()));
     let answers = at_once(&s, &t, calls.collect()).await;
     assert!(answers.iter().all(|a| a["code"] == "Ok"), "{answers:?}");
+    assert!(
+        answers.windows(2).all(|w| w[0] == w[1]),
+        "one answer, one transactionId: {answers:?}"
+    );
     assert_eq!(balance(&s, member).await, 85.0);
 }
 
