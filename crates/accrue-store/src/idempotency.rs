@@ -84,7 +84,7 @@ impl Store {
         F: for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Result<T, StoreError>> + Send + 'static,
     {
         let ours = key.clone();
-        self.write_once_keeping(program_id, key, move |tx| {
+        self.write_once_keeping(program_id, key, false, move |tx| {
             Box::pin(async move {
                 let outcome = op(tx).await?;
                 let kept = keep(tx, program_id, &ours, &outcome).await?;
@@ -95,11 +95,13 @@ impl Store {
     }
 
     /// [`Store::write_once`] for a write that keeps its outcome under `key` itself, in its
-    /// last statement: `op` returns the outcome and whether the key was free.
+    /// last statement: `op` returns the outcome and whether the key was free. When
+    /// `one_statement`, that statement is all the write changes (see [`Store::write_as`]).
     pub(crate) async fn write_once_keeping<T, F>(
         &self,
         program_id: i64,
         key: IdempotencyKey,
+        one_statement: bool,
         op: F,
     ) -> Result<(T, bool), StoreError>
     where
@@ -107,7 +109,7 @@ impl Store {
         F: for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Result<(T, bool), StoreError>> + Send + 'static,
     {
         let ran = self
-            .write(move |tx| {
+            .write_as(one_statement, move |tx| {
                 Box::pin(async move {
                     match op(tx).await? {
                         (outcome, true) => Ok(outcome),

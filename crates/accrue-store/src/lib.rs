@@ -181,12 +181,13 @@ impl Tx {
         self.locked_members.clear();
     }
 
-    /// A row lock where the database has row locks (see the crate's lock order);
-    /// SQLite's single writer needs none.
+    /// A row lock where the database has row locks and the write a transaction to hold
+    /// them (see the crate's lock order). SQLite's single writer needs none, and a write
+    /// outside a transaction would let it go as soon as it is taken.
     fn for_update(&self) -> &'static str {
-        match self.dialect {
-            Dialect::Postgres => " FOR NO KEY UPDATE",
-            Dialect::Sqlite => "",
+        match self.conn {
+            Conn::Postgres(_) => " FOR NO KEY UPDATE",
+            Conn::PostgresStatement(_) | Conn::Sqlite(_) => "",
         }
     }
 }
@@ -469,6 +470,19 @@ impl Store {
         })
         .await
         .map_err(|e| StoreError::Internal(format!("write task failed: {e}")))?
+    }
+
+    /// [`Store::write`], or on PostgreSQL [`Store::write_in_one_statement`] when
+    /// `one_statement`: the write changes nothing before its last statement.
+    pub(crate) async fn write_as<T, F>(&self, one_statement: bool, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Result<T, StoreError>> + Send + 'static,
+    {
+        match (one_statement, self.dialect()) {
+            (true, Dialect::Postgres) => self.write_in_one_statement(f).await,
+            _ => self.write(f).await,
+        }
     }
 
     /// Signalled after a commit that queued outbox messages, so the delivery worker

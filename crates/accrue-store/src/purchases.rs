@@ -718,7 +718,10 @@ impl Store {
         auto_cancel_ms: Millis,
     ) -> Result<(Done, bool), StoreError> {
         let (program_id, key) = (call.program_id, call.key.clone());
-        self.write_once_keeping(program_id, key, move |tx| {
+        // Calculate's only change is its record, written (with its replay) by the last
+        // statement: on PostgreSQL it needs no transaction and takes no locks.
+        let one_statement = matches!(step, Step::Calculate { .. });
+        self.write_once_keeping(program_id, key, one_statement, move |tx| {
             Box::pin(async move {
                 let cancel_at = tx.now + auto_cancel_ms;
                 let mut done = run(tx, &call, step, cancel_at).await?;
