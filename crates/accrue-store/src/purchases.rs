@@ -141,6 +141,12 @@ pub struct Done {
 const COLUMNS: &str = "id, purchase_key, device_id, member_id, currency_id, state, cheque, bonus_paid, accrual, \
                        accrual_posting_id, refunded_payment, refunded_accrual, refunded_lines, cancel_at, created_at";
 
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// What a step did, and the purchase as it changed it when the operation's record is to
+/// save it too (see [`finish`]).
+type Stepped = (Done, Option<Purchase>);
+
 fn purchase(row: &sqlx::any::AnyRow) -> Result<Purchase, StoreError> {
     let state: String = row.try_get(5)?;
     let cheque: String = row.try_get(6)?;
@@ -282,24 +288,35 @@ async fn open(
 }
 
 async fn save(tx: &mut Tx, p: &Purchase) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE purchases SET state = $1, cheque = $2, bonus_paid = $3, accrual = $4, accrual_posting_id = $5, \
-         refunded_payment = $6, refunded_accrual = $7, refunded_lines = $8, \
-         resolved_at = CASE WHEN $1 = 'open' THEN NULL ELSE $9 END WHERE id = $10",
-    )
-    .bind(p.state.as_str())
-    .bind(serde_json::to_string(&p.cheque)?)
-    .bind(p.bonus_paid)
-    .bind(p.accrual)
-    .bind(p.accrual_posting_id)
-    .bind(p.refunded_payment)
-    .bind(p.refunded_accrual)
-    .bind(serde_json::to_string(&p.refunded_lines)?)
-    .bind(tx.now)
-    .bind(p.id)
-    .execute(tx.conn())
-    .await?;
+    let sql = save_statement(1);
+    bind_save(sqlx::query(&sql), p, tx.now)?.execute(tx.conn()).await?;
     Ok(())
+}
+
+/// The statement that saves a purchase, its parameters numbered from `$first` (as
+/// [`bind_save`] binds them).
+fn save_statement(first: usize) -> String {
+    let [state, cheque, paid, accrual, posting, refunded, taken_back, lines, now, id] =
+        std::array::from_fn(|i| format!("${}", first + i));
+    format!(
+        "UPDATE purchases SET state = {state}, cheque = {cheque}, bonus_paid = {paid}, accrual = {accrual}, \
+         accrual_posting_id = {posting}, refunded_payment = {refunded}, refunded_accrual = {taken_back}, \
+         refunded_lines = {lines}, resolved_at = CASE WHEN {state} = 'open' THEN NULL ELSE {now} END WHERE id = {id}"
+    )
+}
+
+fn bind_save<'q>(query: AnyQuery<'q>, p: &Purchase, now: Millis) -> Result<AnyQuery<'q>, StoreError> {
+    Ok(query
+        .bind(p.state.as_str())
+        .bind(serde_json::to_string(&p.cheque)?)
+        .bind(p.bonus_paid)
+        .bind(p.accrual)
+        .bind(p.accrual_posting_id)
+        .bind(p.refunded_payment)
+        .bind(p.refunded_accrual)
+        .bind(serde_json::to_string(&p.refunded_lines)?)
+        .bind(now)
+        .bind(p.id))
 }
 
 async fn mark_canceled(tx: &mut Tx, program_id: i64, operation_id: &str) -> Result<(), StoreError> {
@@ -402,7 +419,7 @@ fn member_of(p: &Purchase) -> Result<i64, StoreError> {
 }
 
 /// Runs the step on the locked purchase (if any), once the order allows it.
-async fn run(tx: &mut Tx, call: &Call, step: Step, cancel_at: Millis) -> Result<Done, StoreError> {
+async fn run(tx: &mut Tx, call: &Call, step: Step, cancel_at: Millis) -> Result<Stepped, StoreError> {
     let (program_id, key) = (call.program_id, call.purchase_key.as_str());
     let found = load_locked(tx, program_id, key, call.till.member_id).await?;
     if let (Some((p, _)), Some(member)) = (&found, call.till.member_id) {
@@ -416,10 +433,13 @@ async fn run(tx: &mut Tx, call: &Call, step: Step, cancel_at: Millis) -> Result<
     check_order(found.as_ref().map(|(p, _)| p.state), bonus_done, call.operation)?;
     let cause = Cause::purchase(key, &call.key.key);
     match step {
-        Step::Calculate { priced } => Ok(Done {
-            calculation: Some(priced),
-            ..Done::default()
-        }),
+        Step::Calculate { priced } => {
+            let done = Done {
+                calculation: Some(priced),
+                ..Done::default()
+            };
+            Ok((done, None))
+        }
         Step::Payment {
             currency_id,
             amount,
@@ -433,16 +453,20 @@ async fn run(tx: &mut Tx, call: &Call, step: Step, cancel_at: Millis) -> Result<
             let opened = open(tx, call, found, currency_id, cancel_at).await?;
             set_bonus(tx, call, opened, cheque).await
         }
-        Step::Confirm { cheque_total, life } => confirm(tx, call, existing(found)?, cheque_total, life, &cause).await,
+        Step::Confirm { cheque_total, life } => {
+            let done = confirm(tx, call, existing(found)?, cheque_total, life, &cause).await?;
+            Ok((done, None))
+        }
         Step::Cancel => {
             let (mut p, live) = existing(found)?;
             cancel_in(tx, program_id, (&mut p, &live), &cause).await?;
-            Ok(Done::default())
+            Ok((Done::default(), None))
         }
         Step::CancelOperation { operation_id } => {
-            cancel_operation(tx, call, existing(found)?.0, &operation_id, &cause).await
+            let done = cancel_operation(tx, call, existing(found)?.0, &operation_id, &cause).await?;
+            Ok((done, None))
         }
-        Step::Refund(plan) => refund(tx, call, existing(found)?.0, plan, &cause).await,
+        Step::Refund(plan) => Ok((refund(tx, call, existing(found)?.0, plan, &cause).await?, None)),
     }
 }
 
@@ -454,7 +478,7 @@ async fn pay(
     (amount, max_total): (i64, i64),
     cheque: PricedCheque,
     cause: &Cause,
-) -> Result<Done, StoreError> {
+) -> Result<Stepped, StoreError> {
     if p.bonus_paid + amount > max_total {
         return reject(Rejection::OverPaymentLimit { limit: max_total });
     }
@@ -473,13 +497,13 @@ async fn pay(
     p.bonus_paid += amount;
     let calculation = Some(cheque.calculation.clone());
     p.cheque = Some(cheque);
-    save(tx, &p).await?;
-    Ok(Done {
+    let done = Done {
         amount,
         calculation,
         hold_id: receipt.hold_id,
         ..Done::default()
-    })
+    };
+    Ok((done, Some(p)))
 }
 
 /// Sets the accrual Confirm will post; a new Bonus replaces the earlier one.
@@ -488,7 +512,7 @@ async fn set_bonus(
     call: &Call,
     (mut p, live): (Purchase, Live),
     mut cheque: PricedCheque,
-) -> Result<Done, StoreError> {
+) -> Result<Stepped, StoreError> {
     let program_id = call.program_id;
     let accrual = offers::accrual(&cheque.calculation, p.bonus_paid).map_err(|e| Rejection::ChequeChanged {
         detail: Some(e.to_string()),
@@ -500,13 +524,13 @@ async fn set_bonus(
     p.accrual = accrual.total;
     let calculation = Some(cheque.calculation.clone());
     p.cheque = Some(cheque);
-    save(tx, &p).await?;
-    Ok(Done {
+    let done = Done {
         amount: accrual.total,
         calculation,
         accrual: Some(accrual),
         ..Done::default()
-    })
+    };
+    Ok((done, Some(p)))
 }
 
 /// Captures the payments, posts the accrual, records the purchase and runs the hooks.
@@ -657,25 +681,32 @@ async fn refund(
 }
 
 /// Writes the operation's row once it is done — its hold, its amount and (Calculate,
-/// Payment, Bonus) its pricing — and keeps the outcome, with the row's number as its
-/// transaction id, under the call's key. `false` when the key was taken (see
-/// [`Store::write_once_keeping`]). Operation ids are unique per program, so an id used
-/// before replays were kept is refused as a reused key. One statement on PostgreSQL.
-async fn finish(tx: &mut Tx, call: &Call, done: &mut Done) -> Result<bool, StoreError> {
+/// Payment, Bonus) its pricing — with the purchase as the step `changed` it, and keeps
+/// the outcome, with the row's number as its transaction id, under the call's key.
+/// `false` when the key was taken (see [`Store::write_once_keeping`]). Operation ids are
+/// unique per program, so an id used before replays were kept is refused as a reused
+/// key. One statement on PostgreSQL.
+async fn finish(tx: &mut Tx, call: &Call, (done, changed): (&mut Done, Option<&Purchase>)) -> Result<bool, StoreError> {
     let priced = done.calculation.as_ref().map(serde_json::to_string).transpose()?;
     let cheque = call.cheque.as_ref().filter(|_| priced.is_some());
     let insert = "INSERT INTO purchase_operations (program_id, purchase_key, operation_id, kind, device_id, \
                   member_id, hold_id, amount, priced, cheque, created_at) \
                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id";
     let sql = match tx.dialect {
-        Dialect::Sqlite => insert.to_string(),
+        Dialect::Sqlite => {
+            if let Some(p) = changed {
+                save(tx, p).await?;
+            }
+            insert.to_string()
+        }
         // The operation id ($3) is the replay key.
         Dialect::Postgres => format!(
-            "WITH op AS ({insert}), kept AS (INSERT INTO replays (program_id, scope, key, fingerprint, outcome, \
-             created_at) SELECT $1, $12, $3, $13, \
+            "WITH {}op AS ({insert}), kept AS (INSERT INTO replays (program_id, scope, key, fingerprint, \
+             outcome, created_at) SELECT $1, $12, $3, $13, \
              CAST(jsonb_set(CAST($14 AS jsonb), '{{transaction_id}}', to_jsonb(op.id)) AS TEXT), $11 FROM op \
              ON CONFLICT (program_id, scope, key) DO NOTHING RETURNING 1) \
-             SELECT op.id, (SELECT COUNT(*) FROM kept) FROM op"
+             SELECT op.id, (SELECT COUNT(*) FROM kept) FROM op",
+            changed.map_or(String::new(), |_| format!("saved AS ({}), ", save_statement(15)))
         ),
     };
     let mut query = sqlx::query(&sql)
@@ -695,6 +726,9 @@ async fn finish(tx: &mut Tx, call: &Call, done: &mut Done) -> Result<bool, Store
             .bind(&call.key.scope)
             .bind(&call.key.fingerprint)
             .bind(serde_json::to_string(&*done)?);
+        if let Some(p) = changed {
+            query = bind_save(query, p, tx.now)?;
+        }
     }
     let row = query
         .fetch_one(tx.conn())
@@ -724,8 +758,8 @@ impl Store {
         self.write_once_keeping(program_id, key, one_statement, move |tx| {
             Box::pin(async move {
                 let cancel_at = tx.now + auto_cancel_ms;
-                let mut done = run(tx, &call, step, cancel_at).await?;
-                let kept = finish(tx, &call, &mut done).await?;
+                let (mut done, changed) = run(tx, &call, step, cancel_at).await?;
+                let kept = finish(tx, &call, (&mut done, changed.as_ref())).await?;
                 Ok((done, kept))
             })
         })
