@@ -2,88 +2,149 @@
 //! per-member caps, the member's facts for offers, and the history entries of purchases
 //! and refunds (with the postings they made linked to them).
 
-use crate::purchases::Purchase;
-use crate::{placeholders, Store, StoreError, Tx};
-use accrue_core::offers::{period_start, MemberFacts, Period, Usage, UsageSoFar};
-use accrue_core::purchase::{PricedCheque, PurchaseEntry};
+use crate::purchases::{bind_save, save, save_statement, AnyQuery, Purchase, SAVE_PARAMS};
+use crate::{placeholders, Dialect, Store, StoreError, Tx};
+use accrue_core::offers::{period_start, MemberFacts, OfferUsage, Period, Usage, UsageSoFar};
+use accrue_core::purchase::PurchaseEntry;
 use accrue_core::Millis;
 use sqlx::Row;
 use std::collections::HashMap;
 
-/// Records the usage of a just-confirmed purchase's offers and its history entry.
-pub(crate) async fn purchase_confirmed(
+/// Saves a purchase as a step left it, with what the step leaves behind: the usage of
+/// the purchase's offers and its history entry (a confirmation or a refund), linked to
+/// the postings the step made. A purchase without a member leaves nothing behind. One
+/// statement on PostgreSQL.
+pub(crate) async fn save_recorded(
     tx: &mut Tx,
     program_id: i64,
     p: &Purchase,
-    cheque: &PricedCheque,
+    usage: &[OfferUsage],
+    entry: PurchaseEntry,
     postings: &[i64],
 ) -> Result<(), StoreError> {
-    let Some(member_id) = p.member_id else {
-        return Ok(());
-    };
-    for used in cheque.usage(p.accrual > 0) {
-        sqlx::query(
-            "INSERT INTO offer_usage (program_id, member_id, offer_code, purchase_id, used_at, applications, \
-             discount, bonus) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(program_id)
-        .bind(member_id)
-        .bind(&used.offer_id)
-        .bind(p.id)
-        .bind(tx.now)
-        .bind(i64::from(used.usage.applications))
-        .bind(used.usage.discount)
-        .bind(used.usage.bonus)
-        .execute(tx.conn())
-        .await?;
+    if p.member_id.is_none() {
+        return save(tx, p).await;
     }
-    let entry = PurchaseEntry::purchase(cheque, p.bonus_paid, p.accrual);
-    add_entry(tx, program_id, p, entry, postings).await
+    let entry = serde_json::to_string(&named(tx, program_id, entry).await?)?;
+    match tx.dialect {
+        Dialect::Sqlite => {
+            save(tx, p).await?;
+            if !usage.is_empty() {
+                let sql = usage_insert(1, usage.len());
+                bind_usage(sqlx::query(&sql), program_id, p, tx.now, usage)
+                    .execute(tx.conn())
+                    .await?;
+            }
+            let sql = format!("{} RETURNING id", entry_insert(1));
+            let entry_id: i64 = bind_entry(sqlx::query(&sql), program_id, p, tx.now, entry)
+                .fetch_one(tx.conn())
+                .await?
+                .try_get(0)?;
+            if !postings.is_empty() {
+                let sql = links_insert("$1", 2, postings.len());
+                bind_links(sqlx::query(&sql).bind(entry_id), postings)
+                    .execute(tx.conn())
+                    .await?;
+            }
+        }
+        Dialect::Postgres => {
+            let mut first = 1 + SAVE_PARAMS;
+            let mut sql = format!("WITH saved AS ({}), ", save_statement(1));
+            if !usage.is_empty() {
+                sql += &format!("used AS ({}), ", usage_insert(first, usage.len()));
+                first += USAGE_PARAMS * usage.len();
+            }
+            sql += &format!("entry AS ({} RETURNING id) ", entry_insert(first));
+            first += ENTRY_PARAMS;
+            sql += &match postings.is_empty() {
+                true => "SELECT id FROM entry".to_string(),
+                false => links_insert("(SELECT id FROM entry)", first, postings.len()),
+            };
+            let query = bind_save(sqlx::query(&sql), p, tx.now)?;
+            let query = bind_usage(query, program_id, p, tx.now, usage);
+            let query = bind_entry(query, program_id, p, tx.now, entry);
+            bind_links(query, postings).execute(tx.conn()).await?;
+        }
+    }
+    Ok(())
 }
 
-/// Adds a history entry of the purchase (a confirmation or a refund) and links the
-/// postings it made to it.
-pub(crate) async fn add_entry(
-    tx: &mut Tx,
+const USAGE_PARAMS: usize = 8;
+const ENTRY_PARAMS: usize = 6;
+
+fn usage_insert(first: usize, rows: usize) -> String {
+    let rows: Vec<String> = (0..rows)
+        .map(|i| format!("({})", placeholders(first + i * USAGE_PARAMS, USAGE_PARAMS)))
+        .collect();
+    format!(
+        "INSERT INTO offer_usage (program_id, member_id, offer_code, purchase_id, used_at, applications, \
+         discount, bonus) VALUES {}",
+        rows.join(", ")
+    )
+}
+
+fn bind_usage<'q>(
+    mut query: AnyQuery<'q>,
     program_id: i64,
     p: &Purchase,
-    mut entry: PurchaseEntry,
-    postings: &[i64],
-) -> Result<(), StoreError> {
-    let Some(member_id) = p.member_id else {
-        return Ok(());
-    };
+    now: Millis,
+    usage: &[OfferUsage],
+) -> AnyQuery<'q> {
+    for used in usage {
+        query = query
+            .bind(program_id)
+            .bind(p.member_id)
+            .bind(used.offer_id.clone())
+            .bind(p.id)
+            .bind(now)
+            .bind(i64::from(used.usage.applications))
+            .bind(used.usage.discount)
+            .bind(used.usage.bonus);
+    }
+    query
+}
+
+fn entry_insert(first: usize) -> String {
+    format!(
+        "INSERT INTO purchase_entries (program_id, member_id, purchase_id, currency_id, entry, created_at) \
+         VALUES ({})",
+        placeholders(first, ENTRY_PARAMS)
+    )
+}
+
+fn bind_entry<'q>(query: AnyQuery<'q>, program_id: i64, p: &Purchase, now: Millis, entry: String) -> AnyQuery<'q> {
+    query
+        .bind(program_id)
+        .bind(p.member_id)
+        .bind(p.id)
+        .bind(p.currency_id)
+        .bind(entry)
+        .bind(now)
+}
+
+/// Links postings, bound from `$first`, to the entry `entry` (a placeholder or a query).
+fn links_insert(entry: &str, first: usize, postings: usize) -> String {
+    let rows: Vec<String> = (first..first + postings).map(|i| format!("(${i}, {entry})")).collect();
+    format!(
+        "INSERT INTO purchase_postings (posting_id, entry_id) VALUES {}",
+        rows.join(", ")
+    )
+}
+
+fn bind_links<'q>(mut query: AnyQuery<'q>, postings: &[i64]) -> AnyQuery<'q> {
+    for posting in postings {
+        query = query.bind(*posting);
+    }
+    query
+}
+
+/// The entry with the catalogue's names of its goods.
+async fn named(tx: &mut Tx, program_id: i64, mut entry: PurchaseEntry) -> Result<PurchaseEntry, StoreError> {
     let names = goods_names(tx.conn(), program_id, &entry.goods_ids()).await?;
     for item in &mut entry.items {
         item.name = item.goods.goods_id.as_ref().and_then(|id| names.get(id).cloned());
     }
-    let entry_id: i64 = sqlx::query(
-        "INSERT INTO purchase_entries (program_id, member_id, purchase_id, currency_id, entry, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-    )
-    .bind(program_id)
-    .bind(member_id)
-    .bind(p.id)
-    .bind(p.currency_id)
-    .bind(serde_json::to_string(&entry)?)
-    .bind(tx.now)
-    .fetch_one(tx.conn())
-    .await?
-    .try_get(0)?;
-    if postings.is_empty() {
-        return Ok(());
-    }
-    let rows: Vec<String> = (0..postings.len()).map(|i| format!("(${}, $1)", i + 2)).collect();
-    let sql = format!(
-        "INSERT INTO purchase_postings (posting_id, entry_id) VALUES {}",
-        rows.join(", ")
-    );
-    let mut insert = sqlx::query(&sql).bind(entry_id);
-    for posting in postings {
-        insert = insert.bind(posting);
-    }
-    insert.execute(tx.conn()).await?;
-    Ok(())
+    Ok(entry)
 }
 
 async fn goods_names<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(

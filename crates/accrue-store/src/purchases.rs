@@ -13,7 +13,7 @@ use crate::idempotency::IdempotencyKey;
 use crate::ledger::{
     accrue_in, capture_in, credit_in, hold_in, reverse_accrual_in, void_in, Cause, Lifetime, Movement,
 };
-use crate::purchase_records::{add_entry, purchase_confirmed};
+use crate::purchase_records::save_recorded;
 use crate::{outbox, Dialect, Store, StoreError, Tx};
 use accrue_core::hold::HoldError;
 use accrue_core::ledger::{AccountKind, PostingKind};
@@ -141,7 +141,7 @@ pub struct Done {
 const COLUMNS: &str = "id, purchase_key, device_id, member_id, currency_id, state, cheque, bonus_paid, accrual, \
                        accrual_posting_id, refunded_payment, refunded_accrual, refunded_lines, cancel_at, created_at";
 
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
 /// What a step did, and the purchase as it changed it when the operation's record is to
 /// save it too (see [`finish`]).
@@ -287,16 +287,19 @@ async fn open(
     }
 }
 
-async fn save(tx: &mut Tx, p: &Purchase) -> Result<(), StoreError> {
+pub(crate) async fn save(tx: &mut Tx, p: &Purchase) -> Result<(), StoreError> {
     let sql = save_statement(1);
     bind_save(sqlx::query(&sql), p, tx.now)?.execute(tx.conn()).await?;
     Ok(())
 }
 
+/// The number of parameters of [`save_statement`].
+pub(crate) const SAVE_PARAMS: usize = 10;
+
 /// The statement that saves a purchase, its parameters numbered from `$first` (as
 /// [`bind_save`] binds them).
-fn save_statement(first: usize) -> String {
-    let [state, cheque, paid, accrual, posting, refunded, taken_back, lines, now, id] =
+pub(crate) fn save_statement(first: usize) -> String {
+    let [state, cheque, paid, accrual, posting, refunded, taken_back, lines, now, id]: [String; SAVE_PARAMS] =
         std::array::from_fn(|i| format!("${}", first + i));
     format!(
         "UPDATE purchases SET state = {state}, cheque = {cheque}, bonus_paid = {paid}, accrual = {accrual}, \
@@ -305,7 +308,7 @@ fn save_statement(first: usize) -> String {
     )
 }
 
-fn bind_save<'q>(query: AnyQuery<'q>, p: &Purchase, now: Millis) -> Result<AnyQuery<'q>, StoreError> {
+pub(crate) fn bind_save<'q>(query: AnyQuery<'q>, p: &Purchase, now: Millis) -> Result<AnyQuery<'q>, StoreError> {
     Ok(query
         .bind(p.state.as_str())
         .bind(serde_json::to_string(&p.cheque)?)
@@ -575,8 +578,9 @@ async fn confirm(
         crate::coupons::issue_for_purchase(tx, program_id, member_id, &calc.coupons_to_issue).await?;
     }
     p.state = State::Confirmed;
-    save(tx, &p).await?;
-    purchase_confirmed(tx, program_id, &p, &cheque, &postings).await?;
+    let usage = cheque.usage(p.accrual > 0);
+    let entry = PurchaseEntry::purchase(&cheque, p.bonus_paid, p.accrual);
+    save_recorded(tx, program_id, &p, &usage, entry, &postings).await?;
     announce(tx, program_id, EventType::PurchaseConfirmed, &p).await?;
     hooks::run(tx, program_id, Happening::PurchaseConfirmed { purchase: &p }).await?;
     Ok(Done::default())
@@ -665,8 +669,7 @@ async fn refund(
     p.refunded_accrual += taken_back;
     let entry = PurchaseEntry::refund(&cheque, &plan.share, taken_back);
     p.refunded_lines.push(plan.share.clone());
-    save(tx, &p).await?;
-    add_entry(tx, program_id, &p, entry, &postings).await?;
+    save_recorded(tx, program_id, &p, &[], entry, &postings).await?;
     announce(tx, program_id, EventType::PurchaseRefunded, &p).await?;
     let refunded = Happening::PurchaseRefunded {
         purchase: &p,
