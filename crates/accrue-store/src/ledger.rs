@@ -22,7 +22,7 @@ mod at_once;
 mod lanes;
 mod writes;
 pub(crate) use lanes::Lanes;
-use writes::{give_lot, move_lots, post, NewLot};
+use writes::{move_lots, post, Lots, NewLot};
 
 /// Points moving into or out of one member's wallet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -539,15 +539,13 @@ pub(crate) async fn credit_in(
             amount: m.amount,
         },
     ];
-    let posted = post(tx, &new, &legs).await?;
     let lot = NewLot {
         wallet,
-        posting_id: posted.id,
         amount: m.amount,
         activates_at,
         expires_at: life.expires_at,
     };
-    give_lot(tx, lot).await?;
+    let posted = post(tx, &new, &legs, Lots::Give(lot)).await?;
     settle(tx, posted, &new, wallet).await
 }
 
@@ -577,8 +575,7 @@ async fn debit_in(
             amount: m.amount,
         },
     ];
-    let posted = post(tx, &new, &legs).await?;
-    move_lots(tx, posted.id, &moves).await?;
+    let posted = post(tx, &new, &legs, Lots::Move(&moves)).await?;
     settle(tx, posted, &new, wallet).await
 }
 
@@ -675,7 +672,7 @@ async fn resolve_in(
             amount: resolution.released,
         },
     ];
-    let posted = post(tx, &new, &legs).await?;
+    let posted = post(tx, &new, &legs, Lots::Untouched).await?;
     let posting_id = posted.id;
     let changed = sqlx::query(
         "UPDATE holds SET state = $1, captured = $2, resolve_posting_id = $3, resolved_at = $4 \
@@ -810,10 +807,9 @@ pub(crate) async fn reverse_accrual_in(
             amount: total,
         },
     ];
-    let posted = post(tx, &new, &legs).await?;
-    let posting_id = posted.id;
     let moves: Vec<(i64, i64)> = moves.into_iter().map(|(lot, n)| (lot, -n)).collect();
-    move_lots(tx, posting_id, &moves).await?;
+    let posted = post(tx, &new, &legs, Lots::Move(&moves)).await?;
+    let posting_id = posted.id;
     settle(tx, posted, &new, wallet).await?;
     Ok((total, Some(posting_id)))
 }
@@ -1239,9 +1235,7 @@ async fn expire_lot(tx: &mut Tx, program_id: i64, lot_id: i64) -> Result<bool, S
             amount: remaining,
         },
     ];
-    let posted = post(tx, &new, &legs).await?;
-    let posting_id = posted.id;
-    move_lots(tx, posting_id, &[(lot_id, -remaining)]).await?;
+    let posted = post(tx, &new, &legs, Lots::Move(&[(lot_id, -remaining)])).await?;
     settle(tx, posted, &new, wallet).await?;
     Ok(true)
 }

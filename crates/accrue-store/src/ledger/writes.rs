@@ -15,8 +15,28 @@ use crate::{Dialect, StoreError, Tx};
 use accrue_core::ledger::{AccountKind, Entry, Posting};
 use sqlx::Row;
 
-/// Writes a posting, or refuses it before writing anything.
-pub(super) async fn post(tx: &mut Tx, new: &NewPosting<'_>, legs: &[Leg]) -> Result<Posted, StoreError> {
+/// What a posting does to the wallet's lots, written with it.
+pub(super) enum Lots<'a> {
+    /// Nothing (or, like a released hold, something decided once the posting is written).
+    Untouched,
+    /// Moves points of lots, `(lot, amount)`: negative amounts take, positive ones give back.
+    Move(&'a [(i64, i64)]),
+    /// Gives a credit its lot (see [`give_lot`]).
+    Give(NewLot),
+}
+
+/// Writes a posting with its lot changes, or refuses it before writing anything.
+pub(super) async fn post(
+    tx: &mut Tx,
+    new: &NewPosting<'_>,
+    legs: &[Leg],
+    lots: Lots<'_>,
+) -> Result<Posted, StoreError> {
+    // A wallet that the posting leaves as it is still tells its balance (PostgreSQL).
+    let untouched = legs
+        .iter()
+        .copied()
+        .find(|l| l.kind == AccountKind::Wallet && l.amount == 0);
     let legs: Vec<Leg> = legs.iter().copied().filter(|l| l.amount != 0).collect();
     let entries = legs.iter().map(|l| Entry {
         account: l.account,
@@ -31,8 +51,18 @@ pub(super) async fn post(tx: &mut Tx, new: &NewPosting<'_>, legs: &[Leg]) -> Res
     }
     let ceiling = new.ceiling.map_or(i64::MAX, |c| c.limits.max_balance);
     let posted = match tx.dialect {
-        Dialect::Postgres => post_at_once(tx, new, &legs, wallet, ceiling).await?,
-        Dialect::Sqlite => post_one_by_one(tx, new, &legs, wallet, ceiling).await?,
+        Dialect::Postgres => post_at_once(tx, new, (&legs, &lots), wallet.or(untouched), ceiling).await?,
+        Dialect::Sqlite => {
+            let posted = post_one_by_one(tx, new, &legs, wallet, ceiling).await?;
+            if let Some(posted) = &posted {
+                match lots {
+                    Lots::Untouched => {}
+                    Lots::Move(moves) => move_lots(tx, posted.id, moves).await?,
+                    Lots::Give(lot) => give_lot(tx, posted.id, lot).await?,
+                }
+            }
+            posted
+        }
     };
     match (posted, wallet) {
         (Some(posted), _) => Ok(posted),
@@ -51,15 +81,20 @@ async fn refusal(tx: &mut Tx, new: &NewPosting<'_>, wallet: Leg) -> Result<Store
     }
 }
 
-/// The posting as one statement; `None` when the wallet refused it (nothing written).
+/// The posting with its lot changes as one statement; `None` when the wallet refused it
+/// (nothing written). A wallet leg of nothing only reads the wallet's balance.
 async fn post_at_once(
     tx: &mut Tx,
     new: &NewPosting<'_>,
-    legs: &[Leg],
+    (legs, lots): (&[Leg], &Lots<'_>),
     wallet: Option<Leg>,
     ceiling: i64,
 ) -> Result<Option<Posted>, StoreError> {
     let moved = match wallet {
+        Some(w) if w.amount == 0 => {
+            "SELECT (SELECT balance FROM balances WHERE account_id = $11 AND shard = 0 AND $10 = 0 AND $12 >= 0) \
+             AS balance"
+        }
         Some(_) => {
             "UPDATE balances SET balance = balance + $10 WHERE account_id = $11 AND shard = 0 \
              AND balance + $10 BETWEEN 0 AND $12 RETURNING balance"
@@ -83,9 +118,10 @@ async fn post_at_once(
          system AS (INSERT INTO balances (account_id, shard, balance) \
            SELECT legs.account_id, pg_backend_pid() % legs.shards, legs.amount FROM posting, legs \
            WHERE legs.shards > 0 ORDER BY legs.account_id \
-           ON CONFLICT (account_id, shard) DO UPDATE SET balance = balances.balance + excluded.balance) \
+           ON CONFLICT (account_id, shard) DO UPDATE SET balance = balances.balance + excluded.balance){} \
          SELECT posting.id, moved.balance FROM posting, moved",
-        values.join(", ")
+        values.join(", "),
+        lot_changes(lots, 13 + 3 * legs.len(), tx.now),
     );
     let (wallet_account, wallet_amount) = wallet.map_or((0, None), |w| (w.account, Some(w.amount)));
     let mut query = bind_posting(sqlx::query(&sql), new, tx.now)
@@ -99,6 +135,7 @@ async fn post_at_once(
         };
         query = query.bind(leg.account).bind(leg.amount).bind(shards);
     }
+    query = bind_lot_changes(query, lots, tx.now);
     let Some(row) = query.fetch_optional(tx.conn()).await? else {
         return Ok(None);
     };
@@ -199,21 +236,14 @@ pub(super) async fn move_lots(tx: &mut Tx, posting_id: i64, moves: &[(i64, i64)]
         return Ok(());
     }
     if tx.dialect == Dialect::Postgres {
-        let values: Vec<String> = (0..moves.len())
-            .map(|i| format!("(${}, ${})", 2 * i + 2, 2 * i + 3))
-            .collect();
         let sql = format!(
-            "WITH moves (lot_id, amount) AS (VALUES {}), \
-             moved AS (UPDATE lots SET remaining = lots.remaining + moves.amount FROM moves \
-               WHERE lots.id = moves.lot_id) \
-             INSERT INTO lot_moves (posting_id, lot_id, amount) SELECT $1, lot_id, amount FROM moves",
-            values.join(", ")
+            "WITH posting (id) AS (SELECT CAST($1 AS BIGINT)){} SELECT id FROM posting",
+            lot_changes(&Lots::Move(moves), 2, tx.now)
         );
-        let mut query = sqlx::query(&sql).bind(posting_id);
-        for &(lot, amount) in moves {
-            query = query.bind(lot).bind(amount);
-        }
-        query.execute(tx.conn()).await?;
+        let query = sqlx::query(&sql).bind(posting_id);
+        bind_lot_changes(query, &Lots::Move(moves), tx.now)
+            .execute(tx.conn())
+            .await?;
         return Ok(());
     }
     for &(lot, amount) in moves {
@@ -225,6 +255,72 @@ pub(super) async fn move_lots(tx: &mut Tx, posting_id: i64, moves: &[(i64, i64)]
         record_lot_move(tx, posting_id, lot, amount).await?;
     }
     Ok(())
+}
+
+/// The lot changes of the posting in the CTE `posting` (none when it was refused), as
+/// CTEs to follow others (PostgreSQL), their parameters numbered from `$first` as
+/// [`bind_lot_changes`] binds them.
+fn lot_changes(lots: &Lots<'_>, first: usize, now: accrue_core::Millis) -> String {
+    match lots {
+        Lots::Untouched => String::new(),
+        Lots::Move(moves) => {
+            let values: Vec<String> = (0..moves.len())
+                .map(|i| format!("(${}, ${})", first + 2 * i, first + 2 * i + 1))
+                .collect();
+            format!(
+                ", lot_changes (lot_id, amount) AS (VALUES {}), \
+                 lots_moved AS (UPDATE lots SET remaining = lots.remaining + lot_changes.amount \
+                   FROM lot_changes, posting WHERE lots.id = lot_changes.lot_id), \
+                 lot_moved AS (INSERT INTO lot_moves (posting_id, lot_id, amount) \
+                   SELECT posting.id, lot_changes.lot_id, lot_changes.amount FROM posting, lot_changes)",
+                values.join(", ")
+            )
+        }
+        Lots::Give(lot) => {
+            let [amount, wallet, now_at, activates_at, expires_at] = std::array::from_fn(|i| format!("${}", first + i));
+            let new_lot = format!(
+                "INSERT INTO lots (account_id, posting_id, amount, remaining, activates_at, expires_at, created_at) \
+                 SELECT {wallet}, posting.id, {amount}, {amount}, {activates_at}, {expires_at}, {now_at} FROM posting"
+            );
+            match lot.lasting(now) {
+                false => format!(", new_lot AS ({new_lot})"),
+                true => format!(
+                    ", topped AS (UPDATE lots SET amount = amount + {amount}, remaining = remaining + {amount} \
+                       WHERE id = ({}) AND EXISTS (SELECT 1 FROM posting) RETURNING id), \
+                     topped_move AS (INSERT INTO lot_moves (posting_id, lot_id, amount) \
+                       SELECT posting.id, topped.id, {amount} FROM posting, topped), \
+                     new_lot AS ({new_lot} WHERE NOT EXISTS (SELECT 1 FROM topped))",
+                    newest_lasting(&wallet, &now_at)
+                ),
+            }
+        }
+    }
+}
+
+fn bind_lot_changes<'q>(mut query: AnyQuery<'q>, lots: &Lots<'_>, now: accrue_core::Millis) -> AnyQuery<'q> {
+    match lots {
+        Lots::Untouched => query,
+        Lots::Move(moves) => {
+            for &(lot, amount) in moves.iter() {
+                query = query.bind(lot).bind(amount);
+            }
+            query
+        }
+        Lots::Give(lot) => query
+            .bind(lot.amount)
+            .bind(lot.wallet)
+            .bind(now)
+            .bind(lot.activates_at)
+            .bind(lot.expires_at),
+    }
+}
+
+/// The wallet's newest lot of points that are active and never expire.
+fn newest_lasting(wallet: &str, now: &str) -> String {
+    format!(
+        "SELECT id FROM lots WHERE account_id = {wallet} AND remaining > 0 AND activates_at <= {now} \
+         AND expires_at IS NULL ORDER BY activates_at DESC, id DESC LIMIT 1"
+    )
 }
 
 async fn record_lot_move(tx: &mut Tx, posting_id: i64, lot: i64, amount: i64) -> Result<(), StoreError> {
@@ -240,43 +336,29 @@ async fn record_lot_move(tx: &mut Tx, posting_id: i64, lot: i64, amount: i64) ->
 /// Where a credit's points go.
 pub(super) struct NewLot {
     pub wallet: i64,
-    pub posting_id: i64,
     pub amount: i64,
     pub activates_at: accrue_core::Millis,
     pub expires_at: Option<accrue_core::Millis>,
 }
 
-/// Gives a credit its lot. Points that are active and never expire top up the wallet's
-/// newest such lot, if there is one: such lots differ in nothing the ledger uses (they
-/// are spent only after older ones, and all are active for good), so an active
-/// member's wallet keeps one of them instead of one per accrual, and the credit's share
-/// is its lot move. Other points get a lot of their own.
-pub(super) async fn give_lot(tx: &mut Tx, lot: NewLot) -> Result<(), StoreError> {
-    let lasting = lot.activates_at <= tx.now && lot.expires_at.is_none();
-    let newest_lasting = "SELECT id FROM lots WHERE account_id = $2 AND remaining > 0 AND activates_at <= $3 \
-         AND expires_at IS NULL ORDER BY activates_at DESC, id DESC LIMIT 1";
-    let insert = "INSERT INTO lots (account_id, posting_id, amount, remaining, activates_at, expires_at, created_at)";
-    if lasting && tx.dialect == Dialect::Postgres {
-        let sql = format!(
-            "WITH topped AS (UPDATE lots SET amount = amount + $1, remaining = remaining + $1 \
-               WHERE id = ({newest_lasting}) RETURNING id), \
-             moved AS (INSERT INTO lot_moves (posting_id, lot_id, amount) SELECT $4, id, $1 FROM topped) \
-             {insert} SELECT $2, $4, $1, $1, $5, NULL, $3 WHERE NOT EXISTS (SELECT 1 FROM topped)"
-        );
-        sqlx::query(&sql)
-            .bind(lot.amount)
-            .bind(lot.wallet)
-            .bind(tx.now)
-            .bind(lot.posting_id)
-            .bind(lot.activates_at)
-            .execute(tx.conn())
-            .await?;
-        return Ok(());
+impl NewLot {
+    /// Active now and never expiring.
+    fn lasting(&self, now: accrue_core::Millis) -> bool {
+        self.activates_at <= now && self.expires_at.is_none()
     }
-    if lasting {
+}
+
+/// Gives a credit its lot (SQLite; PostgreSQL writes it with the posting). Points that
+/// are active and never expire top up the wallet's newest such lot, if there is one:
+/// such lots differ in nothing the ledger uses (they are spent only after older ones,
+/// and all are active for good), so an active member's wallet keeps one of them instead
+/// of one per accrual, and the credit's share is its lot move. Other points get a lot of
+/// their own.
+async fn give_lot(tx: &mut Tx, posting_id: i64, lot: NewLot) -> Result<(), StoreError> {
+    if lot.lasting(tx.now) {
         let sql = format!(
-            "UPDATE lots SET amount = amount + $1, remaining = remaining + $1 WHERE id = ({newest_lasting}) \
-             RETURNING id"
+            "UPDATE lots SET amount = amount + $1, remaining = remaining + $1 WHERE id = ({}) RETURNING id",
+            newest_lasting("$2", "$3")
         );
         let topped = sqlx::query(&sql)
             .bind(lot.amount)
@@ -285,17 +367,20 @@ pub(super) async fn give_lot(tx: &mut Tx, lot: NewLot) -> Result<(), StoreError>
             .fetch_optional(tx.conn())
             .await?;
         if let Some(row) = topped {
-            return record_lot_move(tx, lot.posting_id, row.try_get(0)?, lot.amount).await;
+            return record_lot_move(tx, posting_id, row.try_get(0)?, lot.amount).await;
         }
     }
-    sqlx::query(&format!("{insert} VALUES ($1, $2, $3, $3, $4, $5, $6)"))
-        .bind(lot.wallet)
-        .bind(lot.posting_id)
-        .bind(lot.amount)
-        .bind(lot.activates_at)
-        .bind(lot.expires_at)
-        .bind(tx.now)
-        .execute(tx.conn())
-        .await?;
+    sqlx::query(
+        "INSERT INTO lots (account_id, posting_id, amount, remaining, activates_at, expires_at, created_at) \
+         VALUES ($1, $2, $3, $3, $4, $5, $6)",
+    )
+    .bind(lot.wallet)
+    .bind(posting_id)
+    .bind(lot.amount)
+    .bind(lot.activates_at)
+    .bind(lot.expires_at)
+    .bind(tx.now)
+    .execute(tx.conn())
+    .await?;
     Ok(())
 }
