@@ -22,7 +22,7 @@ mod at_once;
 mod lanes;
 mod writes;
 pub(crate) use lanes::Lanes;
-use writes::{move_lots, post, Lots, NewLot};
+use writes::{move_lots, post, Along, NewLot};
 
 /// Points moving into or out of one member's wallet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -545,7 +545,7 @@ pub(crate) async fn credit_in(
         activates_at,
         expires_at: life.expires_at,
     };
-    let posted = post(tx, &new, &legs, Lots::Give(lot)).await?;
+    let posted = post(tx, &new, &legs, Along::NewLot(lot)).await?;
     settle(tx, posted, &new, wallet).await
 }
 
@@ -575,7 +575,7 @@ async fn debit_in(
             amount: m.amount,
         },
     ];
-    let posted = post(tx, &new, &legs, Lots::Move(&moves)).await?;
+    let posted = post(tx, &new, &legs, Along::LotMoves(&moves)).await?;
     settle(tx, posted, &new, wallet).await
 }
 
@@ -672,23 +672,9 @@ async fn resolve_in(
             amount: resolution.released,
         },
     ];
-    let posted = post(tx, &new, &legs, Lots::Untouched).await?;
-    let posting_id = posted.id;
-    let changed = sqlx::query(
-        "UPDATE holds SET state = $1, captured = $2, resolve_posting_id = $3, resolved_at = $4 \
-         WHERE id = $5 AND state = 'active'",
-    )
-    .bind(resolution.state.as_str())
-    .bind(resolution.captured)
-    .bind(posting_id)
-    .bind(tx.now)
-    .bind(hold_id)
-    .execute(tx.conn())
-    .await?;
-    if changed.rows_affected() != 1 {
-        return Err(StoreError::Conflict("hold was resolved concurrently".into()));
-    }
-    restore_lots(tx, reserve_posting, posting_id, resolution.released).await?;
+    let resolved = Along::Resolution(resolution.state, resolution.captured);
+    let posted = post(tx, &new, &legs, resolved).await?;
+    restore_lots(tx, reserve_posting, posted.id, resolution.released).await?;
     settle(tx, posted, &new, wallet).await
 }
 
@@ -719,12 +705,8 @@ pub(crate) async fn hold_in(
         hold_id: Some(hold_id),
         ..new_posting(program_id, PostingKind::HoldReserve, &m, card_id)
     };
+    // The reserve posting links itself to the hold (see `writes::Along`).
     let mut receipt = debit_in(tx, program_id, &m, new, AccountKind::Holding).await?;
-    sqlx::query("UPDATE holds SET reserve_posting_id = $1 WHERE id = $2")
-        .bind(receipt.posting_id)
-        .bind(hold_id)
-        .execute(tx.conn())
-        .await?;
     receipt.hold_id = Some(hold_id);
     Ok(receipt)
 }
@@ -808,7 +790,7 @@ pub(crate) async fn reverse_accrual_in(
         },
     ];
     let moves: Vec<(i64, i64)> = moves.into_iter().map(|(lot, n)| (lot, -n)).collect();
-    let posted = post(tx, &new, &legs, Lots::Move(&moves)).await?;
+    let posted = post(tx, &new, &legs, Along::LotMoves(&moves)).await?;
     let posting_id = posted.id;
     settle(tx, posted, &new, wallet).await?;
     Ok((total, Some(posting_id)))
@@ -1235,7 +1217,7 @@ async fn expire_lot(tx: &mut Tx, program_id: i64, lot_id: i64) -> Result<bool, S
             amount: remaining,
         },
     ];
-    let posted = post(tx, &new, &legs, Lots::Move(&[(lot_id, -remaining)])).await?;
+    let posted = post(tx, &new, &legs, Along::LotMoves(&[(lot_id, -remaining)])).await?;
     settle(tx, posted, &new, wallet).await?;
     Ok(true)
 }

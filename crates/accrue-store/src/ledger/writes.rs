@@ -12,25 +12,28 @@
 
 use super::{Leg, NewPosting, Posted};
 use crate::{Dialect, StoreError, Tx};
-use accrue_core::ledger::{AccountKind, Entry, Posting};
+use accrue_core::hold::HoldState;
+use accrue_core::ledger::{AccountKind, Entry, Posting, PostingKind};
 use sqlx::Row;
 
-/// What a posting does to the wallet's lots, written with it.
-pub(super) enum Lots<'a> {
-    /// Nothing (or, like a released hold, something decided once the posting is written).
-    Untouched,
+/// What a posting writes along with its row, entries and balances. A hold's reserve
+/// posting (which takes its lots) also links itself to the hold.
+pub(super) enum Along<'a> {
     /// Moves points of lots, `(lot, amount)`: negative amounts take, positive ones give back.
-    Move(&'a [(i64, i64)]),
+    LotMoves(&'a [(i64, i64)]),
     /// Gives a credit its lot (see [`give_lot`]).
-    Give(NewLot),
+    NewLot(NewLot),
+    /// Resolves the posting's hold, which must be active still: its new state and what
+    /// it captured.
+    Resolution(HoldState, i64),
 }
 
-/// Writes a posting with its lot changes, or refuses it before writing anything.
+/// Writes a posting with what goes along, or refuses it before writing anything.
 pub(super) async fn post(
     tx: &mut Tx,
     new: &NewPosting<'_>,
     legs: &[Leg],
-    lots: Lots<'_>,
+    along: Along<'_>,
 ) -> Result<Posted, StoreError> {
     // A wallet that the posting leaves as it is still tells its balance (PostgreSQL).
     let untouched = legs
@@ -51,15 +54,11 @@ pub(super) async fn post(
     }
     let ceiling = new.ceiling.map_or(i64::MAX, |c| c.limits.max_balance);
     let posted = match tx.dialect {
-        Dialect::Postgres => post_at_once(tx, new, (&legs, &lots), wallet.or(untouched), ceiling).await?,
+        Dialect::Postgres => post_at_once(tx, new, (&legs, &along), wallet.or(untouched), ceiling).await?,
         Dialect::Sqlite => {
             let posted = post_one_by_one(tx, new, &legs, wallet, ceiling).await?;
             if let Some(posted) = &posted {
-                match lots {
-                    Lots::Untouched => {}
-                    Lots::Move(moves) => move_lots(tx, posted.id, moves).await?,
-                    Lots::Give(lot) => give_lot(tx, posted.id, lot).await?,
-                }
+                write_along(tx, new, posted.id, along).await?;
             }
             posted
         }
@@ -86,7 +85,7 @@ async fn refusal(tx: &mut Tx, new: &NewPosting<'_>, wallet: Leg) -> Result<Store
 async fn post_at_once(
     tx: &mut Tx,
     new: &NewPosting<'_>,
-    (legs, lots): (&[Leg], &Lots<'_>),
+    (legs, along): (&[Leg], &Along<'_>),
     wallet: Option<Leg>,
     ceiling: i64,
 ) -> Result<Option<Posted>, StoreError> {
@@ -118,10 +117,15 @@ async fn post_at_once(
          system AS (INSERT INTO balances (account_id, shard, balance) \
            SELECT legs.account_id, pg_backend_pid() % legs.shards, legs.amount FROM posting, legs \
            WHERE legs.shards > 0 ORDER BY legs.account_id \
-           ON CONFLICT (account_id, shard) DO UPDATE SET balance = balances.balance + excluded.balance){} \
-         SELECT posting.id, moved.balance FROM posting, moved",
+           ON CONFLICT (account_id, shard) DO UPDATE SET balance = balances.balance + excluded.balance){}{} \
+         SELECT posting.id, moved.balance, {} FROM posting, moved",
         values.join(", "),
-        lot_changes(lots, 13 + 3 * legs.len(), tx.now),
+        lot_changes(along, 13 + 3 * legs.len(), tx.now),
+        hold_change(new.kind, along, 13 + 3 * legs.len()),
+        match along {
+            Along::Resolution(..) => "(SELECT COUNT(*) FROM resolved)",
+            _ => "CAST(1 AS BIGINT)",
+        }
     );
     let (wallet_account, wallet_amount) = wallet.map_or((0, None), |w| (w.account, Some(w.amount)));
     let mut query = bind_posting(sqlx::query(&sql), new, tx.now)
@@ -135,10 +139,16 @@ async fn post_at_once(
         };
         query = query.bind(leg.account).bind(leg.amount).bind(shards);
     }
-    query = bind_lot_changes(query, lots, tx.now);
+    query = bind_lot_changes(query, along, tx.now);
+    if let Along::Resolution(state, captured) = along {
+        query = query.bind(state.as_str()).bind(*captured);
+    }
     let Some(row) = query.fetch_optional(tx.conn()).await? else {
         return Ok(None);
     };
+    if row.try_get::<i64, _>(2)? != 1 {
+        return Err(resolved_concurrently());
+    }
     Ok(Some(Posted {
         id: row.try_get(0)?,
         wallet_balance: row.try_get(1)?,
@@ -238,10 +248,10 @@ pub(super) async fn move_lots(tx: &mut Tx, posting_id: i64, moves: &[(i64, i64)]
     if tx.dialect == Dialect::Postgres {
         let sql = format!(
             "WITH posting (id) AS (SELECT CAST($1 AS BIGINT)){} SELECT id FROM posting",
-            lot_changes(&Lots::Move(moves), 2, tx.now)
+            lot_changes(&Along::LotMoves(moves), 2, tx.now)
         );
         let query = sqlx::query(&sql).bind(posting_id);
-        bind_lot_changes(query, &Lots::Move(moves), tx.now)
+        bind_lot_changes(query, &Along::LotMoves(moves), tx.now)
             .execute(tx.conn())
             .await?;
         return Ok(());
@@ -260,10 +270,10 @@ pub(super) async fn move_lots(tx: &mut Tx, posting_id: i64, moves: &[(i64, i64)]
 /// The lot changes of the posting in the CTE `posting` (none when it was refused), as
 /// CTEs to follow others (PostgreSQL), their parameters numbered from `$first` as
 /// [`bind_lot_changes`] binds them.
-fn lot_changes(lots: &Lots<'_>, first: usize, now: accrue_core::Millis) -> String {
-    match lots {
-        Lots::Untouched => String::new(),
-        Lots::Move(moves) => {
+fn lot_changes(along: &Along<'_>, first: usize, now: accrue_core::Millis) -> String {
+    match along {
+        Along::Resolution(..) => String::new(),
+        Along::LotMoves(moves) => {
             let values: Vec<String> = (0..moves.len())
                 .map(|i| format!("(${}, ${})", first + 2 * i, first + 2 * i + 1))
                 .collect();
@@ -276,7 +286,7 @@ fn lot_changes(lots: &Lots<'_>, first: usize, now: accrue_core::Millis) -> Strin
                 values.join(", ")
             )
         }
-        Lots::Give(lot) => {
+        Along::NewLot(lot) => {
             let [amount, wallet, now_at, activates_at, expires_at] = std::array::from_fn(|i| format!("${}", first + i));
             let new_lot = format!(
                 "INSERT INTO lots (account_id, posting_id, amount, remaining, activates_at, expires_at, created_at) \
@@ -297,22 +307,76 @@ fn lot_changes(lots: &Lots<'_>, first: usize, now: accrue_core::Millis) -> Strin
     }
 }
 
-fn bind_lot_changes<'q>(mut query: AnyQuery<'q>, lots: &Lots<'_>, now: accrue_core::Millis) -> AnyQuery<'q> {
-    match lots {
-        Lots::Untouched => query,
-        Lots::Move(moves) => {
+fn bind_lot_changes<'q>(mut query: AnyQuery<'q>, along: &Along<'_>, now: accrue_core::Millis) -> AnyQuery<'q> {
+    match along {
+        Along::Resolution(..) => query,
+        Along::LotMoves(moves) => {
             for &(lot, amount) in moves.iter() {
                 query = query.bind(lot).bind(amount);
             }
             query
         }
-        Lots::Give(lot) => query
+        Along::NewLot(lot) => query
             .bind(lot.amount)
             .bind(lot.wallet)
             .bind(now)
             .bind(lot.activates_at)
             .bind(lot.expires_at),
     }
+}
+
+/// The hold change of the posting in the CTE `posting` (PostgreSQL): a reserve links
+/// itself to its hold (`$7`); a resolution changes the hold, its state and capture bound
+/// from `$first` on (after the lot changes' parameters, of which it has none).
+fn hold_change(kind: PostingKind, along: &Along<'_>, first: usize) -> String {
+    match (kind, along) {
+        (PostingKind::HoldReserve, _) => ", reserved AS (UPDATE holds SET reserve_posting_id = posting.id \
+             FROM posting WHERE holds.id = $7)"
+            .to_string(),
+        (_, Along::Resolution(..)) => format!(
+            ", resolved AS (UPDATE holds SET state = ${}, captured = ${}, resolve_posting_id = posting.id, \
+               resolved_at = $9 FROM posting WHERE holds.id = $7 AND holds.state = 'active' RETURNING 1)",
+            first,
+            first + 1
+        ),
+        _ => String::new(),
+    }
+}
+
+/// What goes along with a posting written statement by statement (SQLite).
+async fn write_along(tx: &mut Tx, new: &NewPosting<'_>, posting_id: i64, along: Along<'_>) -> Result<(), StoreError> {
+    if new.kind == PostingKind::HoldReserve {
+        sqlx::query("UPDATE holds SET reserve_posting_id = $1 WHERE id = $2")
+            .bind(posting_id)
+            .bind(new.hold_id)
+            .execute(tx.conn())
+            .await?;
+    }
+    match along {
+        Along::LotMoves(moves) => move_lots(tx, posting_id, moves).await,
+        Along::NewLot(lot) => give_lot(tx, posting_id, lot).await,
+        Along::Resolution(state, captured) => {
+            let changed = sqlx::query(
+                "UPDATE holds SET state = $1, captured = $2, resolve_posting_id = $3, resolved_at = $4 \
+                 WHERE id = $5 AND state = 'active'",
+            )
+            .bind(state.as_str())
+            .bind(captured)
+            .bind(posting_id)
+            .bind(tx.now)
+            .bind(new.hold_id)
+            .execute(tx.conn())
+            .await?;
+            match changed.rows_affected() {
+                1 => Ok(()),
+                _ => Err(resolved_concurrently()),
+            }
+        }
+    }
+}
+
+fn resolved_concurrently() -> StoreError {
+    StoreError::Conflict("hold was resolved concurrently".into())
 }
 
 /// The wallet's newest lot of points that are active and never expire.
