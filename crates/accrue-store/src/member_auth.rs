@@ -39,16 +39,19 @@ pub enum SignInFailure {
 }
 
 /// The member's count of sign-in attempts and lock, locked for this transaction.
+/// The member's sign-in counter, locked. The upsert makes the row if there is none yet:
+/// a `SELECT … FOR UPDATE` of a missing row locks nothing, and a first burst of sign-ins
+/// on PostgreSQL would each count from zero.
 async fn sign_in_state(tx: &mut crate::Tx, member_id: i64) -> Result<(i64, Option<Millis>), StoreError> {
-    let sql = format!(
-        "SELECT failures, locked_until FROM sign_in_failures WHERE member_id = $1{}",
-        tx.for_update()
-    );
-    let row = sqlx::query(&sql).bind(member_id).fetch_optional(tx.conn()).await?;
-    Ok(match row {
-        Some(r) => (r.try_get(0)?, r.try_get(1)?),
-        None => (0, None),
-    })
+    let row = sqlx::query(
+        "INSERT INTO sign_in_failures (member_id, failures, locked_until) VALUES ($1, 0, NULL) \
+         ON CONFLICT (member_id) DO UPDATE SET failures = sign_in_failures.failures \
+         RETURNING failures, locked_until",
+    )
+    .bind(member_id)
+    .fetch_one(tx.conn())
+    .await?;
+    Ok((row.try_get(0)?, row.try_get(1)?))
 }
 
 async fn lock_sign_in(tx: &mut crate::Tx, member_id: i64, failures: i64, lock_seconds: i64) -> Result<(), StoreError> {

@@ -160,8 +160,11 @@ impl Store {
         self.write(move |tx| {
             Box::pin(async move {
                 rate_limits::take(tx, &format!("console-sign-in:{address}"), ATTEMPTS_PER_MINUTE).await?;
+                // Locked, so that a burst of attempts is counted one after another.
                 let row = sqlx::query(&format!(
-                    "SELECT {COLUMNS}, password_hash, locked_until FROM operators WHERE login = $1 AND disabled_at IS NULL"
+                    "SELECT {COLUMNS}, password_hash, locked_until FROM operators \
+                     WHERE login = $1 AND disabled_at IS NULL{}",
+                    tx.for_update()
                 ))
                 .bind(&login)
                 .fetch_optional(tx.conn())
