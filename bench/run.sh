@@ -70,7 +70,11 @@ case "$database_url" in
         pg_admin_url="$database_url"
         pg_database="accrue_bench_$(date +%s)"
         psql "$pg_admin_url" -q -c "create database $pg_database"
-        database_url="${database_url%/*}/$pg_database"
+        # Swap the database name, keeping any query (?host=/var/run/postgresql).
+        query=""
+        [[ "$database_url" == *\?* ]] && query="?${database_url#*\?}"
+        base="${database_url%%\?*}"
+        database_url="${base%/*}/$pg_database$query"
         ;;
     *)
         echo "run.sh: --database-url must be postgres://... (SQLite is the default)" >&2
