@@ -38,10 +38,9 @@ pub enum SignInFailure {
     Failed(String),
 }
 
-/// The member's count of sign-in attempts and lock, locked for this transaction.
-/// The member's sign-in counter, locked. The upsert makes the row if there is none yet:
-/// a `SELECT … FOR UPDATE` of a missing row locks nothing, and a first burst of sign-ins
-/// on PostgreSQL would each count from zero.
+/// The member's count of sign-in attempts and lock, locked for this transaction. The
+/// upsert makes the row if there is none yet: a `SELECT … FOR UPDATE` of a missing row
+/// locks nothing, and a first burst of sign-ins on PostgreSQL would each count from zero.
 async fn sign_in_state(tx: &mut crate::Tx, member_id: i64) -> Result<(i64, Option<Millis>), StoreError> {
     let row = sqlx::query(
         "INSERT INTO sign_in_failures (member_id, failures, locked_until) VALUES ($1, 0, NULL) \
