@@ -991,8 +991,16 @@ impl Store {
         .await
     }
 
-    /// Marks top-ups nobody answered in time as expired, up to `batch`; how many.
+    /// Marks top-ups nobody answered in time as expired, up to `batch`; how many. A read
+    /// comes first, so that the scheduled run writes nothing when none is due.
     pub async fn expire_top_ups(&self, batch: i64) -> Result<u64, StoreError> {
+        let due = sqlx::query("SELECT 1 FROM integra_payments WHERE state = 'pending' AND expires_at <= $1 LIMIT 1")
+            .bind(self.now())
+            .fetch_optional(self.reads())
+            .await?;
+        if due.is_none() {
+            return Ok(0);
+        }
         self.write(move |tx| {
             Box::pin(async move {
                 let done = sqlx::query(
