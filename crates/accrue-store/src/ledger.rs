@@ -224,7 +224,12 @@ async fn account(
     Ok(row.map(|r| r.try_get(0)).transpose()?)
 }
 
-async fn system_account(tx: &mut Tx, program_id: i64, currency_id: i64, kind: AccountKind) -> Result<i64, StoreError> {
+pub(crate) async fn system_account(
+    tx: &mut Tx,
+    program_id: i64,
+    currency_id: i64,
+    kind: AccountKind,
+) -> Result<i64, StoreError> {
     memoized_in_tx!(tx, system_accounts, (currency_id, kind.as_str()), {
         account(tx, program_id, currency_id, kind, 0)
             .await?
@@ -233,7 +238,7 @@ async fn system_account(tx: &mut Tx, program_id: i64, currency_id: i64, kind: Ac
 }
 
 /// The member's wallet in a currency, if it exists.
-async fn existing_wallet(
+pub(crate) async fn existing_wallet(
     tx: &mut Tx,
     program_id: i64,
     currency_id: i64,

@@ -52,6 +52,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(27, "0027_withdraw_each"),
     migration!(28, "0028_priced_cheque"),
     migration!(29, "0029_fewer_reference_checks"),
+    migration!(30, "0030_pay"),
 ];
 
 /// A short hash of every PostgreSQL migration: databases migrated by the same code

@@ -26,6 +26,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::Row;
 
+mod at_once;
+
+/// How long a payment's hold outlives the purchase's auto-cancel, which voids it first.
+const HOLD_AFTER_CANCEL: Millis = 24 * 3600 * 1000;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Purchase {
     pub id: i64,
@@ -493,8 +498,7 @@ async fn pay(
         description: format!("purchase {}", p.purchase_key),
         cause: cause.clone(),
     };
-    // The hold outlives the auto-cancel, which voids it first.
-    let receipt = hold_in(tx, call.program_id, m, p.cancel_at + 24 * 3600 * 1000)
+    let receipt = hold_in(tx, call.program_id, m, p.cancel_at + HOLD_AFTER_CANCEL)
         .await
         .map_err(wallet_rejection)?;
     p.bonus_paid += amount;
@@ -754,6 +758,11 @@ impl Store {
         step: Step,
         auto_cancel_ms: Millis,
     ) -> Result<(Done, bool), StoreError> {
+        if let (Dialect::Postgres, Some(payment)) = (self.dialect(), at_once::Payment::of(&step)) {
+            if let Some(done) = self.pay_in_one_statement(&call, payment, auto_cancel_ms).await? {
+                return Ok(done);
+            }
+        }
         let (program_id, key) = (call.program_id, call.key.clone());
         // Calculate's only change is its record, written (with its replay) by the last
         // statement: on PostgreSQL it needs no transaction and takes no locks.
@@ -767,6 +776,30 @@ impl Store {
             })
         })
         .await
+    }
+
+    /// A Payment on PostgreSQL in one statement that keeps its outcome too (see
+    /// [`at_once`]); as [`Store::write_once_keeping`] does, a failure looks for the key's
+    /// kept outcome. `None` leaves it to the general path.
+    async fn pay_in_one_statement(
+        &self,
+        call: &Call,
+        payment: at_once::Payment,
+        auto_cancel_ms: Millis,
+    ) -> Result<Option<(Done, bool)>, StoreError> {
+        let ours = call.clone();
+        let paid = self
+            .write_in_one_statement(move |tx| {
+                Box::pin(async move {
+                    let cancel_at = tx.now + auto_cancel_ms;
+                    at_once::pay(tx, &ours, &payment, cancel_at).await
+                })
+            })
+            .await;
+        match paid {
+            Ok(done) => Ok(done.map(|done| (done, false))),
+            Err(e) => self.kept_or(call.program_id, &call.key, e).await.map(Some),
+        }
     }
 
     pub async fn purchase(&self, program_id: i64, key: &str) -> Result<Purchase, StoreError> {

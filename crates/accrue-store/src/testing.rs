@@ -122,6 +122,14 @@ impl TestDb {
     }
 }
 
+/// The rows a query of one text column answers, on the database at `url` (either
+/// backend): for tests that compare what two paths wrote.
+pub async fn text_rows(url: &str, sql: &str) -> Vec<String> {
+    let mut conn = sqlx::AnyConnection::connect(url).await.expect("connect");
+    let rows = sqlx::query(sql).fetch_all(&mut conn).await.expect("rows");
+    rows.iter().map(|r| sqlx::Row::get::<String, _>(r, 0)).collect()
+}
+
 /// Serialises test processes making the template.
 const TEMPLATE_LOCK: i64 = 0x6163_6372_7565_7474; // "accruett"
 
