@@ -48,6 +48,13 @@ impl Hooks {
     }
 }
 
+/// Whether a confirmed purchase sets nothing off in the program: its referrals reward no
+/// purchase and no hook was added (event offers hear of registrations only). Keep in step
+/// with [`run`].
+pub(crate) async fn quiet_on_purchase(tx: &mut Tx, program_id: i64) -> Result<bool, StoreError> {
+    Ok(tx.hooks.all().is_empty() && !crate::referrals::rewards_purchases(tx, program_id).await?)
+}
+
 /// Runs the store's own features (referral rewards, event offers), then every hook added, for what
 /// happened, in `tx`.
 pub(crate) async fn run(tx: &mut Tx, program_id: i64, what: Happening<'_>) -> Result<(), StoreError> {

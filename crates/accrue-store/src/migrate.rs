@@ -53,6 +53,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(28, "0028_priced_cheque"),
     migration!(29, "0029_fewer_reference_checks"),
     migration!(30, "0030_pay"),
+    migration!(31, "0031_confirm"),
 ];
 
 /// A short hash of every PostgreSQL migration: databases migrated by the same code

@@ -139,7 +139,7 @@ fn bind_links<'q>(mut query: AnyQuery<'q>, postings: &[i64]) -> AnyQuery<'q> {
 }
 
 /// The entry with the catalogue's names of its goods.
-async fn named(tx: &mut Tx, program_id: i64, mut entry: PurchaseEntry) -> Result<PurchaseEntry, StoreError> {
+pub(crate) async fn named(tx: &mut Tx, program_id: i64, mut entry: PurchaseEntry) -> Result<PurchaseEntry, StoreError> {
     let names = goods_names(tx.conn(), program_id, &entry.goods_ids()).await?;
     for item in &mut entry.items {
         item.name = item.goods.goods_id.as_ref().and_then(|id| names.get(id).cloned());

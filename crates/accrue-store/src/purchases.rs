@@ -758,8 +758,8 @@ impl Store {
         step: Step,
         auto_cancel_ms: Millis,
     ) -> Result<(Done, bool), StoreError> {
-        if let (Dialect::Postgres, Some(payment)) = (self.dialect(), at_once::Payment::of(&step)) {
-            if let Some(done) = self.pay_in_one_statement(&call, payment, auto_cancel_ms).await? {
+        if let (Dialect::Postgres, Some(quick)) = (self.dialect(), at_once::Quick::of(&step)) {
+            if let Some(done) = self.in_one_statement(&call, quick, auto_cancel_ms).await? {
                 return Ok(done);
             }
         }
@@ -778,25 +778,25 @@ impl Store {
         .await
     }
 
-    /// A Payment on PostgreSQL in one statement that keeps its outcome too (see
-    /// [`at_once`]); as [`Store::write_once_keeping`] does, a failure looks for the key's
-    /// kept outcome. `None` leaves it to the general path.
-    async fn pay_in_one_statement(
+    /// A Payment or Confirm on PostgreSQL in one statement that keeps its outcome too
+    /// (see [`at_once`]); as [`Store::write_once_keeping`] does, a failure looks for the
+    /// key's kept outcome. `None` leaves it to the general path.
+    async fn in_one_statement(
         &self,
         call: &Call,
-        payment: at_once::Payment,
+        quick: at_once::Quick,
         auto_cancel_ms: Millis,
     ) -> Result<Option<(Done, bool)>, StoreError> {
         let ours = call.clone();
-        let paid = self
+        let ran = self
             .write_in_one_statement(move |tx| {
                 Box::pin(async move {
                     let cancel_at = tx.now + auto_cancel_ms;
-                    at_once::pay(tx, &ours, &payment, cancel_at).await
+                    at_once::run(tx, &ours, &quick, cancel_at).await
                 })
             })
             .await;
-        match paid {
+        match ran {
             Ok(done) => Ok(done.map(|done| (done, false))),
             Err(e) => self.kept_or(call.program_id, &call.key, e).await.map(Some),
         }

@@ -167,6 +167,12 @@ async fn settings_in(tx: &mut Tx, program_id: i64) -> Result<Arc<ReferralSetting
     })
 }
 
+/// Whether the program's referrals reward anything on a confirmed purchase.
+pub(crate) async fn rewards_purchases(tx: &mut Tx, program_id: i64) -> Result<bool, StoreError> {
+    let settings = settings_in(tx, program_id).await?;
+    Ok(settings.rewards.iter().any(|r| r.on == Trigger::FirstPurchase))
+}
+
 async fn referral_of(tx: &mut Tx, program_id: i64, invitee_id: i64) -> Result<Option<Referral>, StoreError> {
     let sql = format!("SELECT {REFERRAL_COLUMNS} FROM referrals WHERE program_id = $1 AND invitee_id = $2");
     let row = sqlx::query(&sql)

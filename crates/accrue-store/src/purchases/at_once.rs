@@ -1,72 +1,104 @@
-//! A Payment on PostgreSQL in one round trip: `accrue_pay` (migration 0030) runs the
-//! general path's statements in its order — lock the member and the purchase, open or
-//! update the purchase, hold the points, write the operation's row and keep its outcome —
-//! and needs no `BEGIN` and `COMMIT` of its own. Every payment the general path would
-//! refuse (and one whose webhooks must hear of the hold) is left to that path, which
-//! tells the till why: the call writes nothing then.
+//! Payment and Confirm on PostgreSQL in one round trip each: `accrue_pay` (migration
+//! 0030) and `accrue_confirm` (0031) run the general path's writes in its order — lock
+//! the member and the purchase, hold or capture the points, post the accrual, record the
+//! purchase, write the operation's row and keep its outcome — and need no `BEGIN` and
+//! `COMMIT` of their own. Every call the general path would refuse, and every one that
+//! sets more off (webhooks, coupons, referral rewards, hooks), is left to that path, which
+//! tells the till why: the function writes nothing then.
 
-use super::{Call, Done, PricedCheque, Step};
-use crate::ledger::{existing_wallet, system_account};
-use crate::{outbox, StoreError, Tx};
+use super::{load, Call, Done, PricedCheque, Step};
+use crate::ledger::{existing_wallet, system_account, Lifetime};
+use crate::purchase_records::named;
+use crate::{hooks, outbox, StoreError, Tx};
 use accrue_core::ledger::AccountKind;
 use accrue_core::outbox::EventType;
+use accrue_core::purchase::{PurchaseEntry, State};
 use accrue_core::Millis;
 use sqlx::Row;
 
-/// A payment as the service decided it.
-pub(super) struct Payment {
-    pub currency_id: i64,
-    pub amount: i64,
-    pub max_total: i64,
-    pub cheque: PricedCheque,
+/// A step that may run in one round trip, as the service decided it.
+pub(super) enum Quick {
+    Payment(Payment),
+    Confirm { cheque_total: Option<i64>, life: Lifetime },
 }
 
-impl Payment {
-    /// The step's payment, if it is one.
-    pub fn of(step: &Step) -> Option<Payment> {
+impl Quick {
+    pub fn of(step: &Step) -> Option<Quick> {
         match step {
             Step::Payment {
                 currency_id,
                 amount,
                 max_total,
                 cheque,
-            } => Some(Payment {
+            } => Some(Quick::Payment(Payment {
                 currency_id: *currency_id,
                 amount: *amount,
                 max_total: *max_total,
                 cheque: cheque.clone(),
+            })),
+            Step::Confirm { cheque_total, life } => Some(Quick::Confirm {
+                cheque_total: *cheque_total,
+                life: life.clone(),
             }),
             _ => None,
         }
     }
 }
 
-/// The payment, or `None` for the general path (nothing written).
-pub(super) async fn pay(
+/// The step done, or `None` for the general path (nothing written).
+pub(super) async fn run(
     tx: &mut Tx,
     call: &Call,
-    payment: &Payment,
+    quick: &Quick,
     cancel_at: Millis,
 ) -> Result<Option<Done>, StoreError> {
     let Some(member_id) = call.till.member_id else {
         return Ok(None);
     };
+    match quick {
+        Quick::Payment(payment) => pay(tx, call, member_id, payment, cancel_at).await,
+        Quick::Confirm { cheque_total, life } => confirm(tx, call, member_id, *cheque_total, life).await,
+    }
+}
+
+pub(super) struct Payment {
+    currency_id: i64,
+    amount: i64,
+    max_total: i64,
+    cheque: PricedCheque,
+}
+
+/// Whether no webhook of the program hears of any of these events.
+async fn unheard(tx: &mut Tx, program_id: i64, events: &[EventType]) -> Result<bool, StoreError> {
+    for &event in events {
+        if !outbox::subscribers(tx, program_id, event, None).await?.is_empty() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+async fn pay(
+    tx: &mut Tx,
+    call: &Call,
+    member_id: i64,
+    payment: &Payment,
+    cancel_at: Millis,
+) -> Result<Option<Done>, StoreError> {
     let (program_id, currency_id, amount) = (call.program_id, payment.currency_id, payment.amount);
+    let cheque = &payment.cheque;
     let currency = crate::programs::currency_in(tx, program_id, currency_id).await?;
-    let announced = !outbox::subscribers(tx, program_id, EventType::PointsHeld, None)
-        .await?
-        .is_empty();
-    if amount <= 0 || amount > currency.limits.max_operation || announced {
+    let within = amount > 0 && amount <= currency.limits.max_operation;
+    if !within || !unheard(tx, program_id, &[EventType::PointsHeld]).await? {
         return Ok(None);
     }
     let Some(wallet) = existing_wallet(tx, program_id, currency_id, member_id).await? else {
         return Ok(None);
     };
     let holding = system_account(tx, program_id, currency_id, AccountKind::Holding).await?;
-    let calculation = &payment.cheque.calculation;
     let mut done = Done {
         amount,
-        calculation: Some(calculation.clone()),
+        calculation: Some(cheque.calculation.clone()),
         ..Done::default()
     };
     let row = sqlx::query(
@@ -84,8 +116,8 @@ pub(super) async fn pay(
     .bind(AccountKind::Holding.balance_shards())
     .bind(amount)
     .bind(payment.max_total)
-    .bind(serde_json::to_string(&payment.cheque)?)
-    .bind(serde_json::to_string(calculation)?)
+    .bind(serde_json::to_string(cheque)?)
+    .bind(serde_json::to_string(&cheque.calculation)?)
     .bind(&call.cheque)
     .bind(format!("purchase {}", call.purchase_key))
     .bind(cancel_at)
@@ -103,4 +135,89 @@ pub(super) async fn pay(
     done.transaction_id = Some(operation);
     done.hold_id = row.try_get(1)?;
     Ok(Some(done))
+}
+
+/// Confirm, from the purchase as read first (not locked): the call checks under its
+/// locks that the purchase is still as read.
+async fn confirm(
+    tx: &mut Tx,
+    call: &Call,
+    member_id: i64,
+    cheque_total: Option<i64>,
+    life: &Lifetime,
+) -> Result<Option<Done>, StoreError> {
+    let program_id = call.program_id;
+    let Some((p, live)) = load(tx, program_id, &call.purchase_key).await? else {
+        return Ok(None);
+    };
+    let Some(cheque) = &p.cheque else {
+        return Ok(None);
+    };
+    let calc = &cheque.calculation;
+    let plain = p.state == State::Open
+        && p.member_id == Some(member_id)
+        && cheque_total.is_none_or(|total| total == calc.total_amount)
+        && calc.coupons.is_empty()
+        && calc.coupons_to_issue.is_empty();
+    let currency = crate::programs::currency_in(tx, program_id, p.currency_id).await?;
+    let activates_at = life.activates_at.unwrap_or(tx.now);
+    let lasts = life.expires_at.is_none_or(|e| e > activates_at.max(tx.now));
+    if !plain || !lasts || p.accrual > currency.limits.max_operation {
+        return Ok(None);
+    }
+    let events = [
+        EventType::PurchaseConfirmed,
+        EventType::PointsWithdrawn,
+        EventType::PointsAccrued,
+    ];
+    if !unheard(tx, program_id, &events).await? || !hooks::quiet_on_purchase(tx, program_id).await? {
+        return Ok(None);
+    }
+    let Some(wallet) = existing_wallet(tx, program_id, p.currency_id, member_id).await? else {
+        return Ok(None);
+    };
+    let mut accounts = Vec::new();
+    for kind in [AccountKind::Holding, AccountKind::Redemption, AccountKind::Issuance] {
+        accounts.push(system_account(tx, program_id, p.currency_id, kind).await?);
+    }
+    let usage: Vec<_> = cheque
+        .usage(p.accrual > 0)
+        .into_iter()
+        .map(|u| (u.offer_id, u.usage.applications, u.usage.discount, u.usage.bonus))
+        .collect();
+    let entry = named(tx, program_id, PurchaseEntry::purchase(cheque, p.bonus_paid, p.accrual)).await?;
+    let mut done = Done::default();
+    let row = sqlx::query(
+        "SELECT o_operation FROM accrue_confirm($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+         $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)",
+    )
+    .bind(program_id)
+    .bind(&call.purchase_key)
+    .bind(&call.key.key)
+    .bind(call.till.device_id)
+    .bind(member_id)
+    .bind(p.currency_id)
+    .bind(wallet)
+    .bind(accounts[0])
+    .bind(accounts[1])
+    .bind(accounts[2])
+    .bind(AccountKind::Holding.balance_shards())
+    .bind(p.bonus_paid)
+    .bind(p.accrual)
+    .bind(serde_json::to_string(&live.0)?)
+    .bind(currency.limits.max_balance)
+    .bind(activates_at)
+    .bind(life.expires_at)
+    .bind(format!("purchase {}", call.purchase_key))
+    .bind(serde_json::to_string(&usage)?)
+    .bind(serde_json::to_string(&entry)?)
+    .bind(tx.now)
+    .bind(&call.key.scope)
+    .bind(&call.key.fingerprint)
+    .bind(serde_json::to_string(&done)?)
+    .fetch_one(tx.conn())
+    .await
+    .map_err(StoreError::on_unique(StoreError::IdempotencyMismatch))?;
+    done.transaction_id = row.try_get(0)?;
+    Ok(done.transaction_id.map(|_| done))
 }

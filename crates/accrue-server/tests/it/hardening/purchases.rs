@@ -15,7 +15,7 @@ use std::sync::Arc;
 on_both_backends!(
     a_purchase_hold_is_resolved_only_through_its_purchase,
     one_stuck_purchase_never_stops_the_auto_cancel,
-    a_payment_writes_what_the_general_path_writes,
+    a_purchase_writes_what_the_general_path_writes,
     payments_at_once_on_one_purchase_keep_to_its_limit,
 );
 
@@ -177,17 +177,18 @@ fn joined(columns: &[&str]) -> String {
     each.join(" || '|' || ")
 }
 
-/// What the payments of purchase `key` wrote, without row ids and the key itself: the
-/// purchase, each payment's operation row with its hold and reserve posting, the
-/// posting's entries and lot moves, and the outcome kept for each (its transaction and
-/// hold ids, which must be set, left out).
-async fn payments_written(url: &str, key: &str) -> Vec<String> {
+/// What purchase `key` wrote, without row ids and the key itself: the purchase; its
+/// operations with their holds; its postings (reserves, captures, the accrual) with their
+/// entries, lot moves and new lots; its history entry with the postings linked to it; its
+/// offers' usage; and the outcome kept for each operation (its transaction id, which must
+/// be set, and its hold id left out).
+async fn purchase_written(url: &str, key: &str) -> Vec<String> {
     let purchase = joined(&[
         "state",
         "cheque",
         "bonus_paid",
         "accrual",
-        "accrual_posting_id",
+        "accrual_posting_id IS NULL",
         "member_id",
         "device_id",
         "currency_id",
@@ -196,7 +197,7 @@ async fn payments_written(url: &str, key: &str) -> Vec<String> {
         "created_at",
         "resolved_at",
     ]);
-    let payment = joined(&[
+    let operation = joined(&[
         "o.kind",
         "o.amount",
         "o.priced",
@@ -213,95 +214,141 @@ async fn payments_written(url: &str, key: &str) -> Vec<String> {
         "h.expires_at",
         "h.created_at",
         "h.resolved_at",
-        "ps.kind",
-        "ps.member_id",
-        "ps.currency_id",
-        "ps.amount",
-        "ps.card_id",
-        "ps.created_at",
-        "REPLACE(ps.description, p.purchase_key, 'KEY')",
-        "ps.hold_id - h.id",
     ]);
-    // The payments' rows, with one more table joined to each.
-    let of_payments = |joined: &str| {
+    let held = format!("SELECT o.hold_id FROM purchase_operations o WHERE o.purchase_key = '{key}'");
+    let postings = format!(
+        "SELECT accrual_posting_id FROM purchases WHERE purchase_key = '{key}' \
+         UNION SELECT reserve_posting_id FROM holds WHERE id IN ({held}) \
+         UNION SELECT resolve_posting_id FROM holds WHERE id IN ({held})"
+    );
+    let posting = joined(&[
+        "kind",
+        "member_id",
+        "currency_id",
+        "amount",
+        "card_id",
+        "created_at",
+        "hold_id IS NULL",
+        &format!("REPLACE(description, '{key}', 'KEY')"),
+    ]);
+    let of_purchase = format!("(SELECT id FROM purchases WHERE purchase_key = '{key}')");
+    let queries = [
+        format!("SELECT {purchase} FROM purchases WHERE purchase_key = '{key}'"),
         format!(
-            "FROM purchase_operations o JOIN purchases p ON p.purchase_key = o.purchase_key \
-             JOIN holds h ON h.id = o.hold_id JOIN postings ps ON ps.id = h.reserve_posting_id {joined} \
+            "SELECT {operation} FROM purchase_operations o LEFT JOIN holds h ON h.id = o.hold_id \
              WHERE o.purchase_key = '{key}' ORDER BY o.id"
-        )
-    };
-    let mut written = text_rows(
-        url,
-        &format!("SELECT {purchase} FROM purchases WHERE purchase_key = '{key}'"),
-    )
-    .await;
-    written.extend(text_rows(url, &format!("SELECT {payment} {}", of_payments(""))).await);
-    let entry = joined(&["e.account_id", "e.currency_id", "e.amount", "e.created_at"]);
-    let entries = of_payments("JOIN entries e ON e.posting_id = ps.id");
-    written.extend(text_rows(url, &format!("SELECT {entry} {entries}, e.amount")).await);
-    let moves = of_payments("JOIN lot_moves m ON m.posting_id = ps.id");
-    let moved = joined(&["m.lot_id", "m.amount"]);
-    written.extend(text_rows(url, &format!("SELECT {moved} {moves}, m.lot_id")).await);
+        ),
+        format!("SELECT {posting} FROM postings WHERE id IN ({postings}) ORDER BY id"),
+        format!(
+            "SELECT {} FROM entries WHERE posting_id IN ({postings}) ORDER BY posting_id, amount",
+            joined(&["account_id", "currency_id", "amount", "created_at"])
+        ),
+        format!(
+            "SELECT {} FROM lot_moves WHERE posting_id IN ({postings}) ORDER BY posting_id, lot_id",
+            joined(&["lot_id", "amount"])
+        ),
+        format!(
+            "SELECT {} FROM lots WHERE posting_id IN ({postings}) ORDER BY id",
+            joined(&[
+                "account_id",
+                "amount",
+                "remaining",
+                "activates_at",
+                "expires_at",
+                "created_at"
+            ])
+        ),
+        format!(
+            "SELECT {} FROM purchase_entries WHERE purchase_id = {of_purchase}",
+            joined(&["member_id", "currency_id", "entry", "created_at"])
+        ),
+        format!(
+            "SELECT ps.kind FROM purchase_postings pp JOIN postings ps ON ps.id = pp.posting_id \
+             JOIN purchase_entries pe ON pe.id = pp.entry_id WHERE pe.purchase_id = {of_purchase} ORDER BY ps.id"
+        ),
+        format!(
+            "SELECT {} FROM offer_usage WHERE purchase_id = {of_purchase} ORDER BY offer_code",
+            joined(&["offer_code", "used_at", "applications", "discount", "bonus"])
+        ),
+    ];
+    let mut written = Vec::new();
+    for query in queries {
+        written.extend(text_rows(url, &query).await);
+    }
     let kept = format!(
-        "SELECT r.outcome {}",
-        of_payments("JOIN replays r ON r.key = o.operation_id")
+        "SELECT r.outcome FROM replays r JOIN purchase_operations o ON r.key = o.operation_id \
+         WHERE o.purchase_key = '{key}' ORDER BY o.id"
     );
     for outcome in text_rows(url, &kept).await {
         let mut outcome: Value = serde_json::from_str(&outcome).unwrap();
         let ids = outcome.as_object_mut().unwrap();
-        for id in ["transaction_id", "hold_id"] {
-            assert!(ids.remove(id).is_some_and(|v| v.is_i64()), "{id} kept: {outcome}");
-        }
+        assert!(ids.remove("transaction_id").is_some_and(|v| v.is_i64()), "{outcome}");
+        ids.remove("hold_id");
         written.push(outcome.to_string());
     }
     written
 }
 
-/// On PostgreSQL a payment is one statement (`accrue_pay`); a program whose webhooks hear
-/// of holds gets the general path. Both must leave the same rows.
-async fn a_payment_writes_what_the_general_path_writes(db: TestDb) {
+/// On PostgreSQL Payment and Confirm are one function call each (`accrue_pay`,
+/// `accrue_confirm`); a program whose webhooks hear of holds and confirmed purchases gets
+/// the general path. Both must leave the same rows.
+async fn a_purchase_writes_what_the_general_path_writes(db: TestDb) {
     let url = db.url.clone();
     let (s, _clock) = TestServer::start_with_manual_clock(db).await;
     let (member, till) = setup(&s, "100").await;
     let token = member_token(&s, &till).await;
-    let pay_twice = |key: &'static str| {
+    // The statements of each call of a purchase: two payments, a Bonus, Confirm.
+    let purchase = |key: &'static str| {
         let (s, token) = (&s, &token);
         async move {
-            let before = s.store.metrics().write_statements.load(Ordering::SeqCst);
-            for (i, amount) in [20, 10].into_iter().enumerate() {
-                let path = format!("/Purchases/{key}/Bonus/Payment");
-                let paid = call(
-                    s,
-                    token,
-                    &path,
-                    request(&format!("{key}-{i}"), json!({"amount": amount})),
-                )
-                .await;
-                assert_eq!(paid["code"], "Ok", "{paid}");
+            let calls = [
+                ("Bonus/Payment", json!({"amount": 20})),
+                ("Bonus/Payment", json!({"amount": 10})),
+                ("Bonus", json!({})),
+                ("Confirm", json!({})),
+            ];
+            let mut statements = Vec::new();
+            for (i, (step, extra)) in calls.into_iter().enumerate() {
+                let before = s.store.metrics().write_statements.load(Ordering::SeqCst);
+                let path = format!("/Purchases/{key}/{step}");
+                let done = call(s, token, &path, request(&format!("{key}-{i}"), extra)).await;
+                assert_eq!(done["code"], "Ok", "{done}");
+                statements.push(s.store.metrics().write_statements.load(Ordering::SeqCst) - before);
             }
-            s.store.metrics().write_statements.load(Ordering::SeqCst) - before
+            statements
         }
     };
-    pay_twice("warm-up").await; // fills the caches both paths read from
-    let quick = pay_twice("quick").await;
-    let endpoint = json!({"url": "https://hooks.example.com/accrue", "event_types": ["points.held"]});
+    purchase("warm-up").await; // fills the caches both paths read from
+    let quick = purchase("quick").await;
+    let kinds = json!(["points.held", "purchase.confirmed"]);
+    let endpoint = json!({"url": "https://hooks.example.com/accrue", "event_types": kinds});
     let (status, body) = s
         .admin(Method::POST, "/admin/v1/webhook-endpoints", Some(endpoint))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    let general = pay_twice("general").await;
+    let general = purchase("general").await;
     if s.store.dialect() == Dialect::Postgres {
-        assert_eq!(quick, 2, "one statement a payment");
-        assert!(general > 2, "the general path: {general} statements");
+        assert_eq!((quick[0], quick[1], quick[3]), (1, 1, 3), "Payment, Confirm: {quick:?}");
+        assert!(general[0] > 1 && general[3] > 3, "the general path: {general:?}");
     }
     let (quick, general) = (
-        payments_written(&url, "quick").await,
-        payments_written(&url, "general").await,
+        purchase_written(&url, "quick").await,
+        purchase_written(&url, "general").await,
     );
-    assert_eq!(quick.len(), 1 + 2 + 4 + 2 + 2, "{quick:#?}");
+    assert!(
+        quick.iter().any(|row| row.starts_with("accrual|")),
+        "an accrual: {quick:#?}"
+    );
+    assert!(
+        quick.iter().any(|row| row.starts_with("hold_capture|")),
+        "captures: {quick:#?}"
+    );
     assert_eq!(quick, general);
-    assert_eq!(balance(&s, member).await, 10.0);
     assert_eq!(s.store.check().await.unwrap(), [], "the ledger is whole");
+    let (_, balances) = s
+        .admin(Method::GET, &format!("/admin/v1/members/{member}/balances"), None)
+        .await;
+    assert_eq!(balances["items"].as_array().map(Vec::len), Some(1), "{balances}");
 }
 
 /// Payments sent at once on one purchase: those within the cheque's limit go through
