@@ -17,6 +17,7 @@ on_both_backends!(
     one_stuck_purchase_never_stops_the_auto_cancel,
     a_purchase_writes_what_the_general_path_writes,
     payments_at_once_on_one_purchase_keep_to_its_limit,
+    a_payment_racing_confirm_is_captured_or_refused,
 );
 
 /// The hold the member's latest payment reserved.
@@ -371,5 +372,50 @@ async fn payments_at_once_on_one_purchase_keep_to_its_limit(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(purchase.bonus_paid, 3000);
+    assert_eq!(s.store.check().await.unwrap(), [], "the ledger is whole");
+}
+
+/// A payment sent with Confirm: it is captured with the others (it came first, and
+/// Confirm saw its purchase change) or refused (it came after); no hold is left active.
+async fn a_payment_racing_confirm_is_captured_or_refused(db: TestDb) {
+    let url = db.url.clone();
+    let s = Arc::new(TestServer::start(db).await);
+    let (_, till) = setup(&s, "1000").await;
+    let token = member_token(&s, &till).await;
+    let program = s.store.program("default").await.unwrap().id;
+    for round in 0..12 {
+        let key = format!("race-{round}");
+        let path = |step: &str| format!("/Purchases/{key}/{step}");
+        let first = call(
+            &s,
+            &token,
+            &path("Bonus/Payment"),
+            request(&format!("{key}-0"), json!({"amount": 10})),
+        )
+        .await;
+        assert_eq!(first["code"], "Ok", "{first}");
+        let calls = vec![
+            (
+                path("Bonus/Payment"),
+                request(&format!("{key}-1"), json!({"amount": 10})),
+            ),
+            (path("Confirm"), json!({"operationId": format!("{key}-2")})),
+        ];
+        let answers = at_once(&s, &token, calls).await;
+        assert_eq!(answers[1]["code"], "Ok", "{answers:?}");
+        let second_paid = match answers[0]["code"].as_str() {
+            Some("Ok") => true,
+            Some("OperationIsConfirmed") => false,
+            _ => panic!("{answers:?}"),
+        };
+        let purchase = s.store.purchase(program, &key).await.unwrap();
+        assert_eq!(
+            purchase.bonus_paid,
+            if second_paid { 2000 } else { 1000 },
+            "{answers:?}"
+        );
+    }
+    let active = text_rows(&url, "SELECT CAST(COUNT(*) AS TEXT) FROM holds WHERE state = 'active'").await;
+    assert_eq!(active, ["0"], "every payment captured");
     assert_eq!(s.store.check().await.unwrap(), [], "the ledger is whole");
 }
