@@ -18,7 +18,7 @@ use sqlx::Row;
 
 /// A step that may run in one round trip, as the service decided it.
 pub(super) enum Quick {
-    Payment(Payment),
+    Payment(Box<Payment>),
     Confirm { cheque_total: Option<i64>, life: Lifetime },
 }
 
@@ -30,12 +30,12 @@ impl Quick {
                 amount,
                 max_total,
                 cheque,
-            } => Some(Quick::Payment(Payment {
+            } => Some(Quick::Payment(Box::new(Payment {
                 currency_id: *currency_id,
                 amount: *amount,
                 max_total: *max_total,
                 cheque: cheque.clone(),
-            })),
+            }))),
             Step::Confirm { cheque_total, life } => Some(Quick::Confirm {
                 cheque_total: *cheque_total,
                 life: life.clone(),
