@@ -144,27 +144,33 @@ pub(crate) struct Cache {
 
 /// Listens for other servers' change notices on PostgreSQL until aborted. Whenever it
 /// is not sure to have heard every notice (at the start, after a lost connection) it
-/// makes the whole cache stale.
-pub(crate) async fn listen(url: String, cache: Arc<Cache>) {
+/// makes the whole cache stale. `started` is told once the first attempt to listen is
+/// over, so that the store opens with the cache's first generation settled.
+pub(crate) async fn listen(url: String, cache: Arc<Cache>, started: tokio::sync::oneshot::Sender<()>) {
+    let mut started = Some(started);
     loop {
-        match sqlx::postgres::PgListener::connect(&url).await {
-            Ok(mut listener) => match listener.listen(CHANNEL).await {
-                Ok(()) => {
+        let listening = match sqlx::postgres::PgListener::connect(&url).await {
+            Ok(mut listener) => listener.listen(CHANNEL).await.map(|()| listener),
+            Err(e) => Err(e),
+        };
+        cache.generation.advance();
+        if let Some(started) = started.take() {
+            let _ = started.send(());
+        }
+        match listening {
+            Ok(mut listener) => {
+                // `Ok(None)`: the connection was lost (and is made again on the next
+                // call); notices may have been missed meanwhile.
+                while let Ok(notice) = listener.try_recv().await {
                     cache.generation.advance();
-                    // `Ok(None)`: the connection was lost (and is made again on the next
-                    // call); notices may have been missed meanwhile.
-                    while let Ok(notice) = listener.try_recv().await {
-                        cache.generation.advance();
-                        if notice.is_none() {
-                            tracing::warn!("lost the connection that hears configuration changes; reconnecting");
-                        }
+                    if notice.is_none() {
+                        tracing::warn!("lost the connection that hears configuration changes; reconnecting");
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "cannot listen for configuration changes"),
-            },
-            Err(e) => tracing::warn!(error = %e, "cannot connect to listen for configuration changes"),
+                cache.generation.advance();
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot listen for configuration changes"),
         }
-        cache.generation.advance();
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
 }

@@ -351,7 +351,12 @@ impl Store {
                     .await?;
                 migrate::run(&pool, dialect).await?;
                 let shared = Shared::default();
-                let listener = tokio::spawn(cache::listen(url.to_string(), shared.cache.clone()));
+                let (started, listening) = tokio::sync::oneshot::channel();
+                let listener = tokio::spawn(cache::listen(url.to_string(), shared.cache.clone(), started));
+                // Opened once the listener's start has made the cache stale (at most a
+                // few seconds' wait when it cannot connect): entries cached from then on
+                // stay until a change.
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(5), listening).await;
                 Inner {
                     dialect,
                     reads: sqlite::Reads::Postgres(pool.clone()),
