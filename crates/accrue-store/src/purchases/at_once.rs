@@ -6,7 +6,7 @@
 //! sets more off (webhooks, coupons, referral rewards, hooks), is left to that path, which
 //! tells the till why: the function writes nothing then.
 
-use super::{load, Call, Done, PricedCheque, Step};
+use super::{load, AnyQuery, Call, Done, PricedCheque, Step};
 use crate::ledger::{existing_wallet, system_account, Lifetime};
 use crate::purchase_records::named;
 use crate::{hooks, outbox, StoreError, Tx};
@@ -68,6 +68,42 @@ pub(super) struct Payment {
     cheque: PricedCheque,
 }
 
+/// A call of `accrue_pay` or `accrue_confirm` with the arguments both begin with: the
+/// program, the purchase, the operation, the till and its member.
+fn called<'q>(sql: &'q str, call: &'q Call, member_id: i64) -> AnyQuery<'q> {
+    sqlx::query(sql)
+        .bind(call.program_id)
+        .bind(&call.purchase_key)
+        .bind(&call.key.key)
+        .bind(call.till.device_id)
+        .bind(member_id)
+}
+
+/// What `accrue_pay` fails with when the purchase was opened meanwhile by another member:
+/// the call is undone and the general path refuses the payment.
+const CHANGED_MEANWHILE: &str = "AC001";
+
+/// Runs the call with the arguments both end with — the time, and the replay key with
+/// the outcome to keep under it. A key or operation id already taken is a reused key;
+/// `None` when the call was undone for the general path.
+async fn run_keeping(
+    tx: &mut Tx,
+    query: AnyQuery<'_>,
+    call: &Call,
+    done: &Done,
+) -> Result<Option<sqlx::any::AnyRow>, StoreError> {
+    let query = query
+        .bind(tx.now)
+        .bind(call.key.scope.clone())
+        .bind(call.key.fingerprint.clone())
+        .bind(serde_json::to_string(done)?);
+    match query.fetch_one(tx.conn()).await {
+        Ok(row) => Ok(Some(row)),
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(CHANGED_MEANWHILE) => Ok(None),
+        Err(e) => Err(StoreError::on_unique(StoreError::IdempotencyMismatch)(e)),
+    }
+}
+
 /// Whether no webhook of the program hears of any of these events.
 async fn unheard(tx: &mut Tx, program_id: i64, events: &[EventType]) -> Result<bool, StoreError> {
     for &event in events {
@@ -101,34 +137,24 @@ async fn pay(
         calculation: Some(cheque.calculation.clone()),
         ..Done::default()
     };
-    let row = sqlx::query(
-        "SELECT o_operation, o_hold FROM accrue_pay($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
-         $14, $15, $16, $17, $18, $19, $20, $21)",
-    )
-    .bind(program_id)
-    .bind(&call.purchase_key)
-    .bind(&call.key.key)
-    .bind(call.till.device_id)
-    .bind(member_id)
-    .bind(currency_id)
-    .bind(wallet)
-    .bind(holding)
-    .bind(AccountKind::Holding.balance_shards())
-    .bind(amount)
-    .bind(payment.max_total)
-    .bind(serde_json::to_string(cheque)?)
-    .bind(serde_json::to_string(&cheque.calculation)?)
-    .bind(&call.cheque)
-    .bind(format!("purchase {}", call.purchase_key))
-    .bind(cancel_at)
-    .bind(super::HOLD_AFTER_CANCEL)
-    .bind(tx.now)
-    .bind(&call.key.scope)
-    .bind(&call.key.fingerprint)
-    .bind(serde_json::to_string(&done)?)
-    .fetch_one(tx.conn())
-    .await
-    .map_err(StoreError::on_unique(StoreError::IdempotencyMismatch))?;
+    let sql = "SELECT o_operation, o_hold FROM accrue_pay($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+               $13, $14, $15, $16, $17, $18, $19, $20, $21)";
+    let query = called(sql, call, member_id)
+        .bind(currency_id)
+        .bind(wallet)
+        .bind(holding)
+        .bind(AccountKind::Holding.balance_shards())
+        .bind(amount)
+        .bind(payment.max_total)
+        .bind(serde_json::to_string(cheque)?)
+        .bind(serde_json::to_string(&cheque.calculation)?)
+        .bind(&call.cheque)
+        .bind(format!("purchase {}", call.purchase_key))
+        .bind(cancel_at)
+        .bind(super::HOLD_AFTER_CANCEL);
+    let Some(row) = run_keeping(tx, query, call, &done).await? else {
+        return Ok(None);
+    };
     let Some(operation) = row.try_get::<Option<i64>, _>(0)? else {
         return Ok(None);
     };
@@ -187,37 +213,27 @@ async fn confirm(
         .collect();
     let entry = named(tx, program_id, PurchaseEntry::purchase(cheque, p.bonus_paid, p.accrual)).await?;
     let mut done = Done::default();
-    let row = sqlx::query(
-        "SELECT o_operation FROM accrue_confirm($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-         $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)",
-    )
-    .bind(program_id)
-    .bind(&call.purchase_key)
-    .bind(&call.key.key)
-    .bind(call.till.device_id)
-    .bind(member_id)
-    .bind(p.currency_id)
-    .bind(wallet)
-    .bind(accounts[0])
-    .bind(accounts[1])
-    .bind(accounts[2])
-    .bind(AccountKind::Holding.balance_shards())
-    .bind(p.bonus_paid)
-    .bind(p.accrual)
-    .bind(serde_json::to_string(&live.0)?)
-    .bind(currency.limits.max_balance)
-    .bind(activates_at)
-    .bind(life.expires_at)
-    .bind(format!("purchase {}", call.purchase_key))
-    .bind(serde_json::to_string(&usage)?)
-    .bind(serde_json::to_string(&entry)?)
-    .bind(tx.now)
-    .bind(&call.key.scope)
-    .bind(&call.key.fingerprint)
-    .bind(serde_json::to_string(&done)?)
-    .fetch_one(tx.conn())
-    .await
-    .map_err(StoreError::on_unique(StoreError::IdempotencyMismatch))?;
+    let sql = "SELECT o_operation FROM accrue_confirm($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+               $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)";
+    let query = called(sql, call, member_id)
+        .bind(p.currency_id)
+        .bind(wallet)
+        .bind(accounts[0])
+        .bind(accounts[1])
+        .bind(accounts[2])
+        .bind(AccountKind::Holding.balance_shards())
+        .bind(p.bonus_paid)
+        .bind(p.accrual)
+        .bind(serde_json::to_string(&live.0)?)
+        .bind(currency.limits.max_balance)
+        .bind(activates_at)
+        .bind(life.expires_at)
+        .bind(format!("purchase {}", call.purchase_key))
+        .bind(serde_json::to_string(&usage)?)
+        .bind(serde_json::to_string(&entry)?);
+    let Some(row) = run_keeping(tx, query, call, &done).await? else {
+        return Ok(None);
+    };
     done.transaction_id = row.try_get(0)?;
     Ok(done.transaction_id.map(|_| done))
 }
