@@ -1,7 +1,7 @@
 //! A purchase's hold belongs to the purchase; a stuck item never stops a job; locks
 //! are taken in one order (several servers on one PostgreSQL).
 
-use crate::processing_support::{at_once, balance, call, member_token, request, setup};
+use crate::processing_support::{at_once, balance, call, member_token, request, setup, token};
 use accrue_server::testing::TestServer;
 use accrue_server::ServerOptions;
 use accrue_store::on_both_backends;
@@ -18,6 +18,7 @@ on_both_backends!(
     a_purchase_writes_what_the_general_path_writes,
     payments_at_once_on_one_purchase_keep_to_its_limit,
     a_payment_racing_confirm_is_captured_or_refused,
+    two_members_paying_on_one_new_purchase_at_once,
 );
 
 /// The hold the member's latest payment reserved.
@@ -417,5 +418,59 @@ async fn a_payment_racing_confirm_is_captured_or_refused(db: TestDb) {
     }
     let active = text_rows(&url, "SELECT CAST(COUNT(*) AS TEXT) FROM holds WHERE state = 'active'").await;
     assert_eq!(active, ["0"], "every payment captured");
+    assert_eq!(s.store.check().await.unwrap(), [], "the ledger is whole");
+}
+
+/// Two members' tills pay at once on one new purchase: one payment opens it, the other
+/// is refused as another member's purchase and leaves nothing behind (on PostgreSQL it
+/// may find the purchase opened only as it writes, and is undone there).
+async fn two_members_paying_on_one_new_purchase_at_once(db: TestDb) {
+    let s = Arc::new(TestServer::start(db).await);
+    let (first, till) = setup(&s, "1000").await;
+    let (_, m) = s
+        .admin(
+            Method::POST,
+            "/admin/v1/members",
+            Some(json!({"phone": "+79161234568"})),
+        )
+        .await;
+    let second = m["id"].as_i64().unwrap();
+    s.admin(
+        Method::POST,
+        "/admin/v1/cards/import",
+        Some(json!({"numbers": ["2000002"]})),
+    )
+    .await;
+    let card = json!({"number": "2000002"});
+    s.admin(Method::POST, &format!("/admin/v1/members/{second}/cards"), Some(card))
+        .await;
+    let seed = json!({"member_id": second, "amount": "1000"});
+    let headers = [("Idempotency-Key", "seed-2")];
+    let (status, _) = s
+        .admin_with(Method::POST, "/admin/v1/operations/accrue", Some(seed), &headers)
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, second_token) = token(&s, &till, Some("2000002")).await;
+    let tokens = [
+        member_token(&s, &till).await,
+        second_token["access_token"].as_str().unwrap().to_string(),
+    ];
+    for round in 0..12 {
+        let key = format!("shared-{round}");
+        let payments = tokens.iter().enumerate().map(|(i, t)| {
+            let (s, t, key) = (s.clone(), t.clone(), key.clone());
+            tokio::spawn(async move {
+                let body = request(&format!("{key}-{i}"), json!({"amount": 10}));
+                call(&s, &t, &format!("/Purchases/{key}/Bonus/Payment"), body).await
+            })
+        });
+        let mut codes = Vec::new();
+        for payment in payments.collect::<Vec<_>>() {
+            codes.push(payment.await.unwrap()["code"].clone());
+        }
+        codes.sort_by_key(|c| c.to_string());
+        assert_eq!(codes, [json!("BusinessError"), json!("Ok")], "round {round}");
+    }
+    assert_eq!(balance(&s, first).await + balance(&s, second).await, 2000.0 - 120.0);
     assert_eq!(s.store.check().await.unwrap(), [], "the ledger is whole");
 }
