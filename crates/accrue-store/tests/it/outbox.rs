@@ -94,10 +94,13 @@ async fn claims_never_overlap_and_leases_run_out(db: TestDb) {
         }
     }
     assert_eq!(seen.len(), 40);
+    let writes = || f.store.metrics().writes.load(std::sync::atomic::Ordering::SeqCst);
+    let before = writes();
     assert!(
         f.store.claim_messages("late", 100, lease).await.unwrap().is_empty(),
         "all are leased"
     );
+    assert_eq!(writes(), before, "a claim that finds nothing due writes nothing");
     // Only the holder of a claim may record its attempt.
     let first = *seen.iter().next().unwrap();
     let attempt = || Attempt {
