@@ -2,7 +2,7 @@
 """Turns one captured purchase into a pgbench script (see pg_floor.sh).
 
 Reads a PostgreSQL log written with log_statement = 'all' while one till made purchases
-one after another, takes the statements of one purchase in the middle of the run (from
+one after another, takes the statements of one of the last purchases of the run (from
 the end of the previous Confirm to the end of its own), and writes them as a pgbench
 script that makes a new purchase per transaction. A parameter that is the same in the
 next purchase stays as it was; of those that differ,
@@ -38,15 +38,15 @@ def statements(log):
     return [(sql, p) for sql, p in out if not any(b in sql for b in BACKGROUND)]
 
 
-def two_purchases(all_statements):
-    """The statements of the purchase whose Confirm is the middle one of the run, and of the
-    next one: what differs between them is what belongs to a purchase."""
+def two_purchases(all_statements, members):
+    """The statements of the run's last two whole purchases: what differs between them is
+    what belongs to a purchase. Their tills' members had bought before, so the server's
+    caches held them as they do in a long run."""
     confirms = [i for i, (sql, _) in enumerate(all_statements) if "accrue_confirm(" in sql]
-    if len(confirms) < 4:
-        sys.exit("pg_floor.py: fewer than four Confirms in the log")
-    middle = len(confirms) // 2
-    a = all_statements[confirms[middle - 1] + 1 : confirms[middle] + 1]
-    b = all_statements[confirms[middle] + 1 : confirms[middle + 1] + 1]
+    if len(confirms) < members + 3:
+        sys.exit(f"pg_floor.py: {len(confirms)} purchases in the log, not one more than the {members} members")
+    a = all_statements[confirms[-3] + 1 : confirms[-2] + 1]
+    b = all_statements[confirms[-2] + 1 : confirms[-1] + 1]
     if [sql for sql, _ in a] != [sql for sql, _ in b]:
         sys.exit("pg_floor.py: two purchases in a row ran different statements")
     return a, b
@@ -65,9 +65,11 @@ def literal(text):
 
 def main():
     log_path, url = sys.argv[1], sys.argv[2]
+    members = psql(url, "SELECT min(id) || ' ' || max(id) || ' ' || count(*) FROM members").split()
     with open(log_path, encoding="utf-8", errors="replace") as f:
-        taken, next_one = two_purchases(statements(f.read().split("\n")))
+        taken, next_one = two_purchases(statements(f.read().split("\n")), int(members[2]))
     pay = next(p for sql, p in taken if "accrue_pay(" in sql)
+    program = pay[1].strip("'")
     key = pay[2].strip("'")
     member = pay[5].strip("'")
     wallet = pay[7].strip("'")
@@ -79,7 +81,6 @@ def main():
     )
     if same_offset != "t":
         sys.exit("pg_floor.py: members' wallets are not at one offset from the members")
-    members = psql(url, "SELECT min(id) || ' ' || max(id) FROM members").split()
     purchase_id, hold_id = psql(
         url,
         f"SELECT p.id || ' ' || o.hold_id FROM purchases p JOIN purchase_operations o "
@@ -97,7 +98,7 @@ def main():
             if text == wallet:
                 return f"(:m + {offset})"
             if text == purchase_id:
-                return f"(SELECT id FROM purchases WHERE purchase_key = {key_expr})"
+                return f"(SELECT id FROM purchases WHERE program_id = {program} AND purchase_key = {key_expr})"
             if after_pay:
                 text = re.sub(rf'"payment",{hold_id}\]', '"payment",\x00]', text)
             if key in text or "\x00" in text:
