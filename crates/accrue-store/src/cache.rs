@@ -1,6 +1,7 @@
 //! Hot, rarely changing data served from memory: admin keys, device tokens, programs and
-//! their processing and tracker settings, currencies, enabled offers, catalogue groups, tracker
-//! links and integrations, webhook subscriptions, system accounts and wallets.
+//! their processing and tracker settings, currencies, enabled offers, catalogue groups and
+//! goods' names, tracker links and integrations, webhook subscriptions, system accounts and
+//! wallets.
 //!
 //! Every entry is tagged with the cache's generation when its load began. A write that
 //! changes such data marks its transaction ([`crate::Tx::changes_config`]); after the
@@ -131,6 +132,9 @@ pub(crate) struct Cache {
     pub enabled_offers: Memo<i64, Arc<[accrue_core::offers::Offer]>>,
     /// The catalogue groups of goods by program and goods id; unknown goods have none.
     pub goods_groups: Memo<(i64, String), Arc<[String]>>,
+    /// The names of goods by program and goods id, for purchase history; `None` for
+    /// goods the catalogue lacks or that have no name.
+    pub goods_names: Memo<(i64, String), Option<String>>,
     pub links: Memo<String, crate::tracker::Link>,
     pub integrations: Memo<String, crate::tracker::Integration>,
     pub tracker_settings: Memo<i64, crate::tracker::Settings>,

@@ -140,11 +140,47 @@ fn bind_links<'q>(mut query: AnyQuery<'q>, postings: &[i64]) -> AnyQuery<'q> {
 
 /// The entry with the catalogue's names of its goods.
 pub(crate) async fn named(tx: &mut Tx, program_id: i64, mut entry: PurchaseEntry) -> Result<PurchaseEntry, StoreError> {
-    let names = goods_names(tx.conn(), program_id, &entry.goods_ids()).await?;
+    let names = kept_names(tx, program_id, &entry.goods_ids()).await?;
     for item in &mut entry.items {
         item.name = item.goods.goods_id.as_ref().and_then(|id| names.get(id).cloned());
     }
     Ok(entry)
+}
+
+/// The goods' names, from memory where kept (the catalogue changes only by imports, which
+/// mark their transaction as changing what the cache keeps); the rest in one query. As in
+/// [`crate::cache::memoized_in_tx`], a transaction that changed the cache's data neither
+/// reads it nor fills it.
+async fn kept_names(tx: &mut Tx, program_id: i64, ids: &[String]) -> Result<HashMap<String, String>, StoreError> {
+    let cache = tx.cache.clone();
+    let generation = cache.generation.current();
+    let trusted = !tx.config_changed;
+    let mut names = HashMap::new();
+    let mut missing = Vec::new();
+    for id in ids {
+        match cache
+            .goods_names
+            .get(&(program_id, id.clone()), generation)
+            .filter(|_| trusted)
+        {
+            Some(name) => names.extend(name.map(|name| (id.clone(), name))),
+            None => missing.push(id.clone()),
+        }
+    }
+    if missing.is_empty() {
+        return Ok(names);
+    }
+    let mut loaded = goods_names(tx.conn(), program_id, &missing).await?;
+    for id in missing {
+        let name = loaded.remove(&id);
+        if trusted {
+            cache
+                .goods_names
+                .put((program_id, id.clone()), generation, name.clone());
+        }
+        names.extend(name.map(|name| (id, name)));
+    }
+    Ok(names)
 }
 
 async fn goods_names<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(

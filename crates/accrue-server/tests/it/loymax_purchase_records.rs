@@ -16,6 +16,7 @@ on_both_backends!(
     caps_count_confirmed_purchases_per_local_period,
     offers_see_segments_card_category_and_first_purchase,
     history_shows_each_purchase_and_refund_as_one_row,
+    history_names_goods_as_the_catalogue_did_at_confirm,
     any_refund_sequence_restores_the_balance,
 );
 
@@ -201,6 +202,46 @@ async fn history(s: &TestServer, token: &str, version: &str, item_type: &str) ->
     let (status, answer) = s.call(Method::GET, &path, Some(token), None).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     answer["data"].clone()
+}
+
+async fn import_milk(s: &TestServer, name: &str) {
+    let goods = json!({"goods": [{"goods_id": "0036961", "barcode": null, "name": name, "groups": []}]});
+    let (status, body) = s.admin(Method::POST, "/admin/v1/goods/import", Some(goods)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// A line the till sent without a name takes the catalogue's, as it was when the purchase
+/// was confirmed: names are kept in memory, and an import is seen by the next Confirm.
+async fn history_names_goods_as_the_catalogue_did_at_confirm(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let (member, till) = setup(&s, "100").await;
+    let t = member_token(&s, &till).await;
+    let mut unnamed = cheque_85();
+    unnamed["lines"][0].as_object_mut().unwrap().remove("name");
+    for (purchase, name) in [("n1", "Молоко 1 л"), ("n2", "Молоко 1 л"), ("n3", "Молоко 0,9 л")] {
+        import_milk(&s, name).await;
+        let body = |step: &str, extra: Value| {
+            let mut body = request(&format!("{purchase}-{step}"), extra);
+            body["cheque"] = unnamed.clone();
+            body
+        };
+        let path = format!("/Purchases/{purchase}/Bonus/Payment");
+        let paid = call(&s, &t, &path, body("pay", json!({"amount": 10}))).await;
+        assert_eq!(paid["code"], "Ok", "{paid}");
+        let path = format!("/Purchases/{purchase}/Confirm");
+        let confirmed = call(&s, &t, &path, body("confirm", json!({}))).await;
+        assert_eq!(confirmed["code"], "Ok", "{confirmed}");
+    }
+    let me = member_api_token(&s, member).await;
+    let purchases = history(&s, &me, "publicapi/v1.2", "All").await;
+    let names: Vec<&str> = purchases["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|row| row["type"] == "PurchaseData")
+        .map(|row| row["data"]["chequeItems"][0]["description"].as_str().unwrap_or("none"))
+        .collect();
+    assert_eq!(names, ["Молоко 0,9 л", "Молоко 1 л", "Молоко 1 л"], "{purchases}");
 }
 
 async fn history_shows_each_purchase_and_refund_as_one_row(db: TestDb) {
