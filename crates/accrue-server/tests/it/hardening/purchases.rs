@@ -1,7 +1,7 @@
 //! A purchase's hold belongs to the purchase; a stuck item never stops a job; locks
 //! are taken in one order (several servers on one PostgreSQL).
 
-use crate::processing_support::{at_once, balance, call, member_token, request, setup, token};
+use crate::processing_support::{at_once, balance, call, member_token, member_with_card, request, setup, token};
 use accrue_server::testing::TestServer;
 use accrue_server::ServerOptions;
 use accrue_store::on_both_backends;
@@ -427,29 +427,7 @@ async fn a_payment_racing_confirm_is_captured_or_refused(db: TestDb) {
 async fn two_members_paying_on_one_new_purchase_at_once(db: TestDb) {
     let s = Arc::new(TestServer::start(db).await);
     let (first, till) = setup(&s, "1000").await;
-    let (_, m) = s
-        .admin(
-            Method::POST,
-            "/admin/v1/members",
-            Some(json!({"phone": "+79161234568"})),
-        )
-        .await;
-    let second = m["id"].as_i64().unwrap();
-    s.admin(
-        Method::POST,
-        "/admin/v1/cards/import",
-        Some(json!({"numbers": ["2000002"]})),
-    )
-    .await;
-    let card = json!({"number": "2000002"});
-    s.admin(Method::POST, &format!("/admin/v1/members/{second}/cards"), Some(card))
-        .await;
-    let seed = json!({"member_id": second, "amount": "1000"});
-    let headers = [("Idempotency-Key", "seed-2")];
-    let (status, _) = s
-        .admin_with(Method::POST, "/admin/v1/operations/accrue", Some(seed), &headers)
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
+    let second = member_with_card(&s, "+79161234568", "2000002", "1000").await;
     let (_, second_token) = token(&s, &till, Some("2000002")).await;
     let tokens = [
         member_token(&s, &till).await,

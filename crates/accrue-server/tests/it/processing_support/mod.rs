@@ -33,37 +33,36 @@ pub async fn put_offer(s: &TestServer, code: &str, offer: Value) {
 
 /// A member with card 2000001 and `points` bonuses, and a till of merchant `shop`.
 pub async fn member_and_till(s: &TestServer, points: &str) -> (i64, Till) {
+    let member = member_with_card(s, "+79161234567", "2000001", points).await;
+    (member, till(s).await)
+}
+
+/// A new member with this phone, this card and `points` bonuses: its id.
+pub async fn member_with_card(s: &TestServer, phone: &str, card: &str, points: &str) -> i64 {
     let (_, m) = s
-        .admin(
-            Method::POST,
-            "/admin/v1/members",
-            Some(json!({"phone": "+79161234567"})),
-        )
+        .admin(Method::POST, "/admin/v1/members", Some(json!({"phone": phone})))
         .await;
     let member = m["id"].as_i64().unwrap();
-    s.admin(
-        Method::POST,
-        "/admin/v1/cards/import",
-        Some(json!({"numbers": ["2000001"]})),
-    )
-    .await;
+    s.admin(Method::POST, "/admin/v1/cards/import", Some(json!({"numbers": [card]})))
+        .await;
     s.admin(
         Method::POST,
         &format!("/admin/v1/members/{member}/cards"),
-        Some(json!({"number": "2000001"})),
+        Some(json!({"number": card})),
     )
     .await;
     let accrual = json!({"member_id": member, "amount": points});
+    let seed = format!("seed-{card}");
     let (status, _) = s
         .admin_with(
             Method::POST,
             "/admin/v1/operations/accrue",
             Some(accrual),
-            &[("Idempotency-Key", "seed")],
+            &[("Idempotency-Key", &seed)],
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
-    (member, till(s).await)
+    member
 }
 
 /// A till of merchant `shop` (created on first use).
