@@ -39,19 +39,12 @@ while (($#)); do
 done
 [[ -r "$pg_log" ]] || { echo "pg_floor.sh: cannot read PostgreSQL's log (--pg-log)" >&2; exit 64; }
 
-if [[ -n "${BENCH_BIN_DIR:-}" ]]; then
-    bin="$BENCH_BIN_DIR"
-else
-    cargo build --release -p accrue -p accrue-bench
-    bin="${CARGO_TARGET_DIR:-$root/target}/release"
-fi
+source bench/common.sh
+bin="$(bench_binaries)"
 
 workdir="$(mktemp -d -t accrue-floor.XXXXXX)"
 database="accrue_floor_$(date +%s)"
-query=""
-[[ "$admin_url" == *\?* ]] && query="?${admin_url#*\?}"
-base_url="${admin_url%%\?*}"
-url="${base_url%/*}/$database$query"
+url="$(database_url_named "$admin_url" "$database")"
 server_pid=""
 cleanup() {
     [[ -n "$server_pid" ]] && kill -TERM "$server_pid" 2>/dev/null && wait "$server_pid" || true

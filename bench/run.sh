@@ -31,12 +31,8 @@ done
 # --- build -------------------------------------------------------------------
 # BENCH_BIN_DIR: run the accrue and accrue-bench binaries kept there (say, of another
 # commit) instead of building this checkout.
-if [[ -n "${BENCH_BIN_DIR:-}" ]]; then
-    bin="$BENCH_BIN_DIR"
-else
-    cargo build --release -p accrue -p accrue-bench
-    bin="${CARGO_TARGET_DIR:-$root/target}/release"
-fi
+source bench/common.sh
+bin="$(bench_binaries)"
 accrue="$bin/accrue"
 bench="$bin/accrue-bench"
 
@@ -70,11 +66,7 @@ case "$database_url" in
         pg_admin_url="$database_url"
         pg_database="accrue_bench_$(date +%s)"
         psql "$pg_admin_url" -q -c "create database $pg_database"
-        # Swap the database name, keeping any query (?host=/var/run/postgresql).
-        query=""
-        [[ "$database_url" == *\?* ]] && query="?${database_url#*\?}"
-        base="${database_url%%\?*}"
-        database_url="${base%/*}/$pg_database$query"
+        database_url="$(database_url_named "$database_url" "$pg_database")"
         ;;
     *)
         echo "run.sh: --database-url must be postgres://... (SQLite is the default)" >&2
