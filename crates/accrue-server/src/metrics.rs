@@ -132,6 +132,11 @@ pub(crate) async fn render(
             "Statements run inside committed write transactions.",
             store.write_statements.load(Ordering::Relaxed),
         ),
+        (
+            "accrue_store_read_statements_total",
+            "Statements run outside write transactions.",
+            store.reads.load(Ordering::Relaxed),
+        ),
     ];
     for (name, help, value) in counters {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");

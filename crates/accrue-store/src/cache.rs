@@ -1,7 +1,9 @@
 //! Hot, rarely changing data served from memory: admin keys, device tokens, programs and
 //! their processing and tracker settings, currencies, enabled offers, catalogue groups and
 //! goods' names, tracker links and integrations, webhook subscriptions, system accounts and
-//! wallets.
+//! wallets; and the purchases this server has under way (their latest pricing, and the
+//! purchase as its last step left it), which are not configuration and whose users check
+//! or tolerate a stale value (see [`crate::purchases`]).
 //!
 //! Every entry is tagged with the cache's generation when its load began. A write that
 //! changes such data marks its transaction ([`crate::Tx::changes_config`]); after the
@@ -70,6 +72,11 @@ impl<K: Hash + Eq, V: Clone> Memo<K, V> {
             entries.clear();
         }
         entries.insert(key, (generation, value));
+    }
+
+    /// Drops what is kept for `key`.
+    pub fn forget(&self, key: &K) {
+        self.entries.write().unwrap_or_else(|e| e.into_inner()).remove(key);
     }
 }
 
@@ -144,6 +151,11 @@ pub(crate) struct Cache {
     pub system_accounts: Memo<(i64, &'static str), i64>,
     /// Members' wallets by currency and member, once they exist.
     pub wallets: Memo<(i64, i64), i64>,
+    /// Purchases under way as this server last wrote them, by program and purchase key
+    /// (see [`crate::purchases`]): the latest pricing, and the purchase with its live
+    /// operations after a Bonus. Forgotten at Confirm and Cancel.
+    pub pricings: Memo<(i64, String), crate::purchases::LastPricing>,
+    pub open_purchases: Memo<(i64, String), crate::purchases::Written>,
 }
 
 /// Listens for other servers' change notices on PostgreSQL until aborted. Whenever it

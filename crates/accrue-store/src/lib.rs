@@ -223,6 +223,8 @@ pub struct StoreMetrics {
     /// Statements run inside committed write transactions (rolled back ones too, when
     /// they share a SQLite batch with committed ones).
     pub write_statements: AtomicU64,
+    /// Statements run outside writes (each read takes its connection once).
+    pub reads: AtomicU64,
 }
 
 #[derive(Clone)]
@@ -403,6 +405,7 @@ impl Store {
 
     /// What reads outside of a write run on.
     pub(crate) fn reads(&self) -> sqlite::ReadConn<'_> {
+        self.inner.shared.metrics.reads.fetch_add(1, Ordering::Relaxed);
         self.inner.reads.conn()
     }
 

@@ -25,6 +25,7 @@ use accrue_core::Millis;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::Row;
+use std::sync::{Arc, Mutex};
 
 mod at_once;
 
@@ -148,9 +149,12 @@ const COLUMNS: &str = "id, purchase_key, device_id, member_id, currency_id, stat
 
 pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
-/// What a step did, and the purchase as it changed it when the operation's record is to
-/// save it too (see [`finish`]).
-type Stepped = (Done, Option<Purchase>);
+/// What a step did, and the purchase with its live operations as the step changed them,
+/// when the operation's record is to save it too (see [`finish`]).
+type Stepped = (Done, Option<Written>);
+
+/// A purchase with its live operations, as a step left it.
+pub(crate) type Written = (Purchase, Live);
 
 fn purchase(row: &sqlx::any::AnyRow) -> Result<Purchase, StoreError> {
     let state: String = row.try_get(5)?;
@@ -192,10 +196,22 @@ async fn load(tx: &mut Tx, program_id: i64, key: &str) -> Result<Option<(Purchas
 
 /// The live (not canceled) payments and bonuses of a purchase, in order, as
 /// `(operation id, kind, hold)`: read with the purchase.
-#[derive(Debug, Default)]
-struct Live(Vec<(String, String, Option<i64>)>);
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Live(Vec<(String, String, Option<i64>)>);
 
 impl Live {
+    /// These operations but those of `kind`.
+    fn without(self, kind: Operation) -> Live {
+        Live(self.0.into_iter().filter(|(_, k, _)| k != kind.as_str()).collect())
+    }
+
+    /// These operations with one more, made by `call`.
+    fn and(mut self, call: &Call, hold: Option<i64>) -> Live {
+        let kind = call.operation.as_str().to_string();
+        self.0.push((call.key.key.clone(), kind, hold));
+        self
+    }
+
     /// `(operation id, hold)` of the live operations of `kind`.
     fn of(&self, kind: Operation) -> Vec<(String, Option<i64>)> {
         let of_kind = self.0.iter().filter(|(_, k, _)| k == kind.as_str());
@@ -454,8 +470,8 @@ async fn run(tx: &mut Tx, call: &Call, step: Step, cancel_at: Millis) -> Result<
             max_total,
             cheque,
         } => {
-            let (p, _) = open(tx, call, found, currency_id, cancel_at).await?;
-            pay(tx, call, p, (amount, max_total), cheque, &cause).await
+            let opened = open(tx, call, found, currency_id, cancel_at).await?;
+            pay(tx, call, opened, (amount, max_total), cheque, &cause).await
         }
         Step::Bonus { currency_id, cheque } => {
             let opened = open(tx, call, found, currency_id, cancel_at).await?;
@@ -482,7 +498,7 @@ async fn run(tx: &mut Tx, call: &Call, step: Step, cancel_at: Millis) -> Result<
 async fn pay(
     tx: &mut Tx,
     call: &Call,
-    mut p: Purchase,
+    (mut p, live): Written,
     (amount, max_total): (i64, i64),
     cheque: PricedCheque,
     cause: &Cause,
@@ -510,14 +526,14 @@ async fn pay(
         hold_id: receipt.hold_id,
         ..Done::default()
     };
-    Ok((done, Some(p)))
+    Ok((done, Some((p, live.and(call, receipt.hold_id)))))
 }
 
 /// Sets the accrual Confirm will post; a new Bonus replaces the earlier one.
 async fn set_bonus(
     tx: &mut Tx,
     call: &Call,
-    (mut p, live): (Purchase, Live),
+    (mut p, live): Written,
     mut cheque: PricedCheque,
 ) -> Result<Stepped, StoreError> {
     let program_id = call.program_id;
@@ -528,6 +544,7 @@ async fn set_bonus(
     for (earlier, _) in live.of(Operation::Bonus) {
         mark_canceled(tx, program_id, &earlier).await?;
     }
+    let live = live.without(Operation::Bonus);
     p.accrual = accrual.total;
     let calculation = Some(cheque.calculation.clone());
     p.cheque = Some(cheque);
@@ -537,7 +554,7 @@ async fn set_bonus(
         accrual: Some(accrual),
         ..Done::default()
     };
-    Ok((done, Some(p)))
+    Ok((done, Some((p, live.and(call, None)))))
 }
 
 /// Captures the payments, posts the accrual, records the purchase and runs the hooks.
@@ -758,24 +775,78 @@ impl Store {
         step: Step,
         auto_cancel_ms: Millis,
     ) -> Result<(Done, bool), StoreError> {
+        let ends = matches!(step, Step::Confirm { .. } | Step::Cancel);
+        let under_way = (call.program_id, call.purchase_key.clone(), call.cheque.clone());
+        let (done, replayed, left) = self.step(call, step, auto_cancel_ms).await?;
+        if !replayed {
+            self.remember(under_way, ends, &done, left);
+        }
+        Ok((done, replayed))
+    }
+
+    /// [`Store::process_purchase`]'s step, with the purchase as it left it if it wrote it.
+    async fn step(
+        &self,
+        call: Call,
+        step: Step,
+        auto_cancel_ms: Millis,
+    ) -> Result<(Done, bool, Option<Written>), StoreError> {
         if let (Dialect::Postgres, Some(quick)) = (self.dialect(), at_once::Quick::of(&step)) {
-            if let Some(done) = self.in_one_statement(&call, quick, auto_cancel_ms).await? {
-                return Ok(done);
+            if let Some((done, replayed)) = self.in_one_statement(&call, quick, auto_cancel_ms).await? {
+                return Ok((done, replayed, None));
             }
         }
         let (program_id, key) = (call.program_id, call.key.clone());
         // Calculate's only change is its record, written (with its replay) by the last
         // statement: on PostgreSQL it needs no transaction and takes no locks.
         let one_statement = matches!(step, Step::Calculate { .. });
-        self.write_once_keeping(program_id, key, one_statement, move |tx| {
-            Box::pin(async move {
-                let cancel_at = tx.now + auto_cancel_ms;
-                let (mut done, changed) = run(tx, &call, step, cancel_at).await?;
-                let kept = finish(tx, &call, (&mut done, changed.as_ref())).await?;
-                Ok((done, kept))
+        let left = Arc::new(Mutex::new(None));
+        let slot = left.clone();
+        let (done, replayed) = self
+            .write_once_keeping(program_id, key, one_statement, move |tx| {
+                Box::pin(async move {
+                    let cancel_at = tx.now + auto_cancel_ms;
+                    let (mut done, changed) = run(tx, &call, step, cancel_at).await?;
+                    let kept = finish(tx, &call, (&mut done, changed.as_ref().map(|(p, _)| p))).await?;
+                    *slot.lock().unwrap_or_else(|e| e.into_inner()) = changed;
+                    Ok((done, kept))
+                })
             })
-        })
-        .await
+            .await?;
+        let left = left.lock().unwrap_or_else(|e| e.into_inner()).take();
+        Ok((done, replayed, left))
+    }
+
+    /// Keeps in memory what a step just wrote of a purchase under way — its pricing, and
+    /// the purchase as it left it — so that the next call of the purchase needs not read
+    /// them (see [`Store::recent_pricing`] and `at_once`); a Confirm or Cancel forgets
+    /// the purchase.
+    fn remember(
+        &self,
+        (program_id, key, cheque): (i64, String, Option<String>),
+        ends: bool,
+        done: &Done,
+        left: Option<Written>,
+    ) {
+        let cache = &self.inner.shared.cache;
+        let purchase = (program_id, key);
+        if ends {
+            cache.pricings.forget(&purchase);
+            cache.open_purchases.forget(&purchase);
+            return;
+        }
+        let generation = cache.generation.current();
+        if let Some(calculation) = &done.calculation {
+            let pricing = LastPricing {
+                calculation: calculation.clone(),
+                cheque,
+            };
+            cache.pricings.put(purchase.clone(), generation, pricing);
+        }
+        match left {
+            Some(written) => cache.open_purchases.put(purchase, generation, written),
+            None => cache.open_purchases.forget(&purchase),
+        }
     }
 
     /// A Payment or Confirm on PostgreSQL in one statement that keeps its outcome too
@@ -839,6 +910,16 @@ impl Store {
         .fetch_all(self.reads())
         .await?;
         Ok((total, rows.iter().map(purchase).collect::<Result<_, _>>()?))
+    }
+
+    /// The latest pricing of a purchase's cheque that this server made (by Calculate,
+    /// Payment or Bonus), from memory: the latest of all unless another server sharing
+    /// the database priced the purchase since. `None` when none is kept.
+    pub fn recent_pricing(&self, program_id: i64, key: &str) -> Option<LastPricing> {
+        let cache = &self.inner.shared.cache;
+        cache
+            .pricings
+            .get(&(program_id, key.to_string()), cache.generation.current())
     }
 
     /// The latest pricing of a purchase's cheque (by Calculate, Payment or Bonus), with

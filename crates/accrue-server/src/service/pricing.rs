@@ -6,6 +6,7 @@
 use accrue_core::money::to_minor;
 use accrue_core::offers::{self, Calculation, Cheque, Context, Line, Offer, UsageSoFar};
 use accrue_core::purchase::{Rejection, Settings};
+use accrue_store::purchases::LastPricing;
 use accrue_store::{Currency, Store, StoreError};
 use rust_decimal::Decimal;
 
@@ -159,6 +160,9 @@ pub(crate) fn fingerprint(cheque: &Cheque) -> String {
 /// fingerprint of the cheque it priced. Tills send those either the cheque they sent to
 /// Calculate or the cheque as Calculate priced it (line amounts already discounted):
 /// either way the purchase's latest pricing stands; another cheque is priced afresh.
+/// The latest pricing this server made is looked at first, from memory; only when it
+/// does not stand for the cheque (or another server priced the purchase) is the
+/// database's read.
 pub(crate) async fn quote_purchase(
     store: &Store,
     q: Quote,
@@ -167,18 +171,27 @@ pub(crate) async fn quote_purchase(
     settings: &Settings,
 ) -> Result<(Calculation, String), StoreError> {
     let sent = fingerprint(&q.cheque);
-    if let Some(last) = store.last_pricing(q.program_id, purchase_key).await? {
-        let lines = &q.cheque.lines;
-        let as_priced = last.calculation.lines.len() == lines.len()
-            && last
-                .calculation
-                .lines
-                .iter()
-                .zip(lines)
-                .all(|(p, s)| p.position == s.position && p.amount == s.amount);
-        if as_priced || last.cheque.as_ref() == Some(&sent) {
-            return Ok((last.calculation, last.cheque.unwrap_or(sent)));
-        }
+    let stands = |last: &LastPricing| stands_for(last, &q.cheque, &sent);
+    let standing = match store.recent_pricing(q.program_id, purchase_key).filter(stands) {
+        Some(last) => Some(last),
+        None => store.last_pricing(q.program_id, purchase_key).await?.filter(stands),
+    };
+    if let Some(last) = standing {
+        return Ok((last.calculation, last.cheque.unwrap_or(sent)));
     }
     Ok((quote_in(store, q, currency, settings).await?, sent))
+}
+
+/// Whether a pricing stands for the cheque sent (with fingerprint `sent`): it is the
+/// same cheque, or the cheque as that pricing discounted it.
+fn stands_for(last: &LastPricing, cheque: &Cheque, sent: &str) -> bool {
+    let lines = &cheque.lines;
+    let as_priced = last.calculation.lines.len() == lines.len()
+        && last
+            .calculation
+            .lines
+            .iter()
+            .zip(lines)
+            .all(|(p, s)| p.position == s.position && p.amount == s.amount);
+    as_priced || last.cheque.as_deref() == Some(sent)
 }

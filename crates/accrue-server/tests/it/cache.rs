@@ -1,8 +1,9 @@
 //! Hot data is served from memory, yet a change is seen by the next request: on the
 //! server that made it at once, and on another server of the same PostgreSQL database
-//! as soon as its notice arrives (see `accrue_store::cache`).
+//! as soon as its notice arrives (see `accrue_store::cache`). What a server keeps of the
+//! purchases it has under way gives way to another server's later steps.
 
-use crate::processing_support::{call, put_offer, setup, token, BASE};
+use crate::processing_support::{balance, call, member_token, put_offer, request, setup, token, BASE};
 use accrue_server::testing::TestServer;
 use accrue_store::on_both_backends;
 use accrue_store::testing::TestDb;
@@ -164,6 +165,58 @@ async fn another_servers_changes_are_heard_on_postgres() {
         calculation_status(&b, &anonymous).await == StatusCode::UNAUTHORIZED
     })
     .await;
+    a.stop().await;
+    b.stop().await;
+}
+
+/// A Loymax purchase request whose cheque has one line of `amount`, undiscounted.
+fn one_line(operation: &str, amount: f64, extra: Value) -> Value {
+    let mut body = request(operation, extra);
+    body["cheque"] = json!({"number": "1", "lines": [{"position": 1, "amount": amount, "goodsId": "0036961",
+                             "quantity": 1, "price": amount, "discount": 0}]});
+    body
+}
+
+/// A server keeps the pricing it made last and the purchase as its Bonus left it, so that
+/// the next call need not read them; another server's steps of the same purchase stand
+/// over that memory: a cheque as the other server priced it is not priced again (10 %
+/// off twice), and Confirm posts the accrual of the other server's later Bonus.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn another_servers_steps_of_a_purchase_stand_on_postgres() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let a = TestServer::start_on(&db.url, Default::default()).await;
+    let b = TestServer::start_on(&db.url, Default::default()).await;
+    let (member, till) = setup(&a, "1000").await;
+    let t = member_token(&a, &till).await;
+    let path = |step: &str| format!("/Purchases/p/{step}");
+
+    call(&a, &t, &path("Calculate"), one_line("c1", 100.0, json!({}))).await;
+    let by_b = call(&b, &t, &path("Calculate"), one_line("c2", 200.0, json!({}))).await;
+    assert_eq!(by_b["cheque"]["totalAmount"].as_f64(), Some(180.0));
+    let pay = call(
+        &a,
+        &t,
+        &path("Bonus/Payment"),
+        one_line("p1", 180.0, json!({"amount": 10})),
+    )
+    .await;
+    assert_eq!(
+        pay["cheque"]["totalAmount"].as_f64(),
+        Some(180.0),
+        "b's pricing stands: {pay}"
+    );
+
+    // 5 % of the 170.00 paid with money.
+    let bonus = call(&a, &t, &path("Bonus"), one_line("b1", 180.0, json!({}))).await;
+    assert_eq!(bonus["cheque"]["totalCashback"].as_f64(), Some(8.5), "{bonus}");
+    // b replaces a's Bonus: 5 % of the 80.00 left of a 100.00 cheque less 10 %.
+    let bonus = call(&b, &t, &path("Bonus"), one_line("b2", 100.0, json!({}))).await;
+    assert_eq!(bonus["cheque"]["totalCashback"].as_f64(), Some(4.0), "{bonus}");
+    let confirm = json!({"operationId": "f1", "operationDate": "2019-04-09T07:24:26.628Z"});
+    call(&a, &t, &path("Confirm"), confirm).await;
+    assert_eq!(balance(&a, member).await, 994.0, "10 paid, b's 4 accrued");
     a.stop().await;
     b.stop().await;
 }

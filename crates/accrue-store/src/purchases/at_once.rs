@@ -163,8 +163,10 @@ async fn pay(
     Ok(Some(done))
 }
 
-/// Confirm, from the purchase as read first (not locked): the call checks under its
-/// locks that the purchase is still as read.
+/// Confirm, from the purchase as this server's last step of it left it (kept in memory)
+/// or else as read first (not locked): the call checks under its locks that the
+/// purchase is still so — open, the member's, its payments, accrual and live operations
+/// the same — and leaves any other to the general path.
 async fn confirm(
     tx: &mut Tx,
     call: &Call,
@@ -173,7 +175,13 @@ async fn confirm(
     life: &Lifetime,
 ) -> Result<Option<Done>, StoreError> {
     let program_id = call.program_id;
-    let Some((p, live)) = load(tx, program_id, &call.purchase_key).await? else {
+    let purchase = (program_id, call.purchase_key.clone());
+    let kept = tx.cache.open_purchases.get(&purchase, tx.cache.generation.current());
+    let found = match kept {
+        Some(written) => Some(written),
+        None => load(tx, program_id, &call.purchase_key).await?,
+    };
+    let Some((p, live)) = found else {
         return Ok(None);
     };
     let Some(cheque) = &p.cheque else {

@@ -330,8 +330,9 @@ async fn a_purchase_writes_what_the_general_path_writes(db: TestDb) {
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let general = purchase("general").await;
     if s.store.dialect() == Dialect::Postgres {
-        assert_eq!((quick[0], quick[1], quick[3]), (1, 1, 2), "Payment, Confirm: {quick:?}");
-        assert!(general[0] > 1 && general[3] > 2, "the general path: {general:?}");
+        // Confirm takes the purchase as the Bonus before it left it, from memory.
+        assert_eq!((quick[0], quick[1], quick[3]), (1, 1, 1), "Payment, Confirm: {quick:?}");
+        assert!(general[0] > 1 && general[3] > 1, "the general path: {general:?}");
     }
     let (quick, general) = (
         purchase_written(&url, "quick").await,
