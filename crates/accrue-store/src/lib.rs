@@ -248,6 +248,9 @@ struct Inner {
     sealer: Sealer,
     /// PostgreSQL only: withdrawals of one member that run together (see [`ledger::Lanes`]).
     lanes: ledger::Lanes,
+    /// Tests only: purchase calls take the general path, never `purchases::at_once`.
+    #[cfg(any(test, feature = "testing"))]
+    general_path_only: std::sync::atomic::AtomicBool,
 }
 
 impl Drop for Inner {
@@ -341,6 +344,8 @@ impl Store {
                     shared,
                     sealer,
                     lanes: ledger::Lanes::default(),
+                    #[cfg(any(test, feature = "testing"))]
+                    general_path_only: std::sync::atomic::AtomicBool::new(false),
                 }
             }
             Dialect::Postgres => {
@@ -369,6 +374,8 @@ impl Store {
                     shared,
                     sealer,
                     lanes: ledger::Lanes::default(),
+                    #[cfg(any(test, feature = "testing"))]
+                    general_path_only: std::sync::atomic::AtomicBool::new(false),
                 }
             }
         };

@@ -54,6 +54,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(29, "0029_fewer_reference_checks"),
     migration!(30, "0030_pay"),
     migration!(31, "0031_confirm"),
+    migration!(32, "0032_bonus"),
 ];
 
 /// A short hash of every PostgreSQL migration: databases migrated by the same code

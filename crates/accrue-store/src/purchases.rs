@@ -791,9 +791,9 @@ impl Store {
         step: Step,
         auto_cancel_ms: Millis,
     ) -> Result<(Done, bool, Option<Written>), StoreError> {
-        if let (Dialect::Postgres, Some(quick)) = (self.dialect(), at_once::Quick::of(&step)) {
-            if let Some((done, replayed)) = self.in_one_statement(&call, quick, auto_cancel_ms).await? {
-                return Ok((done, replayed, None));
+        if let (Dialect::Postgres, true, Some(quick)) = (self.dialect(), self.at_once(), at_once::Quick::of(&step)) {
+            if let Some(stepped) = self.in_one_statement(&call, quick, auto_cancel_ms).await? {
+                return Ok(stepped);
             }
         }
         let (program_id, key) = (call.program_id, call.key.clone());
@@ -849,7 +849,24 @@ impl Store {
         }
     }
 
-    /// A Payment or Confirm on PostgreSQL in one statement that keeps its outcome too
+    /// Whether purchase calls may run [`at_once`] (always, but in tests that compare it with
+    /// the general path).
+    fn at_once(&self) -> bool {
+        #[cfg(any(test, feature = "testing"))]
+        return !self.inner.general_path_only.load(std::sync::atomic::Ordering::Relaxed);
+        #[cfg(not(any(test, feature = "testing")))]
+        true
+    }
+
+    /// Tests only: purchase calls take the general path from now on, or again may not.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn take_the_general_path(&self, only: bool) {
+        self.inner
+            .general_path_only
+            .store(only, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// A Payment, Bonus or Confirm on PostgreSQL in one statement that keeps its outcome too
     /// (see [`at_once`]); as [`Store::write_once_keeping`] does, a failure looks for the
     /// key's kept outcome. `None` leaves it to the general path.
     async fn in_one_statement(
@@ -857,7 +874,7 @@ impl Store {
         call: &Call,
         quick: at_once::Quick,
         auto_cancel_ms: Millis,
-    ) -> Result<Option<(Done, bool)>, StoreError> {
+    ) -> Result<Option<(Done, bool, Option<Written>)>, StoreError> {
         let ours = call.clone();
         let ran = self
             .write_in_one_statement(move |tx| {
@@ -868,8 +885,11 @@ impl Store {
             })
             .await;
         match ran {
-            Ok(done) => Ok(done.map(|done| (done, false))),
-            Err(e) => self.kept_or(call.program_id, &call.key, e).await.map(Some),
+            Ok(stepped) => Ok(stepped.map(|(done, written)| (done, false, written))),
+            Err(e) => {
+                let (done, replayed) = self.kept_or(call.program_id, &call.key, e).await?;
+                Ok(Some((done, replayed, None)))
+            }
         }
     }
 

@@ -1,25 +1,33 @@
-//! Payment and Confirm on PostgreSQL in one round trip each: `accrue_pay` (migration
-//! 0030) and `accrue_confirm` (0031) run the general path's writes in its order — lock
-//! the member and the purchase, hold or capture the points, post the accrual, record the
-//! purchase, write the operation's row and keep its outcome — and need no `BEGIN` and
-//! `COMMIT` of their own. Every call the general path would refuse, and every one that
+//! Payment, Bonus and Confirm on PostgreSQL in one round trip each: `accrue_pay`
+//! (migration 0030), `accrue_bonus` (0032) and `accrue_confirm` (0031) run the general
+//! path's writes in its order — lock the member and the purchase, hold or capture the
+//! points, set the accrual or post it, record the purchase, write the operation's row and
+//! keep its outcome — and need no `BEGIN` and `COMMIT` of their own. Every call the general path would refuse, and every one that
 //! sets more off (webhooks, coupons, referral rewards, hooks), is left to that path, which
 //! tells the till why: the function writes nothing then.
 
-use super::{load, AnyQuery, Call, Done, PricedCheque, Step};
+use super::{load, AnyQuery, Call, Done, Live, PricedCheque, Step, Written};
 use crate::ledger::{existing_wallet, system_account, Lifetime};
 use crate::purchase_records::named;
 use crate::{hooks, outbox, StoreError, Tx};
 use accrue_core::ledger::AccountKind;
+use accrue_core::offers;
 use accrue_core::outbox::EventType;
-use accrue_core::purchase::{PurchaseEntry, State};
+use accrue_core::purchase::{Operation, PurchaseEntry, State};
 use accrue_core::Millis;
 use sqlx::Row;
 
 /// A step that may run in one round trip, as the service decided it.
 pub(super) enum Quick {
     Payment(Box<Payment>),
-    Confirm { cheque_total: Option<i64>, life: Lifetime },
+    Bonus {
+        currency_id: i64,
+        cheque: Box<PricedCheque>,
+    },
+    Confirm {
+        cheque_total: Option<i64>,
+        life: Lifetime,
+    },
 }
 
 impl Quick {
@@ -36,6 +44,10 @@ impl Quick {
                 max_total: *max_total,
                 cheque: cheque.clone(),
             }))),
+            Step::Bonus { currency_id, cheque } => Some(Quick::Bonus {
+                currency_id: *currency_id,
+                cheque: Box::new(cheque.clone()),
+            }),
             Step::Confirm { cheque_total, life } => Some(Quick::Confirm {
                 cheque_total: *cheque_total,
                 life: life.clone(),
@@ -45,19 +57,33 @@ impl Quick {
     }
 }
 
-/// The step done, or `None` for the general path (nothing written).
+/// The step done, with the purchase as it left it when that is known, or `None` for the
+/// general path (nothing written).
 pub(super) async fn run(
     tx: &mut Tx,
     call: &Call,
     quick: &Quick,
     cancel_at: Millis,
-) -> Result<Option<Done>, StoreError> {
+) -> Result<Option<(Done, Option<Written>)>, StoreError> {
     let Some(member_id) = call.till.member_id else {
         return Ok(None);
     };
+    let unknown = |done: Option<Done>| done.map(|done| (done, None));
     match quick {
-        Quick::Payment(payment) => pay(tx, call, member_id, payment, cancel_at).await,
-        Quick::Confirm { cheque_total, life } => confirm(tx, call, member_id, *cheque_total, life).await,
+        Quick::Payment(payment) => Ok(unknown(pay(tx, call, member_id, payment, cancel_at).await?)),
+        Quick::Bonus { currency_id, cheque } => bonus(tx, call, member_id, *currency_id, cheque).await,
+        Quick::Confirm { cheque_total, life } => Ok(unknown(confirm(tx, call, member_id, *cheque_total, life).await?)),
+    }
+}
+
+/// The purchase with its live operations as this server's last step of it left it (kept
+/// in memory), or else as read now, without a lock: the functions check under their
+/// locks that it is still so.
+async fn known(tx: &mut Tx, call: &Call) -> Result<Option<Written>, StoreError> {
+    let purchase = (call.program_id, call.purchase_key.clone());
+    match tx.cache.open_purchases.get(&purchase, tx.cache.generation.current()) {
+        Some(written) => Ok(Some(written)),
+        None => load(tx, call.program_id, &call.purchase_key).await,
     }
 }
 
@@ -163,10 +189,61 @@ async fn pay(
     Ok(Some(done))
 }
 
-/// Confirm, from the purchase as this server's last step of it left it (kept in memory)
-/// or else as read first (not locked): the call checks under its locks that the
-/// purchase is still so — open, the member's, its payments, accrual and live operations
-/// the same — and leaves any other to the general path.
+/// Bonus, on an open purchase of the member as [`known`]: `accrue_bonus` checks under its
+/// locks that it is still so — open, the member's, its payments, accrual and live
+/// operations the same — and leaves any other (and a new purchase) to the general path.
+async fn bonus(
+    tx: &mut Tx,
+    call: &Call,
+    member_id: i64,
+    currency_id: i64,
+    cheque: &PricedCheque,
+) -> Result<Option<(Done, Option<Written>)>, StoreError> {
+    let Some((mut p, live)) = known(tx, call).await? else {
+        return Ok(None);
+    };
+    let theirs = p.state == State::Open && p.member_id == Some(member_id) && p.currency_id == currency_id;
+    let Some(accrual) = offers::accrual(&cheque.calculation, p.bonus_paid)
+        .ok()
+        .filter(|_| theirs)
+    else {
+        return Ok(None);
+    };
+    let mut cheque = cheque.clone();
+    cheque.accrual = Some(accrual.clone());
+    let mut done = Done {
+        amount: accrual.total,
+        calculation: Some(cheque.calculation.clone()),
+        accrual: Some(accrual),
+        ..Done::default()
+    };
+    let sql = "SELECT o_operation FROM accrue_bonus($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+               $14, $15, $16, $17)";
+    let query = called(sql, call, member_id)
+        .bind(currency_id)
+        .bind(p.bonus_paid)
+        .bind(p.accrual)
+        .bind(serde_json::to_string(&live.0)?)
+        .bind(serde_json::to_string(&cheque)?)
+        .bind(done.amount)
+        .bind(serde_json::to_string(&cheque.calculation)?)
+        .bind(&call.cheque);
+    let Some(row) = run_keeping(tx, query, call, &done).await? else {
+        return Ok(None);
+    };
+    let Some(operation) = row.try_get::<Option<i64>, _>(0)? else {
+        return Ok(None);
+    };
+    done.transaction_id = Some(operation);
+    p.accrual = done.amount;
+    p.cheque = Some(cheque);
+    let live: Live = live.without(Operation::Bonus).and(call, None);
+    Ok(Some((done, Some((p, live)))))
+}
+
+/// Confirm, on the purchase as [`known`]: `accrue_confirm` checks under its locks that it
+/// is still so — open, the member's, its payments, accrual and live operations the same —
+/// and leaves any other to the general path.
 async fn confirm(
     tx: &mut Tx,
     call: &Call,
@@ -175,13 +252,7 @@ async fn confirm(
     life: &Lifetime,
 ) -> Result<Option<Done>, StoreError> {
     let program_id = call.program_id;
-    let purchase = (program_id, call.purchase_key.clone());
-    let kept = tx.cache.open_purchases.get(&purchase, tx.cache.generation.current());
-    let found = match kept {
-        Some(written) => Some(written),
-        None => load(tx, program_id, &call.purchase_key).await?,
-    };
-    let Some((p, live)) = found else {
+    let Some((p, live)) = known(tx, call).await? else {
         return Ok(None);
     };
     let Some(cheque) = &p.cheque else {
