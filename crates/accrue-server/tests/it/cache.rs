@@ -177,10 +177,11 @@ fn one_line(operation: &str, amount: f64, extra: Value) -> Value {
     body
 }
 
-/// A server keeps the pricing it made last and the purchase as its Bonus left it, so that
-/// the next call need not read them; another server's steps of the same purchase stand
-/// over that memory: a cheque as the other server priced it is not priced again (10 %
-/// off twice), and Confirm posts the accrual of the other server's later Bonus.
+/// A server keeps the pricing it made last and the purchase as its last call left it, so
+/// that the next call need not read them; another server's steps of the same purchase
+/// stand over that memory: a cheque as the other server priced it is not priced again
+/// (10 % off twice), a Bonus counts the other server's later payment, and Confirm posts
+/// the accrual of the other server's later Bonus.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn another_servers_steps_of_a_purchase_stand_on_postgres() {
     let Some(db) = TestDb::postgres().await else {
@@ -208,15 +209,23 @@ async fn another_servers_steps_of_a_purchase_stand_on_postgres() {
         "b's pricing stands: {pay}"
     );
 
-    // 5 % of the 170.00 paid with money.
+    call(
+        &b,
+        &t,
+        &path("Bonus/Payment"),
+        one_line("p2", 180.0, json!({"amount": 5})),
+    )
+    .await;
+
+    // 5 % of the 165.00 paid with money, b's payment counted.
     let bonus = call(&a, &t, &path("Bonus"), one_line("b1", 180.0, json!({}))).await;
-    assert_eq!(bonus["cheque"]["totalCashback"].as_f64(), Some(8.5), "{bonus}");
-    // b replaces a's Bonus: 5 % of the 80.00 left of a 100.00 cheque less 10 %.
+    assert_eq!(bonus["cheque"]["totalCashback"].as_f64(), Some(8.25), "{bonus}");
+    // b replaces a's Bonus: 5 % of the 75.00 left of a 100.00 cheque less 10 %.
     let bonus = call(&b, &t, &path("Bonus"), one_line("b2", 100.0, json!({}))).await;
-    assert_eq!(bonus["cheque"]["totalCashback"].as_f64(), Some(4.0), "{bonus}");
+    assert_eq!(bonus["cheque"]["totalCashback"].as_f64(), Some(3.75), "{bonus}");
     let confirm = json!({"operationId": "f1", "operationDate": "2019-04-09T07:24:26.628Z"});
     call(&a, &t, &path("Confirm"), confirm).await;
-    assert_eq!(balance(&a, member).await, 994.0, "10 paid, b's 4 accrued");
+    assert_eq!(balance(&a, member).await, 988.75, "15 paid, b's 3.75 accrued");
     a.stop().await;
     b.stop().await;
 }

@@ -2,7 +2,10 @@
 //! (migration 0030), `accrue_bonus` (0032) and `accrue_confirm` (0031) run the general
 //! path's writes in its order — lock the member and the purchase, hold or capture the
 //! points, set the accrual or post it, record the purchase, write the operation's row and
-//! keep its outcome — and need no `BEGIN` and `COMMIT` of their own. Every call the general path would refuse, and every one that
+//! keep its outcome — and need no `BEGIN` and `COMMIT` of their own. Payment runs
+//! through `accrue_pay_known` (0032), which answers with the purchase as the payment left
+//! it; Bonus and Confirm run on the purchase as the call before them left it, kept in
+//! memory, and their functions check under their locks that it is still so. Every call the general path would refuse, and every one that
 //! sets more off (webhooks, coupons, referral rewards, hooks), is left to that path, which
 //! tells the till why: the function writes nothing then.
 
@@ -68,11 +71,13 @@ pub(super) async fn run(
     let Some(member_id) = call.till.member_id else {
         return Ok(None);
     };
-    let unknown = |done: Option<Done>| done.map(|done| (done, None));
     match quick {
-        Quick::Payment(payment) => Ok(unknown(pay(tx, call, member_id, payment, cancel_at).await?)),
+        Quick::Payment(payment) => pay(tx, call, member_id, payment, cancel_at).await,
         Quick::Bonus { currency_id, cheque } => bonus(tx, call, member_id, *currency_id, cheque).await,
-        Quick::Confirm { cheque_total, life } => Ok(unknown(confirm(tx, call, member_id, *cheque_total, life).await?)),
+        Quick::Confirm { cheque_total, life } => {
+            let done = confirm(tx, call, member_id, *cheque_total, life).await?;
+            Ok(done.map(|done| (done, None)))
+        }
     }
 }
 
@@ -146,7 +151,7 @@ async fn pay(
     member_id: i64,
     payment: &Payment,
     cancel_at: Millis,
-) -> Result<Option<Done>, StoreError> {
+) -> Result<Option<(Done, Option<Written>)>, StoreError> {
     let (program_id, currency_id, amount) = (call.program_id, payment.currency_id, payment.amount);
     let cheque = &payment.cheque;
     let currency = crate::programs::currency_in(tx, program_id, currency_id).await?;
@@ -163,8 +168,8 @@ async fn pay(
         calculation: Some(cheque.calculation.clone()),
         ..Done::default()
     };
-    let sql = "SELECT o_operation, o_hold FROM accrue_pay($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-               $13, $14, $15, $16, $17, $18, $19, $20, $21)";
+    let sql = "SELECT * FROM accrue_pay_known($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+               $15, $16, $17, $18, $19, $20, $21)";
     let query = called(sql, call, member_id)
         .bind(currency_id)
         .bind(wallet)
@@ -181,12 +186,20 @@ async fn pay(
     let Some(row) = run_keeping(tx, query, call, &done).await? else {
         return Ok(None);
     };
-    let Some(operation) = row.try_get::<Option<i64>, _>(0)? else {
+    // The purchase's columns as `load` reads them, its live operations, then the call's.
+    let Some(operation) = row.try_get::<Option<i64>, _>(16)? else {
         return Ok(None);
     };
     done.transaction_id = Some(operation);
-    done.hold_id = row.try_get(1)?;
-    Ok(Some(done))
+    done.hold_id = row.try_get(17)?;
+    let written = match row.try_get::<Option<i64>, _>(0)? {
+        Some(_) => {
+            let live = Live(serde_json::from_str(&row.try_get::<String, _>(15)?)?);
+            Some((super::purchase(&row)?, live))
+        }
+        None => None,
+    };
+    Ok(Some((done, written)))
 }
 
 /// Bonus, on an open purchase of the member as [`known`]: `accrue_bonus` checks under its
@@ -237,7 +250,7 @@ async fn bonus(
     done.transaction_id = Some(operation);
     p.accrual = done.amount;
     p.cheque = Some(cheque);
-    let live: Live = live.without(Operation::Bonus).and(call, None);
+    let live = live.without(Operation::Bonus).and(call, None);
     Ok(Some((done, Some((p, live)))))
 }
 
