@@ -63,12 +63,16 @@ def literal(text):
     return "'" + text + "'"
 
 
+# The call that makes the payment: accrue_pay, or accrue_pay_known around it.
+PAYS = re.compile(r"accrue_pay(_known)?\(")
+
+
 def main():
     log_path, url = sys.argv[1], sys.argv[2]
     members = psql(url, "SELECT min(id) || ' ' || max(id) || ' ' || count(*) FROM members").split()
     with open(log_path, encoding="utf-8", errors="replace") as f:
         taken, next_one = two_purchases(statements(f.read().split("\n")), int(members[2]))
-    pay = next(p for sql, p in taken if "accrue_pay(" in sql)
+    pay = next(p for sql, p in taken if PAYS.search(sql))
     program = pay[1].strip("'")
     key = pay[2].strip("'")
     member = pay[5].strip("'")
@@ -117,7 +121,7 @@ def main():
             lambda m: value(params[int(m.group(1))], others[int(m.group(1))], after_pay),
             sql,
         )
-        if "accrue_pay(" in sql:
+        if PAYS.search(sql):
             lines.append(body + "\n\\gset")
             after_pay = True
         elif sql.startswith(("SELECT", "WITH")) and "accrue_confirm(" in sql:
