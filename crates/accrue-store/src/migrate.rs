@@ -55,6 +55,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(30, "0030_pay"),
     migration!(31, "0031_confirm"),
     migration!(32, "0032_bonus"),
+    migration!(33, "0033_members_of_program"),
 ];
 
 /// A short hash of every PostgreSQL migration: databases migrated by the same code
