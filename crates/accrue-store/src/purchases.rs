@@ -442,10 +442,15 @@ fn member_of(p: &Purchase) -> Result<i64, StoreError> {
         .ok_or(StoreError::Internal("purchase without member".into()))
 }
 
-/// Runs the step on the locked purchase (if any), once the order allows it.
+/// Runs the step on the locked purchase (if any), once the order allows it. Calculate, which
+/// any step may follow and which moves nothing, reads no purchase: its record is written
+/// only if the purchase is not another member's (see [`finish`]).
 async fn run(tx: &mut Tx, call: &Call, step: Step, cancel_at: Millis) -> Result<Stepped, StoreError> {
     let (program_id, key) = (call.program_id, call.purchase_key.as_str());
-    let found = load_locked(tx, program_id, key, call.till.member_id).await?;
+    let found = match step {
+        Step::Calculate { .. } => None,
+        _ => load_locked(tx, program_id, key, call.till.member_id).await?,
+    };
     if let (Some((p, _)), Some(member)) = (&found, call.till.member_id) {
         if p.member_id.is_some_and(|m| m != member) {
             return reject(Rejection::OtherMembersPurchase);
@@ -709,19 +714,29 @@ async fn refund(
 /// the outcome, with the row's number as its transaction id, under the call's key.
 /// `false` when the key was taken (see [`Store::write_once_keeping`]). Operation ids are
 /// unique per program, so an id used before replays were kept is refused as a reused
-/// key. One statement on PostgreSQL.
+/// key. A Calculate of another member's purchase is refused here, with nothing written.
+/// One statement on PostgreSQL.
 async fn finish(tx: &mut Tx, call: &Call, (done, changed): (&mut Done, Option<&Purchase>)) -> Result<bool, StoreError> {
     let priced = done.calculation.as_ref().map(serde_json::to_string).transpose()?;
     let cheque = call.cheque.as_ref().filter(|_| priced.is_some());
-    let insert = "INSERT INTO purchase_operations (program_id, purchase_key, operation_id, kind, device_id, \
-                  member_id, hold_id, amount, priced, cheque, created_at) \
-                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id";
+    let theirs = match call.operation {
+        Operation::Calculate => {
+            " WHERE NOT EXISTS (SELECT 1 FROM purchases WHERE program_id = $1 AND purchase_key = $2 \
+             AND member_id <> $6)"
+        }
+        _ => "",
+    };
+    let insert = format!(
+        "INSERT INTO purchase_operations (program_id, purchase_key, operation_id, kind, device_id, member_id, \
+         hold_id, amount, priced, cheque, created_at) \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11{theirs} RETURNING id"
+    );
     let sql = match tx.dialect {
         Dialect::Sqlite => {
             if let Some(p) = changed {
                 save(tx, p).await?;
             }
-            insert.to_string()
+            insert
         }
         // The operation id ($3) is the replay key.
         Dialect::Postgres => format!(
@@ -755,9 +770,12 @@ async fn finish(tx: &mut Tx, call: &Call, (done, changed): (&mut Done, Option<&P
         }
     }
     let row = query
-        .fetch_one(tx.conn())
+        .fetch_optional(tx.conn())
         .await
         .map_err(StoreError::on_unique(StoreError::IdempotencyMismatch))?;
+    let Some(row) = row else {
+        return reject(Rejection::OtherMembersPurchase);
+    };
     done.transaction_id = Some(row.try_get(0)?);
     match tx.dialect {
         Dialect::Postgres => Ok(row.try_get::<i64, _>(1)? == 1),

@@ -395,9 +395,10 @@ async fn a_purchase_keeps_to_its_statement_budget(db: TestDb) {
         ("Bonus", json!({"cheque": bonus_cheque})),
         ("Confirm", json!({})),
     ];
-    let mut spent = Vec::new();
-    for purchase in ["warm-up", "measured"] {
-        spent.clear();
+    // The fewest of three purchases after a warm-up: the server's idle workers (batches,
+    // exports) read now and then, and a read of theirs may fall in a call's count.
+    let mut spent: Vec<_> = steps.iter().map(|(step, _)| (*step, u64::MAX, u64::MAX)).collect();
+    for purchase in ["warm-up", "first", "second", "third"] {
         for (i, (step, extra)) in steps.iter().enumerate() {
             let path = format!("/Purchases/{purchase}/{step}");
             let body = request(&format!("{purchase}-{i}"), extra.clone());
@@ -405,24 +406,27 @@ async fn a_purchase_keeps_to_its_statement_budget(db: TestDb) {
                 call(&s, &t, &path, body).await;
             })
             .await;
-            spent.push((*step, writes, reads));
+            if purchase != "warm-up" {
+                spent[i] = (*step, spent[i].1.min(writes), spent[i].2.min(reads));
+            }
         }
     }
-    // PostgreSQL runs a Payment, a Bonus and a Confirm as one function call each
-    // (migrations 0030–0032), each on the purchase as the call before it left it (kept in
-    // memory, as are the goods' names). SQLite's writer runs their parts one by one. The
+    // PostgreSQL runs a Calculate as its record alone (it reads no purchase), and a
+    // Payment, a Bonus and a Confirm as one function call each (migrations 0030–0032),
+    // each on the purchase as the call before it left it (kept in memory, as are the
+    // goods' names). SQLite's writer runs their parts one by one. The
     // pricing each call after Calculate stands on is the one this server made last, kept
     // in memory: only Calculate reads, the member's facts for its offers and the coupons
     // the cheque names. As (call, statements in its write, statements outside it).
     let budget = match s.store.dialect() {
         Dialect::Postgres => [
-            ("Calculate", 2, 2),
+            ("Calculate", 1, 2),
             ("Bonus/Payment", 1, 0),
             ("Bonus", 1, 0),
             ("Confirm", 1, 0),
         ],
         Dialect::Sqlite => [
-            ("Calculate", 3, 2),
+            ("Calculate", 2, 2),
             ("Bonus/Payment", 14, 0),
             ("Bonus", 4, 0),
             ("Confirm", 20, 0),

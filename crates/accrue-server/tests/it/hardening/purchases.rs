@@ -19,6 +19,7 @@ on_both_backends!(
     payments_at_once_on_one_purchase_keep_to_its_limit,
     a_payment_racing_confirm_is_captured_or_refused,
     two_members_paying_on_one_new_purchase_at_once,
+    another_members_purchase_is_refused_with_nothing_kept,
 );
 
 /// The hold the member's latest payment reserved.
@@ -449,4 +450,35 @@ async fn two_members_paying_on_one_new_purchase_at_once(db: TestDb) {
     }
     assert_eq!(balance(&s, first).await + balance(&s, second).await, 2000.0 - 120.0);
     assert_eq!(s.store.check().await.unwrap(), [], "the ledger is whole");
+}
+
+/// A till with one member's token is refused another member's purchase — Calculate, which
+/// reads no purchase, as well as Payment and Bonus — and keeps nothing of the refusals:
+/// the same request from the purchase's own member then goes through.
+async fn another_members_purchase_is_refused_with_nothing_kept(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let (_, till) = setup(&s, "1000").await;
+    member_with_card(&s, "+79161234568", "2000002", "1000").await;
+    let owner = member_token(&s, &till).await;
+    let (_, other) = token(&s, &till, Some("2000002")).await;
+    let other = other["access_token"].as_str().unwrap().to_string();
+    let body = |i: usize| request(&format!("x-{i}"), json!({"amount": 10}));
+    let paid = call(&s, &owner, "/Purchases/x/Bonus/Payment", body(0)).await;
+    assert_eq!(paid["code"], "Ok", "{paid}");
+    let steps = ["Calculate", "Bonus/Payment", "Bonus"];
+    for (i, step) in steps.iter().enumerate() {
+        let refused = call(&s, &other, &format!("/Purchases/x/{step}"), body(i + 1)).await;
+        assert_eq!(
+            (&refused["code"], &refused["errorMessage"]),
+            (
+                &json!("BusinessError"),
+                &json!("Покупка принадлежит другому участнику.")
+            ),
+            "{step}: {refused}"
+        );
+    }
+    for (i, step) in steps.iter().enumerate() {
+        let done = call(&s, &owner, &format!("/Purchases/x/{step}"), body(i + 1)).await;
+        assert_eq!(done["code"], "Ok", "{step}: {done}");
+    }
 }
