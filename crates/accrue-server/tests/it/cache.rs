@@ -126,13 +126,20 @@ async fn soon<F: Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn another_servers_changes_are_heard_on_postgres() {
-    let Some(db) = TestDb::postgres().await else {
-        return;
-    };
+/// Two servers on one new PostgreSQL database, with the database (dropped last); `None`
+/// when no PostgreSQL is configured.
+async fn two_servers() -> Option<(TestDb, TestServer, TestServer)> {
+    let db = TestDb::postgres().await?;
     let a = TestServer::start_on(&db.url, Default::default()).await;
     let b = TestServer::start_on(&db.url, Default::default()).await;
+    Some((db, a, b))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn another_servers_changes_are_heard_on_postgres() {
+    let Some((_db, a, b)) = two_servers().await else {
+        return;
+    };
     let (_, till) = setup(&a, "100.00").await;
 
     put_offer(&a, "doc", discount(10)).await;
@@ -184,11 +191,9 @@ fn one_line(operation: &str, amount: f64, extra: Value) -> Value {
 /// the accrual of the other server's later Bonus.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn another_servers_steps_of_a_purchase_stand_on_postgres() {
-    let Some(db) = TestDb::postgres().await else {
+    let Some((_db, a, b)) = two_servers().await else {
         return;
     };
-    let a = TestServer::start_on(&db.url, Default::default()).await;
-    let b = TestServer::start_on(&db.url, Default::default()).await;
     let (member, till) = setup(&a, "1000").await;
     let t = member_token(&a, &till).await;
     let path = |step: &str| format!("/Purchases/p/{step}");
