@@ -10,8 +10,8 @@ next purchase stays as it was; of those that differ,
 - the purchase key becomes a fresh key per transaction (`:r`), and every literal that
   contains it (operation ids, descriptions, the live operations' JSON) is rebuilt around it;
 - the member becomes a random one of the setup's (`:m`), its wallet `:m + offset`;
-- the hold made by accrue_pay is taken from its answer (`\\gset`), and the purchase's id is
-  looked up where a statement names it;
+- the hold made by the payment call (accrue_pay_known, or accrue_pay) is taken from its
+  answer (`\\gset`), and the purchase's id is looked up where a statement names it;
 - BEGIN and COMMIT stay where the server sent them.
 
 Usage: pg_floor.py LOG DATABASE_URL > purchase.sql
