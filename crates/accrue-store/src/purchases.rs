@@ -836,7 +836,7 @@ impl Store {
     }
 
     /// Keeps in memory what a step just wrote of a purchase under way — its pricing, and
-    /// the purchase as it left it — so that the next call of the purchase needs not read
+    /// the purchase as it left it — so that the next call of the purchase need not read
     /// them (see [`Store::recent_pricing`] and `at_once`); a Confirm or Cancel forgets
     /// the purchase.
     fn remember(
