@@ -535,31 +535,31 @@ async fn pay(
 }
 
 /// Sets the accrual Confirm will post; a new Bonus replaces the earlier one.
-async fn set_bonus(
-    tx: &mut Tx,
-    call: &Call,
-    (mut p, live): Written,
-    mut cheque: PricedCheque,
-) -> Result<Stepped, StoreError> {
-    let program_id = call.program_id;
+async fn set_bonus(tx: &mut Tx, call: &Call, (p, live): Written, cheque: PricedCheque) -> Result<Stepped, StoreError> {
+    let earlier = live.of(Operation::Bonus);
+    let (done, written) = with_bonus(call, (p, live), cheque)?;
+    for (earlier, _) in earlier {
+        mark_canceled(tx, call.program_id, &earlier).await?;
+    }
+    Ok((done, Some(written)))
+}
+
+/// The Bonus `call` sets on the purchase: its outcome, and the purchase with the accrual
+/// on the cheque's pricing (net of the points paid so far) in place of any earlier one.
+fn with_bonus(call: &Call, (mut p, live): Written, mut cheque: PricedCheque) -> Result<(Done, Written), Rejection> {
     let accrual = offers::accrual(&cheque.calculation, p.bonus_paid).map_err(|e| Rejection::ChequeChanged {
         detail: Some(e.to_string()),
     })?;
     cheque.accrual = Some(accrual.clone());
-    for (earlier, _) in live.of(Operation::Bonus) {
-        mark_canceled(tx, program_id, &earlier).await?;
-    }
-    let live = live.without(Operation::Bonus);
     p.accrual = accrual.total;
-    let calculation = Some(cheque.calculation.clone());
-    p.cheque = Some(cheque);
     let done = Done {
         amount: accrual.total,
-        calculation,
+        calculation: Some(cheque.calculation.clone()),
         accrual: Some(accrual),
         ..Done::default()
     };
-    Ok((done, Some((p, live.and(call, None)))))
+    p.cheque = Some(cheque);
+    Ok((done, (p, live.without(Operation::Bonus).and(call, None))))
 }
 
 /// Captures the payments, posts the accrual, records the purchase and runs the hooks.

@@ -2,21 +2,21 @@
 //! (migration 0030), `accrue_bonus` (0032) and `accrue_confirm` (0031) run the general
 //! path's writes in its order — lock the member and the purchase, hold or capture the
 //! points, set the accrual or post it, record the purchase, write the operation's row and
-//! keep its outcome — and need no `BEGIN` and `COMMIT` of their own. Payment runs
-//! through `accrue_pay_known` (0032), which answers with the purchase as the payment left
-//! it; Bonus and Confirm run on the purchase as the call before them left it, kept in
-//! memory, and their functions check under their locks that it is still so. Every call the general path would refuse, and every one that
-//! sets more off (webhooks, coupons, referral rewards, hooks), is left to that path, which
-//! tells the till why: the function writes nothing then.
+//! keep its outcome — and need no `BEGIN` and `COMMIT` of their own. Payment runs through
+//! `accrue_pay_known` (0032), which answers with the purchase as the payment left it;
+//! Bonus and Confirm run on the purchase as the call before them left it, kept in memory,
+//! and their functions check under their locks that it is still so. Every call the
+//! general path would refuse, and every one that sets more off (webhooks, coupons,
+//! referral rewards, hooks), is left to that path, which tells the till why: the function
+//! writes nothing then.
 
-use super::{load, AnyQuery, Call, Done, Live, PricedCheque, Step, Written};
+use super::{load, with_bonus, AnyQuery, Call, Done, Live, PricedCheque, Step, Written};
 use crate::ledger::{existing_wallet, system_account, Lifetime};
 use crate::purchase_records::named;
 use crate::{hooks, outbox, StoreError, Tx};
 use accrue_core::ledger::AccountKind;
-use accrue_core::offers;
 use accrue_core::outbox::EventType;
-use accrue_core::purchase::{Operation, PurchaseEntry, State};
+use accrue_core::purchase::{PurchaseEntry, State};
 use accrue_core::Millis;
 use sqlx::Row;
 
@@ -212,32 +212,27 @@ async fn bonus(
     currency_id: i64,
     cheque: &PricedCheque,
 ) -> Result<Option<(Done, Option<Written>)>, StoreError> {
-    let Some((mut p, live)) = known(tx, call).await? else {
+    let Some((p, live)) = known(tx, call).await? else {
         return Ok(None);
     };
-    let theirs = p.state == State::Open && p.member_id == Some(member_id) && p.currency_id == currency_id;
-    let Some(accrual) = offers::accrual(&cheque.calculation, p.bonus_paid)
-        .ok()
-        .filter(|_| theirs)
-    else {
+    if p.state != State::Open || p.member_id != Some(member_id) || p.currency_id != currency_id {
+        return Ok(None);
+    }
+    let (paid, accrual, live_before) = (p.bonus_paid, p.accrual, serde_json::to_string(&live.0)?);
+    let Ok((mut done, written)) = with_bonus(call, (p, live), cheque.clone()) else {
         return Ok(None);
     };
-    let mut cheque = cheque.clone();
-    cheque.accrual = Some(accrual.clone());
-    let mut done = Done {
-        amount: accrual.total,
-        calculation: Some(cheque.calculation.clone()),
-        accrual: Some(accrual),
-        ..Done::default()
+    let Some(cheque) = &written.0.cheque else {
+        return Ok(None);
     };
     let sql = "SELECT o_operation FROM accrue_bonus($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
                $14, $15, $16, $17)";
     let query = called(sql, call, member_id)
         .bind(currency_id)
-        .bind(p.bonus_paid)
-        .bind(p.accrual)
-        .bind(serde_json::to_string(&live.0)?)
-        .bind(serde_json::to_string(&cheque)?)
+        .bind(paid)
+        .bind(accrual)
+        .bind(live_before)
+        .bind(serde_json::to_string(cheque)?)
         .bind(done.amount)
         .bind(serde_json::to_string(&cheque.calculation)?)
         .bind(&call.cheque);
@@ -248,10 +243,7 @@ async fn bonus(
         return Ok(None);
     };
     done.transaction_id = Some(operation);
-    p.accrual = done.amount;
-    p.cheque = Some(cheque);
-    let live = live.without(Operation::Bonus).and(call, None);
-    Ok(Some((done, Some((p, live)))))
+    Ok(Some((done, Some(written))))
 }
 
 /// Confirm, on the purchase as [`known`]: `accrue_confirm` checks under its locks that it
