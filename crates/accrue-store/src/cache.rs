@@ -152,8 +152,8 @@ pub(crate) struct Cache {
     /// Members' wallets by currency and member, once they exist.
     pub wallets: Memo<(i64, i64), i64>,
     /// Purchases under way as this server last wrote them, by program and purchase key
-    /// (see [`crate::purchases`]): the latest pricing, and the purchase with its live
-    /// operations after a Payment or Bonus. Forgotten at Confirm and Cancel.
+    /// (see [`crate::purchases`]): the latest pricing, and on PostgreSQL the purchase with
+    /// its live operations after a Payment or Bonus. Forgotten at Confirm and Cancel.
     pub pricings: Memo<(i64, String), crate::purchases::LastPricing>,
     pub open_purchases: Memo<(i64, String), crate::purchases::Written>,
 }
