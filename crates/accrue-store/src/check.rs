@@ -28,6 +28,30 @@ const CHECKS: &[(&str, &str)] = &[
          FROM lot_moves m WHERE NOT EXISTS (SELECT 1 FROM postings p WHERE p.id = m.posting_id)",
     ),
     (
+        // PostgreSQL does not check these references as rows are written (migration 0034).
+        "every entry, lot move, hold and purchase record refers to rows that exist",
+        "SELECT 'entry ' || CAST(e.id AS TEXT) || ': account ' || CAST(e.account_id AS TEXT) FROM entries e \
+         WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = e.account_id) \
+         UNION ALL SELECT 'move of lot ' || CAST(m.lot_id AS TEXT) || ' by posting ' || CAST(m.posting_id AS TEXT) \
+         FROM lot_moves m WHERE NOT EXISTS (SELECT 1 FROM lots l WHERE l.id = m.lot_id) \
+         UNION ALL SELECT 'hold ' || CAST(h.id AS TEXT) || ': member ' || CAST(h.member_id AS TEXT) FROM holds h \
+         WHERE NOT EXISTS (SELECT 1 FROM members x WHERE x.id = h.member_id) \
+         UNION ALL SELECT 'purchase ' || CAST(p.id AS TEXT) || ': member ' || CAST(p.member_id AS TEXT) \
+         FROM purchases p WHERE p.member_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM members x WHERE x.id = p.member_id) \
+         UNION ALL SELECT 'purchase operation ' || CAST(o.id AS TEXT) FROM purchase_operations o \
+         WHERE (o.member_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM members x WHERE x.id = o.member_id)) \
+         OR (o.hold_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM holds h WHERE h.id = o.hold_id)) \
+         UNION ALL SELECT 'offer usage of purchase ' || CAST(u.purchase_id AS TEXT) FROM offer_usage u \
+         WHERE NOT EXISTS (SELECT 1 FROM members x WHERE x.id = u.member_id) \
+         OR NOT EXISTS (SELECT 1 FROM purchases p WHERE p.id = u.purchase_id) \
+         UNION ALL SELECT 'purchase entry ' || CAST(r.id AS TEXT) FROM purchase_entries r \
+         WHERE NOT EXISTS (SELECT 1 FROM members x WHERE x.id = r.member_id) \
+         OR NOT EXISTS (SELECT 1 FROM purchases p WHERE p.id = r.purchase_id) \
+         UNION ALL SELECT 'purchase posting ' || CAST(k.posting_id AS TEXT) FROM purchase_postings k \
+         WHERE NOT EXISTS (SELECT 1 FROM postings p WHERE p.id = k.posting_id) \
+         OR NOT EXISTS (SELECT 1 FROM purchase_entries r WHERE r.id = k.entry_id)",
+    ),
+    (
         "every posting has at least two entries",
         "SELECT 'posting ' || CAST(p.id AS TEXT) FROM postings p LEFT JOIN entries e ON e.posting_id = p.id \
          GROUP BY p.id HAVING COUNT(e.id) < 2",

@@ -56,6 +56,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(31, "0031_confirm"),
     migration!(32, "0032_bonus"),
     migration!(33, "0033_members_of_program"),
+    migration!(34, "0034_purchase_reference_checks"),
 ];
 
 /// A short hash of every PostgreSQL migration: databases migrated by the same code
