@@ -1,9 +1,9 @@
-//! Payment, Bonus and Confirm on PostgreSQL in one round trip each: `accrue_pay`
-//! (migration 0030), `accrue_bonus` (0032) and `accrue_confirm` (0031) run the general
-//! path's writes in its order — lock the member and the purchase, hold or capture the
-//! points, set the accrual or post it, record the purchase, write the operation's row and
-//! keep its outcome — and need no `BEGIN` and `COMMIT` of their own. Payment runs through
-//! `accrue_pay_known` (0032), which answers with the purchase as the payment left it;
+//! Payment, Bonus and Confirm on PostgreSQL in one round trip each: `accrue_pay`,
+//! `accrue_bonus` and `accrue_confirm` (migrations 0030 to 0032, as 0035 left them) run the
+//! general path's writes in its order — lock the member and the purchase, hold or capture
+//! the points, set the accrual or post it, record the purchase, write the operation's row
+//! and keep its outcome — and need no `BEGIN` and `COMMIT` of their own. `accrue_pay`
+//! answers with the purchase as the payment left it;
 //! Bonus and Confirm run on the purchase as the call before them left it, kept in memory,
 //! and their functions check under their locks that it is still so. Every call the
 //! general path would refuse, and every one that sets more off (webhooks, coupons,
@@ -168,7 +168,7 @@ async fn pay(
         calculation: Some(cheque.calculation.clone()),
         ..Done::default()
     };
-    let sql = "SELECT * FROM accrue_pay_known($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+    let sql = "SELECT * FROM accrue_pay($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
                $15, $16, $17, $18, $19, $20, $21)";
     let query = called(sql, call, member_id)
         .bind(currency_id)
