@@ -10,10 +10,13 @@
 --   the purchase's columns come back from its INSERT or UPDATE, its live operations from
 --   the check made before. The hold's id is drawn first, so that the reserve posting is
 --   written naming its hold.
--- - accrue_bonus cancels a live Bonus only when there is one.
--- - accrue_confirm reads the live operations with their holds in one query, records
---   offers' usage only when there is some, and the purchase's entry with its postings in
---   one statement.
+-- - accrue_bonus locks the purchase alone (it moves no points, and takes no other lock, so
+--   it cannot deadlock with the general path, which locks the member first), and cancels a
+--   live Bonus only when there is one.
+-- - accrue_confirm reads the live operations with their holds in one query; writes each
+--   posting with its entries (and the hold it captures, or the lot it tops up) in one
+--   statement and the system accounts' balances in one; records offers' usage only when
+--   there is some, and the purchase's entry with its postings in one statement.
 
 CREATE FUNCTION accrue_take(
     p_program BIGINT, p_member BIGINT, p_wallet BIGINT, p_target BIGINT, p_shards BIGINT,
@@ -231,11 +234,7 @@ DECLARE
     v_purchase BIGINT;
     v_live JSONB;
 BEGIN
-    PERFORM 1 FROM members m WHERE m.program_id = p_program AND m.id = p_member FOR NO KEY UPDATE;
-    IF NOT FOUND THEN
-        RETURN NEXT;
-        RETURN;
-    END IF;
+    -- The purchase's lock alone: Bonus moves no points, and the lock is its only one.
     SELECT p.id INTO v_purchase FROM purchases p
      WHERE p.program_id = p_program AND p.purchase_key = p_key AND p.state = 'open'
        AND p.member_id = p_member AND p.currency_id = p_currency AND p.bonus_paid = p_paid
@@ -285,6 +284,7 @@ DECLARE
     v_holds BIGINT[];
     v_amounts BIGINT[];
     v_stale BOOLEAN;
+    v_captured BIGINT;
     v_posting BIGINT;
     v_accrual_posting BIGINT;
     v_postings BIGINT[] := '{}';
@@ -309,8 +309,9 @@ BEGIN
     SELECT COALESCE(jsonb_agg(jsonb_build_array(o.operation_id, o.kind, o.hold_id) ORDER BY o.id), '[]'),
            COALESCE(array_agg(h.id ORDER BY o.id) FILTER (WHERE o.kind = 'payment' AND h.id IS NOT NULL), '{}'),
            COALESCE(array_agg(h.amount ORDER BY o.id) FILTER (WHERE o.kind = 'payment' AND h.id IS NOT NULL), '{}'),
-           COALESCE(bool_or(o.kind = 'payment' AND (h.state <> 'active' OR h.expires_at <= p_now)), false)
-      INTO v_live, v_holds, v_amounts, v_stale
+           COALESCE(bool_or(o.kind = 'payment' AND (h.state <> 'active' OR h.expires_at <= p_now)), false),
+           COALESCE(SUM(h.amount) FILTER (WHERE o.kind = 'payment'), 0)
+      INTO v_live, v_holds, v_amounts, v_stale, v_captured
       FROM purchase_operations o LEFT JOIN holds h ON h.id = o.hold_id
      WHERE o.program_id = p_program AND o.purchase_key = p_key AND o.kind IN ('payment', 'bonus')
        AND o.canceled_at IS NULL;
@@ -327,51 +328,62 @@ BEGIN
             RETURN;
         END IF;
     END IF;
+    -- Each payment's hold captured: its posting with the entries, the hold resolved.
     FOR i IN 1 .. cardinality(v_holds) LOOP
-        INSERT INTO postings (program_id, kind, member_id, currency_id, amount, card_id, hold_id,
-                              description, created_at)
-        VALUES (p_program, 'hold_capture', p_member, p_currency, v_amounts[i], NULL, v_holds[i],
-                'captured', p_now)
-        RETURNING id INTO v_posting;
-        INSERT INTO entries (posting_id, account_id, currency_id, amount, created_at)
-        VALUES (v_posting, p_holding, p_currency, -v_amounts[i], p_now),
-               (v_posting, p_redemption, p_currency, v_amounts[i], p_now);
-        INSERT INTO balances AS b (account_id, shard, balance)
-        SELECT a.account_id, pg_backend_pid() % p_shards, a.amount
-          FROM (VALUES (p_holding, -v_amounts[i]), (p_redemption, v_amounts[i])) AS a(account_id, amount)
-         ORDER BY a.account_id
-        ON CONFLICT (account_id, shard) DO UPDATE SET balance = b.balance + excluded.balance;
-        UPDATE holds SET state = 'captured', captured = v_amounts[i], resolve_posting_id = v_posting,
+        WITH made AS (
+            INSERT INTO postings (program_id, kind, member_id, currency_id, amount, card_id, hold_id,
+                                  description, created_at)
+            VALUES (p_program, 'hold_capture', p_member, p_currency, v_amounts[i], NULL, v_holds[i],
+                    'captured', p_now)
+            RETURNING id),
+        moved AS (
+            INSERT INTO entries (posting_id, account_id, currency_id, amount, created_at)
+            SELECT made.id, a.account_id, p_currency, a.amount, p_now
+              FROM made, (VALUES (1, p_holding, -v_amounts[i]), (2, p_redemption, v_amounts[i]))
+                         AS a(n, account_id, amount)
+             ORDER BY a.n)
+        UPDATE holds SET state = 'captured', captured = v_amounts[i], resolve_posting_id = made.id,
                          resolved_at = p_now
-         WHERE id = v_holds[i];
+          FROM made WHERE holds.id = v_holds[i]
+        RETURNING made.id INTO v_posting;
         v_postings := v_postings || v_posting;
     END LOOP;
     IF p_accrual > 0 THEN
-        INSERT INTO postings (program_id, kind, member_id, currency_id, amount, card_id, hold_id,
-                              description, created_at)
-        VALUES (p_program, 'accrual', p_member, p_currency, p_accrual, NULL, NULL, p_description, p_now)
-        RETURNING id INTO v_accrual_posting;
-        INSERT INTO entries (posting_id, account_id, currency_id, amount, created_at)
-        VALUES (v_accrual_posting, p_issuance, p_currency, -p_accrual, p_now),
-               (v_accrual_posting, p_wallet, p_currency, p_accrual, p_now);
-        INSERT INTO balances AS b (account_id, shard, balance)
-        VALUES (p_issuance, pg_backend_pid() % p_shards, -p_accrual)
-        ON CONFLICT (account_id, shard) DO UPDATE SET balance = b.balance + excluded.balance;
+        WITH made AS (
+            INSERT INTO postings (program_id, kind, member_id, currency_id, amount, card_id, hold_id,
+                                  description, created_at)
+            VALUES (p_program, 'accrual', p_member, p_currency, p_accrual, NULL, NULL, p_description, p_now)
+            RETURNING id),
+        moved AS (
+            INSERT INTO entries (posting_id, account_id, currency_id, amount, created_at)
+            SELECT made.id, a.account_id, p_currency, a.amount, p_now
+              FROM made, (VALUES (1, p_issuance, -p_accrual), (2, p_wallet, p_accrual)) AS a(n, account_id, amount)
+             ORDER BY a.n)
+        SELECT made.id INTO v_accrual_posting FROM made;
         IF p_activates_at <= p_now AND p_expires_at IS NULL THEN
-            UPDATE lots SET amount = amount + p_accrual, remaining = remaining + p_accrual
-             WHERE id = (SELECT l.id FROM lots l
-                          WHERE l.account_id = p_wallet AND l.remaining > 0 AND l.activates_at <= p_now
-                            AND l.expires_at IS NULL ORDER BY l.activates_at DESC, l.id DESC LIMIT 1)
-            RETURNING id INTO v_lot;
+            WITH topped AS (
+                UPDATE lots SET amount = amount + p_accrual, remaining = remaining + p_accrual
+                 WHERE id = (SELECT l.id FROM lots l
+                              WHERE l.account_id = p_wallet AND l.remaining > 0 AND l.activates_at <= p_now
+                                AND l.expires_at IS NULL ORDER BY l.activates_at DESC, l.id DESC LIMIT 1)
+                RETURNING id)
+            INSERT INTO lot_moves (posting_id, lot_id, amount) SELECT v_accrual_posting, topped.id, p_accrual FROM topped
+            RETURNING lot_id INTO v_lot;
         END IF;
         IF v_lot IS NULL THEN
             INSERT INTO lots (account_id, posting_id, amount, remaining, activates_at, expires_at, created_at)
             VALUES (p_wallet, v_accrual_posting, p_accrual, p_accrual, p_activates_at, p_expires_at, p_now);
-        ELSE
-            INSERT INTO lot_moves (posting_id, lot_id, amount) VALUES (v_accrual_posting, v_lot, p_accrual);
         END IF;
         v_postings := v_postings || v_accrual_posting;
     END IF;
+    -- The system accounts' balances, in the connection's shard, in the order of their ids.
+    INSERT INTO balances AS b (account_id, shard, balance)
+    SELECT a.account_id, pg_backend_pid() % p_shards, a.amount
+      FROM (VALUES (p_holding, -v_captured), (p_redemption, v_captured), (p_issuance, -p_accrual))
+           AS a(account_id, amount)
+     WHERE a.amount <> 0
+     ORDER BY a.account_id
+    ON CONFLICT (account_id, shard) DO UPDATE SET balance = b.balance + excluded.balance;
     UPDATE purchases SET state = 'confirmed', accrual_posting_id = v_accrual_posting, resolved_at = p_now
      WHERE id = v_purchase;
     IF p_usage <> '[]' THEN
