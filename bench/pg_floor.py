@@ -10,7 +10,7 @@ next purchase stays as it was; of those that differ,
 - the purchase key becomes a fresh key per transaction (`:r`), and every literal that
   contains it (operation ids, descriptions, the live operations' JSON) is rebuilt around it;
 - the member becomes a random one of the setup's (`:m`), its wallet `:m + offset`;
-- the hold made by the payment call (accrue_pay_known, or accrue_pay) is taken from its
+- the hold made by the payment call (accrue_pay; accrue_pay_known before 0035) is taken from its
   answer (`\\gset`), and the purchase's id is looked up where a statement names it;
 - BEGIN and COMMIT stay where the server sent them.
 
@@ -63,7 +63,7 @@ def literal(text):
     return "'" + text + "'"
 
 
-# The call that makes the payment: accrue_pay, or accrue_pay_known around it.
+# The call that makes the payment: accrue_pay, or accrue_pay_known in builds before migration 0035.
 PAYS = re.compile(r"accrue_pay(_known)?\(")
 
 

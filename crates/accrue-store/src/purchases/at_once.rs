@@ -1,11 +1,11 @@
 //! Payment, Bonus and Confirm on PostgreSQL in one round trip each: `accrue_pay`,
 //! `accrue_bonus` and `accrue_confirm` (migrations 0030 to 0032, as 0035 left them) run the
-//! general path's writes in its order — lock the member and the purchase, hold or capture
-//! the points, set the accrual or post it, record the purchase, write the operation's row
-//! and keep its outcome — and need no `BEGIN` and `COMMIT` of their own. `accrue_pay`
-//! answers with the purchase as the payment left it;
-//! Bonus and Confirm run on the purchase as the call before them left it, kept in memory,
-//! and their functions check under their locks that it is still so. Every call the
+//! general path's writes in its order — lock the member (Bonus, which moves no points, the
+//! purchase alone) and the purchase, hold or capture the points, set the accrual or post
+//! it, record the purchase, write the operation's row and keep its outcome — and need no
+//! `BEGIN` and `COMMIT` of their own. `accrue_pay` answers with the purchase as the payment
+//! left it; Bonus and Confirm run on the purchase as the call before them left it, kept in
+//! memory, and their functions check under their locks that it is still so. Every call the
 //! general path would refuse, and every one that sets more off (webhooks, coupons,
 //! referral rewards, hooks), is left to that path, which tells the till why: the function
 //! writes nothing then.
