@@ -79,6 +79,7 @@ impl TestServer {
         let store_options = StoreOptions {
             clock,
             sealer: Sealer::new(TEST_SEALING_KEY),
+            connections: None,
         };
         let store = Store::open_with(url, store_options).await.expect("open store");
         let admin_key = store.create_admin_key("tests").await.expect("admin key").1;

@@ -14,6 +14,9 @@ pub struct Flags {
     /// `sqlite://PATH` or `postgres://…` [default: sqlite://accrue.db]
     #[arg(long, env = "ACCRUE_DATABASE_URL", global = true)]
     pub database_url: Option<String>,
+    /// PostgreSQL connections the server keeps at most [default: 32]
+    #[arg(long, env = "ACCRUE_DATABASE_CONNECTIONS", global = true)]
+    pub database_connections: Option<u32>,
     /// A TOML file with any of the settings below.
     #[arg(long, env = "ACCRUE_CONFIG", global = true)]
     pub config: Option<PathBuf>,
@@ -70,6 +73,7 @@ pub struct Flags {
 #[serde(deny_unknown_fields)]
 struct File {
     database_url: Option<String>,
+    database_connections: Option<u32>,
     listen: Option<String>,
     body_limit: Option<usize>,
     request_timeout: Option<u64>,
@@ -93,6 +97,8 @@ struct File {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub database_url: String,
+    /// `None`: [`accrue_store::DEFAULT_CONNECTIONS`].
+    pub database_connections: Option<u32>,
     pub listen: String,
     pub body_limit: usize,
     pub request_timeout: Duration,
@@ -127,6 +133,7 @@ impl Config {
                 .clone()
                 .or(file.database_url)
                 .unwrap_or_else(|| "sqlite://accrue.db".into()),
+            database_connections: flags.database_connections.or(file.database_connections),
             listen: flags
                 .listen
                 .clone()
@@ -182,6 +189,10 @@ impl Config {
             "header_timeout must be at least 1 second"
         );
         anyhow::ensure!(
+            config.database_connections.is_none_or(|n| n >= 1),
+            "database_connections must be at least 1"
+        );
+        anyhow::ensure!(
             config.max_connections.is_none_or(|n| n >= 1),
             "max_connections must be at least 1"
         );
@@ -196,6 +207,7 @@ mod tests {
     fn flags() -> Flags {
         Flags {
             database_url: None,
+            database_connections: None,
             config: None,
             listen: None,
             body_limit: None,
@@ -248,6 +260,30 @@ mod tests {
         })
         .unwrap_err();
         assert!(format!("{err:#}").contains("lissten"), "{err:#}");
+    }
+
+    #[test]
+    fn database_connections_come_from_the_file_or_flags_and_zero_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("accrue.toml");
+        std::fs::write(&path, "database_connections = 6\n").unwrap();
+        let from_file = Flags {
+            config: Some(path.clone()),
+            ..flags()
+        };
+        assert_eq!(Config::load(&from_file).unwrap().database_connections, Some(6));
+        let flagged = Flags {
+            database_connections: Some(12),
+            ..from_file
+        };
+        assert_eq!(Config::load(&flagged).unwrap().database_connections, Some(12));
+        assert_eq!(Config::load(&flags()).unwrap().database_connections, None);
+        let zero = Flags {
+            database_connections: Some(0),
+            ..flags()
+        };
+        let err = Config::load(&zero).unwrap_err();
+        assert!(err.to_string().contains("database_connections"), "{err:#}");
     }
 
     #[test]

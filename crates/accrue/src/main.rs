@@ -122,16 +122,16 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = Config::load(&cli.flags)?;
     // Only the server seals secrets; the other commands need no key file.
-    let store = match cli.command {
-        Command::Serve => {
-            let options = StoreOptions {
-                sealer: sealer(&config)?,
-                ..StoreOptions::default()
-            };
-            Store::open_with(&config.database_url, options).await?
-        }
-        _ => Store::open(&config.database_url).await?,
+    let sealer = match cli.command {
+        Command::Serve => sealer(&config)?,
+        _ => Sealer::default(),
     };
+    let options = StoreOptions {
+        sealer,
+        connections: config.database_connections,
+        ..StoreOptions::default()
+    };
+    let store = Store::open_with(&config.database_url, options).await?;
     let code = match cli.command {
         Command::Serve => serve(store.clone(), &config).await?,
         Command::Migrate => {

@@ -2,7 +2,7 @@
 
 use accrue_store::ledger::{IdempotencyKey, Lifetime, Movement, Receipt};
 use accrue_store::testing::TestDb;
-use accrue_store::{Clock, MemberFields, Store, StoreError};
+use accrue_store::{Clock, MemberFields, Store, StoreError, StoreOptions};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
@@ -20,10 +20,18 @@ pub struct Fixture {
 
 impl Fixture {
     pub async fn new(db: TestDb) -> Fixture {
+        Fixture::on_connections(db, None).await
+    }
+
+    /// A fixture whose store keeps at most `connections` (PostgreSQL; `None`: the default).
+    pub async fn on_connections(db: TestDb, connections: Option<u32>) -> Fixture {
         let clock = Arc::new(AtomicI64::new(T0));
-        let store = Store::open_with_clock(&db.url, Clock::Manual(clock.clone()))
-            .await
-            .expect("open store");
+        let options = StoreOptions {
+            clock: Clock::Manual(clock.clone()),
+            connections,
+            ..StoreOptions::default()
+        };
+        let store = Store::open_with(&db.url, options).await.expect("open store");
         let program = store.program("default").await.unwrap().id;
         let currency = store.currency(program, None).await.unwrap().id;
         Fixture {

@@ -12,6 +12,7 @@ on_both_backends!(
     accrual_and_withdrawal_move_the_balance,
     withdrawal_beyond_the_balance_changes_nothing,
     sixty_four_concurrent_withdrawals_of_one_from_ten,
+    one_connection_serves_concurrent_calls,
     concurrent_withdrawals_sent_twice_each_post_once,
     idempotency_replays_and_rejects_conflicts,
     concurrent_repeats_of_one_key_post_once,
@@ -80,6 +81,43 @@ async fn sixty_four_concurrent_withdrawals_of_one_from_ten(db: TestDb) {
     }
     assert_eq!((ok, insufficient), (10, 54));
     assert_eq!(f.balance(m).await.balance, 0);
+    f.assert_sound().await;
+}
+
+/// A store kept to one PostgreSQL connection serves concurrent calls one after another:
+/// no call asks for a second connection while it holds one (that would wait forever).
+async fn one_connection_serves_concurrent_calls(db: TestDb) {
+    let f = std::sync::Arc::new(Fixture::on_connections(db, Some(1)).await);
+    let tasks: Vec<_> = (0..24)
+        .map(|i| {
+            let f = f.clone();
+            tokio::spawn(async move {
+                let m = f.member().await;
+                f.accrue(m, 100, &format!("a{i}")).await?;
+                f.withdraw(m, 30, &format!("w{i}")).await?;
+                let query = HistoryQuery {
+                    member_id: m,
+                    count: 10,
+                    ..Default::default()
+                };
+                let history = f.store.history(f.program, query).await?;
+                Ok::<_, StoreError>((m, history.total))
+            })
+        })
+        .collect();
+    let calls = async {
+        let mut done = Vec::new();
+        for t in tasks {
+            done.push(t.await.unwrap().unwrap());
+        }
+        done
+    };
+    let done = tokio::time::timeout(std::time::Duration::from_secs(60), calls)
+        .await
+        .expect("a call waited for a second connection");
+    for (m, entries) in done {
+        assert_eq!((f.balance(m).await.balance, entries), (70, 2));
+    }
     f.assert_sound().await;
 }
 
