@@ -111,7 +111,7 @@ whole_seconds="${duration%.*}"
 limit=$(((${whole_seconds:-0} + 1) * 14 + 300))
 status=0
 timeout --kill-after=10 "$limit" \
-    "$bench" "${passthrough[@]}" --base "$base" --key "$key" || status=$?
+    "$bench" "${passthrough[@]}" --base "$base" --key "$key" --server-pid "$server_pid" || status=$?
 
 # The server's own counters: writes per commit batch tells how well the SQLite
 # writer groups concurrent writes; the outbox lines count webhook deliveries.

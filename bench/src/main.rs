@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 mod batch;
+mod cpu;
 mod purchase;
 
 const SCENARIOS: [&str; 11] = [
@@ -45,7 +46,7 @@ const HISTORY_POSTINGS: usize = 200;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 const USAGE: &str = "usage: accrue-bench --base URL --key KEY [--duration SECS] \
-[--clients N] [--scenario baseline|accrue|withdraw_hot|history|loymax_registration|loymax_history|click_redirect|postback_ingest|purchase|hot_member_purchase|webhooks|batch_file|all]";
+[--clients N] [--server-pid PID] [--scenario baseline|accrue|withdraw_hot|history|loymax_registration|loymax_history|click_redirect|postback_ingest|purchase|hot_member_purchase|webhooks|batch_file|all]";
 
 struct Args {
     base: String,
@@ -53,6 +54,8 @@ struct Args {
     duration: Duration,
     clients: usize,
     scenario: String,
+    /// The server's process on this machine, for the CPU note of each scenario.
+    server_pid: Option<u32>,
 }
 
 fn parse_args() -> Result<Args> {
@@ -62,6 +65,7 @@ fn parse_args() -> Result<Args> {
         duration: Duration::from_secs(10),
         clients: 16,
         scenario: "all".into(),
+        server_pid: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -76,6 +80,7 @@ fn parse_args() -> Result<Args> {
             "--duration" => args.duration = Duration::from_secs_f64(value.parse()?),
             "--clients" => args.clients = value.parse()?,
             "--scenario" => args.scenario = value,
+            "--server-pid" => args.server_pid = Some(value.parse()?),
             _ => bail!("unknown argument {flag}\n{USAGE}"),
         }
     }
@@ -499,6 +504,7 @@ async fn run_scenario(scenario: &str, api: &Api, args: &Args) -> Result<Report> 
         args.clients,
         args.duration
     );
+    let cpu_before = args.server_pid.and_then(cpu::Sample::now);
     let start = Instant::now();
     let clients: Vec<_> = (0..args.clients)
         .map(|_| tokio::spawn(client(api.clone(), load.clone(), start, args.duration)))
@@ -508,9 +514,13 @@ async fn run_scenario(scenario: &str, api: &Api, args: &Args) -> Result<Report> 
         outcome.merge(c.await?);
     }
     let elapsed = start.elapsed();
+    let cpu_after = args.server_pid.and_then(cpu::Sample::now);
     outcome.latencies_us.sort_unstable();
     notes.extend(load.notes());
     notes.push(over_the_run(&outcome.by_tenth, args.duration));
+    if let (Some(before), Some(after)) = (cpu_before, cpu_after) {
+        notes.push(before.note(&after, outcome.latencies_us.len(), elapsed));
+    }
     Ok(Report {
         scenario: scenario.into(),
         clients: args.clients,
