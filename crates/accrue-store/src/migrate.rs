@@ -58,6 +58,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(33, "0033_members_of_program"),
     migration!(34, "0034_purchase_reference_checks"),
     migration!(35, "0035_fewer_purchase_statements"),
+    migration!(36, "0036_open_purchases_index"),
 ];
 
 /// A short hash of every PostgreSQL migration: databases migrated by the same code
