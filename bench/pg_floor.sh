@@ -6,7 +6,7 @@
 #                     [--clients N] [--pg-log FILE] [--keep]
 #
 # 1. Creates a database accrue_floor_<unix time> with log_statement = 'all' for it alone,
-#    starts the server on it and has one till make purchases for 5 s (each member's second
+#    starts the server on it and has one till make purchases for 10 s (each member's second
 #    one, the caches warm, is the one taken).
 # 2. bench/pg_floor.py turns one of those purchases into a pgbench script (a fresh
 #    purchase key and a random member per transaction; see its header).
@@ -68,7 +68,7 @@ for _ in $(seq 100); do
 done
 
 log_start=$(($(wc -l <"$pg_log") + 1))
-"$bin/accrue-bench" --scenario purchase --clients 1 --duration 5 \
+"$bin/accrue-bench" --scenario purchase --clients 1 --duration 10 \
     --base "http://127.0.0.1:$port" --key "$key" >"$workdir/capture.out"
 tail -n +"$log_start" "$pg_log" >"$workdir/statements.log"
 kill -TERM "$server_pid"
