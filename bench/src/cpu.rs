@@ -1,8 +1,8 @@
 //! Where the machine's CPU went during a scenario's load (Linux, from /proc): the
 //! server's process, every PostgreSQL process on this machine (with the backends that
 //! ended meanwhile, which their postmaster reaped), this load generator, and what was
-//! left idle. Per request, CPU time moves far less from run to run than req/s does
-//! on a shared machine, so a change of a few percent shows in it.
+//! left idle: who a scenario's cost falls on. The figures drift with the machine's own
+//! speed as req/s does; one process's figure over another's in the same run drifts less.
 
 use std::time::Duration;
 
