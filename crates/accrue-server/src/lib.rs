@@ -31,7 +31,7 @@ use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::{Extension, Router};
+use axum::Router;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,19 +71,19 @@ impl Default for ServerOptions {
     }
 }
 
-/// What every face shares: the store and the HTTP metrics. What only one face needs
+/// What every face shares: the store and the metrics. What only one face needs
 /// lives with that face: the admin API's [`admin::AdminState`], the programs the Loymax
 /// face serves ([`faces::loymax::programs::Programs`]).
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
-    pub(crate) metrics: Arc<metrics::HttpMetrics>,
+    pub(crate) metrics: Arc<metrics::Metrics>,
 }
 
-pub fn router(store: Store, options: &ServerOptions, deliveries: Arc<DeliveryMetrics>) -> Router {
+pub fn router(store: Store, options: &ServerOptions, deliveries: &DeliveryMetrics) -> Router {
     let app = AppState {
         store: store.clone(),
-        metrics: Default::default(),
+        metrics: Arc::new(metrics::Metrics::new(store.clone(), deliveries)),
     };
     let loymax_programs = Arc::new(Programs::new(store, &options.loymax_program));
     let admin = admin::AdminState {
@@ -100,7 +100,7 @@ pub fn router(store: Store, options: &ServerOptions, deliveries: Arc<DeliveryMet
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics::render).layer(Extension(deliveries)))
+        .route("/metrics", get(metrics::render))
         .with_state(app.clone())
         .nest(
             "/admin/v1",
@@ -185,7 +185,7 @@ pub async fn serve(
         let deliverer = Deliverer::new(store.clone(), options.delivery.clone(), deliveries.clone());
         jobs.spawn(deliverer.run(jobs_stopped));
     }
-    let app = router(store.clone(), &options, deliveries);
+    let app = router(store.clone(), &options, &deliveries);
     connections::serve(listener, app, options.connections.clone(), shutdown).await;
     let _ = stop_jobs.send(true);
     while jobs.join_next().await.is_some() {}

@@ -180,6 +180,16 @@ impl TestServer {
         text.chars().filter(char::is_ascii_digit).collect()
     }
 
+    /// The value of one series in `/metrics` (`accrue_outbox_depth`,
+    /// `accrue_outbox_deliveries_total{outcome="delivered"}`), or `None` when absent.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        let response = self.client.get(format!("{}/metrics", self.base)).send().await;
+        let text = response.expect("/metrics").text().await.expect("/metrics text");
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .map(|value| value.parse().expect("a sample's value"))
+    }
+
     /// Stops the server the way SIGTERM does and waits until it has finished.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {

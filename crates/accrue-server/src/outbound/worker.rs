@@ -9,11 +9,15 @@ use accrue_core::signature::{signature_header, WebhookSecret};
 use accrue_core::template::UrlTemplate;
 use accrue_store::outbox::{Attempt, AttemptOutcome, Message};
 use accrue_store::Store;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
 use rand::Rng;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -79,31 +83,58 @@ impl Default for DeliveryOptions {
     }
 }
 
-/// Delivery counters for `/metrics`.
-#[derive(Debug, Default)]
+/// Delivery attempts by outcome and their durations, for `/metrics`.
+#[derive(Debug)]
 pub struct DeliveryMetrics {
-    pub delivered: AtomicU64,
-    pub retried: AtomicU64,
-    pub failed: AtomicU64,
-    latency: Mutex<(u64, f64)>,
+    attempts: Family<AttemptLabels, Counter>,
+    durations: Histogram,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AttemptLabels {
+    outcome: &'static str,
+}
+
+const OUTCOMES: [&str; 3] = ["delivered", "retried", "failed"];
+
+impl Default for DeliveryMetrics {
+    fn default() -> DeliveryMetrics {
+        let metrics = DeliveryMetrics {
+            attempts: Family::default(),
+            durations: Histogram::new([0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+        };
+        // Every outcome is shown from the start, at 0 until an attempt comes to it.
+        for outcome in OUTCOMES {
+            let _ = metrics.attempts.get_or_create(&AttemptLabels { outcome });
+        }
+        metrics
+    }
 }
 
 impl DeliveryMetrics {
     fn observe(&self, outcome: &AttemptOutcome, seconds: f64) {
-        let counter = match outcome {
-            AttemptOutcome::Delivered => &self.delivered,
-            AttemptOutcome::RetryAt(_) => &self.retried,
-            AttemptOutcome::Failed | AttemptOutcome::EndpointGone => &self.failed,
+        let outcome = match outcome {
+            AttemptOutcome::Delivered => OUTCOMES[0],
+            AttemptOutcome::RetryAt(_) => OUTCOMES[1],
+            AttemptOutcome::Failed | AttemptOutcome::EndpointGone => OUTCOMES[2],
         };
-        counter.fetch_add(1, Ordering::Relaxed);
-        let mut latency = self.latency.lock().expect("metrics lock");
-        latency.0 += 1;
-        latency.1 += seconds;
+        self.attempts.get_or_create(&AttemptLabels { outcome }).inc();
+        self.durations.observe(seconds);
     }
 
-    /// Attempts measured and their total duration in seconds.
-    pub fn latency(&self) -> (u64, f64) {
-        *self.latency.lock().expect("metrics lock")
+    /// Adds the attempts and their durations to the server's `registry`.
+    pub(crate) fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "outbox_deliveries",
+            "Delivery attempts by outcome",
+            self.attempts.clone(),
+        );
+        registry.register_with_unit(
+            "outbox_delivery",
+            "Time delivery attempts took",
+            Unit::Seconds,
+            self.durations.clone(),
+        );
     }
 }
 

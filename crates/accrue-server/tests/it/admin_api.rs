@@ -581,6 +581,31 @@ async fn cards_are_imported_assigned_and_emitted(db: TestDb) {
     assert_eq!(history["items"][0]["card"], "1001");
 }
 
+/// Checks the exposition's shape as a scraper reads it: every family described once
+/// (help, then type), every sample a number in a described family, `# EOF` last.
+fn assert_openmetrics(text: &str) {
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    let mut families = std::collections::BTreeMap::new();
+    for line in text.lines().filter(|line| *line != "# EOF") {
+        if let Some(described) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = described.split_once(' ').unwrap();
+            assert!(
+                families.insert(name.to_string(), kind.to_string()).is_none(),
+                "{name} twice"
+            );
+        } else if !line.starts_with("# HELP ") && !line.starts_with("# UNIT ") {
+            let (series, value) = line.rsplit_once(' ').unwrap();
+            assert!(value.parse::<f64>().is_ok(), "{line}");
+            let name = series.split('{').next().unwrap();
+            let family = ["_total", "_bucket", "_sum", "_count", ""]
+                .into_iter()
+                .find_map(|suffix| families.get(name.strip_suffix(suffix)?))
+                .unwrap_or_else(|| panic!("{line} in no family described before it"));
+            assert!(["counter", "gauge", "histogram"].contains(&family.as_str()), "{line}");
+        }
+    }
+}
+
 async fn service_endpoints_answer(db: TestDb) {
     let s = TestServer::start(db).await;
     let text = |path: &'static str| {
@@ -603,13 +628,24 @@ async fn service_endpoints_answer(db: TestDb) {
         );
     }
     new_member(&s, json!({})).await;
-    let metrics = text("/metrics").await.text().await.unwrap();
-    assert!(
-        metrics.contains("accrue_http_requests_total{method=\"POST\",route=\"/admin/v1/members\",status=\"201\"} 1"),
-        "{metrics}"
+    let metrics = text("/metrics").await;
+    let content_type = &metrics.headers()["content-type"];
+    assert_eq!(
+        content_type,
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
     );
-    assert!(metrics.contains("accrue_http_request_duration_seconds_bucket"));
-    assert!(metrics.contains("accrue_ledger_postings_total"));
+    let metrics = metrics.text().await.unwrap();
+    assert_openmetrics(&metrics);
+    let created = r#"{method="POST",route="/admin/v1/members",status="201"}"#;
+    for series in [
+        format!("accrue_http_requests_total{created} 1"),
+        format!("accrue_http_request_duration_seconds_count{created} 1"),
+        "accrue_ledger_postings_total 0".into(),
+        "accrue_outbox_deliveries_total{outcome=\"retried\"} 0".into(),
+        "accrue_outbox_depth 0".into(),
+    ] {
+        assert!(metrics.lines().any(|line| line == series), "{series} in {metrics}");
+    }
     let (status, body) = get(&s, "/admin/v1/nothing-here").await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),

@@ -404,13 +404,29 @@ async fn two_workers_on_one_postgres_database_deliver_each_message_once() {
         (100, 100),
         "each message exactly once"
     );
-    let metrics = reqwest::get(format!("{}/metrics", a.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(metrics.contains("accrue_outbox_depth 0"), "{metrics}");
+    assert_eq!(a.metric("accrue_outbox_depth").await, Some(0.0));
+    // Each server counts the attempts it made: together, one per message, of which the
+    // 40 answered after 30 ms lie above the 25 ms bucket.
+    let (mut delivered, mut timed, mut slow) = (0.0, 0.0, 0.0);
+    for s in [&a, &b] {
+        let failed = s.metric("accrue_outbox_deliveries_total{outcome=\"failed\"}").await;
+        assert_eq!(failed, Some(0.0));
+        delivered += s
+            .metric("accrue_outbox_deliveries_total{outcome=\"delivered\"}")
+            .await
+            .unwrap();
+        let count = s.metric("accrue_outbox_delivery_seconds_count").await.unwrap();
+        timed += count;
+        slow += count
+            - s.metric("accrue_outbox_delivery_seconds_bucket{le=\"0.025\"}")
+                .await
+                .unwrap();
+    }
+    assert_eq!((delivered, timed), (100.0, 100.0), "attempts delivered, attempts timed");
+    assert!(
+        (40.0..=100.0).contains(&slow),
+        "{slow} attempts above 25 ms, of 40 slow ones"
+    );
     a.stop().await;
     b.stop().await;
 }
