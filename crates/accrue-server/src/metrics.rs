@@ -11,6 +11,7 @@ use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus_client::collector::Collector;
+use prometheus_client::encoding::text::{encode_eof, encode_registry};
 use prometheus_client::encoding::{
     DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder,
 };
@@ -75,14 +76,12 @@ pub(crate) struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latencies: Family<RequestLabels, Histogram, fn() -> Histogram>,
-    outbox_depth: Gauge,
 }
 
 impl Metrics {
     pub fn new(store: Store, deliveries: &DeliveryMetrics) -> Metrics {
         let requests = Family::<RequestLabels, Counter>::default();
         let latencies: Family<_, _, fn() -> Histogram> = Family::new_with_constructor(request_latencies);
-        let outbox_depth = Gauge::default();
         // The registry ends each help text with a period; a collector's are written as given.
         let mut registry = Registry::with_prefix("accrue");
         registry.register("http_requests", "HTTP requests by route and status", requests.clone());
@@ -94,12 +93,10 @@ impl Metrics {
         );
         registry.register_collector(Box::new(StoreCounters(store)));
         deliveries.register(&mut registry);
-        registry.register("outbox_depth", "Messages waiting for delivery", outbox_depth.clone());
         Metrics {
             registry,
             requests,
             latencies,
-            outbox_depth,
         }
     }
 
@@ -147,15 +144,23 @@ pub(crate) async fn pass_route(req: Request, next: Next) -> Response {
     response
 }
 
+/// The registry's metrics, then the outbox's depth as read now: left out when it cannot be
+/// read, rather than shown as it was at an earlier scrape.
 pub(crate) async fn render(State(state): State<AppState>) -> Response {
+    let mut now = Registry::with_prefix("accrue");
     match state.store.outbox_depth().await {
         Ok(depth) => {
-            state.metrics.outbox_depth.set(depth);
+            let gauge = Gauge::<i64>::default();
+            gauge.set(depth);
+            now.register("outbox_depth", "Messages waiting for delivery", gauge);
         }
         Err(e) => tracing::warn!(error = %e, "reading the outbox depth failed"),
     }
     let mut out = String::new();
-    if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &state.metrics.registry) {
+    let encoded = encode_registry(&mut out, &state.metrics.registry)
+        .and_then(|()| encode_registry(&mut out, &now))
+        .and_then(|()| encode_eof(&mut out));
+    if let Err(e) = encoded {
         tracing::error!(error = %e, "encoding the metrics failed");
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
