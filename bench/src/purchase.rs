@@ -47,7 +47,9 @@ pub async fn setup(api: &Api, series: u8, members: usize) -> Result<Purchases> {
         let card = format!("9{series}{}{n:05}", run % 1_000_000_000);
         Api::expect_ok(api.post("/admin/v1/cards/import", &json!({"numbers": [card]}))).await?;
         Api::expect_ok(api.post(&format!("/admin/v1/members/{member}/cards"), &json!({"number": card}))).await?;
-        api.accrue(member, "1000000.00").await?;
+        // A purchase spends 10 and earns back 3.33: enough for one member on every till
+        // for hours (1,000,000 lasted `hot_member_purchase` about 70 s here).
+        api.accrue(member, "100000000.00").await?;
         let form = [
             ("grant_type", "client_credentials"),
             ("client_id", client_id.as_str()),
